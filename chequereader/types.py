@@ -1,0 +1,206 @@
+"""Typed results passed between the stages (DESIGN section 2). All frozen dataclasses.
+
+Image conventions used throughout:
+
+* grey images are ``uint8`` arrays ``(H, W)``, dark ink on light paper (0 = black);
+* binary images are ``bool`` arrays ``(H, W)``, ``True`` = ink;
+* boxes are ``BBox(x, y, w, h)`` in pixels of the image they refer to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+Status = Literal["ok", "rejected", "error"]
+
+
+@dataclass(frozen=True)
+class BBox:
+    """Axis-aligned box ``(x, y, w, h)``."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def as_list(self) -> list[int]:
+        return [int(self.x), int(self.y), int(self.w), int(self.h)]
+
+    @property
+    def x2(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> int:
+        return self.y + self.h
+
+    def iou(self, other: "BBox") -> float:
+        ix = max(0, min(self.x2, other.x2) - max(self.x, other.x))
+        iy = max(0, min(self.y2, other.y2) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One decoded page of an input file.
+
+    ``image`` is grey ``uint8 (H, W)``; ``index`` is the page number in the file (0 = front);
+    ``dpi`` is ``(x, y)`` when the file states it; ``meta`` carries format extras
+    (e.g. ``x9_amount`` and ``x9_sequence`` for X9.37 items).
+    """
+
+    image: np.ndarray
+    source: str = ""
+    index: int = 0
+    dpi: tuple[float, float] | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Image-quality flags of a page (never fatal) and the measurements behind them."""
+
+    flags: tuple[str, ...] = ()
+    measures: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A courtesy-amount zone candidate on a page: its box, its grey crop, its location penalty."""
+
+    bbox: BBox
+    image: np.ndarray
+    penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class CleanField:
+    """Output of ``clean``: the field binarised with background, guide lines and boxes removed.
+
+    ``binary`` is ``bool (H, W)``, ``True`` = ink. ``body_height`` is the height in pixels of a
+    digit body (the text's core height); ``baseline`` is the y of the line digits stand on.
+    ``grey`` is the grey image the binary was made from (same shape).
+    """
+
+    binary: np.ndarray
+    grey: np.ndarray
+    body_height: float
+    baseline: float
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Output of ``segment``: an over-segmentation of a clean field into ordered pieces.
+
+    ``labels`` is ``int32 (H, W)``: 0 = background, ``k`` = ink of piece ``k-1`` (pieces are
+    numbered left to right). ``boxes`` holds each piece's ``BBox``. The cut between piece
+    ``i-1`` and piece ``i`` is node ``i`` of the segmentation graph; node 0 is before the first
+    piece, node ``n`` after the last. ``cut_x`` gives the x of each node (``n + 1`` floats).
+    """
+
+    labels: np.ndarray
+    boxes: tuple[BBox, ...]
+    cut_x: tuple[float, ...]
+    body_height: float
+    baseline: float
+
+    @property
+    def n_pieces(self) -> int:
+        return len(self.boxes)
+
+
+@dataclass(frozen=True)
+class SegmentationGraph:
+    """The segmentation graph (DESIGN section 3): a DAG over cut nodes ``0..n_nodes-1``.
+
+    Arc ``a`` goes from ``src[a]`` to ``dst[a]`` and covers pieces ``src[a]..dst[a]-1``.
+    ``images`` are the arcs' framed candidate inputs ``float32 (A, 32, 32)``; ``boxes`` the
+    arcs' boxes ``int32 (A, 4)`` as ``x, y, w, h`` in field coordinates; ``geometric`` an extra
+    per-arc penalty ``float32 (A,)`` added to every class. Start node is 0, final node
+    ``n_nodes - 1``.
+    """
+
+    n_nodes: int
+    src: np.ndarray
+    dst: np.ndarray
+    images: np.ndarray
+    boxes: np.ndarray
+    geometric: np.ndarray
+
+    @property
+    def n_arcs(self) -> int:
+        return int(len(self.src))
+
+
+@dataclass(frozen=True)
+class Character:
+    """One character on the best path: the symbol, its box in field coordinates, its penalty."""
+
+    char: str
+    bbox: BBox
+    penalty: float
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """An n-best entry: a canonical amount, the string as written, and its posterior."""
+
+    amount: str
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AmountResult:
+    """What the reader returns for one field or page (DESIGN section 6)."""
+
+    status: Status
+    amount: str | None = None
+    text: str = ""
+    confidence: float = 0.0
+    alternatives: tuple[Alternative, ...] = ()
+    field: BBox | None = None
+    characters: tuple[Character, ...] = ()
+    quality: tuple[str, ...] = ()
+    error: str | None = None
+    timing_ms: Mapping[str, float] = field(default_factory=dict)
+    file: str = ""
+    page: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        """The JSON Lines row of DESIGN section 6 (``extra`` keys such as ``x9_amount`` merged)."""
+        row: dict[str, Any] = {
+            "file": self.file,
+            "page": self.page,
+            "status": self.status,
+            "amount": self.amount,
+            "text": self.text,
+            "confidence": round(float(self.confidence), 6),
+            "alternatives": [
+                {"amount": a.amount, "text": a.text, "confidence": round(float(a.confidence), 6)}
+                for a in self.alternatives
+            ],
+            "field": self.field.as_list() if self.field is not None else None,
+            "characters": [
+                {"char": c.char, "bbox": c.bbox.as_list(), "penalty": round(float(c.penalty), 4)}
+                for c in self.characters
+            ],
+            "quality": list(self.quality),
+            "error": self.error,
+            "timing_ms": {k: round(float(v), 3) for k, v in self.timing_ms.items()},
+        }
+        row.update(self.extra)
+        return row
+
+
+CSV_COLUMNS = ("file", "page", "status", "amount", "text", "confidence", "error")
+
+
+def as_float_array(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
