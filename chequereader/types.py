@@ -9,7 +9,8 @@ Image conventions used throughout:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Literal, Mapping
 
 import numpy as np
@@ -58,7 +59,7 @@ class Page:
     source: str = ""
     index: int = 0
     dpi: tuple[float, float] | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = dc_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class QualityReport:
     """Image-quality flags of a page (never fatal) and the measurements behind them."""
 
     flags: tuple[str, ...] = ()
-    measures: Mapping[str, float] = field(default_factory=dict)
+    measures: Mapping[str, float] = dc_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,10 @@ class AmountResult:
     characters: tuple[Character, ...] = ()
     quality: tuple[str, ...] = ()
     error: str | None = None
-    timing_ms: Mapping[str, float] = field(default_factory=dict)
+    timing_ms: Mapping[str, float] = dc_field(default_factory=dict)
     file: str = ""
     page: int = 0
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = dc_field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:
         """The JSON Lines row of DESIGN section 6 (``extra`` keys such as ``x9_amount`` merged)."""
