@@ -1,0 +1,720 @@
+"""Synthetic courtesy-amount fields and whole cheques, with labels.
+
+Three layers:
+
+* glyph sources: :class:`NpzDigitPool` (handwritten digits from an ``.npz`` such as MNIST,
+  one writer per amount when writer ids exist) and :class:`FontGlyphs` (Debian handwriting
+  fonts plus procedural pen strokes; works with no font installed at all). Both give the
+  amount symbols ``$ , . - / *`` and ``₹``; symbols have no MNIST data, so a pool borrows
+  them from a :class:`FontGlyphs`.
+* :func:`compose_field` writes one amount string as a handwritten field with per-character
+  boxes (:class:`SynthField`); :func:`amount_text` draws realistic amounts per locale.
+* :func:`make_cheque` draws a whole cheque (US personal, US business, Indian CTS-2010,
+  Chilean) at 200 dpi around such a field, with scan effects; :func:`generate` writes a
+  folder of images plus ``labels.csv``.
+
+Everything is driven by a ``numpy.random.Generator``: the same seed gives the same pixels
+(no clock, no global random state).
+
+Text markup understood by :func:`compose_field`: a space is a wider gap (not drawn, not in
+``chars``); ``^`` switches to small raised characters (superscript cents) until the next
+space. ``^`` is never drawn and is removed from :attr:`SynthField.text`.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ._validate import check_in, check_range
+from .errors import ConfigError, InvalidImageError
+from .types import BBox
+
+__all__ = [
+    "NpzDigitPool",
+    "FontGlyphs",
+    "FieldSynthConfig",
+    "SynthField",
+    "compose_field",
+    "amount_text",
+    "synth_strings",
+    "ChequeSynthConfig",
+    "SynthCheque",
+    "LAYOUTS",
+    "make_cheque",
+    "generate",
+]
+
+SYMBOLS = "$,.-/*₹"
+LOCALES = ("us", "in", "cl", "any")
+
+# Glob patterns (run time, never at import) for the Debian handwriting fonts.
+HANDWRITING_FONT_GLOBS = (
+    "/usr/share/fonts/truetype/fifthhorseman/dkg*.ttf",
+    "/usr/share/fonts/truetype/breip/*.ttf",
+    "/usr/share/fonts/opentype/bwht/*.otf",
+    "/usr/share/fonts/truetype/femkeklaver/*.ttf",
+    "/usr/share/fonts/truetype/humor-sans/*.ttf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-*.otf",
+    "/usr/share/fonts/truetype/kristi/*.ttf",
+    "/usr/share/fonts/opentype/dancingscript/*.otf",
+    "/usr/share/fonts/opentype/kaushanscript/*.otf",
+)
+DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
+
+
+# --------------------------------------------------------------------------------------------
+# procedural strokes
+# --------------------------------------------------------------------------------------------
+
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 14):
+    t = np.linspace(math.radians(a0), math.radians(a1), n)
+    return [(cx + rx * math.cos(a), cy - ry * math.sin(a)) for a in t]
+
+
+# Each glyph: (aspect w/h, list of polylines in a unit box, x right, y down). Rough pen paths.
+_STROKES: dict[str, tuple[float, list[list[tuple[float, float]]]]] = {
+    "0": (0.65, [_arc(0.5, 0.5, 0.45, 0.48, 90, 450, 24)]),
+    "1": (0.35, [[(0.1, 0.25), (0.6, 0.0), (0.6, 1.0)]]),
+    "2": (0.65, [_arc(0.5, 0.3, 0.42, 0.28, 160, -30, 12) + [(0.05, 1.0), (0.98, 0.98)]]),
+    "3": (0.6, [_arc(0.45, 0.27, 0.42, 0.25, 150, -90, 12), _arc(0.45, 0.74, 0.5, 0.25, 90, -160, 12)]),
+    "4": (0.65, [[(0.7, 1.0), (0.7, 0.0), (0.05, 0.68), (1.0, 0.68)]]),
+    "5": (0.6, [[(0.9, 0.02), (0.15, 0.02), (0.1, 0.45)] + _arc(0.45, 0.7, 0.48, 0.29, 140, -160, 12)]),
+    "6": (0.6, [[(0.8, 0.0)] + _arc(0.5, 0.7, 0.42, 0.3, 150, -210, 18)]),
+    "7": (0.6, [[(0.02, 0.02), (0.98, 0.02), (0.35, 1.0)]]),
+    "8": (0.6, [_arc(0.5, 0.26, 0.36, 0.25, 270, 630, 18), _arc(0.5, 0.74, 0.45, 0.26, 90, 450, 18)]),
+    "9": (0.6, [_arc(0.5, 0.3, 0.42, 0.29, -10, 350, 16) + [(0.9, 0.3), (0.75, 1.0)]]),
+    ".": (1.0, [[(0.45, 0.45), (0.55, 0.55), (0.5, 0.5)]]),
+    ",": (0.5, [[(0.6, 0.0), (0.65, 0.35), (0.2, 1.0)]]),
+    "-": (3.0, [[(0.0, 0.5), (1.0, 0.45)]]),
+    "/": (0.55, [[(1.0, 0.0), (0.0, 1.0)]]),
+    "*": (1.0, [[(0.5, 0.0), (0.5, 1.0)], [(0.07, 0.25), (0.93, 0.75)], [(0.07, 0.75), (0.93, 0.25)]]),
+    "$": (0.6, [_arc(0.5, 0.33, 0.4, 0.18, 20, 270, 10) + _arc(0.5, 0.67, 0.4, 0.18, 90, -160, 10),
+                [(0.5, 0.0), (0.5, 1.0)]]),
+    "₹": (0.7, [[(0.05, 0.05), (0.95, 0.05)], [(0.05, 0.25), (0.95, 0.25)],
+                [(0.15, 0.05)] + _arc(0.25, 0.28, 0.5, 0.22, 90, -90, 8) + [(0.1, 0.5), (0.75, 1.0)]]),
+}
+
+
+def draw_strokes(char: str, rng: np.random.Generator, height: int = 64) -> np.ndarray:
+    """Draw ``char`` as perturbed pen strokes.
+
+    Parameters
+    ----------
+    char : str
+        One of the digits or ``$ , . - / * ₹``.
+    rng : numpy.random.Generator
+    height : int
+        Height in pixels of the unit box.
+
+    Returns
+    -------
+    ink : ndarray of float32, shape (h, w)
+        Ink intensity in ``[0, 1]`` (1 = full ink), cropped to the ink.
+    """
+    if char not in _STROKES:
+        raise ConfigError(f"char: no stroke model for {char!r}")
+    aspect, lines = _STROKES[char]
+    aspect *= float(rng.uniform(0.8, 1.2))
+    w = max(4, int(round(height * aspect)))
+    pad = height // 4 + 4
+    canvas = np.zeros((height + 2 * pad, w + 2 * pad), np.uint8)
+    base_t = max(1.0, height * float(rng.uniform(0.06, 0.13)))
+    if char == ".":
+        r = max(2, int(round(height * rng.uniform(0.12, 0.2))))
+        cv2.ellipse(canvas, (pad + w // 2, pad + height // 2), (r, int(r * rng.uniform(0.7, 1.0))),
+                    float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
+    for line in lines:
+        pts = np.asarray(line, np.float64) * [w, height]
+        # Random-walk drift: a hand does not follow the ideal path, and errors accumulate.
+        walk = np.cumsum(rng.normal(0, height * 0.012, size=pts.shape), axis=0)
+        pts = pts + walk + rng.normal(0, height * 0.01, size=pts.shape) + pad
+        thick = base_t * np.clip(1 + np.cumsum(rng.normal(0, 0.12, len(pts))), 0.5, 1.6)
+        for k in range(len(pts) - 1):
+            p0 = tuple(int(round(v)) for v in pts[k])
+            p1 = tuple(int(round(v)) for v in pts[k + 1])
+            cv2.line(canvas, p0, p1, 255, max(1, int(round(thick[k]))), cv2.LINE_AA)
+    return _crop_ink(canvas.astype(np.float32) / 255.0)
+
+
+def _crop_ink(ink: np.ndarray, thr: float = 0.08) -> np.ndarray:
+    ys, xs = np.nonzero(ink > thr)
+    if len(ys) == 0:
+        return np.zeros((1, 1), np.float32)
+    return np.ascontiguousarray(ink[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# glyph sources
+# --------------------------------------------------------------------------------------------
+
+def find_handwriting_fonts() -> list[str]:
+    """Paths of the installed Debian handwriting fonts (sorted; empty when none)."""
+    out: set[str] = set()
+    for pat in HANDWRITING_FONT_GLOBS:
+        out.update(glob.glob(pat))
+    return sorted(out)
+
+
+def _dejavu(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = Path(DEJAVU_DIR) / name
+    try:
+        return ImageFont.truetype(str(path), size)
+    except OSError:
+        # A machine without DejaVu still draws the printed elements, in Pillow's own font.
+        return ImageFont.load_default(size)
+
+
+def _render_font_char(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
+    size = font.size
+    img = Image.new("L", (size * 3, size * 3), 0)
+    ImageDraw.Draw(img).text((size // 2, size // 2), char, fill=255, font=font)
+    return np.asarray(img, np.float32) / 255.0
+
+
+class FontGlyphs:
+    """Digits and amount symbols from handwriting fonts, plus procedural strokes.
+
+    Parameters
+    ----------
+    fonts : sequence of str, optional
+        Font files; default :func:`find_handwriting_fonts` (globbed at run time).
+    procedural : float
+        Probability of drawing a glyph as procedural strokes rather than from a font
+        (always 1 for a character no font has, or when no font is found).
+    size : int
+        Rendering size in pixels of the font glyphs.
+
+    A *writer* is a font index; writer ``-1`` is the procedural hand.
+    """
+
+    def __init__(self, fonts: Sequence[str] | None = None, procedural: float = 0.25, size: int = 64):
+        self.procedural = float(check_range(procedural, "procedural", 0.0, 1.0))
+        self.size = int(size)
+        paths = list(find_handwriting_fonts() if fonts is None else fonts)
+        self.fonts: list[ImageFont.FreeTypeFont] = []
+        self.font_paths: list[str] = []
+        for p in paths:
+            try:
+                self.fonts.append(ImageFont.truetype(p, self.size))
+                self.font_paths.append(p)
+            except OSError:
+                continue
+        self._cache: dict[tuple[int, str], np.ndarray | None] = {}
+
+    def writers(self) -> list[int]:
+        """Writer ids: font indices, and ``-1`` for the procedural hand."""
+        return list(range(len(self.fonts))) + [-1]
+
+    def pick_writer(self, rng: np.random.Generator) -> int:
+        w = self.writers()
+        return int(w[int(rng.integers(len(w)))])
+
+    def _font_glyph(self, k: int, char: str) -> np.ndarray | None:
+        key = (k, char)
+        if key not in self._cache:
+            font = self.fonts[k]
+            g = _render_font_char(font, char)
+            # A missing glyph renders as the font's .notdef (a box) or nothing.
+            missing = _render_font_char(font, "\U0010fffd")
+            ok = g.max() > 0.3 and not np.array_equal(g, missing)
+            self._cache[key] = _crop_ink(g) if ok else None
+        return self._cache[key]
+
+    def glyph(self, char: str, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        """Ink image of ``char``: ``float32 (h, w)`` in ``[0, 1]``, cropped to the ink.
+
+        ``writer`` (a font index, ``-1`` = procedural) is honoured when that font has the
+        character; otherwise another font, then strokes, is used.
+        """
+        if writer is None:
+            writer = self.pick_writer(rng) if self.fonts else -1
+        use_proc = writer == -1 or not self.fonts or rng.random() < self.procedural * 0.3
+        if not use_proc:
+            order = [int(writer)] + [int(i) for i in rng.permutation(len(self.fonts)) if i != writer]
+            for k in order[:4]:
+                g = self._font_glyph(k, char)
+                if g is not None and g.shape[0] > 1:
+                    return g
+        return draw_strokes(char, rng, height=self.size)
+
+    # Digit interface shared with NpzDigitPool.
+    def sample(self, digit: int, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        return self.glyph(str(int(digit)), rng, writer)
+
+
+class NpzDigitPool:
+    """Handwritten digit images from an ``.npz`` (MNIST / QMNIST / USPS / Semeion format).
+
+    Images are ink-bright ``uint8 (N, h, w)``; ``writers`` (optional) are writer ids, so that
+    all digits of one amount can come from one writer. Symbols come from ``symbols``
+    (a :class:`FontGlyphs`, procedural strokes by default when no font is installed).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, writers: np.ndarray | None = None,
+                 symbols: FontGlyphs | None = None):
+        images = np.asarray(images)
+        labels = np.asarray(labels).astype(np.int64).ravel()
+        if images.ndim != 3 or len(images) != len(labels) or len(images) == 0:
+            raise InvalidImageError(f"images: expected (N, h, w) with N = len(labels) > 0, got "
+                                    f"{images.shape} and {labels.shape}")
+        self.images = images.astype(np.uint8, copy=False)
+        self.labels = labels
+        self.writer_ids = None if writers is None else np.asarray(writers).astype(np.int64).ravel()
+        self.symbols = symbols if symbols is not None else FontGlyphs()
+        self._by_digit = {d: np.flatnonzero(labels == d) for d in range(10)}
+        self._by_writer: dict[tuple[int, int], np.ndarray] = {}
+        if self.writer_ids is not None:
+            order = np.lexsort((labels, self.writer_ids))
+            keys = self.writer_ids[order] * 16 + labels[order]
+            bounds = np.flatnonzero(np.diff(keys)) + 1
+            for chunk in np.split(order, bounds):
+                self._by_writer[(int(self.writer_ids[chunk[0]]), int(labels[chunk[0]]))] = chunk
+            self._writers = np.unique(self.writer_ids)
+
+    @classmethod
+    def from_npz(cls, path: str | Path, split: str | None = None,
+                 symbols: FontGlyphs | None = None) -> "NpzDigitPool":
+        """Load ``images``/``labels``/``writers`` (or ``{split}_images``/``{split}_labels``).
+
+        ``split=None`` reads ``images`` when present, else the ``test_`` arrays (USPS).
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidImageError(f"path: no such file {p}")
+        with np.load(p) as d:
+            if split is None:
+                prefix = "" if "images" in d.files else "test_"
+            else:
+                prefix = f"{split}_"
+            if f"{prefix}images" not in d.files or f"{prefix}labels" not in d.files:
+                raise InvalidImageError(f"{p}: no arrays {prefix}images/{prefix}labels (has {d.files})")
+            wk = f"{prefix}writers"
+            return cls(d[f"{prefix}images"], d[f"{prefix}labels"],
+                       d[wk] if wk in d.files else None, symbols=symbols)
+
+    def writers(self) -> list[int]:
+        """Writer ids in the file (empty when it has none)."""
+        return [] if self.writer_ids is None else [int(w) for w in self._writers]
+
+    def pick_writer(self, rng: np.random.Generator) -> int | None:
+        if self.writer_ids is None:
+            return None
+        return int(self._writers[int(rng.integers(len(self._writers)))])
+
+    def sample(self, digit: int, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        """Ink image of one ``digit``: ``float32 (h, w)`` in ``[0, 1]``, cropped to the ink.
+
+        With ``writer``, a sample of that writer when they wrote that digit, else any.
+        """
+        d = int(digit)
+        idx = None
+        if writer is not None and self.writer_ids is not None:
+            idx = self._by_writer.get((int(writer), d))
+        if idx is None or len(idx) == 0:
+            idx = self._by_digit.get(d)
+        if idx is None or len(idx) == 0:
+            return self.symbols.glyph(str(d), rng)
+        img = self.images[int(idx[int(rng.integers(len(idx)))])]
+        return _crop_ink(img.astype(np.float32) / 255.0, thr=0.12)
+
+    def glyph(self, char: str, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        if char.isdigit():
+            return self.sample(int(char), rng, writer)
+        # Symbols: mostly strokes, they read closer to a pen than to a font next to NIST digits.
+        return self.symbols.glyph(char, rng, -1 if rng.random() < 0.5 else None)
+
+
+GlyphSource = NpzDigitPool | FontGlyphs
+
+
+# --------------------------------------------------------------------------------------------
+# one field
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldSynthConfig:
+    """How :func:`compose_field` writes an amount. Ranges are ``(low, high)``, drawn uniformly.
+
+    Sizes are in pixels for ``body_height`` and in body heights for everything else.
+    """
+
+    body_height: tuple[float, float] = (26.0, 46.0)
+    gap: tuple[float, float] = (-0.05, 0.30)
+    p_touch: float = 0.2          # chance a digit touches / overlaps its left neighbour
+    overlap: tuple[float, float] = (-0.18, -0.02)
+    space_gap: tuple[float, float] = (0.4, 0.9)
+    slant_deg: tuple[float, float] = (-12.0, 28.0)   # per amount; positive leans right
+    slant_jitter_deg: float = 5.0
+    size_jitter: float = 0.10
+    baseline_jitter: float = 0.06
+    baseline_drift: float = 0.08   # whole-amount baseline tilt over its length
+    p_thicken: float = 0.25
+    p_thin: float = 0.15
+    margin: tuple[float, float] = (0.15, 0.6)
+    paper: tuple[int, int] = (205, 252)
+    ink: tuple[int, int] = (5, 90)
+    p_guide_line: float = 0.3
+    p_background: float = 0.35
+    p_blur: float = 0.3
+    p_jpeg: float = 0.3
+    noise_sigma: tuple[float, float] = (0.0, 6.0)
+
+
+@dataclass(frozen=True)
+class SynthField:
+    """A synthetic courtesy-amount field.
+
+    ``image`` is grey ``uint8 (H, W)``, dark ink on light paper. ``chars`` lists every drawn
+    character (separators included, spaces and markup not) with its ink box, left to right.
+    ``body_height`` is the height of a full-size digit, ``baseline`` the y digits stand on.
+    """
+
+    image: np.ndarray
+    chars: tuple[tuple[str, BBox], ...]
+    body_height: float
+    baseline: float
+    text: str
+
+
+def _resize(ink: np.ndarray, h: float, w: float) -> np.ndarray:
+    h_i, w_i = max(1, int(round(h))), max(1, int(round(w)))
+    interp = cv2.INTER_AREA if h_i < ink.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(ink, (w_i, h_i), interpolation=interp)
+
+
+def _shear(ink: np.ndarray, deg: float) -> np.ndarray:
+    """Slant about the glyph's bottom row (the baseline stays put)."""
+    k = math.tan(math.radians(deg))
+    h, w = ink.shape
+    extra = int(math.ceil(abs(k) * h))
+    if extra == 0:
+        return ink
+    # x' = x + k (h - 1 - y) (+ extra when k < 0 so everything stays in frame)
+    off = extra if k < 0 else 0
+    m = np.float32([[1, -k, k * (h - 1) + off], [0, 1, 0]])
+    return cv2.warpAffine(ink, m, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _char_geometry(ch: str, small: bool, body: float, rng: np.random.Generator,
+                   glyph_shape: tuple[int, int], cfg: FieldSynthConfig) -> tuple[float, float, float]:
+    """Target (height, width, bottom offset below the baseline; negative = above)."""
+    gh, gw = glyph_shape
+    aspect = gw / max(gh, 1)
+    j = 1 + float(rng.uniform(-cfg.size_jitter, cfg.size_jitter))
+    u = rng.uniform
+    if ch == ".":
+        s = body * float(u(0.09, 0.18))
+        return s * float(u(0.8, 1.2)), s, body * float(u(-0.03, 0.04))
+    if ch == ",":
+        h = body * float(u(0.22, 0.38))
+        return h, max(2.0, h * min(aspect, 0.7)), h * float(u(0.45, 0.7))
+    if ch == "-":
+        w = body * float(u(0.3, 0.6)) * (0.6 if small else 1.0)
+        h = max(2.0, body * float(u(0.05, 0.11)))
+        return h, w, -body * float(u(0.38, 0.58)) + h / 2
+    if ch == "*":
+        h = body * float(u(0.3, 0.48))
+        return h, h * float(u(0.8, 1.1)), -body * float(u(0.95, 1.05)) + h
+    if ch == "/":
+        h = body * (float(u(0.5, 0.65)) if small else float(u(1.0, 1.3)))
+        top = -body * float(u(0.95, 1.1)) if small else 0.0
+        return h, h * min(max(aspect, 0.3), 0.7), (top + h) if small else body * float(u(0.0, 0.2))
+    if ch == "$":
+        h = body * float(u(1.12, 1.4))
+        return h, h * min(max(aspect, 0.45), 0.75), (h - body) / 2 * float(u(0.6, 1.2))
+    if small:
+        h = body * float(u(0.42, 0.6)) * j
+        return h, h * aspect, -body * float(u(0.92, 1.08)) + h
+    h = body * j * (1.05 if ch == "₹" else 1.0)
+    # MNIST "1" crops are a thin bar; other digits keep their own aspect, a little squeezed.
+    return h, max(2.0, h * aspect * float(u(0.85, 1.25))), body * float(u(-cfg.baseline_jitter, cfg.baseline_jitter))
+
+
+def _thickness(ink: np.ndarray, rng: np.random.Generator, cfg: FieldSynthConfig, body: float) -> np.ndarray:
+    r = rng.random()
+    k = 3 if body < 40 else 5
+    kernel = np.ones((k, k), np.uint8) if k == 3 else cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4, 4))
+    if r < cfg.p_thicken:
+        return cv2.dilate(ink, kernel)
+    if r < cfg.p_thicken + cfg.p_thin and min(ink.shape) > 8:
+        thin = cv2.erode(ink, np.ones((2, 2), np.uint8))
+        return thin if thin.max() > 0.3 else ink
+    return ink
+
+
+def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
+                 body: float | None = None) -> tuple[np.ndarray, list[tuple[str, BBox]], float, float, str]:
+    """Write ``text`` as an ink layer ``float32 (H, W)`` in [0, 1] (1 = ink), tightly framed
+    with a margin. Returns (ink, chars, body, baseline, clean text)."""
+    if body is None:
+        body = float(rng.uniform(*cfg.body_height))
+    writer = source.pick_writer(rng)
+    slant = float(rng.uniform(*cfg.slant_deg))
+    drift = float(rng.uniform(-cfg.baseline_drift, cfg.baseline_drift))
+    placed: list[tuple[str, np.ndarray, float, float]] = []  # char, ink, x, bottom-y (rel. baseline)
+    x = 0.0
+    small = False
+    prev: str | None = None
+    n_vis = max(1, len([c for c in text if c not in " ^"]))
+    k_vis = 0
+    for ch in text:
+        if ch == " ":
+            x += body * float(rng.uniform(*cfg.space_gap))
+            small = False
+            prev = " "
+            continue
+        if ch == "^":
+            small = True
+            continue
+        g = source.glyph(ch, rng, writer)
+        h, w, bottom = _char_geometry(ch, small, body, rng, g.shape, cfg)
+        g = _resize(g, h, w)
+        if ch in "0123456789$₹":
+            g = _thickness(g, rng, cfg, body)
+        if ch not in ".-":
+            g = _shear(g, slant + float(rng.normal(0, cfg.slant_jitter_deg)))
+        # Gap to the previous character: dots and commas sit close, digits may touch.
+        if prev is None or prev == " ":
+            gap = 0.0
+        elif ch in ".," or prev in ".,":
+            gap = body * float(rng.uniform(0.02, 0.2))
+        elif rng.random() < cfg.p_touch and ch.isdigit() and prev.isdigit():
+            gap = body * float(rng.uniform(*cfg.overlap))
+        else:
+            gap = body * float(rng.uniform(*cfg.gap))
+        x += gap
+        bottom += drift * body * (k_vis / n_vis)
+        placed.append((ch, g, x, bottom))
+        x += g.shape[1]
+        prev = ch
+        k_vis += 1
+    if not placed:
+        m = int(body)
+        return np.zeros((2 * m, 2 * m), np.float32), [], body, float(1.5 * m), text.replace("^", "")
+    top = min(b - g.shape[0] for _, g, _, b in placed)
+    bot = max(b for _, g, _, b in placed)
+    mx = int(round(body * float(rng.uniform(*cfg.margin)))) + 2
+    my = int(round(body * float(rng.uniform(*cfg.margin)))) + 2
+    width = int(math.ceil(x)) + 2 * mx + 2
+    height = int(math.ceil(bot - top)) + 2 * my + 2
+    base_y = my - top  # baseline row in the canvas
+    canvas = np.zeros((height, width), np.float32)
+    chars: list[tuple[str, BBox]] = []
+    for ch, g, gx, b in placed:
+        x0 = int(round(gx)) + mx
+        y0 = int(round(base_y + b - g.shape[0]))
+        x0 = min(max(x0, 0), width - g.shape[1])
+        y0 = min(max(y0, 0), height - g.shape[0])
+        sub = canvas[y0: y0 + g.shape[0], x0: x0 + g.shape[1]]
+        np.maximum(sub, g, out=sub)
+        ys, xs = np.nonzero(g > 0.25)
+        if len(ys) == 0:
+            ys, xs = np.nonzero(g >= g.max())
+        chars.append((ch, BBox(int(x0 + xs.min()), int(y0 + ys.min()),
+                               int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))))
+    return canvas, chars, body, float(base_y), text.replace("^", "")
+
+
+def _background(shape: tuple[int, int], rng: np.random.Generator, paper: float, strength: float) -> np.ndarray:
+    """Light security-style background: paper level minus wave / guilloche line patterns."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    bg = np.full((h, w), paper, np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(3))
+        f = float(rng.uniform(0.02, 0.12))
+        ph = float(rng.uniform(0, 2 * np.pi))
+        if kind == 0:  # parallel waves
+            amp = float(rng.uniform(2, 12))
+            v = np.sin(f * (yy + amp * np.sin(xx * float(rng.uniform(0.01, 0.05)) + ph)))
+        elif kind == 1:  # guilloche rosette-like rings
+            cx, cy = float(rng.uniform(0, w)), float(rng.uniform(0, h))
+            r = np.hypot(xx - cx, yy - cy)
+            th = np.arctan2(yy - cy, xx - cx)
+            v = np.sin(f * r + float(rng.uniform(2, 6)) * np.sin(int(rng.integers(3, 12)) * th + ph))
+        else:  # diagonal hatching / noise texture
+            a = float(rng.uniform(0, np.pi))
+            v = np.sin(f * (xx * math.cos(a) + yy * math.sin(a)) + ph)
+        line = np.clip((v - 0.7) / 0.3, 0, 1)  # thin bright crests become printed lines
+        bg -= line * strength * float(rng.uniform(0.4, 1.0))
+    return bg
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else img
+
+
+def compose_field(text: str, digits: GlyphSource, rng: np.random.Generator,
+                  config: FieldSynthConfig = FieldSynthConfig()) -> SynthField:
+    """Write an amount string as a handwritten courtesy-amount field.
+
+    Parameters
+    ----------
+    text : str
+        What to write, e.g. ``"$1,234.56"``, ``"12 ^00/100"`` (small raised cents after a
+        space), ``"$12.^56"``. Digits and ``$ , . - / * ₹``; see the module docstring.
+    digits : NpzDigitPool or FontGlyphs
+        Where digits come from (symbols come from fonts/strokes in both cases).
+    rng : numpy.random.Generator
+    config : FieldSynthConfig
+
+    Returns
+    -------
+    SynthField
+        ``image`` ``uint8 (H, W)``, ``chars`` with boxes in image coordinates.
+
+    Examples
+    --------
+    >>> f = compose_field("$12.50", FontGlyphs(fonts=[]), np.random.default_rng(0))
+    >>> [c for c, _ in f.chars]
+    ['$', '1', '2', '.', '5', '0']
+    """
+    bad = [c for c in text if not (c.isdigit() or c in SYMBOLS or c in " ^")]
+    if bad:
+        raise ConfigError(f"text: cannot write {''.join(bad)!r} in {text!r}")
+    ink, chars, body, baseline, clean = _compose_ink(text, digits, rng, config)
+    h, w = ink.shape
+    paper = float(rng.uniform(*config.paper))
+    inkc = float(rng.uniform(*config.ink))
+    if rng.random() < config.p_background:
+        bg = _background((h, w), rng, paper, float(rng.uniform(15, 60)))
+    else:
+        bg = np.full((h, w), paper, np.float32)
+    if rng.random() < config.p_guide_line:
+        y = int(round(baseline + body * float(rng.uniform(0.05, 0.3))))
+        y = min(max(y, 0), h - 1)
+        t = int(rng.integers(1, 3))
+        dotted = rng.random() < 0.3
+        level = float(rng.uniform(60, 170))
+        row = np.full(w, level, np.float32)
+        if dotted:
+            row[(np.arange(w) // 3) % 2 == 1] = paper
+        bg[y: y + t] = np.minimum(bg[y: y + t], row)
+    img = bg - ink * (bg - inkc)
+    sigma = float(rng.uniform(*config.noise_sigma))
+    if sigma > 0:
+        img = img + rng.normal(0, sigma, img.shape).astype(np.float32)
+    if rng.random() < config.p_blur:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.4, 1.0)))
+    img8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    if rng.random() < config.p_jpeg:
+        img8 = _jpeg(img8, int(rng.integers(40, 92)))
+    return SynthField(image=img8, chars=tuple(chars), body_height=body, baseline=baseline, text=clean)
+
+
+# --------------------------------------------------------------------------------------------
+# amounts per locale
+# --------------------------------------------------------------------------------------------
+
+def _group(n: int, sep: str, indian: bool = False) -> str:
+    s = str(n)
+    if not sep:
+        return s
+    if indian and len(s) > 3:
+        head, tail = s[:-3], s[-3:]
+        parts = []
+        while len(head) > 2:
+            parts.insert(0, head[-2:])
+            head = head[:-2]
+        if head:
+            parts.insert(0, head)
+        return sep.join(parts + [tail])
+    out = []
+    while len(s) > 3:
+        out.insert(0, s[-3:])
+        s = s[:-3]
+    out.insert(0, s)
+    return sep.join(out)
+
+
+def _magnitude(rng: np.random.Generator, lo: float, hi: float) -> int:
+    # Log-uniform: cheques carry small and large amounts; round numbers are common.
+    v = int(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    if rng.random() < 0.3:
+        mag = 10 ** max(0, len(str(v)) - int(rng.integers(1, 3)))
+        v = max(mag, v // mag * mag)
+    return max(1, v)
+
+
+def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]:
+    """Draw a realistic written amount and its canonical form.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    locale : {"us", "in", "cl", "any"}
+
+    Returns
+    -------
+    written : str
+        With :func:`compose_field` markup (``^`` = small raised cents), e.g. ``"$1,234.56"``,
+        ``"12 ^00/100"``, ``"₹5,10,00,000/-"``, ``"$52.931"``.
+    canonical : str
+        Digits with optional ``.`` and two decimals: ``"1234.56"``, ``"52931"``.
+    """
+    check_in(locale, LOCALES, "locale")
+    if locale == "any":
+        locale = ("us", "in", "cl")[int(rng.integers(3))]
+    u = rng.random
+    if locale == "cl":
+        n = _magnitude(rng, 100, 5_000_000)
+        body = _group(n, "." if u() < 0.7 else "")
+        pre = "$" if u() < 0.5 else ""
+        post = ".-" if u() < 0.1 else ("-" if u() < 0.05 else "")
+        return pre + body + post, str(n)
+    if locale == "in":
+        n = _magnitude(rng, 10, 50_000_000)
+        r = u()
+        if r < 0.55:
+            body = _group(n, ",", indian=True)
+        elif r < 0.75:
+            body = _group(n, " ", indian=True)
+        else:
+            body = str(n)
+        pre = "₹" if u() < 0.3 else ""
+        r = u()
+        if r < 0.5:
+            return pre + body + "/-", str(n)
+        if r < 0.7:
+            paise = int(rng.integers(0, 100)) if u() < 0.4 else 0
+            return pre + body + f".{paise:02d}", f"{n}.{paise:02d}"
+        return pre + body, str(n)
+    # us
+    n = _magnitude(rng, 1, 200_000)
+    cents = 0 if u() < 0.45 else int(rng.integers(0, 100))
+    canon = f"{n}.{cents:02d}"
+    body = _group(n, "," if u() < 0.5 else "")
+    r = u()
+    if r < 0.35:
+        pre = "$" if u() < 0.6 else ""
+        return pre + body + f".{cents:02d}", canon
+    if r < 0.5:
+        return "$" + "*" * int(rng.integers(1, 4)) + body + f".{cents:02d}", canon
+    if r < 0.68:
+        return body + f" ^{cents:02d}/100", canon
+    if r < 0.8:
+        pre = "$" if u() < 0.5 else ""
+        return pre + body + f".^{cents:02d}", canon
+    if r < 0.9 and cents == 0:
+        return ("$" if u() < 0.4 else "") + body + (".-" if u() < 0.6 else "-"), canon
+    return ("$" if u() < 0.5 else "") + body + f".{cents:02d}", canon
+
+
+def synth_strings(pool: GlyphSource, n: int, rng: np.random.Generator, locale: str = "us",
+                  config: FieldSynthConfig = FieldSynthConfig()) -> Iterator[tuple[SynthField, str]]:
+    """Yield ``n`` pairs ``(SynthField, canonical amount)`` drawn with :func:`amount_text`."""
+    check_in(locale, LOCALES, "locale")
+    for _ in range(int(n)):
+        written, canon = amount_text(rng, locale)
+        yield compose_field(written, pool, rng, config), canon
