@@ -1,0 +1,502 @@
+"""Amount grammars: finite-state acceptors of written courtesy amounts, kept as data.
+
+DESIGN section 3. One acceptor per locale (``us``, ``in``, ``cl``) and their union ``any``.
+Each is written below as a small regular expression over single characters, compiled to a
+minimal deterministic automaton (Thompson NFA -> subset construction -> Moore minimisation),
+and exposed as a frozen :class:`Grammar` (states, start, finals, transitions). The decoder
+composes it with the segmentation graph through :meth:`Grammar.tables`.
+
+The grammar reads the text **without spaces**: the recognizer emits no space class, so
+``"12 00/100"`` is read as ``"1200/100"``; :func:`canonical_amount` and
+:meth:`Grammar.accepts` drop whitespace before reading.
+
+Rules (``D`` a digit, ``N`` a non-zero digit; integers have no leading zero except ``0``):
+
+``us``
+    ``[$] [*...] INT [.DD | DD/100 | - | /- | .-]`` or ``[$] [*...] .DD``, where ``INT`` is
+    plain digits or comma-grouped in threes (``1,234,567``). ``*`` is check-protection fill,
+    only at the start or right after ``$``. ``$1,234.56`` -> ``1234.56``, ``$**12.00`` ->
+    ``12.00``, ``1200/100`` -> ``12.00``, ``12.-`` -> ``12``, ``$.45`` -> ``0.45``.
+``in``
+    ``[₹] [*...] INT [.DD [- | /-] | - | /- | .-]``, ``INT`` plain or in Indian grouping
+    (``N[D]`` then pairs, last group of three: ``5,10,00,000``). ``₹5,10,00,000/-`` ->
+    ``51000000``, ``26 30 000/-`` -> ``2630000``, ``5,000.50/-`` -> ``5000.50``.
+``cl``
+    ``[$] [*...] INT [- | /- | .- | ,-]``, ``INT`` plain or dot-grouped in threes, no cents.
+    ``$52.931`` -> ``52931``, ``$1.234.567.-`` -> ``1234567``.
+``any``
+    The union. The separators are read so that no string two locales accept gets two
+    different amounts: ``.`` followed by exactly two final digits is a decimal point (us, in),
+    ``.`` followed by groups of exactly three digits a thousands separator (cl), ``,`` is only
+    ever a thousands separator. ``1.234`` is therefore ``1234`` (only cl accepts it) and
+    ``1.23`` is ``1.23`` (only us accepts it). :func:`canonical_amount` with ``"any"`` reads
+    with the first locale of ``us``, ``in``, ``cl`` that accepts; the test-suite checks that
+    every locale accepting a string gives the same amount.
+
+Examples
+--------
+>>> g = get_grammar("us")
+>>> g.accepts("$1,234.56"), g.accepts("1,2345")
+(True, False)
+>>> canonical_amount("$**12.00", "us"), canonical_amount("$52.931", "cl")
+('12.00', '52931')
+>>> canonical_amount("1$2") is None
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import deque
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable
+
+import numpy as np
+
+from ._validate import check_in
+from .errors import ConfigError
+from .models.alphabet import Alphabet
+
+LOCALES = ("us", "in", "cl", "any")
+RUPEE = "\u20b9"
+_ANY_ORDER = ("us", "in", "cl")
+
+# ----------------------------------------------------------------------------------------
+# A tiny regular-expression algebra over single characters (tuples so that it is hashable).
+
+_Node = tuple
+
+
+def _sym(chars: str) -> _Node:
+    return ("sym", chars)
+
+
+def _lit(text: str) -> _Node:
+    return ("seq", tuple(_sym(c) for c in text))
+
+
+def _seq(*items: _Node) -> _Node:
+    return ("seq", items)
+
+
+def _alt(*items: _Node) -> _Node:
+    return ("alt", items)
+
+
+def _opt(item: _Node) -> _Node:
+    return ("alt", (item, ("seq", ())))
+
+
+def _star(item: _Node) -> _Node:
+    return ("star", item)
+
+
+def _plus(item: _Node) -> _Node:
+    return _seq(item, _star(item))
+
+
+_D = _sym("0123456789")
+_N = _sym("123456789")
+_DD = _seq(_D, _D)
+_DDD = _seq(_D, _D, _D)
+_INT_PLAIN = _alt(_lit("0"), _seq(_N, _star(_D)))
+_TERM = _alt(_lit("-"), _lit("/-"), _lit(".-"))
+_FILL = _star(_sym("*"))
+
+
+def _locale_regex(locale: str) -> _Node:
+    if locale == "us":
+        int_ = _alt(_INT_PLAIN, _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym(","), _DDD))))
+        body = _alt(
+            _seq(int_, _opt(_alt(_seq(_sym("."), _DD), _seq(_DD, _lit("/100")), _TERM))),
+            _seq(_sym("."), _DD),
+        )
+        return _seq(_opt(_sym("$")), _FILL, body)
+    if locale == "in":
+        int_ = _alt(
+            _INT_PLAIN, _seq(_N, _opt(_D), _star(_seq(_sym(","), _DD)), _sym(","), _DDD)
+        )
+        cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"))))
+        return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM)))
+    if locale == "cl":
+        int_ = _alt(_INT_PLAIN, _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym("."), _DDD))))
+        return _seq(_opt(_sym("$")), _FILL, int_, _opt(_alt(_TERM, _lit(",-"))))
+    if locale == "any":
+        return _alt(*(_locale_regex(loc) for loc in _ANY_ORDER))
+    raise ConfigError(f"locale: {locale!r} is not one of {list(LOCALES)}")
+
+
+def _thompson(node: _Node) -> tuple[list[list[int]], list[list[tuple[str, int]]], int, int]:
+    """NFA with epsilon moves: (eps[state], moves[state], start, end)."""
+    eps: list[list[int]] = []
+    moves: list[list[tuple[str, int]]] = []
+
+    def new() -> int:
+        eps.append([])
+        moves.append([])
+        return len(eps) - 1
+
+    def build(n: _Node) -> tuple[int, int]:
+        kind = n[0]
+        if kind == "sym":
+            s, e = new(), new()
+            for c in n[1]:
+                moves[s].append((c, e))
+            return s, e
+        if kind == "seq":
+            s = new()
+            cur = s
+            for item in n[1]:
+                a, b = build(item)
+                eps[cur].append(a)
+                cur = b
+            return s, cur
+        if kind == "alt":
+            s, e = new(), new()
+            for item in n[1]:
+                a, b = build(item)
+                eps[s].append(a)
+                eps[b].append(e)
+            return s, e
+        if kind == "star":
+            s, e = new(), new()
+            a, b = build(n[1])
+            eps[s] += [a, e]
+            eps[b] += [a, e]
+            return s, e
+        raise ValueError(kind)  # pragma: no cover - internal
+
+    start, end = build(node)
+    return eps, moves, start, end
+
+
+def _symbol_key(c: str) -> tuple[int, int]:
+    # Digits first, then the amount symbols in alphabet order, then anything else by code point.
+    order = "0123456789$,.-/*"
+    return (order.index(c), 0) if c in order else (len(order), ord(c))
+
+
+def _determinize(
+    n_states: int,
+    start: Iterable[int],
+    finals: Iterable[int],
+    transitions: Iterable[tuple[int, str, int]],
+    eps: list[list[int]] | None = None,
+) -> tuple[int, int, frozenset[int], tuple[tuple[int, str, int], ...]]:
+    """Subset construction then Moore minimisation; states numbered in BFS order."""
+    eps = eps if eps is not None else [[] for _ in range(n_states)]
+    finals = frozenset(finals)
+    moves: list[list[tuple[str, int]]] = [[] for _ in range(n_states)]
+    for s, c, d in transitions:
+        moves[s].append((c, d))
+
+    def closure(states: Iterable[int]) -> frozenset[int]:
+        seen = set(states)
+        stack = list(seen)
+        while stack:
+            for t in eps[stack.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    stack.append(t)
+        return frozenset(seen)
+
+    first = closure(start)
+    index = {first: 0}
+    subsets = [first]
+    delta: list[dict[str, int]] = []
+    queue = deque([first])
+    while queue:
+        cur = queue.popleft()
+        targets: dict[str, set[int]] = {}
+        for s in cur:
+            for c, d in moves[s]:
+                targets.setdefault(c, set()).add(d)
+        row: dict[str, int] = {}
+        for c in sorted(targets, key=_symbol_key):
+            nxt = closure(targets[c])
+            if nxt not in index:
+                index[nxt] = len(subsets)
+                subsets.append(nxt)
+                queue.append(nxt)
+            row[c] = index[nxt]
+        delta.append(row)
+    is_final = [bool(sub & finals) for sub in subsets]
+
+    # Moore refinement; a missing transition (dead state) is its own class (-1).
+    symbols = sorted({c for row in delta for c in row}, key=_symbol_key)
+    block = [int(f) for f in is_final]
+    while True:
+        sigs = [
+            (block[s],) + tuple(block[delta[s][c]] if c in delta[s] else -1 for c in symbols)
+            for s in range(len(delta))
+        ]
+        ids: dict[tuple[int, ...], int] = {}
+        new_block = [ids.setdefault(sig, len(ids)) for sig in sigs]
+        if len(ids) == len(set(block)):
+            break
+        block = new_block
+    block = new_block
+
+    # Renumber the blocks in BFS order from the start so that the tables are reproducible.
+    rep: dict[int, int] = {}
+    for s in range(len(delta)):
+        rep.setdefault(block[s], s)
+    order = {block[0]: 0}
+    queue2 = deque([block[0]])
+    trans: list[tuple[int, str, int]] = []
+    finals_out: set[int] = set()
+    while queue2:
+        b = queue2.popleft()
+        s = rep[b]
+        if is_final[s]:
+            finals_out.add(order[b])
+        for c in sorted(delta[s], key=_symbol_key):
+            nb = block[delta[s][c]]
+            if nb not in order:
+                order[nb] = len(order)
+                queue2.append(nb)
+            trans.append((order[b], c, order[nb]))
+    return len(order), 0, frozenset(finals_out), tuple(trans)
+
+
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrammarTables:
+    """A grammar's transitions as arrays over an alphabet's class indices, for the decoder.
+
+    Attributes
+    ----------
+    alphabet : Alphabet
+        The recognizer's classes; ``cls`` indexes ``alphabet.chars``.
+    n_states, start : int
+        Number of states and start state.
+    finals : ndarray of bool, shape (n_states,)
+        Final-state mask.
+    src, dst, cls : ndarray of int64, shape (T,)
+        Transition ``t`` goes from state ``src[t]`` to ``dst[t]`` reading class ``cls[t]``.
+    """
+
+    alphabet: Alphabet
+    n_states: int
+    start: int
+    finals: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    cls: np.ndarray
+
+    @property
+    def n_transitions(self) -> int:
+        return int(len(self.src))
+
+    @cached_property
+    def by_dst(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(order, seg_starts, seg_states, seg_of_t)``: transitions sorted by ``dst``.
+
+        ``order`` sorts transitions by destination (stable), ``seg_starts`` are the first
+        positions of each destination's run (for ``ufunc.reduceat``), ``seg_states`` the
+        destination of each run, ``seg_of_t`` the run index of each sorted transition.
+        """
+        order = np.argsort(self.dst, kind="stable")
+        d = self.dst[order]
+        if len(d) == 0:
+            e = np.zeros(0, np.int64)
+            return order, e, e, e
+        change = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        seg_of_t = np.cumsum(np.r_[True, d[1:] != d[:-1]]) - 1
+        return order, change, d[change], seg_of_t
+
+    @cached_property
+    def by_src(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, ptr)``: transitions of state ``s`` are ``order[ptr[s]:ptr[s+1]]``."""
+        order = np.argsort(self.src, kind="stable")
+        ptr = np.zeros(self.n_states + 1, np.int64)
+        np.add.at(ptr, self.src + 1, 1)
+        return order, np.cumsum(ptr)
+
+    def walk(self, classes: Iterable[int]) -> frozenset[int]:
+        """States reached from ``start`` reading ``classes`` (an empty set when stuck)."""
+        cur = {self.start}
+        for c in classes:
+            hit = np.isin(self.src, list(cur)) & (self.cls == c)
+            cur = set(self.dst[hit].tolist())
+            if not cur:
+                break
+        return frozenset(cur)
+
+    def accepts_classes(self, classes: Iterable[int]) -> bool:
+        return any(self.finals[s] for s in self.walk(classes))
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A finite-state acceptor of written amounts.
+
+    Attributes
+    ----------
+    locale : str
+        Name (``us``, ``in``, ``cl``, ``any`` for the built-in ones).
+    n_states, start : int
+        States are ``0..n_states-1``.
+    finals : frozenset of int
+        Accepting states.
+    transitions : tuple of (src, symbol, dst)
+        May be non-deterministic; the built-in grammars are minimal DFAs. :meth:`tables`
+        determinises an NFA first, so that the decoder's forward score counts every string
+        once.
+    """
+
+    locale: str
+    n_states: int
+    start: int
+    finals: frozenset[int]
+    transitions: tuple[tuple[int, str, int], ...]
+
+    def __post_init__(self) -> None:
+        for s, c, d in self.transitions:
+            if not (0 <= s < self.n_states and 0 <= d < self.n_states) or len(c) != 1:
+                raise ConfigError(f"grammar {self.locale}: bad transition {(s, c, d)!r}")
+        if not 0 <= self.start < self.n_states or any(
+            not 0 <= f < self.n_states for f in self.finals
+        ):
+            raise ConfigError(f"grammar {self.locale}: start or finals out of range")
+
+    @cached_property
+    def _moves(self) -> dict[tuple[int, str], tuple[int, ...]]:
+        out: dict[tuple[int, str], list[int]] = {}
+        for s, c, d in self.transitions:
+            out.setdefault((s, c), []).append(d)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return frozenset(c for _, c, _ in self.transitions)
+
+    @property
+    def is_deterministic(self) -> bool:
+        return all(len(v) == 1 for v in self._moves.values())
+
+    def accepts(self, text: str) -> bool:
+        """Whether the grammar accepts ``text`` (whitespace ignored)."""
+        cur = {self.start}
+        for c in _strip(text):
+            cur = {d for s in cur for d in self._moves.get((s, c), ())}
+            if not cur:
+                return False
+        return bool(cur & self.finals)
+
+    def determinized(self) -> "Grammar":
+        """An equivalent minimal DFA (``self`` when already deterministic)."""
+        if self.is_deterministic:
+            return self
+        n, start, finals, trans = _determinize(
+            self.n_states, [self.start], self.finals, self.transitions
+        )
+        return Grammar(self.locale, n, start, finals, trans)
+
+    def tables(self, alphabet: Alphabet) -> GrammarTables:
+        """Arrays for the decoder over ``alphabet``'s classes (cached per alphabet).
+
+        Transitions on symbols the alphabet lacks (e.g. ``₹`` for a model without that
+        class) are dropped.
+        """
+        return _tables(self, alphabet)
+
+
+@functools.lru_cache(maxsize=64)
+def _tables(grammar: Grammar, alphabet: Alphabet) -> GrammarTables:
+    g = grammar.determinized()
+    rows = [(s, alphabet.chars.index(c), d) for s, c, d in g.transitions if c in alphabet]
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    finals = np.zeros(g.n_states, bool)
+    finals[list(g.finals)] = True
+    return GrammarTables(
+        alphabet=alphabet,
+        n_states=g.n_states,
+        start=g.start,
+        finals=finals,
+        src=arr[:, 0].copy(),
+        dst=arr[:, 2].copy(),
+        cls=arr[:, 1].copy(),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def get_grammar(locale: str) -> Grammar:
+    """The built-in amount grammar of ``locale`` (``us``, ``in``, ``cl`` or ``any``).
+
+    Raises
+    ------
+    ConfigError
+        When ``locale`` is not one of them.
+    """
+    check_in(locale, LOCALES, "locale")
+    eps, moves, start, end = _thompson(_locale_regex(locale))
+    trans = [(s, c, d) for s, row in enumerate(moves) for c, d in row]
+    n, st, finals, table = _determinize(len(eps), [start], [end], trans, eps)
+    return Grammar(locale, n, st, finals, table)
+
+
+_WS = re.compile(r"\s+")
+_TERMINATORS = ("/100", "/-", ".-", ",-", "-")
+
+
+def _strip(text: str) -> str:
+    return _WS.sub("", text)
+
+
+def canonical_amount(text: str, locale: str = "any") -> str | None:
+    """The canonical amount (DESIGN section 6) of a written amount, or None if refused.
+
+    Parameters
+    ----------
+    text : str
+        The amount as written; whitespace is ignored.
+    locale : str
+        ``us``, ``in``, ``cl`` or ``any`` (read with the first of us, in, cl accepting).
+
+    Returns
+    -------
+    str or None
+        Digits without separators or currency, with ``.`` and two decimals when cents were
+        written; no leading zeros except ``0.xx``. None when the grammar refuses ``text``.
+
+    Examples
+    --------
+    >>> canonical_amount("\u20b95,10,00,000/-", "in")
+    '51000000'
+    >>> canonical_amount("12 00/100", "us")
+    '12.00'
+    """
+    check_in(locale, LOCALES, "locale")
+    s = _strip(text)
+    if locale == "any":
+        for loc in _ANY_ORDER:
+            if get_grammar(loc).accepts(s):
+                return _read(s, loc)
+        return None
+    if not get_grammar(locale).accepts(s):
+        return None
+    return _read(s, locale)
+
+
+def _read(s: str, locale: str) -> str:
+    """Read a string the grammar of ``locale`` accepts (so only the shapes above occur)."""
+    s = s.lstrip("$" + RUPEE + "*")
+    cents: str | None = None
+    if s.endswith("/100"):
+        s, cents = s[:-6], s[-6:-4]
+    else:
+        for t in _TERMINATORS[1:]:
+            if s.endswith(t):
+                s = s[: -len(t)]
+                break
+        if locale != "cl" and len(s) >= 3 and s[-3] == ".":
+            s, cents = s[:-3], s[-2:]
+    digits = s.replace(",", "").replace(".", "")
+    integer = str(int(digits)) if digits else "0"
+    return integer if cents is None else f"{integer}.{cents}"
+

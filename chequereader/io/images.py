@@ -1,0 +1,494 @@
+"""Image input: decode scans into grey pages, with limits checked before decoding.
+
+Pillow is the decoder (it reads CCITT G4, multi-page TIFF, EXIF orientation and DPI); OpenCV is
+only a fallback for files Pillow identifies but has no codec for. Every page comes out as a
+:class:`~chequereader.types.Page` whose ``image`` is ``uint8 (H, W)``, dark ink on light paper.
+
+Every unusable input raises :class:`~chequereader.errors.InvalidImageError` with a message that
+says what is wrong (missing, directory, empty, truncated, not an image, too small, too many
+pixels, too many bytes); no raw Pillow/OS error escapes.
+
+X9.37 image cash letters are dispatched to :mod:`chequereader.io.x937` (one page per item).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import ConfigError, InvalidImageError
+from ..types import Page
+
+PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+
+#: Extensions picked up when a folder is expanded by :func:`discover` (lower case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+X9_EXTENSIONS = (".x937", ".x9", ".icl")
+DISCOVER_EXTENSIONS = IMAGE_EXTENSIONS + X9_EXTENSIONS
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Limits checked on every input before (and while) decoding it.
+
+    Parameters
+    ----------
+    max_pixels : int
+        Largest ``width * height`` of one page, checked from the file header before any
+        pixel is decoded, so that a decompression bomb never allocates its pixels.
+    min_side : int
+        Smallest accepted width and height in pixels.
+    max_bytes : int
+        Largest accepted file size. For an X9.37 file it applies to each embedded image, not to
+        the whole cash letter (cash letters of several hundred MB are normal).
+    """
+
+    max_pixels: int = 50_000_000
+    min_side: int = 16
+    max_bytes: int = 200_000_000
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _describe(source: str | None) -> str:
+    return source if source else "<bytes>"
+
+
+def _read_input(
+    path_or_bytes: PathOrBytes, limits: ImageLimits, source: str | None
+) -> tuple[bytes | None, str, str]:
+    """Return ``(data, source, ext)``; ``data`` is None for an X9 path (streamed separately)."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+        src = source or ""
+        if len(data) == 0:
+            raise InvalidImageError(f"{_describe(source)}: empty input (0 bytes)")
+        if len(data) > limits.max_bytes:
+            raise InvalidImageError(
+                f"{_describe(source)}: {len(data)} bytes is over the limit of {limits.max_bytes}"
+            )
+        return data, src, Path(src).suffix.lower() if src else ""
+    if not isinstance(path_or_bytes, (str, os.PathLike)):
+        raise InvalidImageError(
+            f"expected a path or bytes, got {type(path_or_bytes).__name__}"
+        )
+    path = os.fspath(path_or_bytes)
+    src = source or str(path)
+    if not os.path.exists(path):
+        raise InvalidImageError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InvalidImageError(f"{path}: is a directory, not an image file")
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InvalidImageError(f"{path}: cannot stat ({exc})") from exc
+    if size == 0:
+        raise InvalidImageError(f"{path}: empty file (0 bytes)")
+    ext = Path(path).suffix.lower()
+    from .x937 import is_x937
+
+    if ext in X9_EXTENSIONS or is_x937(path):
+        return None, src, ext
+    if size > limits.max_bytes:
+        raise InvalidImageError(f"{path}: {size} bytes is over the limit of {limits.max_bytes}")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InvalidImageError(f"{path}: cannot read ({exc})") from exc
+    return data, src, ext
+
+
+def load_pages(
+    path_or_bytes: PathOrBytes,
+    *,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    source: str | None = None,
+) -> list[Page]:
+    """Decode every page of an image file (or of an X9.37 cash letter) into grey pages.
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike or bytes
+        A file path or the file's bytes. PNG, JPEG, BMP, TIFF (including bitonal CCITT G4 and
+        multi-page), anything else Pillow reads, and X9.37 files (by extension ``.x937``,
+        ``.x9``, ``.icl`` or by sniffing the first record).
+    limits : ImageLimits
+        Size limits; the pixel limit is checked from each page's header before decoding.
+    source : str, optional
+        Name stored in each page's ``source`` (defaults to the path; ``""`` for bytes).
+
+    Returns
+    -------
+    list of Page
+        One page per TIFF page / X9 item, front first. ``image`` is ``uint8 (H, W)`` with dark
+        ink on light paper: colour, palette, alpha (composited on white), 1-bit, 16-bit and
+        float images are converted to 8-bit grey; EXIF orientation is applied; ``dpi`` is set
+        when the file states a resolution. X9 pages carry ``meta`` (see
+        :func:`chequereader.io.x937.x937_pages`); an X9 item whose image cannot be decoded
+        is a 1x1 page with ``meta["error"]`` set instead of an exception.
+
+    Raises
+    ------
+    InvalidImageError
+        Missing file, directory, empty, truncated, not an image, smaller than
+        ``limits.min_side``, more than ``limits.max_pixels`` pixels (decompression bomb) or
+        more than ``limits.max_bytes`` bytes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = encode_tiff_g4(np.full((20, 30), 255, np.uint8), dpi=200)
+    >>> page = load_pages(data)[0]
+    >>> page.image.shape, page.image.dtype.name, page.dpi
+    ((20, 30), 'uint8', (200.0, 200.0))
+    """
+    if not isinstance(limits, ImageLimits):
+        raise ConfigError(f"limits: expected ImageLimits, got {type(limits).__name__}")
+    data, src, ext = _read_input(path_or_bytes, limits, source)
+    if data is None:
+        from .x937 import x937_pages
+
+        return x937_pages(os.fspath(path_or_bytes), limits, source=src)  # type: ignore[arg-type]
+    from .x937 import is_x937
+
+    if is_x937(data):
+        from .x937 import x937_pages
+
+        return x937_pages(data, limits, source=src)
+    return _decode(data, src, limits)
+
+
+def load_image(path: PathOrBytes, *, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """Grey ``uint8 (H, W)`` image of the first page of ``path`` (see :func:`load_pages`)."""
+    pages = load_pages(path, limits=limits)
+    page = pages[0]
+    if page.meta.get("error"):
+        raise InvalidImageError(str(page.meta["error"]))
+    return page.image
+
+
+def _check_truncated_trailer(data: bytes, fmt: str | None, name: str) -> None:
+    # Pillow accepts a PNG cut inside its last chunks and a JPEG missing only its EOI; a bank
+    # wants to know the transfer was cut, so look for the format's end marker as well.
+    if fmt == "PNG" and b"IEND" not in data[-4096:] and b"IEND" not in data:
+        raise InvalidImageError(f"{name}: truncated PNG (no IEND chunk)")
+    if fmt == "JPEG":
+        # The last start-of-scan marker belongs to the main image (markers cannot occur inside
+        # entropy-coded data; a thumbnail's scan comes earlier), so its EOI must follow it.
+        sos = data.rfind(b"\xff\xda")
+        if sos < 0 or data.find(b"\xff\xd9", sos) < 0:
+            raise InvalidImageError(f"{name}: truncated JPEG (no end-of-image marker)")
+
+
+def _parse_dpi(im: Image.Image) -> tuple[float, float] | None:
+    dpi = im.info.get("dpi")
+    if dpi is None:
+        return None
+    try:
+        x, y = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    # Files without a real resolution often say 0 or 1 dpi (or 72 for "unknown" on screens,
+    # which we keep: it is what the file says).
+    if not (np.isfinite(x) and np.isfinite(y)) or x < 10 or y < 10:
+        return None
+    return (round(x, 3), round(y, 3))
+
+
+def _to_grey(im: Image.Image) -> np.ndarray:
+    """Convert one decoded Pillow frame to ``uint8 (H, W)`` grey."""
+    mode = im.mode
+    if mode == "1":
+        return np.asarray(im.convert("L"), dtype=np.uint8)
+    if mode == "L":
+        return np.array(im, dtype=np.uint8)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(im)
+        if mode == "F":
+            arr = arr.astype(np.float64)
+            finite = arr[np.isfinite(arr)]
+            hi = float(finite.max()) if finite.size else 1.0
+            scale = 255.0 if hi <= 1.0 else (255.0 / 65535.0 if hi > 255 else 1.0)
+            arr = np.nan_to_num(arr, nan=1.0 / scale if scale else 0.0) * scale
+            return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        arr = arr.astype(np.int64)
+        # 16-bit samples (mode I from PNG/TIFF holds 16-bit data); anything wider is clipped.
+        if mode == "I" and arr.size and arr.max() <= 255 and arr.min() >= 0:
+            return arr.astype(np.uint8)
+        return np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode == "P" and "transparency" in im.info
+    ):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return np.array(im.convert("L"), dtype=np.uint8)
+
+
+def _open(data: bytes, name: str) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        head = data[:5]
+        what = "a PDF document" if head.startswith(b"%PDF") else "not a recognised image format"
+        raise InvalidImageError(f"{name}: {what}") from exc
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{name}: decompression bomb refused ({exc})") from exc
+    except Exception as exc:
+        raise InvalidImageError(f"{name}: cannot read image header ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_size(w: int, h: int, limits: ImageLimits, name: str, page: int) -> None:
+    where = f"{name} page {page}" if page else name
+    if w <= 0 or h <= 0:
+        raise InvalidImageError(f"{where}: image has no pixels ({w}x{h})")
+    if w * h > limits.max_pixels:
+        raise InvalidImageError(
+            f"{where}: {w}x{h} = {w * h} pixels is over the limit of {limits.max_pixels} "
+            "(possible decompression bomb)"
+        )
+    if w < limits.min_side or h < limits.min_side:
+        raise InvalidImageError(
+            f"{where}: {w}x{h} is too small (each side must be at least {limits.min_side} px)"
+        )
+
+
+def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndarray:
+    where = f"{name} page {page}" if page else name
+    try:
+        im.load()
+    except OSError as exc:
+        msg = str(exc)
+        if "decoder" in msg and "not available" in msg:
+            return _decode_with_opencv(data, where, exc)
+        raise InvalidImageError(f"{where}: truncated or corrupt image data ({msg})") from exc
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{where}: decompression bomb refused ({exc})") from exc
+    except Exception as exc:
+        raise InvalidImageError(f"{where}: cannot decode image ({type(exc).__name__}: {exc})") from exc
+    try:
+        im = ImageOps.exif_transpose(im) or im
+    except Exception:  # pragma: no cover - a broken EXIF block must not lose the page
+        pass
+    try:
+        return _to_grey(im)
+    except Exception as exc:
+        raise InvalidImageError(
+            f"{where}: cannot convert mode {im.mode} to grey ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _decode_with_opencv(data: bytes, where: str, cause: Exception) -> np.ndarray:
+    # Only reached after Pillow read the header (size already checked against the limits) but
+    # lacks the codec; OpenCV may carry it.
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    if arr is None or arr.size == 0:
+        raise InvalidImageError(f"{where}: cannot decode image ({cause})") from cause
+    if arr.dtype == np.uint16:
+        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr.astype(np.uint8))
+
+
+def _decode(data: bytes, source: str, limits: ImageLimits) -> list[Page]:
+    name = _describe(source)
+    if len(data) == 0:
+        raise InvalidImageError(f"{name}: empty input (0 bytes)")
+    pages: list[Page] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Pillow's setting is process-global; a truncated file must never decode grey-filled.
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            im = _open(data, name)
+            with im:
+                _check_truncated_trailer(data, im.format, name)
+                try:
+                    n_frames = int(getattr(im, "n_frames", 1) or 1)
+                except Exception as exc:
+                    raise InvalidImageError(
+                        f"{name}: truncated or corrupt multi-page file ({exc})"
+                    ) from exc
+                for i in range(n_frames):
+                    if i:
+                        try:
+                            im.seek(i)
+                        except Exception as exc:
+                            raise InvalidImageError(
+                                f"{name} page {i}: truncated or corrupt page ({exc})"
+                            ) from exc
+                    w, h = im.size
+                    _check_size(w, h, limits, name, i)
+                    grey = _decode_frame(im, data, name, i)
+                    _check_size(grey.shape[1], grey.shape[0], limits, name, i)
+                    pages.append(Page(image=grey, source=source, index=i, dpi=_parse_dpi(im)))
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        for w in caught:
+            msg = str(w.message)
+            if issubclass(w.category, Image.DecompressionBombWarning):
+                continue  # our own max_pixels check is the one that decides
+            if "Truncated" in msg or "Corrupt" in msg or "truncated" in msg:
+                raise InvalidImageError(f"{name}: truncated or corrupt file ({msg})")
+    if not pages:
+        raise InvalidImageError(f"{name}: no pages in file")
+    return pages
+
+
+# ---------------------------------------------------------------------------------------------
+# discovery
+
+
+def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
+    """Expand files, folders and glob patterns into the ordered list of inputs to read.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Paths to files, folders or glob patterns (``*``, ``?``, ``[``; ``**`` recurses).
+    recursive : bool
+        Whether folders are walked recursively.
+
+    Returns
+    -------
+    list of str
+        Explicit files in the order given (any extension: the user named them); each folder
+        replaced by its image and X9 files (extensions :data:`DISCOVER_EXTENSIONS`, case
+        insensitive, hidden files skipped, sorted by path); each glob by its sorted matches.
+        A path that does not exist, or a glob that matches nothing, is kept as given so that
+        the batch reports an error row for it instead of dropping it. A file reached twice is
+        listed once, at its first position.
+
+    Examples
+    --------
+    >>> discover(["/no/such/file.png"])
+    ['/no/such/file.png']
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [os.fspath(inputs)]
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(p: str) -> None:
+        key = os.path.normcase(os.path.abspath(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+
+    for raw in inputs:
+        item = os.fspath(raw)
+        if os.path.isdir(item):
+            for p in _walk(item, recursive):
+                add(p)
+        elif os.path.exists(item):
+            add(item)
+        elif _GLOB_CHARS & set(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                out.append(item)
+            for m in matches:
+                if os.path.isdir(m):
+                    for p in _walk(m, recursive):
+                        add(p)
+                else:
+                    add(m)
+        else:
+            out.append(item)
+    return out
+
+
+def _walk(folder: str, recursive: bool) -> list[str]:
+    found: list[str] = []
+    if recursive:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for f in files:
+                if not f.startswith(".") and Path(f).suffix.lower() in DISCOVER_EXTENSIONS:
+                    found.append(os.path.join(root, f))
+    else:
+        for f in os.listdir(folder):
+            p = os.path.join(folder, f)
+            if (
+                not f.startswith(".")
+                and os.path.isfile(p)
+                and Path(f).suffix.lower() in DISCOVER_EXTENSIONS
+            ):
+                found.append(p)
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _to_bitonal(image: Any, name: str) -> Image.Image:
+    arr = np.asarray(image)
+    if arr.ndim != 2 or arr.size == 0:
+        raise InvalidImageError(f"{name}: expected a non-empty 2-D array, got shape {arr.shape}")
+    # True = ink for bool images; otherwise ink is what is darker than mid-grey.
+    paper = ~arr if arr.dtype == bool else arr >= 128
+    return Image.fromarray(np.ascontiguousarray(paper.astype(np.uint8) * 255)).convert("1")
+
+
+def write_tiff_g4(
+    path_or_buffer: str | os.PathLike | IO[bytes],
+    images: Sequence[np.ndarray],
+    dpi: float = 200,
+) -> None:
+    """Write bitonal images as one CCITT Group 4 TIFF, one page per image, front first.
+
+    Parameters
+    ----------
+    path_or_buffer : str, os.PathLike or binary file object
+        Destination.
+    images : sequence of ndarray
+        ``bool (H, W)`` with ``True`` = ink, or grey ``uint8 (H, W)`` thresholded at 128.
+    dpi : float
+        Resolution written in every page.
+
+    Notes
+    -----
+    Pages are written min-is-white (PhotometricInterpretation 0), as X9.100-181 requires for
+    bitonal check images.
+    """
+    if len(images) == 0:
+        raise InvalidImageError("images: no pages to write")
+    if not dpi or dpi <= 0:
+        raise ConfigError(f"dpi: {dpi!r} must be positive")
+    pil = [_to_bitonal(im, f"images[{i}]") for i, im in enumerate(images)]
+    target: Any = os.fspath(path_or_buffer) if isinstance(path_or_buffer, (str, os.PathLike)) else path_or_buffer
+    pil[0].save(
+        target,
+        format="TIFF",
+        compression="group4",
+        dpi=(float(dpi), float(dpi)),
+        tiffinfo={262: 0},
+        save_all=True,
+        append_images=pil[1:],
+    )
+
+
+def encode_tiff_g4(image: np.ndarray, dpi: float = 200) -> bytes:
+    """Bytes of a single-page G4 TIFF of ``image`` (see :func:`write_tiff_g4`)."""
+    buf = io.BytesIO()
+    write_tiff_g4(buf, [image], dpi=dpi)
+    return buf.getvalue()

@@ -1,0 +1,488 @@
+"""X9.37 / X9.100-187 image cash letters: read items (amount, sequence, front/back TIFF), write.
+
+File structure: a sequence of records, each a 4-byte big-endian length followed by the record;
+the record type is its first two characters. Text is ASCII or EBCDIC (cp037; digits and
+letters are the same in cp500); image data in record 52 is binary in both.
+
+Field positions below are 1-based, as in the X9.37 DSTU (2003) / X9.100-187 tables:
+
+* 25 check detail: item amount 48-57 (10 digits, cents), ECE institution item sequence
+  number 58-72 (15).
+* 31 return: item amount 32-41, sequence number 54-68.
+* 50 image view detail: view side indicator 32 (``0`` front, ``1`` back).
+* 52 image view data: sequence number 22-36; fixed part ends at 101; then length of image
+  reference key (4) + key, length of digital signature (5) + signature, length of image data
+  (7) + image data.
+
+Items are assembled as: a 25 (or 31) record opens an item; the 50/52 pairs that follow attach
+its front and back images. Images with no detail record before them (deposit tickets and
+credits, e.g. after a 61/62 credit record) open an item with ``amount_cents=None``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Union
+
+import numpy as np
+
+from .._validate import check_in
+from ..errors import ConfigError, InvalidImageError
+from ..types import Page
+from .images import DEFAULT_LIMITS, ImageLimits, load_pages
+
+PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+
+_EBCDIC = "cp037"
+_MAX_IMAGE = 9_999_999  # the 7-digit image data length field
+_DETAIL = ("25", "31")
+_CREDIT = ("61", "62")
+_CLOSE = ("10", "20", "70", "85", "90", "99")
+
+
+@dataclass(frozen=True)
+class X9Item:
+    """One item of a cash letter.
+
+    ``sequence`` is the ECE institution item sequence number (stripped); ``amount_cents`` the
+    item amount in cents, ``None`` for images with no check detail record (deposit tickets,
+    credits); ``front`` / ``back`` the image bytes (TIFF) or ``None``; ``index`` the item's
+    position in the file (0-based).
+    """
+
+    sequence: str
+    amount_cents: int | None
+    front: bytes | None
+    back: bytes | None
+    index: int
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def is_x937(path_or_bytes: PathOrBytes) -> bool:
+    """Whether the input starts with an X9 file header record (``01``, ASCII or EBCDIC).
+
+    Never raises: unreadable input is simply not X9.
+    """
+    try:
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            head = bytes(path_or_bytes[:6])
+        else:
+            with open(os.fspath(path_or_bytes), "rb") as fh:
+                head = fh.read(6)
+    except (OSError, TypeError, ValueError):
+        return False
+    if len(head) < 6:
+        return False
+    length = int.from_bytes(head[:4], "big")
+    # The file header is 80 bytes; allow some slack for non-conforming writers.
+    return 20 <= length <= 1000 and head[4:6] in (b"01", b"\xf0\xf1")
+
+
+class _Reader:
+    def __init__(self, path_or_bytes: PathOrBytes) -> None:
+        self._own = False
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            data = bytes(path_or_bytes)
+            self.name = "<bytes>"
+            self.fh: IO[bytes] = io.BytesIO(data)
+            self.size = len(data)
+        elif isinstance(path_or_bytes, (str, os.PathLike)):
+            path = os.fspath(path_or_bytes)
+            self.name = path
+            if not os.path.exists(path):
+                raise InvalidImageError(f"{path}: no such file")
+            if os.path.isdir(path):
+                raise InvalidImageError(f"{path}: is a directory, not an X9.37 file")
+            try:
+                self.fh = open(path, "rb")
+            except OSError as exc:
+                raise InvalidImageError(f"{path}: cannot read ({exc})") from exc
+            self._own = True
+            self.size = os.fstat(self.fh.fileno()).st_size
+        else:
+            raise InvalidImageError(f"expected a path or bytes, got {type(path_or_bytes).__name__}")
+        self.encoding = "ascii"
+
+    def close(self) -> None:
+        if self._own:
+            self.fh.close()
+
+    def records(self) -> Iterator[tuple[int, str, bytes]]:
+        """Yield ``(offset, type, record)``; raise on bad lengths, truncation, missing 99."""
+        name, fh = self.name, self.fh
+        if self.size == 0:
+            raise InvalidImageError(f"{name}: empty file (0 bytes)")
+        offset = 0
+        last = ""
+        while True:
+            prefix = fh.read(4)
+            if not prefix:
+                break
+            if len(prefix) < 4:
+                raise InvalidImageError(
+                    f"{name}: truncated at offset {offset}: incomplete record length prefix"
+                )
+            length = int.from_bytes(prefix, "big")
+            remaining = self.size - offset - 4
+            if length < 2:
+                raise InvalidImageError(f"{name}: bad record length {length} at offset {offset}")
+            if length > remaining:
+                raise InvalidImageError(
+                    f"{name}: record at offset {offset} declares {length} bytes but only "
+                    f"{remaining} remain (truncated file or bad record length)"
+                )
+            rec = fh.read(length)
+            if len(rec) < length:  # pragma: no cover - file shrank while reading
+                raise InvalidImageError(f"{name}: truncated record at offset {offset}")
+            if offset == 0:
+                if rec[:2] == b"01":
+                    self.encoding = "ascii"
+                elif rec[:2] == b"\xf0\xf1":
+                    self.encoding = _EBCDIC
+                else:
+                    raise InvalidImageError(
+                        f"{name}: not an X9.37 file (first record at offset 0 is not a file "
+                        "header '01' in ASCII or EBCDIC)"
+                    )
+            rtype = rec[:2].decode(self.encoding, errors="replace")
+            if not rtype.isdigit():
+                raise InvalidImageError(
+                    f"{name}: bad record at offset {offset}: type {rtype!r} is not a record "
+                    "type (a previous record length is wrong, or the file is corrupt)"
+                )
+            yield offset, rtype, rec
+            last = rtype
+            offset += 4 + length
+        if last != "99":
+            raise InvalidImageError(
+                f"{name}: truncated at offset {offset}: file ends without a file control "
+                "record (99)"
+            )
+
+    def text(self, rec: bytes, start: int, end: int) -> str:
+        """Characters at 1-based inclusive positions ``start..end`` of a record."""
+        return rec[start - 1 : end].decode(self.encoding, errors="replace")
+
+
+def _int_or_none(s: str) -> int | None:
+    s = s.strip()
+    return int(s) if s.isdigit() else None
+
+
+def _parse_52(r: _Reader, rec: bytes, offset: int) -> tuple[str, bytes]:
+    """Return ``(sequence, image bytes)`` of an image view data record."""
+    where = f"{r.name}: record 52 at offset {offset}"
+    if len(rec) < 105:
+        raise InvalidImageError(f"{where}: {len(rec)} bytes is shorter than its fixed part")
+    seq = r.text(rec, 22, 36).strip()
+    pos = 101  # 0-based index of the image reference key length (positions 102-105)
+
+    def number(width: int, what: str) -> int:
+        nonlocal pos
+        field = rec[pos : pos + width]
+        if len(field) < width:
+            raise InvalidImageError(f"{where}: record ends inside the {what} field")
+        s = field.decode(r.encoding, errors="replace").strip()
+        if s and not s.isdigit():
+            raise InvalidImageError(f"{where}: {what} {s!r} is not a number")
+        pos += width
+        return int(s) if s else 0
+
+    # (two statements each: ``pos += number()`` would add to the value read before the call)
+    key_len = number(4, "image reference key length")
+    pos += key_len
+    sig_len = number(5, "digital signature length")
+    pos += sig_len
+    n = number(7, "image data length")
+    image = rec[pos : pos + n]
+    if len(image) < n:
+        raise InvalidImageError(
+            f"{where}: image data length says {n} bytes but the record holds {len(image)}"
+        )
+    return seq, image
+
+
+def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
+    """Yield the items of an X9.37 file one at a time (bounded memory for big cash letters).
+
+    See :func:`read_x937`. Errors are raised when reached, so items before a corrupt record
+    have already been yielded.
+    """
+    r = _Reader(path_or_bytes)
+    try:
+        cur: dict[str, Any] | None = None
+        index = 0
+
+        def make(seq: str, amount: int | None) -> dict[str, Any]:
+            return {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None}
+
+        def finish(item: dict[str, Any]) -> X9Item:
+            nonlocal index
+            out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], index)
+            index += 1
+            return out
+
+        for offset, rtype, rec in r.records():
+            if rtype in _DETAIL:
+                if cur is not None:
+                    yield finish(cur)
+                if rtype == "25":
+                    cur = make(r.text(rec, 58, 72).strip(), _int_or_none(r.text(rec, 48, 57)))
+                else:
+                    cur = make(r.text(rec, 54, 68).strip(), _int_or_none(r.text(rec, 32, 41)))
+            elif rtype in _CREDIT:
+                if cur is not None:
+                    yield finish(cur)
+                cur = make("", None)
+            elif rtype == "50":
+                side = r.text(rec, 32, 32)
+                if cur is None or (side != "1" and cur["front"] is not None):
+                    if cur is not None:
+                        yield finish(cur)
+                    cur = make("", None)
+                cur["side"] = "back" if side == "1" else "front"
+            elif rtype == "52":
+                seq, image = _parse_52(r, rec, offset)
+                if cur is None:
+                    cur = make("", None)
+                side = cur["side"] or ("front" if cur["front"] is None else "back")
+                if side == "front" and cur["front"] is not None:
+                    yield finish(cur)
+                    cur = make("", None)
+                cur[side] = image
+                cur["side"] = None
+                if not cur["sequence"]:
+                    cur["sequence"] = seq
+            elif rtype in _CLOSE:
+                if cur is not None:
+                    yield finish(cur)
+                    cur = None
+        if cur is not None:  # pragma: no cover - records() raises first (no 99)
+            yield finish(cur)
+    finally:
+        r.close()
+
+
+def read_x937(path_or_bytes: PathOrBytes) -> list[X9Item]:
+    """Read every item of an X9.37 / X9.100-187 image cash letter.
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike or bytes
+        The file, ASCII or EBCDIC.
+
+    Returns
+    -------
+    list of X9Item
+        In file order. Images with no check detail record before them give items with
+        ``amount_cents=None``.
+
+    Raises
+    ------
+    InvalidImageError
+        Missing or empty file, not X9 (first record is not ``01``), a bad record length or a
+        truncated file (the message names the byte offset), a malformed record 52.
+    """
+    return list(iter_x937(path_or_bytes))
+
+
+def _amount_str(cents: int | None) -> str | None:
+    if cents is None:
+        return None
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def iter_x937_pages(
+    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None
+) -> Iterator[Page]:
+    """Yield one :class:`Page` per item's front image (see :func:`x937_pages`)."""
+    if source is None:
+        source = "" if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else os.fspath(path_or_bytes)
+    for item in iter_x937(path_or_bytes):
+        meta: dict[str, Any] = {
+            "x9_amount": _amount_str(item.amount_cents),
+            "x9_sequence": item.sequence,
+            "x9_item": item.index,
+        }
+        error: str | None = None
+        page: Page | None = None
+        if not item.front:
+            error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
+        elif len(item.front) > limits.max_bytes:
+            error = (
+                f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
+                f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
+            )
+        else:
+            try:
+                page = load_pages(item.front, limits=limits, source=source)[0]
+            except InvalidImageError as exc:
+                msg = str(exc).removeprefix("<bytes>: ")
+                error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
+        if page is None:
+            meta["error"] = error
+            yield Page(
+                image=np.full((1, 1), 255, np.uint8), source=source, index=item.index, meta=meta
+            )
+        else:
+            yield Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+
+
+def x937_pages(
+    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None
+) -> list[Page]:
+    """One grey :class:`Page` per item's front image.
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike or bytes
+        The X9.37 file.
+    limits : ImageLimits
+        Applied to each embedded image.
+    source : str, optional
+        The pages' ``source`` (defaults to the path).
+
+    Returns
+    -------
+    list of Page
+        ``index`` = item index; ``meta = {"x9_amount": "123.45" or None, "x9_sequence": str,
+        "x9_item": int}``. An item whose front image is missing or cannot be decoded does not
+        raise: its page has a 1x1 white ``image`` and ``meta["error"]`` holds the message, so
+        a batch writes one error row for that item and goes on with the others.
+
+    Raises
+    ------
+    InvalidImageError
+        When the file structure itself is bad (see :func:`read_x937`).
+    """
+    return list(iter_x937_pages(path_or_bytes, limits, source))
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _field(value: Any, width: int, numeric: bool = False, name: str = "field") -> str:
+    s = str(value)
+    if numeric:
+        s = s.rjust(width, "0")
+    else:
+        s = s.ljust(width)
+    if len(s) != width:
+        raise ConfigError(f"{name}: {value!r} does not fit in {width} characters")
+    return s
+
+
+def write_x937(
+    path: str | os.PathLike | IO[bytes],
+    items: Sequence[X9Item],
+    encoding: str = "ascii",
+    *,
+    created: datetime | None = None,
+    destination_routing: str = "000000000",
+    origin_routing: str = "000000000",
+) -> None:
+    """Write items as one X9.37 file: 01, 10, 20, (25, 26, 50, 52, 50, 52)..., 70, 90, 99.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Destination.
+    items : sequence of X9Item
+        Items in order. An item with ``amount_cents=None`` is written without check detail
+        records (50/52 only), as a deposit ticket image; :func:`read_x937` reads it back with
+        no amount. ``index`` is ignored (the file order is the index).
+    encoding : {"ascii", "ebcdic"}
+        Character set of the text fields (EBCDIC is cp037). Image bytes are binary in both.
+    created : datetime, optional
+        Creation date/time written in the headers (default: now).
+    destination_routing, origin_routing : str
+        9-digit routing numbers written in the headers.
+
+    Raises
+    ------
+    ConfigError
+        Bad encoding, a sequence longer than 15 characters, a negative or too large amount, an
+        image over 9,999,999 bytes.
+    """
+    check_in(encoding, ("ascii", "ebcdic"), "encoding")
+    codec = "ascii" if encoding == "ascii" else _EBCDIC
+    when = created or datetime.now()
+    date, hhmm = when.strftime("%Y%m%d"), when.strftime("%H%M")
+    dest = _field(destination_routing, 9, True, "destination_routing")
+    orig = _field(origin_routing, 9, True, "origin_routing")
+    out = bytearray()
+    n_records = 0
+
+    def emit(text: str, binary: bytes = b"") -> None:
+        nonlocal n_records
+        try:
+            rec = text.encode(codec) + binary
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"record {text[:2]}: text not encodable as {encoding} ({exc})") from exc
+        out.extend(len(rec).to_bytes(4, "big"))
+        out.extend(rec)
+        n_records += 1
+
+    def fixed(text: str) -> None:
+        if len(text) != 80:  # pragma: no cover - a layout bug in this module
+            raise AssertionError(f"record {text[:2]} is {len(text)} characters, not 80")
+        emit(text)
+
+    fixed("01" + "03" + "T" + dest + orig + date + hhmm + "N" + _field("CHEQUEREADER", 18)
+          + _field("CHEQUEREADER", 18) + "A" + "US" + " " * 4 + " ")
+    fixed("10" + "01" + dest + orig + date + date + hhmm + "I" + "G" + _field("1", 8)
+          + " " * 14 + " " * 10 + " " + " " + " " + " ")
+    fixed("20" + "01" + dest + orig + date + date + _field("1", 10) + _field("1", 4, True)
+          + "01" + " " * 9 + " " * 5 + " " * 12)
+    total = 0
+    n_images = 0
+    for i, item in enumerate(items):
+        seq = str(item.sequence)
+        if len(seq) > 15:
+            raise ConfigError(f"items[{i}].sequence: {seq!r} is longer than 15 characters")
+        seqf = _field(seq, 15, name=f"items[{i}].sequence")
+        if item.amount_cents is not None:
+            amount = int(item.amount_cents)
+            if not 0 <= amount <= 9_999_999_999:
+                raise ConfigError(f"items[{i}].amount_cents: {amount} is outside 0..9999999999")
+            total += amount
+            fixed("25" + " " * 15 + " " + "00000000" + "0" + " " * 20
+                  + _field(amount, 10, True) + seqf + "G" + " " + " " + "Y" + "01" + " " + " ")
+            fixed("26" + "1" + orig + date + seqf + " " * 18 + " " * 5 + " " * 15
+                  + "N" + " " + " " + " " + " " * 3)
+        for side, image in (("0", item.front), ("1", item.back)):
+            if image is None:
+                continue
+            image = bytes(image)
+            if len(image) > _MAX_IMAGE:
+                raise ConfigError(f"items[{i}]: image of {len(image)} bytes is over {_MAX_IMAGE}")
+            fixed("50" + "1" + orig + date + "00" + "00" + _field(len(image), 7, True) + side
+                  + "00" + "0" + "  " + " " * 5 + " " * 7 + " " * 7 + "0" + " " * 8 + " "
+                  + " " + " " * 13)
+            head = (
+                "52" + orig + date + "01" + seqf + " " * 16 * 3 + "0" + "0000" * 4
+                + "0000" + "00000" + _field(len(image), 7, True)
+            )
+            emit(head, image)
+            n_images += 1
+    n_items = len(items)
+    fixed("70" + _field(n_items, 4, True, "items") + _field(total, 12, True, "bundle total")
+          + _field(0, 12, True) + _field(n_images, 5, True, "images") + " " * 20 + " " * 25)
+    fixed("90" + _field(1, 6, True) + _field(n_items, 8, True) + _field(total, 14, True)
+          + _field(n_images, 9, True) + _field("CHEQUEREADER", 18) + date + " " * 15)
+    fixed("99" + _field(1, 6, True) + _field(n_records + 1, 8, True) + _field(n_items, 8, True)
+          + _field(total, 16, True) + " " * 14 + " " * 10 + " " * 16)
+    data = bytes(out)
+    if isinstance(path, (str, os.PathLike)):
+        with open(os.fspath(path), "wb") as fh:
+            fh.write(data)
+    else:
+        path.write(data)

@@ -1,0 +1,196 @@
+"""LeNet-5 as published (LeCun et al. 1998, Section II; DESIGN section 4).
+
+C1 conv 6@5x5 -> S2 trainable subsampling -> C3 conv 16@5x5 with the partial connection
+table -> S4 -> C5 conv 120@5x5 -> F6 84 -> Euclidean RBF outputs with fixed +-1 prototypes.
+Squashing ``f(a) = 1.7159 tanh(2a/3)`` after C1..F6. Loss: the MAP criterion with the
+"rubbish" mass ``exp(-j)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .alphabet import DEFAULT, Alphabet
+from .rbf_bitmaps import prototypes
+
+A_SQUASH = 1.7159
+S_SQUASH = 2.0 / 3.0
+
+# C3 map -> S2 maps it reads (the paper's Table I).
+C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)
+
+
+def squash(a: torch.Tensor) -> torch.Tensor:
+    return A_SQUASH * torch.tanh(S_SQUASH * a)
+
+
+def _fan_in_uniform_(t: torch.Tensor, fan_in: int) -> None:
+    # The paper: weights uniform in +-2.4 / F_i, F_i the unit's fan-in.
+    bound = 2.4 / fan_in
+    with torch.no_grad():
+        t.uniform_(-bound, bound)
+
+
+class Subsampling(nn.Module):
+    """S2/S4: sum of a 2x2 window times one trainable coefficient plus one bias, per map."""
+
+    def __init__(self, maps: int) -> None:
+        super().__init__()
+        self.coef = nn.Parameter(torch.empty(maps))
+        self.bias = nn.Parameter(torch.empty(maps))
+        _fan_in_uniform_(self.coef, 4)
+        _fan_in_uniform_(self.bias, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = F.avg_pool2d(x, 2) * 4.0
+        return s * self.coef.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class PartialConv(nn.Module):
+    """C3: 16 maps of 5x5 kernels, each reading only the S2 maps of :data:`C3_TABLE`.
+
+    Only the 60 connected kernels are parameters (1,500 weights + 16 biases = 1,516); they
+    are scattered into a dense weight at run time so one ``conv2d`` does the work.
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...] = C3_TABLE, in_maps: int = 6) -> None:
+        super().__init__()
+        self.out_maps, self.in_maps = len(table), in_maps
+        idx = [o * in_maps + i for o, ins in enumerate(table) for i in ins]
+        self.register_buffer("conn", torch.tensor(idx, dtype=torch.long), persistent=False)
+        self.weight = nn.Parameter(torch.empty(len(idx), 25))
+        self.bias = nn.Parameter(torch.empty(self.out_maps))
+        for o, ins in enumerate(table):
+            fan = 25 * len(ins)
+            start = sum(len(t) for t in table[:o])
+            _fan_in_uniform_(self.weight[start : start + len(ins)], fan)
+            _fan_in_uniform_(self.bias[o : o + 1], fan)
+
+    def dense_weight(self) -> torch.Tensor:
+        w = self.weight.new_zeros(self.out_maps * self.in_maps, 25)
+        w = w.index_copy(0, self.conn, self.weight)
+        return w.view(self.out_maps, self.in_maps, 5, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.dense_weight(), self.bias)
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 with Euclidean RBF outputs over ``alphabet`` plus a rubbish mass.
+
+    ``forward(x)`` takes ``float32 (N, 1, 32, 32)`` framed inputs and returns the RBF outputs
+    ``y (N, C)`` (squared distances; lower = better). :meth:`penalties` turns them into
+    ``-log p(class)`` with the rubbish mass in the normaliser; :meth:`predict` runs in
+    inference mode on a NumPy batch.
+    """
+
+    def __init__(self, alphabet: Alphabet = DEFAULT, rubbish_j: float = 10.0) -> None:
+        super().__init__()
+        self.alphabet = alphabet
+        self.rubbish_j = float(rubbish_j)
+        self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = Subsampling(6)
+        self.c3 = PartialConv()
+        self.s4 = Subsampling(16)
+        self.c5 = nn.Conv2d(16, 120, 5)
+        self.f6 = nn.Linear(120, 84)
+        for m, fan in ((self.c1, 25), (self.c5, 16 * 25), (self.f6, 120)):
+            _fan_in_uniform_(m.weight, fan)
+            _fan_in_uniform_(m.bias, fan)
+        self.register_buffer("prototypes", torch.from_numpy(prototypes(alphabet.chars)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = squash(self.c1(x))
+        x = squash(self.s2(x))
+        x = squash(self.c3(x))
+        x = squash(self.s4(x))
+        x = squash(self.c5(x)).flatten(1)
+        return squash(self.f6(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(x)
+        # y_i = sum_j (x_j - w_ij)^2, expanded so it is one matmul.
+        return (
+            (f * f).sum(1, keepdim=True)
+            - 2.0 * f @ self.prototypes.t()
+            + (self.prototypes * self.prototypes).sum(1)[None, :]
+        )
+
+    def log_normaliser(self, y: torch.Tensor) -> torch.Tensor:
+        """``log(exp(-j) + sum_i exp(-y_i))`` per row."""
+        j = torch.full_like(y[:, :1], -self.rubbish_j)
+        return torch.logsumexp(torch.cat([-y, j], dim=1), dim=1)
+
+    def penalties(self, y: torch.Tensor) -> torch.Tensor:
+        """``-log p(class)`` for each class: ``y_c + log(exp(-j) + sum_i exp(-y_i))``."""
+        return y + self.log_normaliser(y)[:, None]
+
+    def rubbish_penalty(self, y: torch.Tensor) -> torch.Tensor:
+        """``-log p(rubbish)`` per row."""
+        return self.rubbish_j + self.log_normaliser(y)
+
+    def loss(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """MAP criterion ``mean_p[y_Dp + log(exp(-j) + sum_i exp(-y_i))]``.
+
+        ``target`` holds class indices; ``-1`` marks a rubbish example, whose penalty is
+        ``-log p(rubbish)`` (pushes every class's distance up).
+        """
+        lognorm = self.log_normaliser(y)
+        is_rub = target < 0
+        yd = torch.where(
+            is_rub,
+            torch.full_like(lognorm, self.rubbish_j),
+            y.gather(1, target.clamp(min=0)[:, None])[:, 0],
+        )
+        return (yd + lognorm).mean()
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Penalties ``float32 (N, C)`` for framed inputs ``(N, 32, 32)`` (NumPy in and out)."""
+        self.eval()
+        if len(images) == 0:
+            return np.zeros((0, len(self.alphabet)), np.float32)
+        out = []
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        for i in range(0, len(x), batch_size):
+            out.append(self.penalties(self(x[i : i + batch_size, None])))
+        return torch.cat(out).numpy()
+
+    def layer_parameter_counts(self) -> dict[str, int]:
+        return {
+            name: sum(p.numel() for p in getattr(self, name).parameters() if p.requires_grad)
+            for name in ("c1", "s2", "c3", "s4", "c5", "f6")
+        }
+
+    def config(self) -> dict[str, Any]:
+        return {"alphabet": self.alphabet.string, "rubbish_j": self.rubbish_j}
+
+    @staticmethod
+    def multiply_accumulates() -> int:
+        """Multiply-accumulates per character (the paper quotes about 401K for LeNet-5)."""
+        c1 = 28 * 28 * 6 * 25
+        c3 = 10 * 10 * 25 * sum(len(t) for t in C3_TABLE)
+        c5 = 120 * 16 * 25
+        f6 = 84 * 120
+        s = (14 * 14 * 6 + 5 * 5 * 16) * 4
+        return c1 + c3 + c5 + f6 + s
+
+    @classmethod
+    def load(cls, path: Any = None, **kw: Any) -> "LeNet5":
+        from .weights import load_model
+
+        return load_model(path, **kw)
+
+
+__all__ = ["LeNet5", "C3_TABLE", "squash", "math"]

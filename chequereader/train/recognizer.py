@@ -1,0 +1,265 @@
+"""Character-level training of LeNet-5 (DESIGN section 4; issue: foundation).
+
+Digits from MNIST (plus USPS and Semeion on request), symbols synthesized, optional extra
+framed examples (e.g. rubbish candidates mined from lattices, label -1). Random distortions as
+in the paper: translation, scaling, squeezing, horizontal shearing (plus small rotation and
+stroke-thickness changes). Validation split by MNIST writer. Fixed seeds; per-epoch
+train/validation error; a checkpoint after every epoch that ``resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..models.alphabet import DEFAULT, Alphabet
+from ..models.lenet5 import LeNet5
+from ..models.weights import load_model, save_model
+from .data import framed_digits, framed_symbols, load_digit_npz, writer_split
+
+
+@dataclass(frozen=True)
+class DistortConfig:
+    translate: float = 2.0  # pixels
+    scale: tuple[float, float] = (0.85, 1.1)
+    squeeze: tuple[float, float] = (0.75, 1.3)  # extra x-scale: squeezing / stretching
+    shear: float = 0.3
+    rotate_deg: float = 8.0
+    thickness_p: float = 0.3  # probability of a 3x3 dilation or erosion
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "../shared/data"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    usps: bool = False
+    semeion: bool = False
+    symbols_per_class: int = 4000
+    val_fraction: float = 0.1
+    distort: DistortConfig = field(default_factory=DistortConfig)
+    extra: tuple[str, ...] = ()  # npz files of framed `images` (N,32,32) + `labels` (-1 = rubbish)
+    init: str | None = None  # start from these weights (fine-tuning)
+    threads: int = 0
+
+
+def _set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random affine distortion (+ thickness change) of framed inputs ``(N, 1, 32, 32)``."""
+    n = x.shape[0]
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    s = u(*cfg.scale)
+    sx = s * u(*cfg.squeeze)
+    sy = s
+    sh = u(-cfg.shear, cfg.shear)
+    th = u(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
+    tx = u(-cfg.translate, cfg.translate) / 16.0
+    ty = u(-cfg.translate, cfg.translate) / 16.0
+    c, si = torch.cos(th), torch.sin(th)
+    # Forward map: rotate(shear(scale(p))). affine_grid needs the inverse (output -> input).
+    a11, a12 = c * sx, c * sh * sy - si * sy
+    a21, a22 = si * sx, si * sh * sy + c * sy
+    M = torch.stack([torch.stack([a11, a12], 1), torch.stack([a21, a22], 1)], 1)
+    Minv = torch.linalg.inv(M)
+    t = -(Minv @ torch.stack([tx, ty], 1)[:, :, None])[:, :, 0]
+    theta = torch.cat([Minv, t[:, :, None]], 2)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    bg = -0.1
+    y = F.grid_sample(x - bg, grid, align_corners=False, padding_mode="zeros") + bg
+    if cfg.thickness_p > 0:
+        r = torch.rand(n, generator=gen)
+        dil = F.max_pool2d(y, 3, 1, 1)
+        ero = 0.5 * (y - F.max_pool2d(-y, 3, 1, 1))  # half erosion: thin strokes must survive
+        y = torch.where((r < cfg.thickness_p / 2)[:, None, None, None], dil, y)
+        y = torch.where(((r >= cfg.thickness_p / 2) & (r < cfg.thickness_p))[:, None, None, None], ero, y)
+    return y
+
+
+def error_rate(model: LeNet5, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Error rate and predicted classes of ``model`` on framed ``images``."""
+    if len(images) == 0:
+        return float("nan"), np.zeros(0, np.int64)
+    pen = model.predict(images)
+    pred = pen.argmin(1)
+    return float((pred != labels).mean()), pred
+
+
+def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None]) -> dict[str, Any]:
+    root = Path(cfg.data)
+    mn = root / "mnist" / "mnist-train.npz"
+    if not mn.exists():
+        raise ConfigError(f"--data: {mn} not found (expected the layout of ../shared/data)")
+    train = load_digit_npz(mn, split="")
+    if train.writers is None:
+        raise ConfigError(f"{mn}: no 'writers' array, cannot split validation by writer")
+    tr, va = writer_split(train.writers, cfg.val_fraction, cfg.seed)
+    t0 = time.time()
+    X = framed_digits(train)
+    xs, ys = [X[tr]], [train.labels[tr]]
+    xv, yv = [X[va]], [train.labels[va]]
+    if cfg.usps:
+        u = load_digit_npz(root / "usps" / "usps.npz", split="train")
+        xs.append(framed_digits(u))
+        ys.append(u.labels)
+    if cfg.semeion:
+        s = load_digit_npz(root / "semeion" / "semeion.npz", split="")
+        xs.append(framed_digits(s))
+        ys.append(s.labels)
+    if cfg.symbols_per_class > 0:
+        sx, sy = framed_symbols(alphabet, cfg.symbols_per_class, cfg.seed + 1)
+        sxv, syv = framed_symbols(alphabet, max(200, cfg.symbols_per_class // 10), cfg.seed + 2)
+        xs.append(sx)
+        ys.append(sy)
+        xv.append(sxv)
+        yv.append(syv)
+    for e in cfg.extra:
+        d = np.load(e)
+        xs.append(d["images"].astype(np.float32))
+        ys.append(d["labels"].astype(np.int64))
+    log(f"framed training data in {time.time() - t0:.1f}s")
+    return {
+        "x": np.concatenate(xs), "y": np.concatenate(ys),
+        "xv": np.concatenate(xv), "yv": np.concatenate(yv),
+        "n_val_writers": int(len(np.unique(train.writers[va]))),
+    }
+
+
+def evaluate_all(model: LeNet5, data_root: str | Path, seed: int = 12345) -> dict[str, Any]:
+    """Error rates on MNIST test, USPS test, Semeion (all) and a held-out synthetic symbol set."""
+    root = Path(data_root)
+    out: dict[str, Any] = {}
+    for name, path, split in (
+        ("mnist_test", root / "mnist" / "mnist-test.npz", ""),
+        ("usps_test", root / "usps" / "usps.npz", "test"),
+        ("semeion", root / "semeion" / "semeion.npz", ""),
+    ):
+        if path.exists():
+            ds = load_digit_npz(path, split=split)
+            err, _ = error_rate(model, framed_digits(ds), ds.labels)
+            out[name] = {"error_rate": round(err, 5), "n": int(len(ds.labels))}
+    sx, sy = framed_symbols(model.alphabet, 500, seed)
+    if len(sy):
+        err, pred = error_rate(model, sx, sy)
+        out["symbols_synthetic_heldout"] = {"accuracy": round(1 - err, 5), "n": int(len(sy))}
+    return out
+
+
+def train_recognizer(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    alphabet: Alphabet = DEFAULT,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train LeNet-5 per ``cfg``, write weights (with metadata) to ``out``; return the history."""
+    from tqdm import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    _set_seed(cfg.seed)
+    out = Path(out)
+    ckpt = out.with_name(out.name + ".ckpt")
+    sets = _load_sets(cfg, alphabet, log)
+    x = torch.from_numpy(sets["x"])[:, None]
+    y = torch.from_numpy(sets["y"])
+    model = load_model(cfg.init, alphabet=alphabet) if cfg.init else LeNet5(alphabet)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        history, start = st["history"], st["epoch"]
+        log(f"resumed from {ckpt} at epoch {start}")
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=gen)
+        wrong, seen, tot_loss = 0, 0, 0.0
+        t0 = time.time()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False, mininterval=1.0)
+        for b in bar:
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            xb = distort(x[idx], cfg.distort, gen)
+            yb = y[idx]
+            out_y = model(xb)
+            loss = model.loss(out_y, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                pen = model.penalties(out_y)
+                pred = pen.argmin(1)
+                rub = model.rubbish_penalty(out_y) < pen.min(1).values
+                pred = torch.where(rub, torch.full_like(pred, -1), pred)
+                wrong += int((pred != yb).sum())
+                seen += len(yb)
+                tot_loss += float(loss) * len(yb)
+            if b % 50 == 0:
+                bar.set_postfix(loss=f"{tot_loss / seen:.3f}", err=f"{wrong / seen:.4f}")
+        val_err, _ = error_rate(model, sets["xv"], sets["yv"])
+        rec = {
+            "epoch": epoch + 1,
+            "train_loss": round(tot_loss / seen, 5),
+            "train_error": round(wrong / seen, 5),
+            "val_error": round(val_err, 5),
+            "seconds": round(time.time() - t0, 1),
+        }
+        history.append(rec)
+        log(json.dumps(rec))
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "gen": gen.get_state(), "history": history, "epoch": epoch + 1},
+            ckpt,
+        )
+    metrics = evaluate_all(model, cfg.data)
+    log(json.dumps(metrics))
+    meta = {
+        "training": {
+            "data": [d for d, on in (("MNIST train (writer-split)", True), ("USPS train", cfg.usps),
+                                      ("Semeion", cfg.semeion)) if on]
+            + (["synthetic symbols (procedural + Debian handwriting fonts)"] if cfg.symbols_per_class else [])
+            + [f"extra: {Path(e).name}" for e in cfg.extra],
+            "config": json.loads(json.dumps(asdict(cfg))),
+            "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+            "history": history,
+            "validation_writers": sets["n_val_writers"],
+        },
+        "metrics": metrics,
+    }
+    save_model(model, out, meta)
+    return {"history": history, "metrics": metrics, "weights": str(out)}
