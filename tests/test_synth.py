@@ -158,3 +158,12 @@ def test_generate_other_seed_differs(tmp_path: Path) -> None:
     a = generate(1, tmp_path / "a", seed=1)
     b = generate(1, tmp_path / "b", seed=2)
     assert (a.parent / "cheque_0000.png").read_bytes() != (b.parent / "cheque_0000.png").read_bytes()
+
+
+def test_generate_x9(tmp_path: Path) -> None:
+    x937 = pytest.importorskip("chequereader.io.x937")
+    labels = generate(2, tmp_path, locale="us", seed=0, x9=True)
+    items = x937.read_x937(labels.parent / "cheques.x937")
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [it.amount_cents for it in items] == [round(float(r["amount"]) * 100) for r in rows]
