@@ -246,13 +246,35 @@ def _open(data: bytes, name: str) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
-        head = data[:5]
-        what = "a PDF document" if head.startswith(b"%PDF") else "not a recognised image format"
-        raise InvalidImageError(f"{name}: {what}") from exc
+        raise InvalidImageError(f"{name}: {_unidentified_reason(data)}") from exc
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{name}: decompression bomb refused ({exc})") from exc
     except Exception as exc:
         raise InvalidImageError(f"{name}: cannot read image header ({type(exc).__name__}: {exc})") from exc
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+    (b"GIF8", "GIF"),
+)
+
+
+def _unidentified_reason(data: bytes) -> str:
+    """Why Pillow could not open ``data``, as precisely as the first bytes tell."""
+    if data.startswith(b"%PDF"):
+        return "a PDF document, not an image"
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            if fmt == "PNG" and len(data) >= 24 and data[12:16] == b"IHDR":
+                w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+                if w == 0 or h == 0:
+                    return f"image has no pixels ({w}x{h})"
+            return f"corrupt or unsupported {fmt} header (truncated or damaged file?)"
+    return "not a recognised image format"
 
 
 def _check_size(w: int, h: int, limits: ImageLimits, name: str, page: int) -> None:

@@ -1,0 +1,248 @@
+"""Image-quality flags of a page, in the spirit of the Check 21 image quality tests.
+
+Flags are information for the operator and for later stages; they are never fatal.
+
+=============  ==============================================================================
+flag           raised when
+=============  ==============================================================================
+``undersize``  the page is smaller than a cheque at its resolution (long side < 5.5 in or
+               short side < 2.3 in)
+``oversize``   larger than a cheque (long side > 9.5 in or short side > 4.5 in)
+``too_dark``   more than 40 % of the pixels are dark (< 128), or the mean grey is below 80
+``too_light``  there is ink (pixels well below the paper level) but under 0.2 % of the page is
+               dark (< 128)
+``blank``      almost no pixel differs from the paper (and the page is not too dark)
+``skew``       the estimated text/line angle exceeds 3 degrees
+``streaks``    a row or column is dark along nearly its whole length, edge to edge
+=============  ==============================================================================
+
+Without a DPI (from the file or the caller) the page is assumed to be scanned at 200 dpi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import check_image, check_range
+from .types import Page, QualityReport
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Thresholds of :func:`assess` (sizes in inches, fractions in 0..1, angles in degrees)."""
+
+    default_dpi: float = 200.0
+    min_long_in: float = 5.5
+    min_short_in: float = 2.3
+    max_long_in: float = 9.5
+    max_short_in: float = 4.5
+    dark_level: int = 128
+    max_dark_fraction: float = 0.40
+    min_mean: float = 80.0
+    ink_contrast: float = 50.0
+    blank_max_ink: float = 0.0005
+    light_max_dark_fraction: float = 0.002
+    max_skew_deg: float = 3.0
+    skew_search_deg: float = 15.0
+    skew_min_ink: int = 200
+    streak_min_fill: float = 0.95
+    streak_edge_fraction: float = 0.02
+    analysis_max_side: int = 1200
+
+
+def _as_grey(image: np.ndarray) -> np.ndarray:
+    g = check_image(image, "image")
+    if g.dtype == bool:
+        return np.where(g, 0, 255).astype(np.uint8)
+    if g.dtype != np.uint8:
+        g = np.clip(g, 0, 255).astype(np.uint8)
+    return g
+
+
+def _shrink(grey: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    # Block-min keeps thin dark strokes and streaks that a mean or a stride would drop.
+    f = int(np.ceil(max(grey.shape) / max_side)) if max(grey.shape) > max_side else 1
+    if f == 1:
+        return grey, 1
+    h, w = grey.shape[0] // f * f, grey.shape[1] // f * f
+    if h == 0 or w == 0:
+        return grey, 1
+    return grey[:h, :w].reshape(h // f, f, w // f, f).min(axis=(1, 3)), f
+
+
+def _ink_mask(grey: np.ndarray, contrast: float) -> np.ndarray:
+    paper = float(np.median(grey))
+    return grey < paper - contrast
+
+
+def estimate_skew(grey: np.ndarray, *, search_deg: float = 15.0, min_ink: int = 200) -> float:
+    """Estimate the skew angle of a page from its text and ruled lines.
+
+    Projection-profile method: the ink pixels are projected on the vertical axis rotated by a
+    trial angle; the angle whose profile is sharpest (largest sum of squared bin counts) is
+    the one where text lines and ruled lines are horizontal. Coarse search in 1 degree steps
+    over ``[-search_deg, search_deg]``, then 0.1 degree steps around the best.
+
+    Parameters
+    ----------
+    grey : ndarray
+        ``uint8 (H, W)`` grey page, dark ink on light paper (``bool`` = ink also accepted).
+    search_deg : float
+        Largest angle considered, in degrees.
+    min_ink : int
+        Below this many ink pixels the page has no structure to measure and 0.0 is returned.
+
+    Returns
+    -------
+    float
+        Angle in degrees, positive when the content is rotated counter-clockwise (lines rise
+        to the right). Rotate the image by ``-angle`` (e.g. ``cv2.getRotationMatrix2D(c,
+        -angle, 1)``) to deskew it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> page = np.full((100, 200), 255, np.uint8)
+    >>> page[40:43, 20:180] = 0
+    >>> round(estimate_skew(page), 1)
+    0.0
+    """
+    check_range(search_deg, "search_deg", 0.0, 45.0)
+    if isinstance(grey, np.ndarray) and grey.dtype == bool:
+        ink = check_image(grey, "grey")
+    else:
+        g = _as_grey(grey)
+        g, _ = _shrink(g, 1200)
+        ink = _ink_mask(g, 50.0)
+    ys, xs = np.nonzero(ink)
+    if ys.size < min_ink:
+        return 0.0
+    if ys.size > 200_000:
+        # A deterministic subsample keeps the search fast on dense pages.
+        step = int(np.ceil(ys.size / 200_000))
+        ys, xs = ys[::step], xs[::step]
+    ys = ys.astype(np.float64)
+    xs = xs.astype(np.float64) - xs.mean()
+
+    def score(angle: float) -> float:
+        a = np.deg2rad(angle)
+        # A line rising to the right (counter-clockwise by a) keeps y + x tan(a) constant.
+        proj = ys * np.cos(a) + xs * np.sin(a)
+        proj -= proj.min()
+        hist = np.bincount(proj.astype(np.int64))
+        return float(np.dot(hist, hist))
+
+    coarse = np.arange(-search_deg, search_deg + 1e-9, 1.0)
+    best = max(coarse, key=score)
+    fine = np.arange(best - 1.0, best + 1.0 + 1e-9, 0.1)
+    best = max(fine, key=score)
+    # Prefer exactly 0 when it scores as well (flat profiles, symmetric content).
+    if score(0.0) >= score(best):
+        return 0.0
+    return float(round(best, 2))
+
+
+def _streaks(ink: np.ndarray, cfg: QualityConfig) -> tuple[int, int]:
+    """Number of rows and of columns dark along nearly their whole length, edge to edge."""
+    out = []
+    for axis in (1, 0):
+        length = ink.shape[axis]
+        edge = max(1, int(round(length * cfg.streak_edge_fraction)))
+        fill = ink.mean(axis=axis)
+        if axis == 1:
+            starts, ends = ink[:, :edge].any(axis=1), ink[:, -edge:].any(axis=1)
+        else:
+            starts, ends = ink[:edge, :].any(axis=0), ink[-edge:, :].any(axis=0)
+        # A printed border stops short of the paper's edge; a sensor streak runs off both ends.
+        out.append(int(np.count_nonzero((fill >= cfg.streak_min_fill) & starts & ends)))
+    return out[0], out[1]
+
+
+def assess(
+    page: Page | np.ndarray, config: QualityConfig = QualityConfig(), dpi: float | None = None
+) -> QualityReport:
+    """Quality flags of a page (never raises for a poor image, only for a non-image).
+
+    Parameters
+    ----------
+    page : Page or ndarray
+        A page or its grey ``uint8 (H, W)`` image (dark ink on light paper).
+    config : QualityConfig
+        Thresholds.
+    dpi : float, optional
+        Resolution; defaults to the page's ``dpi`` (mean of x and y), then to
+        ``config.default_dpi``.
+
+    Returns
+    -------
+    QualityReport
+        ``flags`` in a fixed order (``undersize, oversize, too_dark, too_light, blank, skew,
+        streaks``) and ``measures``: ``width_in``, ``height_in``, ``dpi``, ``mean``,
+        ``dark_fraction``, ``ink_fraction``, ``skew_deg``, ``streak_rows``, ``streak_cols``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> assess(np.full((600, 1400), 255, np.uint8)).flags
+    ('blank',)
+    """
+    if isinstance(page, Page):
+        image = page.image
+        if dpi is None and page.dpi:
+            dpi = (float(page.dpi[0]) + float(page.dpi[1])) / 2.0
+    else:
+        image = page
+    grey = _as_grey(image)
+    res = float(dpi) if dpi else float(config.default_dpi)
+    check_range(res, "dpi", 1e-6, None)
+    h, w = grey.shape
+    w_in, h_in = w / res, h / res
+    long_in, short_in = max(w_in, h_in), min(w_in, h_in)
+
+    small, _ = _shrink(grey, config.analysis_max_side)
+    mean = float(small.mean())
+    dark = small < config.dark_level
+    dark_fraction = float(dark.mean())
+    ink = _ink_mask(small, config.ink_contrast)
+    ink_fraction = float(ink.mean())
+
+    flags: list[str] = []
+    if long_in < config.min_long_in or short_in < config.min_short_in:
+        flags.append("undersize")
+    if long_in > config.max_long_in or short_in > config.max_short_in:
+        flags.append("oversize")
+    too_dark = dark_fraction > config.max_dark_fraction or mean < config.min_mean
+    if too_dark:
+        flags.append("too_dark")
+    blank = not too_dark and ink_fraction < config.blank_max_ink
+    # Light: ink is there (it stands out from the paper) but almost none of it reaches dark
+    # grey. Counted over the page, not over the ink, so that a light security background
+    # pattern does not make a well-exposed cheque "too light".
+    if not too_dark and not blank and dark_fraction < config.light_max_dark_fraction:
+        flags.append("too_light")
+    if blank:
+        flags.append("blank")
+    skew = 0.0 if blank else estimate_skew(
+        small, search_deg=config.skew_search_deg, min_ink=config.skew_min_ink
+    )
+    if abs(skew) > config.max_skew_deg:
+        flags.append("skew")
+    # Every row of a too-dark page is "dark edge to edge": streaks are only looked for on
+    # pages that are otherwise readable.
+    streak_rows, streak_cols = (0, 0) if too_dark else _streaks(dark | ink, config)
+    if streak_rows or streak_cols:
+        flags.append("streaks")
+    measures = {
+        "width_in": round(w_in, 3),
+        "height_in": round(h_in, 3),
+        "dpi": res,
+        "mean": round(mean, 2),
+        "dark_fraction": round(dark_fraction, 5),
+        "ink_fraction": round(ink_fraction, 5),
+        "skew_deg": skew,
+        "streak_rows": float(streak_rows),
+        "streak_cols": float(streak_cols),
+    }
+    return QualityReport(flags=tuple(flags), measures=measures)
