@@ -1,0 +1,805 @@
+"""Viterbi, forward and n-best over the product (segmentation graph x amount grammar).
+
+DESIGN section 3. The segmentation graph is a DAG over nodes ``0..n_nodes-1`` given as arc
+arrays ``src``, ``dst`` with ``src < dst`` (so node order is a topological order), and
+``penalties[a, c]`` is the penalty (``-log p``, lower is better, ``inf`` = forbidden) of
+reading class ``c`` of the alphabet on arc ``a``. The grammar is a deterministic acceptor
+(:class:`chequereader.grammar.GrammarTables`). A product node is ``(graph node, grammar
+state)``; a path of the product is a path of the graph whose class string the grammar accepts.
+
+One dynamic programme (:func:`_dp`) runs over the product in node order in either semiring:
+
+* tropical ``(min, +)``: :func:`viterbi`, the best path;
+* log (``-logsumexp`` of penalties): :func:`forward`, the forward penalty
+  ``-log sum_paths exp(-penalty(path))``.
+
+Because the grammar is deterministic, each graph path is counted once by the forward score.
+For each node it is vectorised over the node's incoming arcs and all grammar transitions.
+
+Tie-breaks (deterministic): :func:`viterbi` ends at the lowest final node, then lowest final
+grammar state, among equal penalties; walking back it takes the lowest arc index, then the
+lowest class index, then the lowest grammar state. :func:`nbest` orders equal-penalty texts by
+the order in which their candidates were generated (arcs by index, then source entries, then
+transitions) and puts the start node's empty path first.
+
+Confidence (:func:`decode`): the posterior of an amount is ``exp(-(F_amount - F_all))``, with
+``F_all`` the forward penalty of graph x grammar and ``F_amount`` the forward penalty of the
+paths whose string maps to that amount. ``F_amount`` is approximated by the ``-logsumexp`` of
+the string-constrained forward penalties of the distinct texts with that amount found in a
+deeper n-best (``DecodeConfig.depth`` texts, doubled up to ``max_depth`` until ``nbest``
+distinct amounts are seen), computed in one forward pass over graph x (trie of those texts).
+It is a lower bound of the true posterior: texts outside the explored list are left out.
+
+Examples
+--------
+>>> import numpy as np
+>>> from chequereader.grammar import get_grammar
+>>> from chequereader.models.alphabet import DEFAULT
+>>> pen = np.full((2, len(DEFAULT)), 9.0)
+>>> pen[0, DEFAULT.index("1")] = 0.1; pen[1, DEFAULT.index("2")] = 0.2
+>>> viterbi(3, [0, 1], [1, 2], pen, get_grammar("us"), DEFAULT).text
+'12'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+import numpy as np
+
+from ._validate import check_range
+from .errors import ConfigError
+from .grammar import LOCALES, Grammar, GrammarTables, canonical_amount
+from .models.alphabet import Alphabet
+from .types import Alternative
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+INF = math.inf
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_HASH_SEED = np.uint64(0x84222325CBF29CE4)
+
+
+@dataclass(frozen=True)
+class Path:
+    """One path of the product: graph arcs, their classes, the text and the total penalty."""
+
+    arcs: tuple[int, ...]
+    classes: tuple[int, ...]
+    text: str
+    penalty: float
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Result of :func:`decode` for one field.
+
+    ``amount`` is canonical (None when no path is accepted); ``confidence`` its posterior in
+    ``[0, 1]``; ``alternatives`` the distinct amounts by decreasing confidence (the first is
+    the chosen one); ``path`` the best path spelling ``text``.
+    """
+
+    status: Literal["ok", "rejected"]
+    text: str
+    amount: str | None
+    confidence: float
+    alternatives: tuple[Alternative, ...]
+    path: Path | None
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Defaults of :func:`decode`.
+
+    ``nbest``: distinct amounts to report; ``reject_threshold``: confidence below which the
+    field is rejected; ``depth``/``max_depth``: distinct texts explored for the confidence;
+    ``beam``: n-best drops partial paths whose best completion is more than ``beam`` above
+    the best path (``exp(-30)`` posterior mass is below anything that matters).
+    """
+
+    nbest: int = 5
+    reject_threshold: float = 0.5
+    depth: int = 20
+    max_depth: int = 80
+    beam: float = 30.0
+
+
+# ----------------------------------------------------------------------------------------
+# Graph preparation and validation
+
+
+@dataclass(frozen=True)
+class _Graph:
+    n: int
+    src: np.ndarray  # arcs sorted by dst (stable), int64 (A,)
+    dst: np.ndarray
+    arc_id: np.ndarray  # original index of each sorted arc
+    ptr: np.ndarray  # incoming arcs of node j: ptr[j]:ptr[j+1]
+    starts: np.ndarray
+    finals: np.ndarray
+
+    @property
+    def n_arcs(self) -> int:
+        return int(len(self.src))
+
+
+def _node_array(x: Any, default: int, n: int, name: str) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, np.int64)
+    arr = np.atleast_1d(np.asarray(default if x is None else x))
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ConfigError(f"{name}: expected a 1-D integer array of nodes, got {arr!r}")
+    arr = np.unique(arr.astype(np.int64))
+    if arr.size and (arr[0] < 0 or arr[-1] >= n):
+        raise ConfigError(f"{name}: nodes {arr.tolist()} outside 0..{n - 1}")
+    return arr
+
+
+def _prepare_graph(
+    n_nodes: int, src: Any, dst: Any, n_pen_rows: int, starts: Any, finals: Any
+) -> _Graph:
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 0:
+        raise ConfigError(f"n_nodes: expected a non-negative int, got {n_nodes!r}")
+    n = int(n_nodes)
+    s = np.asarray(src).reshape(-1) if np.size(src) else np.zeros(0, np.int64)
+    d = np.asarray(dst).reshape(-1) if np.size(dst) else np.zeros(0, np.int64)
+    for name, arr in (("src", s), ("dst", d)):
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise ConfigError(f"{name}: expected integer node indices, got dtype {arr.dtype}")
+    if len(s) != len(d) or len(s) != n_pen_rows:
+        raise ConfigError(
+            f"src, dst, penalties: {len(s)} sources, {len(d)} destinations and "
+            f"{n_pen_rows} penalty rows do not match"
+        )
+    s = s.astype(np.int64)
+    d = d.astype(np.int64)
+    if len(s) and (s.min() < 0 or d.max() >= n or np.any(s >= d)):
+        raise ConfigError(f"src, dst: arcs must satisfy 0 <= src < dst < n_nodes={n}")
+    order = np.argsort(d, kind="stable")
+    ptr = np.zeros(n + 1, np.int64)
+    if n:
+        ptr[1:] = np.cumsum(np.bincount(d, minlength=n))
+    return _Graph(
+        n=n,
+        src=s[order],
+        dst=d[order],
+        arc_id=order.astype(np.int64),
+        ptr=ptr,
+        starts=_node_array(starts, 0, n, "starts"),
+        finals=_node_array(finals, n - 1, n, "finals"),
+    )
+
+
+def _prepare(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: Any,
+    alphabet: Alphabet,
+    starts: Any,
+    finals: Any,
+) -> tuple[_Graph, np.ndarray]:
+    pen = np.asarray(penalties, dtype=np.float64)
+    if pen.size == 0:
+        pen = pen.reshape(0, len(alphabet))
+    if pen.ndim != 2 or pen.shape[1] != len(alphabet):
+        raise ConfigError(
+            f"penalties: expected shape (n_arcs, {len(alphabet)}) for alphabet "
+            f"{alphabet.string!r}, got {pen.shape}"
+        )
+    if np.isnan(pen).any() or np.isneginf(pen).any():
+        raise ConfigError("penalties: NaN or -inf values (use +inf for a forbidden class)")
+    g = _prepare_graph(n_nodes, src, dst, pen.shape[0], starts, finals)
+    return g, pen[g.arc_id]
+
+
+# ----------------------------------------------------------------------------------------
+# The generic dynamic programme
+
+
+def _neg_lse_grouped(
+    cand: np.ndarray, seg_starts: np.ndarray, seg_of_t: np.ndarray
+) -> np.ndarray:
+    """``-logsumexp(-cand)`` over rows and over the column groups starting at ``seg_starts``."""
+    ms = np.minimum.reduceat(cand.min(0), seg_starts)
+    safe = np.where(np.isfinite(ms), ms, 0.0)
+    e = np.exp(safe[seg_of_t] - cand).sum(0)
+    with np.errstate(divide="ignore"):
+        return safe - np.log(np.add.reduceat(e, seg_starts))
+
+
+def _neg_lse(x: np.ndarray) -> float:
+    if x.size == 0:
+        return INF
+    m = float(x.min())
+    if not math.isfinite(m):
+        return INF
+    return m - math.log(float(np.exp(m - x).sum()))
+
+
+def _dp(g: _Graph, pen: np.ndarray, tt: GrammarTables, log: bool) -> np.ndarray:
+    """Forward scores ``alpha (n_nodes, n_states)`` over the product, tropical or log."""
+    alpha = np.full((g.n, tt.n_states), INF)
+    if g.n == 0:
+        return alpha
+    alpha[g.starts, tt.start] = 0.0
+    order, seg_starts, seg_states, seg_of_t = tt.by_dst
+    if len(order) == 0 or g.n_arcs == 0:
+        return alpha
+    gsrc = tt.src[order][None, :]
+    P = pen[:, tt.cls[order]]  # (A, T), transitions sorted by destination state
+    is_start = np.zeros(g.n, bool)
+    is_start[g.starts] = True
+    ptr, src = g.ptr, g.src
+    for j in range(1, g.n):
+        lo, hi = ptr[j], ptr[j + 1]
+        if lo == hi:
+            continue
+        cand = alpha[src[lo:hi, None], gsrc] + P[lo:hi]
+        if log:
+            red = _neg_lse_grouped(cand, seg_starts, seg_of_t)
+        else:
+            red = np.minimum.reduceat(cand.min(0), seg_starts)
+        if is_start[j]:
+            cur = alpha[j, seg_states]
+            red = np.minimum(cur, red) if not log else -np.logaddexp(-cur, -red)
+        alpha[j, seg_states] = red
+    return alpha
+
+
+def _final_values(g: _Graph, tt: GrammarTables, alpha: np.ndarray) -> np.ndarray:
+    """``(len(finals), n_final_states)`` scores at the final product nodes."""
+    return alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))]
+
+
+def _backward_best(g: _Graph, pen: np.ndarray, tt: GrammarTables) -> np.ndarray:
+    """Best completion ``beta (n_nodes, n_states)`` (tropical) from each product node."""
+    beta = np.full((g.n, tt.n_states), INF)
+    if g.n == 0:
+        return beta
+    fs = np.flatnonzero(tt.finals)
+    beta[np.ix_(g.finals, fs)] = 0.0
+    if tt.n_transitions == 0 or g.n_arcs == 0:
+        return beta
+    t_order = np.argsort(tt.src, kind="stable")
+    gs = tt.src[t_order]
+    seg_starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    seg_states = gs[seg_starts]
+    gdst = tt.dst[t_order][None, :]
+    P = pen[:, tt.cls[t_order]]
+    a_order = np.argsort(g.src, kind="stable")
+    a_src = g.src[a_order]
+    a_dst = g.dst[a_order]
+    optr = np.searchsorted(a_src, np.arange(g.n + 1))
+    for i in range(g.n - 2, -1, -1):
+        lo, hi = optr[i], optr[i + 1]
+        if lo == hi:
+            continue
+        cand = beta[a_dst[lo:hi, None], gdst] + P[a_order[lo:hi]]
+        red = np.minimum.reduceat(cand.min(0), seg_starts)
+        beta[i, seg_states] = np.minimum(beta[i, seg_states], red)
+    return beta
+
+
+def _text(alphabet: Alphabet, classes: Sequence[int]) -> str:
+    return "".join(alphabet.chars[c] for c in classes)
+
+
+def _backtrack(g: _Graph, pen: np.ndarray, tt: GrammarTables, alpha: np.ndarray) -> Path | None:
+    fv = _final_values(g, tt, alpha)
+    if fv.size == 0 or not np.isfinite(fv.min()):
+        return None
+    fstates = np.flatnonzero(tt.finals)
+    k = int(np.argmin(fv))  # row-major: lowest final node, then lowest state
+    j, s = int(g.finals[k // fv.shape[1]]), int(fstates[k % fv.shape[1]])
+    total = v = float(fv.flat[k])
+    order, seg_starts, seg_states, _ = tt.by_dst
+    seg_end = np.r_[seg_starts[1:], len(order)]
+    starts = set(g.starts.tolist())
+    arcs: list[int] = []
+    classes: list[int] = []
+    while not (j in starts and s == tt.start and v == 0.0):
+        lo, hi = g.ptr[j], g.ptr[j + 1]
+        seg = np.flatnonzero(seg_states == s)
+        if lo == hi or seg.size == 0:  # pragma: no cover - alpha says a path exists
+            raise RuntimeError("decode: inconsistent Viterbi scores")
+        ts = order[seg_starts[seg[0]] : seg_end[seg[0]]]
+        cand = alpha[g.src[lo:hi, None], tt.src[ts][None, :]] + pen[lo:hi][:, tt.cls[ts]]
+        ri, ci = np.nonzero(cand == v)
+        if ri.size == 0:  # pragma: no cover
+            raise RuntimeError("decode: inconsistent Viterbi scores")
+        best = np.lexsort((tt.src[ts][ci], tt.cls[ts][ci], g.arc_id[lo + ri]))[0]
+        a, t = lo + ri[best], ts[ci[best]]
+        arcs.append(int(g.arc_id[a]))
+        classes.append(int(tt.cls[t]))
+        j, s, v = int(g.src[a]), int(tt.src[t]), float(alpha[g.src[a], tt.src[t]])
+    arcs.reverse()
+    classes.reverse()
+    return Path(tuple(arcs), tuple(classes), _text(tt.alphabet, classes), total)
+
+
+# ----------------------------------------------------------------------------------------
+# n-best distinct texts
+
+
+def _nbest(
+    g: _Graph,
+    pen: np.ndarray,
+    tt: GrammarTables,
+    k: int,
+    beam: float = INF,
+) -> list[Path]:
+    """The ``k`` best distinct texts: k-best Viterbi keeping ``k`` distinct prefixes per node.
+
+    Exact (up to ``beam``): the grammar being deterministic, two partial paths reaching the
+    same product node with the same prefix text have the same completions, so only the better
+    one can matter; and a prefix that ``k`` better distinct prefixes beat at a product node
+    cannot belong to one of the ``k`` best texts. Prefix texts are compared through a 64-bit
+    polynomial hash of their class sequence.
+    """
+    if g.n == 0 or k <= 0:
+        return []
+    bound = INF
+    beta = None
+    if math.isfinite(beam):
+        beta = _backward_best(g, pen, tt)
+        best = float(beta[g.starts, tt.start].min())
+        if not math.isfinite(best):
+            return []
+        bound = best + beam
+    t_order, t_ptr = tt.by_src
+    is_start = np.zeros(g.n, bool)
+    is_start[g.starts] = True
+    # Per node: state, value, hash, back-pointer arc (sorted index), class, parent entry.
+    ent: list[tuple[np.ndarray, ...] | None] = [None] * g.n
+    expand: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    empty_i = np.zeros(0, np.int64)
+
+    def expansion(i: int) -> tuple[np.ndarray, np.ndarray]:
+        # Every (entry, outgoing transition) pair of node i, computed once per node.
+        if i not in expand:
+            st = ent[i][0]  # type: ignore[index]
+            counts = t_ptr[st + 1] - t_ptr[st]
+            rep = np.repeat(np.arange(len(st)), counts)
+            first = np.repeat(t_ptr[st], counts)
+            offs = np.arange(len(rep)) - np.repeat(np.cumsum(counts) - counts, counts)
+            expand[i] = (rep, t_order[first + offs])
+        return expand[i]
+
+    for j in range(g.n):
+        parts: list[tuple[np.ndarray, ...]] = []
+        if is_start[j]:
+            parts.append(
+                (
+                    np.array([tt.start]),
+                    np.array([0.0]),
+                    np.array([_HASH_SEED], np.uint64),
+                    np.array([-1]),
+                    np.array([-1]),
+                    np.array([-1]),
+                )
+            )
+        for a in range(g.ptr[j], g.ptr[j + 1]):
+            i = int(g.src[a])
+            if ent[i] is None or len(ent[i][0]) == 0:  # type: ignore[index]
+                continue
+            rep, ts = expansion(i)
+            st_i, val_i, h_i = ent[i][0], ent[i][1], ent[i][2]  # type: ignore[index]
+            cls = tt.cls[ts]
+            val = val_i[rep] + pen[a, cls]
+            nst = tt.dst[ts]
+            ok = val + beta[j, nst] <= bound if beta is not None else np.isfinite(val)
+            if not ok.any():
+                continue
+            rep, cls, val, nst = rep[ok], cls[ok], val[ok], nst[ok]
+            h = h_i[rep] * _HASH_MUL + (cls + 1).astype(np.uint64)
+            parts.append((nst, val, h, np.full(len(rep), a), cls, rep))
+        if not parts:
+            ent[j] = None
+            continue
+        st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts))
+        o1 = np.lexsort((val, h, st))
+        s1, h1 = st[o1], h[o1]
+        first = np.r_[True, (s1[1:] != s1[:-1]) | (h1[1:] != h1[:-1])]
+        keep = np.sort(o1[first])  # back to generation order so that lexsort ties are stable
+        o2 = keep[np.lexsort((val[keep], st[keep]))]
+        s2 = st[o2]
+        idx = np.arange(len(o2))
+        run = np.maximum.accumulate(np.where(np.r_[True, s2[1:] != s2[:-1]], idx, 0))
+        sel = o2[idx - run < k]
+        ent[j] = (st[sel], val[sel], h[sel], bpa[sel], bpc[sel], bpp[sel])
+
+    # Distinct texts over all final product nodes.
+    rows: list[tuple[np.ndarray, ...]] = []
+    for f in g.finals:
+        e = ent[int(f)]
+        if e is None:
+            continue
+        m = tt.finals[e[0]]
+        idx_f = np.flatnonzero(m)
+        rows.append((np.full(len(idx_f), int(f)), idx_f, e[1][idx_f], e[2][idx_f]))
+    if not rows:
+        return []
+    node, eidx, val, h = (np.concatenate(x) for x in zip(*rows))
+    o1 = np.lexsort((val, h))
+    first = np.r_[True, h[o1][1:] != h[o1][:-1]]
+    keep = np.sort(o1[first])
+    keep = keep[np.argsort(val[keep], kind="stable")][:k]
+    out = []
+    for q in keep:
+        jn, e = int(node[q]), int(eidx[q])
+        arcs: list[int] = []
+        classes: list[int] = []
+        while True:
+            st_, _, _, bpa, bpc, bpp = ent[jn]  # type: ignore[misc]
+            if bpa[e] < 0:
+                break
+            arcs.append(int(g.arc_id[bpa[e]]))
+            classes.append(int(bpc[e]))
+            jn, e = int(g.src[bpa[e]]), int(bpp[e])
+        arcs.reverse()
+        classes.reverse()
+        out.append(Path(tuple(arcs), tuple(classes), _text(tt.alphabet, classes), float(val[q])))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Constraint to given texts: a trie acceptor
+
+
+def _text_classes(texts: str | Sequence[str], alphabet: Alphabet) -> list[tuple[int, ...] | None]:
+    items = [texts] if isinstance(texts, str) else list(texts)
+    out: list[tuple[int, ...] | None] = []
+    for t in items:
+        t = "".join(str(t).split())
+        out.append(tuple(alphabet.chars.index(c) for c in t) if all(c in alphabet for c in t) else None)
+    return out
+
+
+def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
+    """A deterministic acceptor of exactly ``seqs``; also each sequence's final state."""
+    child: dict[tuple[int, int], int] = {}
+    rows: list[tuple[int, int, int]] = []
+    ends = []
+    n = 1
+    for seq in seqs:
+        s = 0
+        for c in seq:
+            nxt = child.get((s, c))
+            if nxt is None:
+                nxt = child[(s, c)] = n
+                rows.append((s, c, n))
+                n += 1
+            s = nxt
+        ends.append(s)
+    finals = np.zeros(n, bool)
+    finals[ends] = True
+    arr = np.asarray(rows, np.int64).reshape(-1, 3)
+    tt = GrammarTables(alphabet, n, 0, finals, arr[:, 0].copy(), arr[:, 2].copy(), arr[:, 1].copy())
+    return tt, ends
+
+
+def _accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
+    seqs = _text_classes(texts, tt.alphabet)
+    return list(dict.fromkeys(s for s in seqs if s is not None and tt.accepts_classes(s)))
+
+
+def _text_forwards(
+    g: _Graph, pen: np.ndarray, alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]
+) -> np.ndarray:
+    """Forward penalty of the paths spelling each class sequence, in one pass over a trie."""
+    if not seqs:
+        return np.zeros(0)
+    tt, ends = _trie(alphabet, seqs)
+    alpha = _dp(g, pen, tt, log=True)
+    if g.n == 0:
+        return np.full(len(seqs), INF)
+    return np.array([_neg_lse(alpha[g.finals, e]) for e in ends])
+
+
+# ----------------------------------------------------------------------------------------
+# Public API
+
+
+def _tables_of(grammar: Grammar | GrammarTables, alphabet: Alphabet) -> GrammarTables:
+    if isinstance(grammar, GrammarTables):
+        if grammar.alphabet != alphabet:
+            raise ConfigError("grammar: tables were built for another alphabet")
+        return grammar
+    if not isinstance(grammar, Grammar):
+        raise ConfigError(f"grammar: expected a Grammar, got {type(grammar).__name__}")
+    return grammar.tables(alphabet)
+
+
+def viterbi(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: Any,
+    grammar: Grammar | GrammarTables,
+    alphabet: Alphabet,
+    *,
+    starts: Any = None,
+    finals: Any = None,
+) -> Path | None:
+    """Best path of graph x grammar (tropical semiring).
+
+    Parameters
+    ----------
+    n_nodes : int
+        Number of graph nodes; arcs satisfy ``0 <= src < dst < n_nodes``.
+    src, dst : array_like of int, shape (A,)
+        Arc end nodes.
+    penalties : array_like of float, shape (A, len(alphabet))
+        ``-log p`` of each class on each arc; ``inf`` forbids it.
+    grammar : Grammar or GrammarTables
+        Acceptor of the allowed strings.
+    alphabet : Alphabet
+        The classes of ``penalties``' columns.
+    starts, finals : array_like of int, optional
+        Start and final nodes (default ``[0]`` and ``[n_nodes - 1]``).
+
+    Returns
+    -------
+    Path or None
+        None when no path spells a string the grammar accepts (e.g. an empty graph).
+    """
+    g, pen = _prepare(n_nodes, src, dst, penalties, alphabet, starts, finals)
+    tt = _tables_of(grammar, alphabet)
+    return _backtrack(g, pen, tt, _dp(g, pen, tt, log=False))
+
+
+def forward(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: Any,
+    grammar: Grammar | GrammarTables,
+    alphabet: Alphabet,
+    *,
+    constrain_text: str | Sequence[str] | None = None,
+    starts: Any = None,
+    finals: Any = None,
+) -> float:
+    """Forward penalty ``-log sum exp(-penalty)`` over the accepted paths (log semiring).
+
+    With ``constrain_text`` (a string or several), only the paths spelling one of those
+    texts (whitespace ignored) count; texts the grammar refuses count for nothing. Returns
+    ``inf`` when no path counts. Other parameters as :func:`viterbi`.
+    """
+    g, pen = _prepare(n_nodes, src, dst, penalties, alphabet, starts, finals)
+    tt = _tables_of(grammar, alphabet)
+    if g.n == 0:
+        return INF
+    if constrain_text is not None:
+        seqs = _accepted_seqs(tt, constrain_text)
+        if not seqs:
+            return INF
+        tt = _trie(alphabet, seqs)[0]
+    return _neg_lse(_final_values(g, tt, _dp(g, pen, tt, log=True)).ravel())
+
+
+def nbest(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: Any,
+    grammar: Grammar | GrammarTables,
+    alphabet: Alphabet,
+    n: int = 5,
+    *,
+    starts: Any = None,
+    finals: Any = None,
+    beam: float = INF,
+) -> list[Path]:
+    """The ``n`` best paths with distinct texts, by increasing penalty.
+
+    Each entry is the best path of its text. ``beam`` (default: none) drops texts more than
+    ``beam`` above the best one, which makes long searches on flat penalties much cheaper.
+    Other parameters as :func:`viterbi`.
+    """
+    check_range(n, "n", 0)
+    g, pen = _prepare(n_nodes, src, dst, penalties, alphabet, starts, finals)
+    return _nbest(g, pen, _tables_of(grammar, alphabet), int(n), float(beam))
+
+
+def decode(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: Any,
+    grammar: Grammar | GrammarTables,
+    alphabet: Alphabet,
+    *,
+    nbest: int | None = None,
+    reject_threshold: float | None = None,
+    config: DecodeConfig | None = None,
+    starts: Any = None,
+    finals: Any = None,
+    locale: str | None = None,
+) -> Decoding:
+    """Decode one field: the amount of highest posterior, its confidence and alternatives.
+
+    The chosen amount is the one with the highest confidence (posterior mass of its texts,
+    see the module notes); ``text`` and ``path`` are its best-penalty text and path, which is
+    the Viterbi path unless the mass of another amount's texts outweighs it. Below
+    ``reject_threshold`` the status is ``"rejected"`` (text and amount still given). With no
+    accepted path the status is ``"rejected"``, ``amount`` None and ``confidence`` 0.
+
+    Parameters
+    ----------
+    nbest, reject_threshold : optional
+        Override ``config``'s values.
+    config : DecodeConfig, optional
+    locale : str, optional
+        Locale used to read amounts (default: the grammar's own, else ``any``).
+
+    Other parameters as :func:`viterbi`.
+    """
+    cfg = config or DecodeConfig()
+    n_alt = int(check_range(cfg.nbest if nbest is None else nbest, "nbest", 1))
+    thr = check_range(
+        cfg.reject_threshold if reject_threshold is None else reject_threshold,
+        "reject_threshold",
+        0.0,
+        1.0,
+    )
+    g, pen = _prepare(n_nodes, src, dst, penalties, alphabet, starts, finals)
+    tt = _tables_of(grammar, alphabet)
+    if locale is None:
+        loc = getattr(grammar, "locale", "any")
+        locale = loc if loc in LOCALES else "any"
+    none = Decoding("rejected", "", None, 0.0, (), None)
+    if g.n == 0:
+        return none
+    f_all = _neg_lse(_final_values(g, tt, _dp(g, pen, tt, log=True)).ravel())
+    if not math.isfinite(f_all):
+        return none
+
+    depth = max(cfg.depth, 4 * n_alt)
+    while True:
+        paths = _nbest(g, pen, tt, depth, cfg.beam)
+        amounts = {canonical_amount(p.text, locale) or p.text for p in paths}
+        if len(amounts) >= n_alt or len(paths) < depth or depth >= cfg.max_depth:
+            break
+        depth = min(2 * depth, cfg.max_depth)
+    if not paths:  # pragma: no cover - f_all finite means a path exists within any beam
+        return none
+
+    f_text = _text_forwards(g, pen, alphabet, [p.classes for p in paths])
+    groups: dict[str, list[int]] = {}
+    for q, p in enumerate(paths):
+        groups.setdefault(canonical_amount(p.text, locale) or p.text, []).append(q)
+    scored = []
+    for rank, (amount, idx) in enumerate(groups.items()):
+        f_amount = _neg_lse(f_text[idx])
+        conf = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
+        scored.append((-conf, rank, amount, paths[idx[0]]))
+    scored.sort(key=lambda x: (x[0], x[1]))
+    alts = tuple(Alternative(a, p.text, -c) for c, _, a, p in scored[:n_alt])
+    best = alts[0]
+    return Decoding(
+        status="ok" if best.confidence >= thr else "rejected",
+        text=best.text,
+        amount=canonical_amount(best.text, locale),
+        confidence=best.confidence,
+        alternatives=alts,
+        path=scored[0][3],
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Differentiable forward (global training, DESIGN section 3 / paper section VI)
+
+
+def _torch_neg_lse_grouped(x: "torch.Tensor", group: "torch.Tensor", n_groups: int) -> "torch.Tensor":
+    """``-logsumexp(-x)`` of the columns of ``x (R, T)`` grouped by ``group (T,)``.
+
+    Empty or all-``inf`` groups give ``inf`` with zero (never NaN) gradients.
+    """
+    import torch
+
+    neg = -x
+    m_t = neg.detach().amax(0)
+    m = torch.full((n_groups,), -INF, dtype=x.dtype).scatter_reduce(0, group, m_t, "amax")
+    safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp(neg - safe[group]).sum(0)
+    s = torch.zeros(n_groups, dtype=x.dtype).index_add(0, group, e)
+    pos = s > 0
+    out = -(safe + torch.log(torch.where(pos, s, torch.ones_like(s))))
+    return torch.where(pos, out, torch.full_like(out, INF))
+
+
+def forward_torch(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: "torch.Tensor",
+    grammar_tables: GrammarTables,
+    constrain_text: str | Sequence[str] | None = None,
+    *,
+    starts: Any = None,
+    finals: Any = None,
+) -> "torch.Tensor":
+    """Forward penalty as a differentiable scalar tensor (same value as :func:`forward`).
+
+    ``penalties`` is a ``torch.Tensor (A, C)``; the gradient of the result with respect to
+    ``penalties[a, c]`` is the posterior probability that the accepted paths use arc ``a``
+    with class ``c``. Returns ``inf`` (zero gradient) when no path counts.
+    """
+    import torch
+
+    tt = grammar_tables
+    if not isinstance(penalties, torch.Tensor):
+        raise ConfigError("penalties: expected a torch.Tensor")
+    if penalties.ndim != 2 or penalties.shape[1] != len(tt.alphabet):
+        raise ConfigError(
+            f"penalties: expected shape (n_arcs, {len(tt.alphabet)}), got {tuple(penalties.shape)}"
+        )
+    g = _prepare_graph(n_nodes, src, dst, penalties.shape[0], starts, finals)
+    inf = torch.tensor(INF, dtype=penalties.dtype)
+    if g.n == 0:
+        return inf
+    if constrain_text is not None:
+        seqs = _accepted_seqs(tt, constrain_text)
+        if not seqs:
+            return inf
+        tt = _trie(tt.alphabet, seqs)[0]
+    S = tt.n_states
+    order, seg_starts, seg_states, seg_of_t = tt.by_dst
+    gsrc = torch.as_tensor(tt.src[order])
+    group = torch.as_tensor(tt.dst[order])
+    P = penalties[torch.as_tensor(g.arc_id)][:, torch.as_tensor(tt.cls[order])]
+    is_start = set(g.starts.tolist())
+    init = torch.full((S,), INF, dtype=penalties.dtype)
+    init[tt.start] = 0.0
+    alpha: list[torch.Tensor] = []
+    for j in range(g.n):
+        lo, hi = int(g.ptr[j]), int(g.ptr[j + 1])
+        if lo == hi or len(order) == 0:
+            alpha.append(init if j in is_start else torch.full((S,), INF, dtype=penalties.dtype))
+            continue
+        prev = torch.stack([alpha[int(i)] for i in g.src[lo:hi]])
+        cand = prev[:, gsrc] + P[lo:hi]
+        red = _torch_neg_lse_grouped(cand, group, S)
+        if j in is_start:
+            red = _torch_neg_lse_grouped(torch.stack([red, init]), torch.arange(S), S)
+        alpha.append(red)
+    fin = torch.cat([alpha[int(f)][torch.as_tensor(tt.finals)] for f in g.finals])
+    return _torch_neg_lse_grouped(fin[None, :], torch.zeros(len(fin), dtype=torch.long), 1)[0]
+
+
+def forward_criterion(
+    n_nodes: int,
+    src: Any,
+    dst: Any,
+    penalties: "torch.Tensor",
+    grammar_tables: GrammarTables,
+    label_text: str | Sequence[str],
+    *,
+    starts: Any = None,
+    finals: Any = None,
+) -> "torch.Tensor":
+    """Discriminative forward criterion (paper section VI) for one field, a scalar >= 0.
+
+    ``forward_torch(constrained to label_text) - forward_torch(unconstrained)``: minus the
+    log posterior of the label. ``label_text`` is the text as written (or several written
+    forms of the same amount).
+
+    Raises
+    ------
+    ConfigError
+        When the grammar accepts none of ``label_text`` (the criterion would be infinite).
+    """
+    if not _accepted_seqs(grammar_tables, label_text):
+        raise ConfigError(
+            f"label_text: {label_text!r} is not accepted by the grammar over alphabet "
+            f"{grammar_tables.alphabet.string!r}"
+        )
+    kw = dict(starts=starts, finals=finals)
+    return forward_torch(n_nodes, src, dst, penalties, grammar_tables, label_text, **kw) - (
+        forward_torch(n_nodes, src, dst, penalties, grammar_tables, **kw)
+    )
