@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+
+from chequereader.cli import main
+from chequereader.framing import frame
+from chequereader.models.lenet5 import LeNet5
+from chequereader.models.weights import save_model
+from chequereader.train.recognizer import DistortConfig, distort, writer_split
+
+
+def _tiny_set(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for i in range(n):
+        m = np.zeros((28, 28), bool)
+        if i % 2 == 0:
+            m[4:24, 12:15] = True  # a "1"
+        else:
+            m[4:7, 6:22] = True
+            m[4:24, 19:22] = True  # a "7"
+        m = np.roll(m, rng.integers(-2, 3), axis=1)
+        xs.append(frame(m))
+        ys.append(1 if i % 2 == 0 else 7)
+    return torch.from_numpy(np.stack(xs))[:, None], torch.tensor(ys)
+
+
+def test_a_few_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    x, y = _tiny_set()
+    m = LeNet5()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    first = float(m.loss(m(x), y))
+    for _ in range(40):
+        loss = m.loss(m(distort(x, DistortConfig(), g)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = float(m.loss(m(x), y))
+    assert last < 0.5 * first
+    assert (m.predict(x[:, 0].numpy()).argmin(1) == y.numpy()).mean() == 1.0
+
+
+def test_distortion_keeps_shape_background_and_moves_ink():
+    x, _ = _tiny_set(8)
+    g = torch.Generator().manual_seed(1)
+    d = distort(x, DistortConfig(), g)
+    assert d.shape == x.shape
+    assert float(d[:, :, 0, 0].mean()) == pytest_approx(-0.1)
+    assert float((d - x).abs().mean()) > 0.01
+
+
+def pytest_approx(v):
+    import pytest
+
+    return pytest.approx(v, abs=1e-3)
+
+
+def test_writer_split_shares_no_writer():
+    w = np.repeat(np.arange(50), 10)
+    tr, va = writer_split(w, 0.2, seed=3)
+    assert not set(w[tr]) & set(w[va])
+    assert va.sum() == 100
+
+
+def test_evaluate_digits_cli_on_a_file_the_test_writes(tmp_path):
+    torch.manual_seed(0)
+    x, y = _tiny_set(32)
+    m = LeNet5()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(40):
+        loss = m.loss(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    w = save_model(m, tmp_path / "w.pt")
+    ims = np.zeros((4, 28, 28), np.uint8)
+    ims[0, 4:24, 12:15] = 255
+    ims[1, 4:7, 6:22] = 255
+    ims[1, 4:24, 19:22] = 255
+    ims[2] = ims[0]
+    ims[3] = ims[1]
+    np.savez(tmp_path / "d.npz", images=ims, labels=np.array([1, 7, 7, 1], np.uint8))
+    r = CliRunner().invoke(main, ["evaluate-digits", str(tmp_path / "d.npz"), "--weights", str(w), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["n"] == 4 and res["error_rate"] == 0.5  # two labels are deliberately wrong
+    assert sum(map(sum, res["confusion"])) == 4
+    r = CliRunner().invoke(main, ["evaluate-digits", str(tmp_path / "d.npz"), "--weights", str(w)])
+    assert "50.00% error" in r.output
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, foo=ims)
+    r = CliRunner().invoke(main, ["evaluate-digits", str(bad), "--weights", str(w)])
+    assert r.exit_code != 0 and "needs" in r.output

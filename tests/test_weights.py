@@ -1,0 +1,66 @@
+import torch
+import pytest
+
+from chequereader.errors import ModelError
+from chequereader.models.alphabet import DEFAULT
+from chequereader.models.lenet5 import LeNet5
+from chequereader.models.weights import default_weights_path, load_model, read_metadata, save_model
+
+
+def test_round_trip_keeps_outputs_and_metadata(tmp_path):
+    m = LeNet5()
+    p = save_model(m, tmp_path / "w.pt", {"metrics": {"mnist_test": {"error_rate": 0.5}}})
+    m2 = load_model(p, alphabet=DEFAULT)
+    x = torch.randn(4, 1, 32, 32)
+    m.eval()
+    assert torch.allclose(m(x), m2(x))
+    meta = read_metadata(p)
+    assert meta["architecture"] == "lenet5-rbf"
+    assert meta["alphabet"] == DEFAULT.string
+    assert meta["framing"]["size"] == 32 and meta["normalisation"]["ink"] == pytest.approx(1.175)
+    assert meta["metrics"]["mnist_test"]["error_rate"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b[: len(b) // 2], "corrupt or truncated"),
+        (lambda b: b"", "empty"),
+        (lambda b: b"not a weights file at all" * 10, "corrupt or truncated"),
+    ],
+)
+def test_refuses_corrupt_files(tmp_path, mutate, message):
+    p = save_model(LeNet5(), tmp_path / "w.pt")
+    p.write_bytes(mutate(p.read_bytes()))
+    with pytest.raises(ModelError, match=message):
+        load_model(p)
+
+
+def test_refuses_missing_and_mismatched(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+    p = save_model(LeNet5(), tmp_path / "w.pt")
+    with pytest.raises(ModelError, match="alphabet"):
+        load_model(p, alphabet=DEFAULT.extend("₹"))
+    blob = torch.load(p, weights_only=True)
+    blob["metadata"]["framing"]["size"] = 28
+    torch.save(blob, p)
+    with pytest.raises(ModelError, match="framing"):
+        load_model(p)
+    blob["metadata"]["framing"]["size"] = 32
+    blob["state_dict"]["f6.bias"] += 1.0  # tampered tensor
+    torch.save(blob, p)
+    with pytest.raises(ModelError, match="checksum"):
+        load_model(p)
+    torch.save({"format": "something-else"}, p)
+    with pytest.raises(ModelError, match="not a chequereader weight file"):
+        load_model(p)
+
+
+def test_bundled_weights_load_and_carry_their_figures():
+    if not default_weights_path().exists():
+        pytest.fail("bundled weights missing from the package")
+    m = load_model()
+    meta = m.metadata
+    assert meta["training"]["command"].startswith("chequereader train recognizer")
+    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.008
