@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--render", type=Path, default=None, help="write PNGs of the worst cases here")
     ap.add_argument("--worst", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=3, help="timing: best of this many passes")
     args = ap.parse_args(argv)
     rows = list(csv.DictReader(open(args.data / "labels.csv", newline="")))
     if args.limit:
@@ -81,12 +82,20 @@ def main(argv: list[str] | None = None) -> int:
         digits += len(boxes)
         per_field.append((t - f, seg.n_pieces / max(len(boxes), 1), r, img, seg, boxes))
     n = len(rows)
+    # The machine may be shared: the timing is the best of a few passes over all fields.
+    best = t_total
+    for _ in range(max(args.repeat - 1, 0)):
+        t0 = time.perf_counter()
+        for img in images:
+            segment(clean_field(img))
+        best = min(best, time.perf_counter() - t0)
+    t_total = best
     print(f"fields: {n}  digits: {digits}  boundaries: {total}")
     print(f"boundary recall: {found}/{total} = {100.0 * found / max(total, 1):.2f}%")
     print(f"fields with every boundary found: "
           f"{sum(1 for p in per_field if p[0] == 0)}/{n}")
     print(f"pieces per digit: {pieces / max(digits, 1):.3f}")
-    print(f"clean+segment: {1000.0 * t_total / max(n, 1):.3f} ms per field")
+    print(f"clean+segment: {1000.0 * t_total / max(n, 1):.3f} ms per field (best of {max(args.repeat, 1)})")
     if args.render:
         args.render.mkdir(parents=True, exist_ok=True)
         worst = sorted(per_field, key=lambda p: (-p[0], -p[1]))[: args.worst]

@@ -42,6 +42,9 @@ class CleanConfig:
         out; below it a field is blank, whatever Otsu says.
     threshold_scale : float
         Multiplies the Otsu threshold on the darkness image (> 1 = stricter, fewer pixels).
+    ink_floor : float
+        The threshold is at least this fraction of the way from the paper's darkness (median)
+        to the ink's (99th percentile).
     remove_lines : bool
         Remove long horizontal guide lines / underlines / box borders and long vertical borders.
     line_length : float
@@ -56,6 +59,12 @@ class CleanConfig:
         they look like a '.' or ',' (dense and near the baseline).
     min_area : int
         Components smaller than this are always removed.
+    sliver_height : float
+        Components at most this many body heights high (and 3 times wider than high) are
+        guide-line or hatching left-overs, unless placed like a '-'.
+    hairline_open : bool
+        Remove 1-pixel-thick horizontal hairlines (hatching touching the strokes) with a
+        vertical 2x1 opening, when the strokes are thick enough to survive it.
     deslant : bool
         Shear the ink so that the dominant stroke direction is vertical. Off by default; the
         output shape stays the input shape.
@@ -64,18 +73,22 @@ class CleanConfig:
     background_kernel: float = 0.6
     min_contrast: float = 0.25
     threshold_scale: float = 1.0
+    ink_floor: float = 0.35
     remove_lines: bool = True
     line_length: float = 1.6
     line_min_width_frac: float = 0.5
     vertical_line_frac: float = 0.85
     speckle_frac: float = 0.12
     min_area: int = 3
+    sliver_height: float = 0.1
+    hairline_open: bool = True
     deslant: bool = False
 
     def __post_init__(self) -> None:
         check_range(self.background_kernel, "background_kernel", 0.05, 10.0)
         check_range(self.min_contrast, "min_contrast", 0.0, 1.0)
         check_range(self.threshold_scale, "threshold_scale", 0.1, 10.0)
+        check_range(self.ink_floor, "ink_floor", 0.0, 1.0)
         check_range(self.line_length, "line_length", 0.1, 100.0)
         check_range(self.line_min_width_frac, "line_min_width_frac", 0.0, 1.0)
         check_range(self.vertical_line_frac, "vertical_line_frac", 0.1, 1.0)
@@ -124,7 +137,12 @@ def _binarise(dark: np.ndarray, config: CleanConfig) -> np.ndarray:
     if int(d8.max()) < config.min_contrast * 255:
         return np.zeros(dark.shape, bool)
     t, _ = cv2.threshold(d8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    t = max(float(t) * config.threshold_scale, config.min_contrast * 255 * 0.6)
+    # Hatched or striped security backgrounds put a second mode just above the paper and
+    # Otsu lands between the two; the floor keeps the threshold a fixed share of the way from
+    # the paper level (median) to the ink level (99th percentile).
+    med, ink = np.percentile(d8, (50, 99))
+    floor = med + config.ink_floor * (ink - med)
+    t = max(float(t) * config.threshold_scale, floor, config.min_contrast * 255 * 0.6)
     return d8 > t
 
 
@@ -137,8 +155,12 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
     length = max(length, 12)
     if w > length:
         hk = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
-        # A close by 3 rows first lets a 1-px staircase (slightly skewed line) count as a run.
-        lines = cv2.morphologyEx(u8, cv2.MORPH_OPEN, hk).astype(bool)
+        # Opening a 3-row dilation finds lines that drift up to 2 rows over the kernel
+        # length (skewed scans); only original ink pixels are then taken as line pixels.
+        thick = cv2.dilate(u8, np.ones((3, 1), np.uint8))
+        lines = cv2.morphologyEx(thick, cv2.MORPH_OPEN, hk).astype(bool)
+        lines = cv2.dilate(lines.view(np.uint8), np.ones((3, 1), np.uint8)).astype(bool)
+        lines &= binary
         if lines.any():
             out &= ~_uncrossed(lines, binary, axis=0)
     vlen = max(int(round(config.vertical_line_frac * h)), 12)
@@ -219,8 +241,15 @@ def _remove_speckles(binary: np.ndarray, config: CleanConfig) -> tuple[np.ndarra
     # little below it): keep those.
     dense = area >= 0.45 * cw * ch
     near_base = np.abs(bottom - base) <= 0.35 * body
-    punct = dense & near_base & (area >= max(config.min_area, 4))
+    round_ = (cw <= 2.5 * ch) & (ch <= 3.0 * cw)
+    punct = dense & near_base & round_ & (area >= max(config.min_area, (0.1 * body) ** 2))
     keep &= ~small | punct
+    # Left-overs of guide lines and hatching: thin horizontal slivers. A '-' is kept when it
+    # sits in the body's middle band and is long enough.
+    thin = (ch <= max(2.0, config.sliver_height * body)) & (cw >= 3 * ch)
+    centre = stats[:, cv2.CC_STAT_TOP] + ch / 2.0
+    dash = (cw >= 0.25 * body) & (centre > base - 0.8 * body) & (centre < base - 0.15 * body)
+    keep &= ~thin | dash
     lut = np.zeros(n, bool)
     lut[1:] = keep
     out = lut[lab]
@@ -285,6 +314,11 @@ def clean_field(image: np.ndarray, config: CleanConfig = CleanConfig()) -> Clean
         binary = _binarise(_darkness(grey, config), config)
     if config.remove_lines and binary.any():
         binary = _remove_lines(binary, config)
+    if config.hairline_open and binary.any():
+        opened = cv2.morphologyEx(binary.view(np.uint8), cv2.MORPH_OPEN, np.ones((2, 1), np.uint8))
+        # Only where that loses little ink: thin pens would lose their horizontal strokes.
+        if opened.sum() >= 0.85 * binary.sum():
+            binary = opened.astype(bool)
     if config.deslant and binary.any():
         binary = _deslant(binary)
     binary, body, base = _remove_speckles(binary, config)

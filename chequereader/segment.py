@@ -66,6 +66,8 @@ class SegmentConfig:
         its width.
     fragment_height : float
         Only components lower than this are fragments.
+    max_candidates : int
+        At most this many candidate cuts (the cheapest) are traced per component.
     """
 
     max_width: float = 1.0
@@ -77,6 +79,7 @@ class SegmentConfig:
     step_cost: float = 0.35
     merge_overlap: float = 0.6
     fragment_height: float = 0.55
+    max_candidates: int = 16
 
     def __post_init__(self) -> None:
         for name in ("max_width", "min_split_width", "min_sep", "band", "fragment_height"):
@@ -85,6 +88,7 @@ class SegmentConfig:
         check_range(self.min_piece_ink, "min_piece_ink", 0.0, 100.0)
         check_range(self.step_cost, "step_cost", 0.0, 100.0)
         check_range(self.merge_overlap, "merge_overlap", 0.0, 1.0)
+        check_range(self.max_candidates, "max_candidates", 1, 1000)
 
 
 def _stroke_width(binary: np.ndarray) -> float:
@@ -98,40 +102,43 @@ def _stroke_width(binary: np.ndarray) -> float:
     return max(1.0, 2.0 * area / boundary)
 
 
-def _cut_paths(mask: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cheapest top-to-bottom path ending at each bottom column.
+def _cut_paths(mask: np.ndarray, step: float) -> np.ndarray:
+    """Cumulative cost of the cheapest top-to-bottom path reaching each pixel.
 
-    Returns ``cost`` ``float32 (w,)`` and ``choice`` ``int8 (h, w)``: the offset (-1, 0, +1)
-    of the column in row ``y - 1`` from which ``(y, x)`` is reached.
+    Returns ``float32 (h, w + 2)``: column ``x + 1`` holds pixel ``x``; the two border
+    columns are a wall of infinite cost. Each ink pixel costs 1, each sideways step ``step``.
     """
     h, w = mask.shape
     c = mask.astype(np.float32)
-    choice = np.zeros((h, w), np.int8)
-    inf = np.float32(1e9)
-    m = c[0].copy()
-    pad = np.empty(w + 2, np.float32)
-    pad[0] = pad[-1] = inf
+    acc = np.full((h, w + 2), np.float32(1e9), np.float32)
+    acc[0, 1:-1] = c[0]
+    tmp = np.empty(w, np.float32)
     for y in range(1, h):
-        pad[1:-1] = m
-        left = pad[:-2] + step  # from x - 1
-        right = pad[2:] + step  # from x + 1
-        best = np.minimum(m, np.minimum(left, right))
-        ch = choice[y]
-        ch[left == best] = -1
-        ch[right == best] = 1
-        ch[m == best] = 0  # straight down wins ties
-        m = best + c[y]
-    return m, choice
+        prev = acc[y - 1]
+        np.minimum(prev[:-2], prev[2:], out=tmp)
+        tmp += step
+        np.minimum(tmp, prev[1:-1], out=tmp)
+        np.add(tmp, c[y], out=acc[y, 1:-1])
+    return acc
 
 
-def _backtrack(choice: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Paths ``int (k, h)`` (x per row) ending at columns ``ends``."""
-    h = choice.shape[0]
+def _backtrack(acc: np.ndarray, ends: np.ndarray, step: float) -> np.ndarray:
+    """Paths ``int (k, h)`` (x per row) ending at columns ``ends`` of the bottom row."""
+    h = acc.shape[0]
+    prev = acc[:-1]
+    here = prev[:, 1:-1]
+    left = prev[:, :-2] + step
+    right = prev[:, 2:] + step
+    # The move into each pixel, for all rows at once: straight down wins ties, then left.
+    go_left = (left < here) & (left <= right)
+    go_right = (right < here) & (right < left)
+    move = go_right.astype(np.int64) - go_left  # offset of the pixel above, per (y, x)
     paths = np.empty((len(ends), h), np.int64)
     pos = ends.astype(np.int64)
-    for y in range(h - 1, -1, -1):
+    for y in range(h - 1, 0, -1):
         paths[:, y] = pos
-        pos = pos + choice[y, pos]
+        pos = pos + move[y - 1, pos]
+    paths[:, 0] = pos
     return paths
 
 
@@ -143,16 +150,28 @@ def _split_component(
     h, w = mask.shape
     if w < 3 or h < 2:
         return []
-    cost, choice = _cut_paths(mask, cfg.step_cost)
+    acc = _cut_paths(mask, cfg.step_cost)
+    cost = acc[-1, 1:-1]
     # Local minima of the end cost (plateaus: every column; near-duplicates are thinned by
     # the min_sep rule below).
     pad = np.r_[np.inf, cost, np.inf]
     is_min = (cost <= pad[:-2]) & (cost <= pad[2:])
+    xs = np.flatnonzero(mask.any(axis=0))
+    x0, x1 = float(xs[0]), float(xs[-1] + 1)
+    margin = cfg.min_sep * bh * 0.5
+    is_min[: int(np.ceil(x0 + margin))] = False
+    is_min[int(x1 - margin) + 1 :] = False
     ends = np.flatnonzero(is_min)
-    ends = ends[(ends > 0) & (ends < w)]
     if len(ends) == 0:
         return []
-    paths = _backtrack(choice, ends)
+    # One end per plateau (its middle): a flat run of minima is one cut, not many.
+    run_start = np.r_[True, (np.diff(ends) > 1) | (np.diff(cost[ends]) != 0)]
+    starts = np.flatnonzero(run_start)
+    stops = np.r_[starts[1:], len(ends)]
+    ends = ends[(starts + stops - 1) // 2]
+    if len(ends) > cfg.max_candidates:
+        ends = ends[np.argsort(cost[ends], kind="stable")[: cfg.max_candidates]]
+    paths = _backtrack(acc, ends, cfg.step_cost)
     # Ink left of each path: row-wise prefix sums.
     cs = np.zeros((h, w + 1), np.int32)
     np.cumsum(mask, axis=1, out=cs[:, 1:])
@@ -169,8 +188,6 @@ def _split_component(
     cand_left = left_ink[ok]
     cand_x = cand_paths.mean(axis=1)
     order = np.argsort(cand_cost, kind="stable")
-    xs = np.flatnonzero(mask.any(axis=0))
-    x0, x1 = float(xs[0]), float(xs[-1] + 1)
     accepted: list[int] = []
 
     def fits(i: int) -> bool:
