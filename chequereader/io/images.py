@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -28,7 +28,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from ..errors import ConfigError, InvalidImageError
 from ..types import Page
 
-PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+PathOrBytes = str | os.PathLike | bytes | bytearray | memoryview
 
 #: Extensions picked up when a folder is expanded by :func:`discover` (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -85,9 +85,7 @@ def _read_input(
             )
         return data, src, Path(src).suffix.lower() if src else ""
     if not isinstance(path_or_bytes, (str, os.PathLike)):
-        raise InvalidImageError(
-            f"expected a path or bytes, got {type(path_or_bytes).__name__}"
-        )
+        raise InvalidImageError(f"expected a path or bytes, got {type(path_or_bytes).__name__}")
     path = os.fspath(path_or_bytes)
     src = source or str(path)
     if not os.path.exists(path):
@@ -233,9 +231,7 @@ def _to_grey(im: Image.Image) -> np.ndarray:
         if mode == "I" and arr.size and arr.max() <= 255 and arr.min() >= 0:
             return arr.astype(np.uint8)
         return np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in im.info
-    ):
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
@@ -250,7 +246,9 @@ def _open(data: bytes, name: str) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{name}: decompression bomb refused ({exc})") from exc
     except Exception as exc:
-        raise InvalidImageError(f"{name}: cannot read image header ({type(exc).__name__}: {exc})") from exc
+        raise InvalidImageError(
+            f"{name}: cannot read image header ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 _MAGIC = (
@@ -304,7 +302,9 @@ def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndar
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{where}: decompression bomb refused ({exc})") from exc
     except Exception as exc:
-        raise InvalidImageError(f"{where}: cannot decode image ({type(exc).__name__}: {exc})") from exc
+        raise InvalidImageError(
+            f"{where}: cannot decode image ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         im = ImageOps.exif_transpose(im) or im
     except Exception:  # pragma: no cover - a broken EXIF block must not lose the page
@@ -365,9 +365,9 @@ def _decode(data: bytes, source: str, limits: ImageLimits) -> list[Page]:
                     pages.append(Page(image=grey, source=source, index=i, dpi=_parse_dpi(im)))
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
-        for w in caught:
-            msg = str(w.message)
-            if issubclass(w.category, Image.DecompressionBombWarning):
+        for warning in caught:
+            msg = str(warning.message)
+            if issubclass(warning.category, Image.DecompressionBombWarning):
                 continue  # our own max_pixels check is the one that decides
             if "Truncated" in msg or "Corrupt" in msg or "truncated" in msg:
                 raise InvalidImageError(f"{name}: truncated or corrupt file ({msg})")
@@ -497,7 +497,11 @@ def write_tiff_g4(
     if not dpi or dpi <= 0:
         raise ConfigError(f"dpi: {dpi!r} must be positive")
     pil = [_to_bitonal(im, f"images[{i}]") for i, im in enumerate(images)]
-    target: Any = os.fspath(path_or_buffer) if isinstance(path_or_buffer, (str, os.PathLike)) else path_or_buffer
+    target: Any = (
+        os.fspath(path_or_buffer)
+        if isinstance(path_or_buffer, (str, os.PathLike))
+        else path_or_buffer
+    )
     pil[0].save(
         target,
         format="TIFF",

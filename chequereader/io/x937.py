@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Union
+from typing import IO, Any
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from ..errors import ConfigError, InvalidImageError
 from ..types import Page
 from .images import DEFAULT_LIMITS, ImageLimits, load_pages
 
-PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+PathOrBytes = str | os.PathLike | bytes | bytearray | memoryview
 
 _EBCDIC = "cp037"
 _MAX_IMAGE = 9_999_999  # the 7-digit image data length field
@@ -304,7 +304,11 @@ def iter_x937_pages(
 ) -> Iterator[Page]:
     """Yield one :class:`Page` per item's front image (see :func:`x937_pages`)."""
     if source is None:
-        source = "" if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else os.fspath(path_or_bytes)
+        source = (
+            ""
+            if isinstance(path_or_bytes, (bytes, bytearray, memoryview))
+            else os.fspath(path_or_bytes)
+        )
     for item in iter_x937(path_or_bytes):
         meta: dict[str, Any] = {
             "x9_amount": _amount_str(item.amount_cents),
@@ -426,7 +430,9 @@ def write_x937(
         try:
             rec = text.encode(codec) + binary
         except UnicodeEncodeError as exc:
-            raise ConfigError(f"record {text[:2]}: text not encodable as {encoding} ({exc})") from exc
+            raise ConfigError(
+                f"record {text[:2]}: text not encodable as {encoding} ({exc})"
+            ) from exc
         out.extend(len(rec).to_bytes(4, "big"))
         out.extend(rec)
         n_records += 1
@@ -436,12 +442,49 @@ def write_x937(
             raise AssertionError(f"record {text[:2]} is {len(text)} characters, not 80")
         emit(text)
 
-    fixed("01" + "03" + "T" + dest + orig + date + hhmm + "N" + _field("CHEQUEREADER", 18)
-          + _field("CHEQUEREADER", 18) + "A" + "US" + " " * 4 + " ")
-    fixed("10" + "01" + dest + orig + date + date + hhmm + "I" + "G" + _field("1", 8)
-          + " " * 14 + " " * 10 + " " + " " + " " + " ")
-    fixed("20" + "01" + dest + orig + date + date + _field("1", 10) + _field("1", 4, True)
-          + "01" + " " * 9 + " " * 5 + " " * 12)
+    blank = " "
+    name = _field("CHEQUEREADER", 18)
+    # Each record is listed field by field, in the order of the X9.37 tables.
+    fixed(
+        "01"  # 01-02 record type
+        + "03"  # 03-04 standard level
+        + "T"  # 05 test file indicator
+        + dest  # 06-14 immediate destination routing number
+        + orig  # 15-23 immediate origin routing number
+        + date  # 24-31 file creation date
+        + hhmm  # 32-35 file creation time
+        + "N"  # 36 resend indicator
+        + name  # 37-54 immediate destination name
+        + name  # 55-72 immediate origin name
+        + "A"  # 73 file ID modifier
+        + "US"  # 74-75 country code
+        + blank * 5  # 76-79 user field, 80 reserved
+    )
+    fixed(
+        "10"  # 01-02 record type
+        + "01"  # 03-04 collection type indicator
+        + dest  # 05-13 destination routing number
+        + orig  # 14-22 ECE institution routing number
+        + date  # 23-30 cash letter business date
+        + date  # 31-38 cash letter creation date
+        + hhmm  # 39-42 cash letter creation time
+        + "I"  # 43 record type indicator: images
+        + "G"  # 44 documentation type indicator
+        + _field("1", 8)  # 45-52 cash letter ID
+        + blank * 28  # 53-80 contact name, phone, work type, user field, reserved
+    )
+    fixed(
+        "20"  # 01-02 record type
+        + "01"  # 03-04 collection type indicator
+        + dest  # 05-13 destination routing number
+        + orig  # 14-22 ECE institution routing number
+        + date  # 23-30 bundle business date
+        + date  # 31-38 bundle creation date
+        + _field("1", 10)  # 39-48 bundle ID
+        + "0001"  # 49-52 bundle sequence number
+        + "01"  # 53-54 cycle number
+        + blank * 26  # 55-80 return location routing, user field, reserved
+    )
     total = 0
     n_images = 0
     for i, item in enumerate(items):
@@ -454,32 +497,94 @@ def write_x937(
             if not 0 <= amount <= 9_999_999_999:
                 raise ConfigError(f"items[{i}].amount_cents: {amount} is outside 0..9999999999")
             total += amount
-            fixed("25" + " " * 15 + " " + "00000000" + "0" + " " * 20
-                  + _field(amount, 10, True) + seqf + "G" + " " + " " + "Y" + "01" + " " + " ")
-            fixed("26" + "1" + orig + date + seqf + " " * 18 + " " * 5 + " " * 15
-                  + "N" + " " + " " + " " + " " * 3)
+            fixed(
+                "25"  # 01-02 record type
+                + blank * 15  # 03-17 auxiliary on-us
+                + blank  # 18 external processing code
+                + "00000000"  # 19-26 payor bank routing number
+                + "0"  # 27 routing number check digit
+                + blank * 20  # 28-47 on-us
+                + _field(amount, 10, True)  # 48-57 item amount (cents)
+                + seqf  # 58-72 ECE institution item sequence number
+                + "G"  # 73 documentation type indicator
+                + blank * 2  # 74 return acceptance, 75 MICR valid indicators
+                + "Y"  # 76 BOFD indicator
+                + "01"  # 77-78 addendum count
+                + blank * 2  # 79 correction indicator, 80 archive type indicator
+            )
+            fixed(
+                "26"  # 01-02 record type
+                + "1"  # 03 addendum A record number
+                + orig  # 04-12 return location routing number
+                + date  # 13-20 BOFD / endorsement date
+                + seqf  # 21-35 BOFD item sequence number
+                + blank * 38  # 36-73 deposit account, branch, payee name
+                + "N"  # 74 truncation indicator
+                + blank * 6  # 75-77 indicators and user field, 78-80 reserved
+            )
         for side, image in (("0", item.front), ("1", item.back)):
             if image is None:
                 continue
             image = bytes(image)
             if len(image) > _MAX_IMAGE:
                 raise ConfigError(f"items[{i}]: image of {len(image)} bytes is over {_MAX_IMAGE}")
-            fixed("50" + "1" + orig + date + "00" + "00" + _field(len(image), 7, True) + side
-                  + "00" + "0" + "  " + " " * 5 + " " * 7 + " " * 7 + "0" + " " * 8 + " "
-                  + " " + " " * 13)
+            fixed(
+                "50"  # 01-02 record type
+                + "1"  # 03 image indicator: image present
+                + orig  # 04-12 image creator routing number
+                + date  # 13-20 image creator date
+                + "00"  # 21-22 image view format: TIFF
+                + "00"  # 23-24 compression: CCITT G4
+                + _field(len(image), 7, True)  # 25-31 image view data size
+                + side  # 32 view side indicator: 0 front, 1 back
+                + "00"  # 33-34 view descriptor: full view
+                + "0"  # 35 digital signature indicator
+                + blank * 21  # 36-56 signature method, key size, protected data
+                + "0"  # 57 image recreate indicator
+                + blank * 23  # 58-80 user field, reserved, override indicator
+            )
             head = (
-                "52" + orig + date + "01" + seqf + " " * 16 * 3 + "0" + "0000" * 4
-                + "0000" + "00000" + _field(len(image), 7, True)
+                "52"  # 01-02 record type
+                + orig  # 03-11 ECE institution routing number
+                + date  # 12-19 bundle business date
+                + "01"  # 20-21 cycle number
+                + seqf  # 22-36 ECE institution item sequence number
+                + blank * 48  # 37-84 security originator, authenticator, key names
+                + "0"  # 85 clipping origin
+                + "0" * 16  # 86-101 clipping coordinates h1 h2 v1 v2
+                + "0000"  # 102-105 length of image reference key (no key)
+                + "00000"  # length of digital signature (no signature)
+                + _field(len(image), 7, True)  # length of image data, then the image
             )
             emit(head, image)
             n_images += 1
     n_items = len(items)
-    fixed("70" + _field(n_items, 4, True, "items") + _field(total, 12, True, "bundle total")
-          + _field(0, 12, True) + _field(n_images, 5, True, "images") + " " * 20 + " " * 25)
-    fixed("90" + _field(1, 6, True) + _field(n_items, 8, True) + _field(total, 14, True)
-          + _field(n_images, 9, True) + _field("CHEQUEREADER", 18) + date + " " * 15)
-    fixed("99" + _field(1, 6, True) + _field(n_records + 1, 8, True) + _field(n_items, 8, True)
-          + _field(total, 16, True) + " " * 14 + " " * 10 + " " * 16)
+    fixed(
+        "70"  # 01-02 record type
+        + _field(n_items, 4, True, "items")  # 03-06 items within bundle count
+        + _field(total, 12, True, "bundle total")  # 07-18 bundle total amount
+        + "0" * 12  # 19-30 MICR valid total amount
+        + _field(n_images, 5, True, "images")  # 31-35 images within bundle count
+        + blank * 45  # 36-55 user field, 56-80 reserved
+    )
+    fixed(
+        "90"  # 01-02 record type
+        + "000001"  # 03-08 cash letter bundle count
+        + _field(n_items, 8, True)  # 09-16 cash letter items count
+        + _field(total, 14, True)  # 17-30 cash letter total amount
+        + _field(n_images, 9, True)  # 31-39 images within cash letter count
+        + name  # 40-57 ECE institution name
+        + date  # 58-65 settlement date
+        + blank * 15  # 66-80 credit total indicator, reserved
+    )
+    fixed(
+        "99"  # 01-02 record type
+        + "000001"  # 03-08 cash letter count
+        + _field(n_records + 1, 8, True)  # 09-16 total record count (this one included)
+        + _field(n_items, 8, True)  # 17-24 total item count
+        + _field(total, 16, True)  # 25-40 file total amount
+        + blank * 40  # 41-80 contact name, phone, reserved
+    )
     data = bytes(out)
     if isinstance(path, (str, os.PathLike)):
         with open(os.fspath(path), "wb") as fh:
