@@ -185,7 +185,7 @@ def load_image(path: PathOrBytes, *, limits: ImageLimits = DEFAULT_LIMITS) -> np
 def _check_truncated_trailer(data: bytes, fmt: str | None, name: str) -> None:
     # Pillow accepts a PNG cut inside its last chunks and a JPEG missing only its EOI; a bank
     # wants to know the transfer was cut, so look for the format's end marker as well.
-    if fmt == "PNG" and b"IEND" not in data[-4096:] and b"IEND" not in data:
+    if fmt == "PNG" and b"IEND" not in data[-4096:]:
         raise InvalidImageError(f"{name}: truncated PNG (no IEND chunk)")
     if fmt == "JPEG":
         # The last start-of-scan marker belongs to the main image (markers cannot occur inside

@@ -326,7 +326,7 @@ def iter_x937_pages(
             )
         else:
             try:
-                page = load_pages(item.front, limits=limits, source=source)[0]
+                page = load_pages(item.front, limits=limits)[0]
             except InvalidImageError as exc:
                 msg = str(exc).removeprefix("<bytes>: ")
                 error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
