@@ -305,8 +305,9 @@ class GrammarTables:
         if len(d) == 0:
             e = np.zeros(0, np.int64)
             return order, e, e, e
-        change = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-        seg_of_t = np.cumsum(np.r_[True, d[1:] != d[:-1]]) - 1
+        new = np.concatenate([[True], d[1:] != d[:-1]])
+        change = np.flatnonzero(new)
+        seg_of_t = np.cumsum(new) - 1
         return order, change, d[change], seg_of_t
 
     @cached_property
@@ -472,7 +473,11 @@ def canonical_amount(text: str, locale: str = "any") -> str | None:
     '12.00'
     """
     check_in(locale, LOCALES, "locale")
-    s = _strip(text)
+    return _canonical(_strip(text), locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(s: str, locale: str) -> str | None:
     if locale == "any":
         for loc in _ANY_ORDER:
             if get_grammar(loc).accepts(s):
