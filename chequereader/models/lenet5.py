@@ -95,7 +95,7 @@ class LeNet5(nn.Module):
     inference mode on a NumPy batch.
     """
 
-    def __init__(self, alphabet: Alphabet = DEFAULT, rubbish_j: float = 10.0) -> None:
+    def __init__(self, alphabet: Alphabet = DEFAULT, rubbish_j: float = 20.0) -> None:
         super().__init__()
         self.alphabet = alphabet
         self.rubbish_j = float(rubbish_j)

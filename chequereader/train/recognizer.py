@@ -54,6 +54,7 @@ class TrainConfig:
     distort: DistortConfig = field(default_factory=DistortConfig)
     extra: tuple[str, ...] = ()  # npz files of framed `images` (N,32,32) + `labels` (-1 = rubbish)
     init: str | None = None  # start from these weights (fine-tuning)
+    rubbish_j: float = 20.0  # the MAP criterion's constant j (rubbish mass exp(-j))
     threads: int = 0
 
 
@@ -186,7 +187,7 @@ def train_recognizer(
     sets = _load_sets(cfg, alphabet, log)
     x = torch.from_numpy(sets["x"])[:, None]
     y = torch.from_numpy(sets["y"])
-    model = load_model(cfg.init, alphabet=alphabet) if cfg.init else LeNet5(alphabet)
+    model = load_model(cfg.init, alphabet=alphabet) if cfg.init else LeNet5(alphabet, cfg.rubbish_j)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)

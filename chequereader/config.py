@@ -1,0 +1,102 @@
+"""Pipeline configuration: each stage's frozen config, composed; loaded from TOML (no exec).
+
+A pipeline TOML has top-level keys of :class:`PipelineConfig` and one table per stage::
+
+    locale = "cl"
+    reject_threshold = 0.5
+    [segment]
+    max_pieces_per_digit = 3
+    [lattice]
+    max_span = 3
+
+Unknown keys are refused with a :class:`ConfigError` naming them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import Any
+
+from ._validate import check_in, check_range
+from .clean import CleanConfig
+from .decode import DecodeConfig
+from .errors import ConfigError
+from .io.images import ImageLimits
+from .lattice import LatticeConfig
+from .locate import LocateConfig
+from .quality import QualityConfig
+from .segment import SegmentConfig
+
+LOCALES = ("us", "in", "cl", "any")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How :class:`chequereader.pipeline.ChequeReader` composes the stages.
+
+    ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
+    ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
+    ``max_fields``: field candidates decoded per page, the best kept.
+    """
+
+    locale: str = "us"
+    field: bool = False
+    reject_threshold: float = 0.5
+    nbest: int = 5
+    weights: str | None = None
+    pages: str = "all"
+    max_fields: int = 3
+    clean: CleanConfig = dc_field(default_factory=CleanConfig)
+    segment: SegmentConfig = dc_field(default_factory=SegmentConfig)
+    lattice: LatticeConfig = dc_field(default_factory=LatticeConfig)
+    decode: DecodeConfig = dc_field(default_factory=DecodeConfig)
+    locate: LocateConfig = dc_field(default_factory=LocateConfig)
+    quality: QualityConfig = dc_field(default_factory=QualityConfig)
+    limits: ImageLimits = dc_field(default_factory=ImageLimits)
+
+    def __post_init__(self) -> None:
+        check_in(self.locale, LOCALES, "locale")
+        check_in(self.pages, ("all", "first"), "pages")
+        check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
+        check_range(self.nbest, "nbest", 1, 100)
+        check_range(self.max_fields, "max_fields", 1, 20)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kw: dict[str, Any] = {}
+    for k, v in data.items():
+        if k not in fields:
+            raise ConfigError(f"{where}: unknown key {k!r} (known: {', '.join(sorted(fields))})")
+        default = fields[k].default_factory() if fields[k].default_factory is not dataclasses.MISSING else fields[k].default  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{where}.{k}: expected a table")
+            kw[k] = _build(type(default), v, f"{where}.{k}")
+        elif isinstance(default, tuple) and isinstance(v, list):
+            kw[k] = tuple(v)
+        else:
+            kw[k] = v
+    try:
+        return cls(**kw)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
+    """Read a pipeline TOML (or the defaults when ``path`` is None) and apply ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config {p}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {p}: invalid TOML ({exc})") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(PipelineConfig, data, "config")

@@ -1,0 +1,198 @@
+"""The reader: composes the stages of DESIGN section 2. No stage logic lives here.
+
+file --io--> pages --quality--> flags
+                 `--locate--> fields --clean--> --segment--> --lattice--> --LeNet-5--> --decode-->
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import clean as clean_stage
+from . import decode as decode_stage
+from . import lattice as lattice_stage
+from . import locate as locate_stage
+from . import quality as quality_stage
+from . import segment as segment_stage
+from ._validate import check_image, check_in
+from .config import LOCALES, PipelineConfig
+from .errors import ChequeReaderError, InvalidImageError
+from .grammar import get_grammar
+from .io.images import load_pages
+from .io.manifest import amounts_equal
+from .models.weights import load_model
+from .types import AmountResult, BBox, Character, CleanField, Page, Segmentation, SegmentationGraph
+
+
+@dataclass(frozen=True)
+class FieldTrace:
+    """Everything computed for one field (for ``inspect`` and failure analysis)."""
+
+    clean: CleanField
+    segmentation: Segmentation
+    graph: SegmentationGraph
+    penalties: np.ndarray
+    decoding: decode_stage.Decoding
+
+
+class ChequeReader:
+    """Reads courtesy amounts; holds the recognizer so it is loaded once.
+
+    Examples
+    --------
+    >>> reader = ChequeReader(PipelineConfig(locale="cl", field=True))   # doctest: +SKIP
+    >>> reader.read_field(grey_field_image).amount                        # doctest: +SKIP
+    '52931'
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, model: Any = None) -> None:
+        self.config = config or PipelineConfig()
+        self.model = model if model is not None else load_model(self.config.weights)
+        self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
+
+    # ---------------------------------------------------------------- fields
+    def trace_field(self, image: np.ndarray, locale: str | None = None,
+                    timing: dict[str, float] | None = None) -> FieldTrace:
+        """Run clean -> segment -> lattice -> recognize -> decode on one field image."""
+        cfg = self.config
+        loc = check_in(locale or cfg.locale, LOCALES, "locale")
+        t = timing if timing is not None else {}
+
+        def tick(name: str, t0: float) -> float:
+            now = time.perf_counter()
+            t[name] = t.get(name, 0.0) + 1000 * (now - t0)
+            return now
+
+        t0 = time.perf_counter()
+        cf = clean_stage.clean_field(image, cfg.clean)
+        t0 = tick("clean", t0)
+        seg = segment_stage.segment(cf, cfg.segment)
+        t0 = tick("segment", t0)
+        graph = lattice_stage.build_graph(seg, cfg.lattice)
+        t0 = tick("lattice", t0)
+        pen = self.model.predict(graph.images) + graph.geometric[:, None]
+        t0 = tick("recognize", t0)
+        dec = decode_stage.decode(
+            graph.n_nodes, graph.src, graph.dst, pen, self._tables[loc], self.model.alphabet,
+            nbest=cfg.nbest, reject_threshold=cfg.reject_threshold, config=cfg.decode, locale=loc,
+        )
+        tick("decode", t0)
+        return FieldTrace(cf, seg, graph, pen, dec)
+
+    def _result(self, tr: FieldTrace, offset: tuple[int, int] = (0, 0),
+                field_box: BBox | None = None) -> AmountResult:
+        dec = tr.decoding
+        chars: list[Character] = []
+        if dec.path is not None:
+            for a, c in zip(dec.path.arcs, dec.path.classes):
+                x, y, w, h = (int(v) for v in tr.graph.boxes[a])
+                chars.append(Character(self.model.alphabet.chars[c],
+                                       BBox(x + offset[0], y + offset[1], w, h),
+                                       float(tr.penalties[a, c])))
+        return AmountResult(
+            status=dec.status, amount=dec.amount, text=dec.text, confidence=dec.confidence,
+            alternatives=dec.alternatives, field=field_box, characters=tuple(chars),
+        )
+
+    def read_field(self, image: np.ndarray, locale: str | None = None) -> AmountResult:
+        """Read an image of the courtesy-amount field alone (grey or colour array)."""
+        image = check_image(image, "image", ndim=(2, 3))
+        timing: dict[str, float] = {}
+        t0 = time.perf_counter()
+        tr = self.trace_field(image, locale, timing)
+        res = self._result(tr, field_box=BBox(0, 0, int(image.shape[1]), int(image.shape[0])))
+        timing["total"] = 1000 * (time.perf_counter() - t0)
+        return replace(res, timing_ms=timing)
+
+    # ---------------------------------------------------------------- pages
+    def read_page(self, page: Page, locale: str | None = None, field: bool | None = None) -> AmountResult:
+        """Read one page: quality flags, then the field (``field=True``) or the located fields."""
+        cfg = self.config
+        field_mode = cfg.field if field is None else field
+        extra: dict[str, Any] = {}
+        if "x9_amount" in page.meta:
+            extra["x9_amount"] = page.meta.get("x9_amount")
+            extra["match"] = None
+        base = AmountResult(status="error", file=page.source, page=page.index, extra=extra)
+        if page.meta.get("error"):
+            return replace(base, error=str(page.meta["error"]))
+        t0 = time.perf_counter()
+        timing: dict[str, float] = {}
+        flags: tuple[str, ...] = ()
+        if not field_mode:  # the Check 21 tests are about whole cheques, not field crops
+            flags = quality_stage.assess(page, cfg.quality).flags
+            timing["quality"] = 1000 * (time.perf_counter() - t0)
+        if field_mode:
+            h, w = page.image.shape[:2]
+            tr = self.trace_field(page.image, locale, timing)
+            res = self._result(tr, field_box=BBox(0, 0, int(w), int(h)))
+        else:
+            t1 = time.perf_counter()
+            fields = locate_stage.locate_fields(page.image, cfg.locate)[: cfg.max_fields]
+            timing["locate"] = 1000 * (time.perf_counter() - t1)
+            res = AmountResult(status="rejected", error=None)
+            best_score = -np.inf
+            for f in fields:
+                tr = self.trace_field(f.image, locale, timing)
+                cand = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox)
+                # Posterior of the amount, discounted by how unlikely the zone is a field.
+                score = np.log(max(cand.confidence, 1e-12)) - f.penalty
+                if cand.amount is not None and score > best_score:
+                    best_score, res = score, cand
+                elif res.field is None:
+                    res = cand
+        timing["total"] = 1000 * (time.perf_counter() - t0)
+        if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
+            extra["match"] = bool(amounts_equal(res.amount, extra["x9_amount"]))
+        return replace(res, file=page.source, page=page.index, quality=flags,
+                       timing_ms=timing, extra=extra)
+
+    def iter_file(self, path: str | Path, locale: str | None = None, field: bool | None = None,
+                  raise_on_error: bool = False) -> Iterator[AmountResult]:
+        """One result per page of ``path``; a bad file or page gives an ``error`` result."""
+        src = str(path)
+        try:
+            pages = load_pages(path, limits=self.config.limits, source=src)
+        except InvalidImageError as exc:
+            if raise_on_error:
+                raise
+            yield AmountResult(status="error", file=src, page=0, error=str(exc))
+            return
+        if self.config.pages == "first":
+            pages = pages[:1]
+        for page in pages:
+            try:
+                yield self.read_page(page, locale, field)
+            except Exception as exc:  # one page's failure must not end the batch
+                if raise_on_error:
+                    raise
+                kind = "" if isinstance(exc, ChequeReaderError) else f"internal error ({type(exc).__name__}): "
+                yield AmountResult(status="error", file=src, page=page.index, error=f"{kind}{exc}")
+
+    def read_file(self, path: str | Path, **kw: Any) -> list[AmountResult]:
+        return list(self.iter_file(path, **kw))
+
+
+@lru_cache(maxsize=4)
+def _default_reader(weights: str | None = None) -> ChequeReader:
+    return ChequeReader(PipelineConfig(weights=weights))
+
+
+def read_field(image: np.ndarray, locale: str = "any", weights: str | None = None) -> AmountResult:
+    """Read the amount on an image of the courtesy-amount field (the model is cached)."""
+    return _default_reader(weights).read_field(image, locale=locale)
+
+
+def read_cheque(source: str | Path | np.ndarray, locale: str = "us",
+                weights: str | None = None) -> list[AmountResult] | AmountResult:
+    """Read a whole cheque: a file path (one result per page) or a grey page array."""
+    reader = _default_reader(weights)
+    if isinstance(source, np.ndarray):
+        return reader.read_page(Page(check_image(source, "image", ndim=(2, 3))), locale=locale, field=False)
+    return reader.read_file(source, locale=locale, field=False)
