@@ -178,8 +178,8 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
 
     cands: list[tuple[float, tuple[float, float, float, float], str]] = []  # penalty, zone, kind
     n, _, stats, _ = cv2.connectedComponentsWithStats(horiz | vert, connectivity=8)
-    for x, y, bw, bh, area in stats[1:]:
-        cx, cy = x + bw / 2, y + bh / 2
+    for x, y, bw, bh, _area in stats[1:]:
+        cx = x + bw / 2
         if cx < config.right_min * w or not (config.box_w[0] * w <= bw <= config.box_w[1] * w):
             continue
         if config.box_h[0] * h <= bh <= config.box_h[1] * h:

@@ -27,9 +27,9 @@ import csv
 import glob
 import io
 import math
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -283,7 +283,7 @@ class NpzDigitPool:
 
     @classmethod
     def from_npz(cls, path: str | Path, split: str | None = None,
-                 symbols: FontGlyphs | None = None) -> "NpzDigitPool":
+                 symbols: FontGlyphs | None = None) -> NpzDigitPool:
         """Load ``images``/``labels``/``writers`` (or ``{split}_images``/``{split}_labels``).
 
         ``split=None`` reads ``images`` when present, else the ``test_`` arrays (USPS).
@@ -855,12 +855,12 @@ def _scribble(draw: ImageDraw.ImageDraw, x0: float, y0: float, w: float, h: floa
     xs = x0 + w * t + h * 0.2 * np.sin(t * float(rng.uniform(15, 40)))
     ys = y0 + h * (0.5 + 0.35 * np.sin(t * float(rng.uniform(8, 20)) + float(rng.uniform(0, 6)))
                    * np.cos(t * float(rng.uniform(2, 5))))
-    draw.line(list(zip(xs.tolist(), ys.tolist())), fill=fill, width=int(rng.integers(2, 4)))
+    draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=fill, width=int(rng.integers(2, 4)))
 
 
 def _printed_ink(text: str, height: int) -> np.ndarray:
     font = _dejavu("DejaVuSansMono-Bold.ttf", max(8, height))
-    l, t, r, b = font.getbbox(text)
+    _, _, r, b = font.getbbox(text)
     img = Image.new("L", (r + 8, b + 8), 0)
     ImageDraw.Draw(img).text((4, 4), text, fill=255, font=font)
     return _crop_ink(np.asarray(img, np.float32) / 255.0)
@@ -957,8 +957,7 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
     if labels[3]:
         pos = (W * 0.04, ty(sig_y) - int(H * 0.035)) if lay.locale == "us" else (W * 0.7, ty(sig_y) + 4)
         d.text(pos, labels[3], fill=255, font=f_small)
-    micr = "|:{:09d}|: {:010d}|' {:04d}".format(int(rng.integers(10**9)), int(rng.integers(10**10)),
-                                                int(rng.integers(10**4)))
+    micr = f"|:{int(rng.integers(10**9)):09d}|: {int(rng.integers(10**10)):010d}|' {int(rng.integers(10**4)):04d}"
     d.text((W * (0.12 + jit()), H * 0.9), micr, fill=255, font=f_micr)
     form_ink = np.asarray(form, np.float32) / 255.0
     printed_level = float(u(20, 90))
