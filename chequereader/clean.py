@@ -315,10 +315,14 @@ def clean_field(image: np.ndarray, config: CleanConfig = CleanConfig()) -> Clean
     if config.remove_lines and binary.any():
         binary = _remove_lines(binary, config)
     if config.hairline_open and binary.any():
-        opened = cv2.morphologyEx(binary.view(np.uint8), cv2.MORPH_OPEN, np.ones((2, 1), np.uint8))
+        # Opening by a vertical 2x1 segment: keep ink with ink just above or below.
+        vert = np.zeros_like(binary)
+        vert[1:] |= binary[:-1]
+        vert[:-1] |= binary[1:]
+        opened = binary & vert
         # Only where that loses little ink: thin pens would lose their horizontal strokes.
         if opened.sum() >= 0.85 * binary.sum():
-            binary = opened.astype(bool)
+            binary = opened
     if config.deslant and binary.any():
         binary = _deslant(binary)
     binary, body, base = _remove_speckles(binary, config)

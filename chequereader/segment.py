@@ -237,7 +237,11 @@ def _classify_small(stats: np.ndarray, bh: float, base: float) -> tuple[np.ndarr
     x, y, w, h = (stats[:, i].astype(float) for i in range(4))
     bottom = y + h - 1
     punct = (h < 0.45 * bh) & (w < 0.6 * bh) & (bottom >= base - 0.3 * bh) & (y > base - 0.55 * bh)
-    dash = (h < 0.3 * bh) & (w >= 1.8 * h) & (w < 1.2 * bh) & (bottom < base - 0.1 * bh)
+    centre = y + h / 2.0
+    # A '-' sits in the middle band of the body; a flat piece above it is the detached top
+    # bar of a '5' or '7'.
+    dash = (h < 0.3 * bh) & (w >= 1.8 * h) & (w < 1.2 * bh)
+    dash &= (centre > base - 0.8 * bh) & (centre < base - 0.1 * bh)
     return punct, dash
 
 
@@ -362,7 +366,9 @@ def segmentation_boundary_recall(
     Each piece is assigned to the digit box holding most of its ink pixels (none when no ink
     falls in any box). The boundary between digit ``k`` and ``k + 1`` is found when some node
     ``i`` leaves every assigned piece left of it at digits ``<= k`` and every assigned piece
-    right of it at digits ``>= k + 1``.
+    right of it at digits ``>= k + 1``, and digits ``k`` and ``k + 1`` each own at least one
+    piece (when two digits share one piece, the digit that lost the vote owns none, and both
+    of its boundaries count as missed).
 
     Parameters
     ----------
@@ -391,8 +397,14 @@ def segmentation_boundary_recall(
         counts[:, d] = np.bincount(win.ravel(), minlength=n + 1)[: n + 1]
     counts = counts[1:]
     assign = np.where(counts.max(axis=1) > 0, counts.argmax(axis=1), -1)
+    owned = np.zeros(nd, bool)
+    owned[assign[assign >= 0]] = True
     found = 0
     for k in range(nd - 1):
+        # Two digits in one piece: the piece goes to one of them and the other owns nothing;
+        # without this check the split would look found on both sides.
+        if not (owned[k] and owned[k + 1]):
+            continue
         for i in range(n + 1):
             left, right = assign[:i], assign[i:]
             if np.all(left[left >= 0] <= k) and np.all(right[right >= 0] >= k + 1):

@@ -1,0 +1,117 @@
+"""Tests of chequereader.clean on tiny hand-made fields."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chequereader.clean import CleanConfig, clean_field, to_grey
+from chequereader.errors import ConfigError, InvalidImageError
+from chequereader.types import CleanField
+
+
+def _two_digits_on_line(h: int = 40, w: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """Grey field: two 4-px-wide vertical bars standing on a full-width guide line."""
+    img = np.full((h, w), 200, np.uint8)
+    digits = np.zeros((h, w), bool)
+    digits[8:30, 20:24] = True
+    digits[8:30, 50:54] = True
+    img[digits] = 20
+    img[30:32, :] = 30  # guide line, 2 px thick, under both bars
+    return img, digits
+
+
+def test_blank_field_gives_empty_binary():
+    cf = clean_field(np.full((30, 60), 180, np.uint8))
+    assert isinstance(cf, CleanField)
+    assert cf.binary.shape == (30, 60) and cf.binary.dtype == bool
+    assert not cf.binary.any()
+    assert cf.body_height == 0.0
+
+
+def test_bar_is_binarised_exactly():
+    img = np.full((30, 40), 200, np.uint8)
+    img[5:25, 10:14] = 20
+    cf = clean_field(img)
+    expected = np.zeros((30, 40), bool)
+    expected[5:25, 10:14] = True
+    assert np.array_equal(cf.binary, expected)
+    assert cf.body_height == 20.0
+    assert cf.baseline == 24.0
+
+
+def test_guide_line_removed_digits_keep_their_pixels():
+    img, digits = _two_digits_on_line()
+    cf = clean_field(img)
+    # Every digit pixel survives.
+    assert cf.binary[digits].all()
+    # The line away from the digits is gone.
+    line_rows = cf.binary[30:32]
+    assert not line_rows[:, :18].any()
+    assert not line_rows[:, 26:48].any()
+    assert not line_rows[:, 56:].any()
+    # Nothing but the digits and at most their feet on the line remains.
+    extra = cf.binary & ~digits
+    assert extra.sum() <= 2 * 2 * 4
+
+
+def test_line_kept_when_disabled():
+    img, _ = _two_digits_on_line()
+    cf = clean_field(img, CleanConfig(remove_lines=False))
+    assert cf.binary[30:32, 0:15].all()
+
+
+def test_speckles_removed_but_dot_on_baseline_kept():
+    img = np.full((40, 90), 200, np.uint8)
+    img[8:30, 10:14] = 20  # '1'
+    img[8:30, 60:64] = 20  # '1'
+    img[26:30, 35:39] = 20  # '.' on the baseline (bottom row 29)
+    img[3, 80] = 20  # speckle high up
+    img[12, 45] = 20  # speckle mid-field
+    cf = clean_field(img)
+    assert cf.binary[26:30, 35:39].all()
+    assert not cf.binary[3, 80]
+    assert not cf.binary[12, 45]
+    assert cf.baseline == 29.0
+
+
+def test_colour_background_survives_min_channel():
+    # Ink is dark in every channel, the security background is light in one channel only.
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[...] = (230, 120, 230)  # BGR: a green-ish tint, dark in G
+    img[5:25, 10:14] = (20, 20, 20)
+    grey = to_grey(img)
+    assert grey.shape == (30, 40) and grey.dtype == np.uint8
+    cf = clean_field(img)
+    assert cf.binary[5:25, 10:14].all()
+    assert cf.binary.sum() == 80
+
+
+def test_bool_input_taken_as_ink():
+    b = np.zeros((20, 30), bool)
+    b[4:16, 5:9] = True
+    cf = clean_field(b)
+    assert np.array_equal(cf.binary, b)
+    assert cf.grey[4, 5] == 0 and cf.grey[0, 0] == 255
+
+
+def test_deslant_keeps_shape():
+    img = np.full((30, 50), 200, np.uint8)
+    for y in range(5, 25):
+        img[y, 10 + (25 - y) // 2 : 14 + (25 - y) // 2] = 20  # slanted bar
+    cf = clean_field(img, CleanConfig(deslant=True))
+    assert cf.binary.shape == (30, 50)
+    cols = np.flatnonzero(cf.binary.any(axis=0))
+    # Upright after deslanting: much narrower than the slanted bar's 14 columns.
+    assert cols[-1] - cols[0] + 1 <= 8
+
+
+def test_invalid_inputs():
+    with pytest.raises(InvalidImageError):
+        clean_field(np.zeros((2, 3, 4, 5), np.uint8))
+    with pytest.raises(InvalidImageError):
+        clean_field(np.zeros((0, 10), np.uint8))
+    with pytest.raises(InvalidImageError):
+        clean_field(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ConfigError):
+        CleanConfig(min_contrast=2.0)
