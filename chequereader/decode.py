@@ -407,7 +407,8 @@ def _nbest(
     best = float(beta[g.starts, tt.start].min()) if len(g.starts) else INF
     if not math.isfinite(best):
         return []
-    bound = best + beam
+    # Strict "<" against an infinite bound keeps forbidden (inf) candidates out.
+    bound = best + beam if math.isfinite(beam) else np.nextafter(INF, 0.0)
     t_order, t_ptr = tt.by_src
     is_start = np.zeros(g.n, bool)
     is_start[g.starts] = True

@@ -1,0 +1,331 @@
+"""Decoder over graph x grammar on hand-built graphs with known answers."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from chequereader.decode import (
+    DecodeConfig,
+    decode,
+    forward,
+    forward_criterion,
+    forward_torch,
+    nbest,
+    viterbi,
+)
+from chequereader.errors import ConfigError
+from chequereader.grammar import canonical_amount, get_grammar
+from chequereader.models.alphabet import DEFAULT
+
+US = get_grammar("us")
+ANY = get_grammar("any")
+C = len(DEFAULT)
+
+
+def pens(*rows: dict[str, float]) -> np.ndarray:
+    """Penalty matrix (A, C): the given classes, every other class forbidden (inf)."""
+    out = np.full((len(rows), C), np.inf)
+    for a, row in enumerate(rows):
+        for ch, p in row.items():
+            out[a, DEFAULT.index(ch)] = p
+    return out
+
+
+def brute_force(n_nodes, src, dst, pen, grammar, starts=(0,), finals=None):
+    """Every accepted (arcs, classes, text, penalty) by enumeration."""
+    finals = (n_nodes - 1,) if finals is None else finals
+    out_arcs = {i: [a for a in range(len(src)) if src[a] == i] for i in range(n_nodes)}
+
+    def walk(node, arcs):
+        if node in finals:
+            yield tuple(arcs)
+        for a in out_arcs[node]:
+            yield from walk(dst[a], arcs + [a])
+
+    res = []
+    for s in starts:
+        for arcs in walk(s, []):
+            options = [[c for c in range(C) if np.isfinite(pen[a, c])] for a in arcs]
+            for classes in itertools.product(*options):
+                text = "".join(DEFAULT.chars[c] for c in classes)
+                if grammar.accepts(text):
+                    res.append((arcs, classes, text, float(sum(pen[a, c] for a, c in zip(arcs, classes)))))
+    return res
+
+
+def neg_lse(x):
+    x = np.asarray(x, float)
+    if x.size == 0:
+        return math.inf
+    m = x.min()
+    return float(m - math.log(np.exp(m - x).sum()))
+
+
+# A small graph with every arc i -> j, i < j, over 4 nodes and a few classes per arc.
+SMALL_SRC = np.array([0, 0, 0, 1, 1, 2])
+SMALL_DST = np.array([1, 2, 3, 2, 3, 3])
+SMALL_PEN = pens(
+    {"1": 0.3, "7": 1.1, "$": 0.9},
+    {"4": 0.8, "1": 2.0},
+    {"5": 2.5},
+    {"2": 0.4, ".": 1.3, ",": 1.7},
+    {"0": 1.0, "2": 0.6},
+    {"0": 0.2, "5": 1.5, "-": 0.7},
+)
+
+
+# -- empty and degenerate graphs ------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_nodes", [0, 1, 3])
+def test_empty_graph(n_nodes: int) -> None:
+    src = dst = np.zeros(0, int)
+    pen = np.zeros((0, C))
+    assert viterbi(n_nodes, src, dst, pen, US, DEFAULT) is None
+    assert forward(n_nodes, src, dst, pen, US, DEFAULT) == math.inf
+    assert nbest(n_nodes, src, dst, pen, US, DEFAULT) == []
+    d = decode(n_nodes, src, dst, pen, US, DEFAULT)
+    assert (d.status, d.amount, d.confidence, d.alternatives, d.path) == ("rejected", None, 0.0, (), None)
+
+
+def test_no_accepted_path() -> None:
+    pen = pens({"$": 0.1}, {"-": 0.1})  # "$-" is no amount
+    assert viterbi(3, [0, 1], [1, 2], pen, US, DEFAULT) is None
+    assert forward(3, [0, 1], [1, 2], pen, US, DEFAULT) == math.inf
+    d = decode(3, [0, 1], [1, 2], pen, US, DEFAULT)
+    assert d.status == "rejected" and d.amount is None and d.confidence == 0.0
+
+
+def test_invalid_inputs_raise_config_error() -> None:
+    pen = pens({"1": 0.1})
+    with pytest.raises(ConfigError, match="src"):
+        viterbi(2, [1], [0], pen, US, DEFAULT)
+    with pytest.raises(ConfigError, match="penalties"):
+        viterbi(2, [0], [1], np.zeros((1, 3)), US, DEFAULT)
+    with pytest.raises(ConfigError, match="penalties"):
+        viterbi(2, [0], [1], np.full((1, C), np.nan), US, DEFAULT)
+    with pytest.raises(ConfigError, match="match"):
+        viterbi(3, [0, 1], [1, 2], pen, US, DEFAULT)
+    with pytest.raises(ConfigError, match="finals"):
+        viterbi(2, [0], [1], pen, US, DEFAULT, finals=[5])
+    with pytest.raises(ConfigError, match="reject_threshold"):
+        decode(2, [0], [1], pen, US, DEFAULT, reject_threshold=2.0)
+
+
+# -- Viterbi ----------------------------------------------------------------------------
+
+
+def test_viterbi_small_graph_exact() -> None:
+    p = viterbi(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US, DEFAULT)
+    # Candidates: "120" 0.3+0.4+0.2=0.9, "12" via arc 4 0.3+0.6=0.9 (tie), "40" 1.0, ...
+    # Tie between "120" and "12" (both 0.9 up to rounding): check against enumeration.
+    bf = brute_force(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US)
+    best = min(r[3] for r in bf)
+    assert p is not None and p.penalty == pytest.approx(best)
+    assert p.text in {r[2] for r in bf if abs(r[3] - best) < 1e-12}
+    assert p.text == "".join(DEFAULT.chars[c] for c in p.classes)
+    assert p.penalty == pytest.approx(sum(SMALL_PEN[a, c] for a, c in zip(p.arcs, p.classes)))
+
+
+def test_grammar_forbids_the_cheaper_path() -> None:
+    # "1$2" costs 0.3 but $ may only come first; "12" through the long arc costs 1.1.
+    pen = pens({"1": 0.1}, {"$": 0.1}, {"2": 0.1}, {"2": 1.0})
+    src, dst = [0, 1, 2, 1], [1, 2, 3, 3]
+    p = viterbi(4, src, dst, pen, US, DEFAULT)
+    assert p is not None
+    assert (p.text, p.arcs, p.penalty) == ("12", (0, 3), pytest.approx(1.1))
+    # Without the long arc nothing is accepted.
+    assert viterbi(4, src[:3], dst[:3], pen[:3], US, DEFAULT) is None
+
+
+def test_ties_break_on_lowest_arc_then_class() -> None:
+    # Two parallel arcs with the same penalty and classes 3 and 5 of equal penalty.
+    pen = pens({"5": 1.0, "3": 1.0}, {"3": 1.0, "5": 1.0})
+    p = viterbi(2, [0, 0], [1, 1], pen, US, DEFAULT)
+    assert p is not None and (p.arcs, p.text) == ((0,), "3")
+    # The same on the reversed arc order: still the lowest arc index.
+    p2 = viterbi(2, [0, 0], [1, 1], pen[::-1], US, DEFAULT)
+    assert p2 is not None and p2.arcs == (0,)
+
+
+def test_two_starts_two_finals() -> None:
+    # nodes 0..4; starts {0, 2}, finals {3, 4}.
+    src = [0, 1, 2, 3, 2]
+    dst = [1, 3, 3, 4, 4]
+    pen = pens({"9": 2.0}, {"9": 2.0}, {"7": 0.5}, {"0": 4.0}, {"8": 0.7})
+    p = viterbi(5, src, dst, pen, US, DEFAULT, starts=[0, 2], finals=[3, 4])
+    assert p is not None and (p.text, p.arcs, p.penalty) == ("7", (2,), 0.5)
+    texts = [(q.text, q.penalty) for q in nbest(5, src, dst, pen, US, DEFAULT, 10, starts=[0, 2], finals=[3, 4])]
+    assert texts == [("7", 0.5), ("8", 0.7), ("99", 4.0), ("70", 4.5), ("990", 8.0)]
+    # With the default start and final only the long path remains.
+    q = viterbi(5, src, dst, pen, US, DEFAULT)
+    assert q is not None and q.text == "990"
+    f = forward(5, src, dst, pen, US, DEFAULT, starts=[0, 2], finals=[3, 4])
+    assert f == pytest.approx(neg_lse([0.5, 0.7, 4.0, 4.5, 8.0]))
+
+
+# -- forward, n-best, constraint: against brute force ---------------------------------
+
+
+@pytest.mark.parametrize("grammar", [US, ANY])
+def test_forward_and_nbest_match_enumeration(grammar) -> None:
+    bf = brute_force(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar)
+    assert len(bf) > 8
+    f = forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT)
+    assert f == pytest.approx(neg_lse([r[3] for r in bf]), abs=1e-12)
+    per_text: dict[str, float] = {}
+    for _, _, text, p in bf:
+        per_text[text] = min(p, per_text.get(text, math.inf))
+    expected = sorted(per_text.items(), key=lambda kv: kv[1])
+    got = nbest(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, n=len(expected) + 3)
+    assert len(got) == len(expected)
+    assert len({p.text for p in got}) == len(got)
+    assert [p.penalty for p in got] == pytest.approx([v for _, v in expected])
+    for p in got:
+        assert per_text[p.text] == pytest.approx(p.penalty)
+    assert got[0].penalty == pytest.approx(viterbi(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT).penalty)
+    # n-best with a small n is the head of the full list.
+    assert [p.text for p in nbest(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, n=3)] == [
+        p.text for p in got[:3]
+    ]
+    # Constrained forward: exactly the paths spelling that text.
+    for text in ("12", "120", "$12"):
+        want = neg_lse([r[3] for r in bf if r[2] == text])
+        assert forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, constrain_text=text) == pytest.approx(want)
+    both = forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, constrain_text=["12", "120"])
+    assert both == pytest.approx(neg_lse([r[3] for r in bf if r[2] in ("12", "120")]))
+    # A text the grammar refuses, or one that is not in the graph.
+    assert forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, constrain_text="1$2") == math.inf
+    assert forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, grammar, DEFAULT, constrain_text="999") == math.inf
+
+
+def test_viterbi_is_first_of_nbest_on_random_graphs() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        n = 9
+        src = np.array([i for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        dst = np.array([i + k for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        pen = rng.uniform(0.0, 6.0, (len(src), C))
+        v = viterbi(n, src, dst, pen, ANY, DEFAULT)
+        nb = nbest(n, src, dst, pen, ANY, DEFAULT, n=8)
+        assert v is not None and v.text == nb[0].text and v.penalty == pytest.approx(nb[0].penalty)
+        assert all(a.penalty <= b.penalty for a, b in zip(nb, nb[1:]))
+        assert len({p.text for p in nb}) == 8
+        for p in nb:  # each entry is the best path of its text
+            assert p.penalty == pytest.approx(
+                sum(pen[a, c] for a, c in zip(p.arcs, p.classes))
+            )
+            assert forward(n, src, dst, pen, ANY, DEFAULT, constrain_text=p.text) <= p.penalty + 1e-9
+
+
+# -- torch forward and its gradient ---------------------------------------------------
+
+
+def test_torch_forward_matches_numpy_and_gradient_is_posterior() -> None:
+    tt = US.tables(DEFAULT)
+    pt = torch.tensor(SMALL_PEN, dtype=torch.float64, requires_grad=True)
+    f = forward_torch(4, SMALL_SRC, SMALL_DST, pt, tt)
+    assert f.item() == pytest.approx(forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US, DEFAULT), abs=1e-12)
+    f.backward()
+    bf = brute_force(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US)
+    post = np.zeros_like(SMALL_PEN)
+    for arcs, classes, _, p in bf:
+        for a, c in zip(arcs, classes):
+            post[a, c] += math.exp(-(p - f.item()))
+    grad = pt.grad.numpy()
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, post, atol=1e-12)
+    # Posteriors of the arcs leaving the start node sum to one.
+    assert grad[SMALL_SRC == 0].sum() == pytest.approx(1.0)
+
+
+def test_torch_constrained_and_criterion() -> None:
+    tt = US.tables(DEFAULT)
+    pt = torch.tensor(SMALL_PEN, requires_grad=True, dtype=torch.float64)
+    fc = forward_torch(4, SMALL_SRC, SMALL_DST, pt, tt, constrain_text="120")
+    assert fc.item() == pytest.approx(forward(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US, DEFAULT, constrain_text="120"))
+    crit = forward_criterion(4, SMALL_SRC, SMALL_DST, pt, tt, "120")
+    bf = brute_force(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US)
+    z = sum(math.exp(-r[3]) for r in bf)
+    post = sum(math.exp(-r[3]) for r in bf if r[2] == "120") / z
+    assert crit.item() == pytest.approx(-math.log(post))
+    crit.backward()
+    g = pt.grad.numpy()
+    assert np.isfinite(g).all()
+    # Lowering the label's own arcs lowers the criterion; forbidden classes get no gradient.
+    # d(criterion)/d pen = posterior under the label - posterior under all paths.
+    p_all = sum(math.exp(-r[3]) for r in bf if r[0][0] == 0 and r[1][0] == DEFAULT.index("1")) / z
+    assert g[0, DEFAULT.index("1")] == pytest.approx(1.0 - p_all)
+    assert g[0, DEFAULT.index("1")] > 0
+    assert (g[~np.isfinite(SMALL_PEN)] == 0).all()
+    with pytest.raises(ConfigError, match="label_text"):
+        forward_criterion(4, SMALL_SRC, SMALL_DST, pt, tt, "1$2")
+    # No accepted path: inf, and no NaN in the gradient.
+    p2 = torch.tensor(pens({"$": 0.1}, {"-": 0.1}), requires_grad=True)
+    f2 = forward_torch(3, [0, 1], [1, 2], p2, tt)
+    assert math.isinf(f2.item())
+    if f2.requires_grad:
+        f2.backward()
+        assert (p2.grad == 0).all()
+
+
+# -- decode: confidence, rejection, alternatives ----------------------------------------
+
+
+def test_dominant_path_is_confident() -> None:
+    pen = pens({"4": 0.01, "9": 9.0}, {"2": 0.02, "7": 8.0})
+    d = decode(3, [0, 1], [1, 2], pen, US, DEFAULT)
+    assert (d.status, d.text, d.amount) == ("ok", "42", "42")
+    assert d.confidence == pytest.approx(1.0, abs=1e-3)
+    assert d.path is not None and d.path.arcs == (0, 1)
+    assert d.alternatives[0].amount == "42"
+
+
+def test_tie_is_half_and_rejected_above_threshold() -> None:
+    pen = pens({"3": 1.0, "5": 1.0})
+    d = decode(2, [0], [1], pen, US, DEFAULT)
+    assert d.confidence == pytest.approx(0.5)
+    assert {a.amount for a in d.alternatives} == {"3", "5"}
+    assert sum(a.confidence for a in d.alternatives) == pytest.approx(1.0)
+    assert d.amount == "3"  # equal confidence: the first of the n-best list (lowest class)
+    r = decode(2, [0], [1], pen, US, DEFAULT, reject_threshold=0.6)
+    assert r.status == "rejected" and r.amount == "3" and r.text == "3"
+
+
+def test_texts_of_one_amount_add_up() -> None:
+    # "$12" (1.0 + 0 + 0) and "12" (0.5 + 0) spell the same amount; "17" another one.
+    src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
+    pen = pens({"$": 1.0}, {"1": 0.0}, {"2": 0.0, "7": 1.5}, {"1": 0.5}, {})
+    d = decode(4, src, dst, pen, US, DEFAULT)
+    z = math.exp(-1.0) + math.exp(-0.5) + math.exp(-2.5) + math.exp(-2.0)
+    assert d.amount == "12" and d.text == "12"
+    assert d.confidence == pytest.approx((math.exp(-1.0) + math.exp(-0.5)) / z)
+    alt = {a.amount: a.confidence for a in d.alternatives}
+    assert alt["17"] == pytest.approx((math.exp(-2.5) + math.exp(-2.0)) / z)
+
+
+def test_at_least_five_distinct_amounts() -> None:
+    # Ten digits on one arc, and "$" variants of each: 20 texts, 10 amounts.
+    pen = pens({"$": 3.0}, {str(k): 0.1 * k for k in range(10)})
+    pen = np.vstack([pen, pens({str(k): 0.1 * k + 0.05 for k in range(10)})])
+    d = decode(3, [0, 1, 0], [1, 2, 2], pen, US, DEFAULT, config=DecodeConfig(depth=4))
+    amounts = [a.amount for a in d.alternatives]
+    assert amounts == ["0", "1", "2", "3", "4"]
+    confs = [a.confidence for a in d.alternatives]
+    assert confs == sorted(confs, reverse=True)
+    assert all(canonical_amount(a.text, "us") == a.amount for a in d.alternatives)
+    d3 = decode(3, [0, 1, 0], [1, 2, 2], pen, US, DEFAULT, nbest=3)
+    assert len(d3.alternatives) == 3
+
+
+def test_decode_locale_reading() -> None:
+    # "1.234" only cl accepts: 1234 with the union grammar.
+    pen = pens({"1": 0.1}, {".": 0.1}, {"2": 0.1}, {"3": 0.1}, {"4": 0.1})
+    d = decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, ANY, DEFAULT)
+    assert (d.text, d.amount, d.status) == ("1.234", "1234", "ok")
+    assert decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, US, DEFAULT).amount is None
