@@ -47,6 +47,10 @@ class SegmentConfig:
     ----------
     max_width : float
         A piece wider than this is split even where the cut is expensive.
+    max_aspect : float
+        ... or wider than this many times its own height (at least ``min_aspect_height``).
+    min_aspect_height : float
+        Floor of the own height used with ``max_aspect`` (so that a '-' is not split).
     min_split_width : float
         Components at least this wide are searched for cheap cuts (touching digits such as
         ``11`` are narrow).
@@ -70,7 +74,9 @@ class SegmentConfig:
         At most this many candidate cuts (the cheapest) are traced per component.
     """
 
-    max_width: float = 1.0
+    max_width: float = 0.9
+    max_aspect: float = 1.1
+    min_aspect_height: float = 0.35
     min_split_width: float = 0.55
     cheap_cut: float = 1.6
     min_sep: float = 0.22
@@ -82,7 +88,8 @@ class SegmentConfig:
     max_candidates: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("max_width", "min_split_width", "min_sep", "band", "fragment_height"):
+        for name in ("max_width", "max_aspect", "min_aspect_height", "min_split_width",
+                     "min_sep", "band", "fragment_height"):
             check_range(getattr(self, name), name, 0.01, 100.0)
         check_range(self.cheap_cut, "cheap_cut", 0.0, 100.0)
         check_range(self.min_piece_ink, "min_piece_ink", 0.0, 100.0)
@@ -210,11 +217,16 @@ def _split_component(
             break
         if fits(i):
             accepted.append(int(i))
-    if x1 - x0 > cfg.max_width * bh:
+    # Small touching digits (the '000' after a separator) are not wide against the body
+    # height, but they are against their own height.
+    ys_ink = np.flatnonzero(mask.any(axis=1))
+    own_h = max(float(ys_ink[-1] - ys_ink[0] + 1), cfg.min_aspect_height * bh)
+    limit = min(cfg.max_width * bh, cfg.max_aspect * own_h)
+    if x1 - x0 > limit:
         # Forced cuts: split each segment still too wide at its cheapest valid candidate.
         while True:
             bounds = sorted([x0, x1] + [float(cand_x[j]) for j in accepted])
-            wide = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b - a > cfg.max_width * bh]
+            wide = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b - a > limit]
             added = False
             for a, b in wide:
                 for i in order:
