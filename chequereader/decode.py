@@ -44,8 +44,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -443,7 +444,7 @@ def _nbest(
         if len(parts) == 1:
             st, val, h, bpa, bpc, bpp = parts[0]
         else:
-            st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts))
+            st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=False))
         if len(st) > 1:
             o1 = np.lexsort((val, h, st))
             s1, h1 = st[o1], h[o1]
@@ -474,7 +475,7 @@ def _nbest(
         rows.append((np.full(len(idx_f), int(f)), idx_f, e[1][idx_f], e[2][idx_f]))
     if not rows:
         return []
-    node, eidx, val, h = (np.concatenate(x) for x in zip(*rows))
+    node, eidx, val, h = (np.concatenate(x) for x in zip(*rows, strict=False))
     o1 = np.lexsort((val, h))
     first = _new_run(h[o1])
     keep = np.sort(o1[first])
@@ -768,7 +769,7 @@ def decode(
 # Differentiable forward (global training, DESIGN section 3 / paper section VI)
 
 
-def _torch_neg_lse_grouped(x: "torch.Tensor", group: "torch.Tensor", n_groups: int) -> "torch.Tensor":
+def _torch_neg_lse_grouped(x: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
     """``-logsumexp(-x)`` of the columns of ``x (R, T)`` grouped by ``group (T,)``.
 
     Empty or all-``inf`` groups give ``inf`` with zero (never NaN) gradients.
@@ -790,13 +791,13 @@ def forward_torch(
     n_nodes: int,
     src: Any,
     dst: Any,
-    penalties: "torch.Tensor",
+    penalties: torch.Tensor,
     grammar_tables: GrammarTables,
     constrain_text: str | Sequence[str] | None = None,
     *,
     starts: Any = None,
     finals: Any = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Forward penalty as a differentiable scalar tensor (same value as :func:`forward`).
 
     ``penalties`` is a ``torch.Tensor (A, C)``; the gradient of the result with respect to
@@ -849,13 +850,13 @@ def forward_criterion(
     n_nodes: int,
     src: Any,
     dst: Any,
-    penalties: "torch.Tensor",
+    penalties: torch.Tensor,
     grammar_tables: GrammarTables,
     label_text: str | Sequence[str],
     *,
     starts: Any = None,
     finals: Any = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Discriminative forward criterion (paper section VI) for one field, a scalar >= 0.
 
     ``forward_torch(constrained to label_text) - forward_torch(unconstrained)``: minus the

@@ -49,9 +49,9 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable
 
 import numpy as np
 
@@ -389,7 +389,7 @@ class Grammar:
                 return False
         return bool(cur & self.finals)
 
-    def determinized(self) -> "Grammar":
+    def determinized(self) -> Grammar:
         """An equivalent minimal DFA (``self`` when already deterministic)."""
         if self.is_deterministic:
             return self
@@ -425,7 +425,7 @@ def _tables(grammar: Grammar, alphabet: Alphabet) -> GrammarTables:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_grammar(locale: str) -> Grammar:
     """The built-in amount grammar of ``locale`` (``us``, ``in``, ``cl`` or ``any``).
 

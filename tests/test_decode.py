@@ -54,7 +54,7 @@ def brute_force(n_nodes, src, dst, pen, grammar, starts=(0,), finals=None):
             for classes in itertools.product(*options):
                 text = "".join(DEFAULT.chars[c] for c in classes)
                 if grammar.accepts(text):
-                    res.append((arcs, classes, text, float(sum(pen[a, c] for a, c in zip(arcs, classes)))))
+                    res.append((arcs, classes, text, float(sum(pen[a, c] for a, c in zip(arcs, classes, strict=False)))))
     return res
 
 
@@ -129,7 +129,7 @@ def test_viterbi_small_graph_exact() -> None:
     assert p is not None and p.penalty == pytest.approx(best)
     assert p.text in {r[2] for r in bf if abs(r[3] - best) < 1e-12}
     assert p.text == "".join(DEFAULT.chars[c] for c in p.classes)
-    assert p.penalty == pytest.approx(sum(SMALL_PEN[a, c] for a, c in zip(p.arcs, p.classes)))
+    assert p.penalty == pytest.approx(sum(SMALL_PEN[a, c] for a, c in zip(p.arcs, p.classes, strict=False)))
 
 
 def test_grammar_forbids_the_cheaper_path() -> None:
@@ -214,11 +214,11 @@ def test_viterbi_is_first_of_nbest_on_random_graphs() -> None:
         v = viterbi(n, src, dst, pen, ANY, DEFAULT)
         nb = nbest(n, src, dst, pen, ANY, DEFAULT, n=8)
         assert v is not None and v.text == nb[0].text and v.penalty == pytest.approx(nb[0].penalty)
-        assert all(a.penalty <= b.penalty for a, b in zip(nb, nb[1:]))
+        assert all(a.penalty <= b.penalty for a, b in zip(nb, nb[1:], strict=False))
         assert len({p.text for p in nb}) == 8
         for p in nb:  # each entry is the best path of its text
             assert p.penalty == pytest.approx(
-                sum(pen[a, c] for a, c in zip(p.arcs, p.classes))
+                sum(pen[a, c] for a, c in zip(p.arcs, p.classes, strict=False))
             )
             assert forward(n, src, dst, pen, ANY, DEFAULT, constrain_text=p.text) <= p.penalty + 1e-9
 
@@ -235,7 +235,7 @@ def test_torch_forward_matches_numpy_and_gradient_is_posterior() -> None:
     bf = brute_force(4, SMALL_SRC, SMALL_DST, SMALL_PEN, US)
     post = np.zeros_like(SMALL_PEN)
     for arcs, classes, _, p in bf:
-        for a, c in zip(arcs, classes):
+        for a, c in zip(arcs, classes, strict=False):
             post[a, c] += math.exp(-(p - f.item()))
     grad = pt.grad.numpy()
     assert np.isfinite(grad).all()
