@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     t_total = 0.0
     per_field = []
     images = [cv2.imread(str(args.data / r["file"]), cv2.IMREAD_COLOR) for r in rows]
-    for r, img in zip(rows, images):
+    for r, img in zip(rows, images, strict=True):
         boxes = json.loads(r["digit_boxes"])
         t0 = time.perf_counter()
         seg = segment(clean_field(img))

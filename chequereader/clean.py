@@ -140,7 +140,9 @@ def _binarise(dark: np.ndarray, config: CleanConfig) -> np.ndarray:
     # Hatched or striped security backgrounds put a second mode just above the paper and
     # Otsu lands between the two; the floor keeps the threshold a fixed share of the way from
     # the paper level (median) to the ink level (99th percentile).
-    med, ink = np.percentile(d8, (50, 99))
+    # Percentiles from the 256-bin histogram: exact for uint8 and much cheaper than sorting.
+    cdf = np.cumsum(np.bincount(d8.ravel(), minlength=256))
+    med, ink = (float(np.searchsorted(cdf, q * cdf[-1])) for q in (0.5, 0.99))
     floor = med + config.ink_floor * (ink - med)
     t = max(float(t) * config.threshold_scale, floor, config.min_contrast * 255 * 0.6)
     return d8 > t
@@ -188,7 +190,6 @@ def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:
     other = binary & ~lines
     h = lines.shape[0]
     # Each line pixel looks up and down along its column past the line band (at most 3 px).
-    touch = np.zeros_like(lines)
     up = np.zeros_like(lines)
     down = np.zeros_like(lines)
     for d in (1, 2, 3):
@@ -199,7 +200,6 @@ def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:
     # Pixels of the line band right next to a stroke: keep them so that the stroke is not
     # cut, and a digit standing on the line keeps its foot.
     touch = up | down
-    # Limit to columns where the stroke is reached without crossing more line than its band.
     return lines & ~touch
 
 

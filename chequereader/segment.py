@@ -26,8 +26,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -226,7 +226,7 @@ def _split_component(
         # Forced cuts: split each segment still too wide at its cheapest valid candidate.
         while True:
             bounds = sorted([x0, x1] + [float(cand_x[j]) for j in accepted])
-            wide = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b - a > limit]
+            wide = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b - a > limit]
             added = False
             for a, b in wide:
                 for i in order:
@@ -362,7 +362,7 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
         x, y = int(xs.min()), int(ys.min())
         boxes.append(BBox(x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1))
     cut_x = [float(boxes[0].x)]
-    for a, b in zip(boxes[:-1], boxes[1:]):
+    for a, b in zip(boxes[:-1], boxes[1:], strict=True):
         cut_x.append((a.x2 + b.x) / 2.0)
     cut_x.append(float(boxes[-1].x2))
     return Segmentation(
