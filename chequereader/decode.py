@@ -27,7 +27,8 @@ Confidence (:func:`decode`): the posterior of an amount is ``exp(-(F_amount - F_
 paths whose string maps to that amount. ``F_amount`` is approximated by the ``-logsumexp`` of
 the string-constrained forward penalties of the distinct texts with that amount found in a
 deeper n-best (``DecodeConfig.depth`` texts, doubled up to ``max_depth`` until ``nbest``
-distinct amounts are seen), computed in one forward pass over graph x (trie of those texts).
+distinct amounts are seen), computed with ``F_all`` in one forward pass over
+graph x (grammar | trie of those texts).
 It is a lower bound of the true posterior: texts outside the explored list are left out.
 
 Examples
@@ -98,7 +99,10 @@ class DecodeConfig:
     ``nbest``: distinct amounts to report; ``reject_threshold``: confidence below which the
     field is rejected; ``depth``/``max_depth``: distinct texts explored for the confidence;
     ``beam``: n-best drops partial paths whose best completion is more than ``beam`` above
-    the best path (``exp(-30)`` posterior mass is below anything that matters).
+    the best path (``exp(-30)`` posterior mass is below anything that matters);
+    ``confidence_beam``: the first search looks only this far above the best path (texts
+    beyond carry under ``exp(-8)`` of its mass) and widens towards ``beam`` only while fewer
+    than ``nbest`` distinct amounts are found.
     """
 
     nbest: int = 5
@@ -106,6 +110,7 @@ class DecodeConfig:
     depth: int = 20
     max_depth: int = 80
     beam: float = 30.0
+    confidence_beam: float = 8.0
 
 
 # ----------------------------------------------------------------------------------------
@@ -278,12 +283,22 @@ def _pair_penalties(tt: GrammarTables, pen: np.ndarray, log: bool) -> np.ndarray
         return safe - np.log(e)
 
 
-def _dp(g: _Graph, pen: np.ndarray, tt: GrammarTables, log: bool) -> np.ndarray:
-    """Forward scores ``alpha (n_nodes, n_states)`` over the product, tropical or log."""
+def _dp(
+    g: _Graph,
+    pen: np.ndarray,
+    tt: GrammarTables,
+    log: bool,
+    start_states: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Forward scores ``alpha (n_nodes, n_states)`` over the product, tropical or log.
+
+    ``start_states`` (default ``[tt.start]``) lets one pass run several disjoint automata.
+    """
     alpha = np.full((g.n, tt.n_states), INF)
     if g.n == 0:
         return alpha
-    alpha[g.starts, tt.start] = 0.0
+    ss = np.asarray([tt.start] if start_states is None else start_states, np.int64)
+    alpha[np.ix_(g.starts, ss)] = 0.0
     if tt.n_transitions == 0 or g.n_arcs == 0:
         return alpha
     _, _, psrc, _, seg_starts, seg_states, seg_of_p = _pairs(tt)
@@ -552,22 +567,23 @@ def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarT
     return tt, ends
 
 
+def _union(a: GrammarTables, b: GrammarTables) -> GrammarTables:
+    """Disjoint union of two acceptors (``b``'s states shifted by ``a.n_states``)."""
+    off = a.n_states
+    return GrammarTables(
+        a.alphabet,
+        a.n_states + b.n_states,
+        a.start,
+        np.concatenate([a.finals, b.finals]),
+        np.concatenate([a.src, b.src + off]),
+        np.concatenate([a.dst, b.dst + off]),
+        np.concatenate([a.cls, b.cls]),
+    )
+
+
 def _accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
     seqs = _text_classes(texts, tt.alphabet)
     return list(dict.fromkeys(s for s in seqs if s is not None and tt.accepts_classes(s)))
-
-
-def _text_forwards(
-    g: _Graph, pen: np.ndarray, alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]
-) -> np.ndarray:
-    """Forward penalty of the paths spelling each class sequence, in one pass over a trie."""
-    if not seqs:
-        return np.zeros(0)
-    tt, ends = _trie(alphabet, seqs)
-    alpha = _dp(g, pen, tt, log=True)
-    if g.n == 0:
-        return np.full(len(seqs), INF)
-    return np.array([_neg_lse(alpha[g.finals, e]) for e in ends])
 
 
 # ----------------------------------------------------------------------------------------
@@ -728,22 +744,35 @@ def decode(
     none = Decoding("rejected", "", None, 0.0, (), None)
     if g.n == 0:
         return none
-    f_all = _neg_lse(_final_values(g, tt, _dp(g, pen, tt, log=True)).ravel())
-    if not math.isfinite(f_all):
-        return none
-
     beta = _backward_best(g, pen, tt)
+
+    # Search with a narrow beam first (cheap on peaked penalties) and widen it. `depth` texts
+    # found within a beam are exactly the `depth` best; fewer means all the texts within it,
+    # enough for the confidence once the beam reaches `confidence_beam` (texts beyond carry
+    # under exp(-confidence_beam) of the best one's mass). Deepen the list only while fewer
+    # than `n_alt` distinct amounts are seen.
     depth = max(cfg.depth, 4 * n_alt)
+    b = min(4.0, cfg.beam)
     while True:
-        paths = _nbest_widening(g, pen, tt, depth, cfg.beam, beta)
-        amounts = {canonical_amount(p.text, locale) or p.text for p in paths}
-        if len(amounts) >= n_alt or len(paths) < depth or depth >= cfg.max_depth:
+        paths = _nbest(g, pen, tt, depth, b, beta)
+        n_amounts = len({canonical_amount(p.text, locale) or p.text for p in paths})
+        if len(paths) >= depth:
+            if n_amounts >= n_alt or depth >= cfg.max_depth:
+                break
+            depth = min(2 * depth, cfg.max_depth)
+        elif b >= cfg.beam or (n_amounts >= n_alt and b >= cfg.confidence_beam):
             break
-        depth = min(2 * depth, cfg.max_depth)
-    if not paths:  # pragma: no cover - f_all finite means a path exists within any beam
+        else:
+            b = cfg.beam if 2.0 * b > 1e3 else min(2.0 * b, cfg.beam)
+    if not paths:
         return none
 
-    f_text = _text_forwards(g, pen, alphabet, [p.classes for p in paths])
+    # One log-semiring pass over graph x (grammar | trie of the texts): F_all and each F_text.
+    trie, ends = _trie(alphabet, [p.classes for p in paths])
+    both = _union(tt, trie)
+    alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states])
+    f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
+    f_text = np.array([_neg_lse(alpha[g.finals, tt.n_states + e]) for e in ends])
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(canonical_amount(p.text, locale) or p.text, []).append(q)
