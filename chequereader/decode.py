@@ -816,6 +816,24 @@ def _torch_neg_lse_grouped(x: torch.Tensor, group: torch.Tensor, n_groups: int) 
     return torch.where(pos, out, torch.full_like(out, INF))
 
 
+def _torch_neg_lse_rows(x: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Per row of ``x (R, T)``: ``-logsumexp(-x)`` over the columns of each group -> ``(R, K)``."""
+    import torch
+
+    neg = -x
+    R = x.shape[0]
+    idx = group[None, :].expand(R, -1)
+    m = torch.full((R, n_groups), -INF, dtype=x.dtype).scatter_reduce(
+        1, idx, neg.detach(), "amax"
+    )
+    safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp(neg - safe.gather(1, idx))
+    s = torch.zeros((R, n_groups), dtype=x.dtype).index_add(1, group, e)
+    pos = s > 0
+    out = -(safe + torch.log(torch.where(pos, s, torch.ones_like(s))))
+    return torch.where(pos, out, torch.full_like(out, INF))
+
+
 def forward_torch(
     n_nodes: int,
     src: Any,
@@ -852,10 +870,17 @@ def forward_torch(
             return inf
         tt = _trie(tt.alphabet, seqs)[0]
     S = tt.n_states
-    order, seg_starts, seg_states, seg_of_t = tt.by_dst
-    gsrc = torch.as_tensor(tt.src[order])
-    group = torch.as_tensor(tt.dst[order])
-    P = penalties[torch.as_tensor(g.arc_id)][:, torch.as_tensor(tt.cls[order])]
+    # Pair compression as in `_dp`: reduce the classes of each (src, dst) state pair first.
+    t_order, t_starts, psrc, pdst = _pairs(tt)[:4]
+    order = t_order
+    gsrc = torch.as_tensor(psrc)
+    group = torch.as_tensor(pdst)
+    G = penalties[torch.as_tensor(g.arc_id)][:, torch.as_tensor(tt.cls[t_order])]
+    if len(t_starts) == len(t_order):
+        P = G
+    else:
+        pair_of_t = np.repeat(np.arange(len(t_starts)), np.diff(np.append(t_starts, len(t_order))))
+        P = _torch_neg_lse_rows(G, torch.as_tensor(pair_of_t), len(t_starts))
     is_start = set(g.starts.tolist())
     init = torch.full((S,), INF, dtype=penalties.dtype)
     init[tt.start] = 0.0
