@@ -107,5 +107,150 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
         click.echo(f"{d:>9} " + " ".join(f"{v:>5}" for v in conf[d]))
 
 
+# ------------------------------------------------------------------------------------------
+# read / evaluate / inspect / synth (batch runs and evaluation)
+
+_LOCALE_CHOICE = click.Choice(["us", "in", "cl", "any"])
+
+
+def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
+                     reject_threshold: float | None = None, weights: str | None = None):
+    """The pipeline config from ``--config`` plus the options given (a ConfigError is a usage error)."""
+    import os
+
+    from .config import load_config
+    from .errors import ConfigError
+
+    try:
+        return load_config(config, locale=locale, field=True if field else None,
+                           reject_threshold=reject_threshold,
+                           weights=os.path.abspath(weights) if weights else None)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _pipeline_options(f):
+    f = click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+                     help="Recognizer weights (default: bundled).")(f)
+    f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
+                     help="Reject below this confidence (default 0.5 or the config's).")(f)
+    f = click.option("--locale", type=_LOCALE_CHOICE,
+                     help="Amount grammar (default us, or the config's).")(f)
+    f = click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops.")(f)
+    return f
+
+
+@main.command("read")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="out.jsonl or out.csv (default: JSON Lines on stdout).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default from the output's extension.")
+@_pipeline_options
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
+@click.option("--dask", "dask_address", metavar="ADDRESS|local", help="Run on dask.distributed.")
+@click.option("--resume", is_flag=True, help="Skip inputs already complete in --output.")
+@click.option("--fail-on-error", is_flag=True, help="Exit 1 when any row is an error.")
+@click.option("--raise-on-error", is_flag=True, help="Stop at the first error with its traceback.")
+@click.option("--quiet", is_flag=True, help="No progress or summary on stderr.")
+def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field: bool,
+             locale: str | None, reject_threshold: float | None, weights: str | None,
+             config: str | None, workers: int, dask_address: str | None, resume: bool,
+             fail_on_error: bool, raise_on_error: bool, quiet: bool) -> None:
+    """Read the amount on every page of INPUTS (files, folders, globs): one row per page."""
+    from .batch import run_batch
+    from .errors import ConfigError
+
+    if resume and not output:
+        raise click.UsageError("--resume needs -o/--output")
+    if dask_address is not None and workers > 1:
+        raise click.UsageError("--dask and --workers are exclusive (dask sizes its own workers)")
+    cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
+                           weights=weights)
+    try:
+        summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
+                            resume=resume, progress=not quiet, fmt=fmt,
+                            raise_on_error=raise_on_error)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    if not quiet:
+        c = summary.counts
+        click.echo(f"chequereader: {summary.rows} rows from {summary.files} files "
+                   f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
+                   f", {summary.skipped} skipped) in {summary.seconds:.1f} s", err=True)
+    if fail_on_error and summary.errors:
+        sys.exit(1)
+
+
+@main.command("evaluate")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False))
+@_pipeline_options
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@click.option("--out", "out", default="evaluation", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for metrics.json, curve.png, report.html.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold: float | None,
+                 weights: str | None, config: str | None, out: str, workers: int, quiet: bool) -> None:
+    """Read/error/reject rates, error-reject curve and an HTML report on a labels manifest."""
+    from .evaluate import evaluate_manifest
+
+    cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
+                           weights=weights)
+    try:
+        metrics = evaluate_manifest(labels, cfg, out, workers=workers, progress=not quiet)
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    keys = ("n", "read_rate", "error_rate", "reject_rate", "exact_match", "char_error_rate")
+    click.echo(json.dumps({k: metrics[k] for k in keys} | {"out": out}))
+
+
+@main.command("inspect")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Overlay PNG to write.")
+@_pipeline_options
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+def inspect_cmd(image: str, output: str, field: bool, locale: str | None,
+                reject_threshold: float | None, weights: str | None, config: str | None) -> None:
+    """Draw the field, cuts, best path (characters, penalties) and n-best of IMAGE."""
+    from .inspect import inspect_file
+
+    cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
+                           weights=weights)
+    try:
+        res = inspect_file(image, output, cfg)
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(res.to_row()))
+
+
+@main.command("synth")
+@click.option("--count", required=True, type=click.IntRange(0))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+@click.option("--locale", default="us", show_default=True, type=_LOCALE_CHOICE)
+@click.option("--digits", type=click.Path(exists=True, dir_okay=False), help="Digits .npz (default: fonts/strokes).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--formats", default="png", show_default=True, help="Comma list of png,jpg,tif.")
+@click.option("--x9", is_flag=True, help="Also write cheques.x937.")
+def synth_cmd(count: int, out: str, locale: str, digits: str | None, seed: int, formats: str,
+              x9: bool) -> None:
+    """Write COUNT synthetic cheques and labels.csv into OUT."""
+    from .errors import ConfigError
+    from .synth import generate
+
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad = [f for f in fmts if f not in ("png", "jpg", "tif")]
+    if bad or not fmts:
+        raise click.BadParameter(f"{formats!r}: use a comma list of png, jpg, tif", param_hint="--formats")
+    try:
+        labels = generate(count, out, locale=locale, digits=digits, seed=seed, formats=fmts, x9=x9)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    click.echo(str(labels))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

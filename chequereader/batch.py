@@ -1,0 +1,492 @@
+"""Batch runs: many files in, one result row per page out, in input order, whatever fails.
+
+Three ways to run the same batch, with the same rows:
+
+* in-process (``workers=1``);
+* local worker processes (``workers=N``): each worker loads the model once (pool initializer),
+  torch uses one thread per worker, results are written in input order;
+* ``dask.distributed`` (``dask="tcp://host:8786"`` or ``"local"``): the reader is cached per
+  worker process, keyed by the pipeline config, so the model is loaded once per worker.
+
+Output is resumable: every input file's rows are written with one ``write`` followed by
+``flush`` + ``fsync``, so after a crash (even SIGKILL) the file holds whole files' rows plus at
+most one torn last line. :func:`open_resume` truncates the torn line and the last file's rows
+(the only file whose rows may be incomplete) and returns the files already done.
+
+Examples
+--------
+>>> summary = run_batch(["scans/"], "out.jsonl", PipelineConfig())   # doctest: +SKIP
+>>> summary.rows, summary.counts                                       # doctest: +SKIP
+(40, {'ok': 28, 'rejected': 2, 'error': 10})
+>>> for path, results in iter_batch(["a.png", "b.tif"], PipelineConfig()):  # doctest: +SKIP
+...     print(path, [r.amount for r in results])
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import IO, Any
+
+from ._validate import check_in, check_range
+from .config import PipelineConfig
+from .errors import ConfigError
+from .types import CSV_COLUMNS, AmountResult
+
+FORMATS = ("jsonl", "csv")
+
+# ------------------------------------------------------------------------------------------
+# Reading one file (runs in whichever process does the work)
+
+_READERS: dict[PipelineConfig, Any] = {}
+
+
+def cached_reader(config: PipelineConfig) -> Any:
+    """The :class:`~chequereader.pipeline.ChequeReader` of this process for ``config``.
+
+    Loaded on first use and kept, so a worker process loads the model once however many
+    files it reads.
+    """
+    reader = _READERS.get(config)
+    if reader is None:
+        from .pipeline import ChequeReader
+
+        reader = ChequeReader(config)
+        _READERS[config] = reader
+    return reader
+
+
+def read_one(path: str, config: PipelineConfig, raise_on_error: bool = False) -> list[AmountResult]:
+    """All pages of one input file as results (an unreadable file gives one ``error`` result)."""
+    reader = cached_reader(config)
+    return list(reader.iter_file(path, raise_on_error=raise_on_error))
+
+
+def _worker_init(config: PipelineConfig) -> None:
+    import torch
+
+    # N workers on N cores: intra-op threads would only oversubscribe them.
+    torch.set_num_threads(1)
+    cached_reader(config)
+
+
+def _dask_read(path: str, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
+    try:
+        import torch
+
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+    except Exception:  # pragma: no cover - torch is a hard dependency
+        pass
+    return read_one(path, config, raise_on_error)
+
+
+# ------------------------------------------------------------------------------------------
+# The generator API
+
+
+def iter_batch(
+    inputs: Sequence[str] | str,
+    config: PipelineConfig | None = None,
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+    raise_on_error: bool = False,
+    skip: Iterable[str] = (),
+    reader: Any = None,
+    window: int | None = None,
+) -> Iterator[tuple[str, list[AmountResult]]]:
+    """Read every input and yield ``(path, results)`` per input file, in input order.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Files, folders (recursive) and globs, expanded by
+        :func:`chequereader.io.images.discover`; a missing path stays and gives an error row.
+    config : PipelineConfig, optional
+        Defaults to ``PipelineConfig()``.
+    workers : int
+        Local worker processes; 1 reads in this process.
+    dask : str, optional
+        A ``dask.distributed`` scheduler address, or ``"local"`` for a ``LocalCluster`` of 2
+        single-threaded worker processes. Needs the ``[dask]`` extra.
+    raise_on_error : bool
+        Re-raise the first error instead of turning it into an ``error`` row (debugging).
+    skip : iterable of str
+        Paths (as discovered) not to read again (see :func:`open_resume`).
+    reader : ChequeReader, optional
+        Reader used in-process (``workers=1``, no dask), e.g. one built with an explicit model.
+    window : int, optional
+        Files in flight at once with workers or dask (default ``4 * workers``, at least 8);
+        bounds the memory held by results waiting for an earlier, slower file.
+
+    Yields
+    ------
+    tuple of (str, list of AmountResult)
+        The path and its results (one per page, at least one).
+    """
+    from .io.images import discover
+
+    cfg = config or PipelineConfig()
+    n_workers = int(check_range(workers, "workers", 1, 1024))
+    done = set(skip)
+    todo = [p for p in discover([inputs] if isinstance(inputs, str) else list(inputs)) if p not in done]
+    if dask is not None:
+        yield from _iter_dask(todo, cfg, dask, raise_on_error, window)
+    elif n_workers > 1:
+        yield from _iter_pool(todo, cfg, n_workers, raise_on_error, window)
+    else:
+        rd = reader if reader is not None else cached_reader(cfg)
+        for p in todo:
+            yield p, list(rd.iter_file(p, raise_on_error=raise_on_error))
+
+
+def _ordered(submit: Any, todo: list[str], window: int) -> Iterator[tuple[str, list[AmountResult]]]:
+    # A FIFO of futures is the reorder buffer: results that finish early wait in their
+    # futures until every earlier file has been yielded.
+    pending: collections.deque = collections.deque()
+    it = iter(todo)
+    for p in it:
+        pending.append((p, submit(p)))
+        if len(pending) >= window:
+            break
+    while pending:
+        p, fut = pending.popleft()
+        res = fut.result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append((nxt, submit(nxt)))
+        yield p, res
+
+
+def _iter_pool(todo: list[str], cfg: PipelineConfig, workers: int, raise_on_error: bool,
+               window: int | None) -> Iterator[tuple[str, list[AmountResult]]]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not todo:
+        return
+    # spawn: the parent may hold torch's thread pool, which fork would copy in a locked state.
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(cfg,)) as ex:
+        yield from _ordered(lambda p: ex.submit(read_one, p, cfg, raise_on_error), todo,
+                            window or max(8, 4 * workers))
+
+
+def dask_client(address: str) -> Any:
+    """A ``distributed.Client`` for ``address`` (``"local"``: a 2-process LocalCluster)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError(
+            "--dask needs dask.distributed: pip install 'chequereader[dask]'"
+        ) from None
+    if address == "local":
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                               dashboard_address=None)
+        return Client(cluster)
+    return Client(address)
+
+
+def _iter_dask(todo: list[str], cfg: PipelineConfig, address: str, raise_on_error: bool,
+               window: int | None) -> Iterator[tuple[str, list[AmountResult]]]:
+    if not todo:
+        return
+    client = dask_client(address)
+    try:
+        n = max(1, len(client.scheduler_info().get("workers", {})))
+        # pure=False: the same path read twice (resume) must really be read again.
+        yield from _ordered(lambda p: client.submit(_dask_read, p, cfg, raise_on_error, pure=False),
+                            todo, window or max(8, 4 * n))
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if address == "local" and cluster is not None:
+            cluster.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Output: rows, formats, resume
+
+
+def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
+    """``fmt`` if given, else ``csv`` for a ``.csv`` path, else ``jsonl``."""
+    if fmt is not None:
+        return check_in(fmt, FORMATS, "format")
+    if path is not None and str(path).lower().endswith(".csv"):
+        return "csv"
+    return "jsonl"
+
+
+def _csv_cell(v: Any) -> Any:
+    # One record per physical line keeps resume line-based for CSV too.
+    if isinstance(v, str):
+        return v.replace("\r", " ").replace("\n", " ")
+    return "" if v is None else v
+
+
+def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
+    """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows; ``csv``: the
+    :data:`~chequereader.types.CSV_COLUMNS` subset, no header), one line per result."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_row(), ensure_ascii=False) + "\n" for r in results)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for r in results:
+        row = r.to_row()
+        w.writerow([_csv_cell(row.get(c)) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def _row_file(line: str, fmt: str) -> str | None:
+    try:
+        if fmt == "jsonl":
+            obj = json.loads(line)
+            return str(obj["file"]) if isinstance(obj, dict) and "file" in obj else None
+        rec = next(csv.reader([line]))
+        return rec[0] if rec else None
+    except (ValueError, KeyError, StopIteration, csv.Error):
+        return None
+
+
+def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
+    """Make ``path`` safe to append to and return the input files it already holds.
+
+    A torn last line (no newline, or not parseable) is cut off; so are the rows of the last
+    file in the output, since its rows may be the incomplete first part of a multi-page file
+    (it is read again). A CSV header is kept. Missing or empty file: nothing done, empty set.
+    """
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return set()
+    data = p.read_bytes()
+    lines = data.split(b"\n")
+    # The element after the last "\n" is the torn tail (or b"").
+    complete = [raw.decode("utf-8", errors="replace") for raw in lines[:-1]]
+    start = 1 if fmt == "csv" and complete and complete[0].split(",")[:1] == ["file"] else 0
+    files = [_row_file(t, fmt) for t in complete[start:]]
+    # An unparseable line can only be the torn end of the last write; cut from there.
+    keep_end = len(files)
+    for i, f in enumerate(files):
+        if f is None:
+            keep_end = i
+            break
+    files = files[:keep_end]
+    if files:
+        last = files[-1]
+        while files and files[-1] == last:
+            files.pop()
+    cut = sum(len(lines[i]) + 1 for i in range(start + len(files)))
+    if cut != len(data):
+        with open(p, "r+b") as fh:
+            fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return {f for f in files if f is not None}
+
+
+class RowWriter:
+    """Appends each file's rows with one write, then flush + fsync (crash-safe, see module)."""
+
+    def __init__(self, path: str | os.PathLike | None, fmt: str, *, append: bool = False,
+                 stream: IO[str] | None = None, fsync: bool = True) -> None:
+        self.fmt = check_in(fmt, FORMATS, "format")
+        self.path = None if path is None else Path(path)
+        self.fsync = fsync
+        if self.path is None:
+            self._fh: Any = stream if stream is not None else sys.stdout
+            self._own = False
+            new = True
+        else:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not (append and self.path.exists() and self.path.stat().st_size > 0)
+            self._fh = open(self.path, "a" if append else "w", encoding="utf-8", newline="")
+            self._own = True
+        if self.fmt == "csv" and new:
+            self._write(",".join(CSV_COLUMNS) + "\n")
+
+    def _write(self, text: str) -> None:
+        self._fh.write(text)
+        self._fh.flush()
+        if self._own and self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def write(self, results: Sequence[AmountResult]) -> int:
+        """Write one input file's results; returns the number of rows written."""
+        if results:
+            self._write(encode_rows(results, self.fmt))
+        return len(results)
+
+    def close(self) -> None:
+        if self._own:
+            self._fh.close()
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """A tqdm bar on a terminal (rate + ok/rejected/error); periodic log lines otherwise."""
+
+    def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None,
+                 every_s: float = 10.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.total = total
+        self.counts = {"ok": 0, "rejected": 0, "error": 0}
+        self.files = 0
+        self.t0 = time.perf_counter()
+        self._last = self.t0
+        self.every_s = every_s
+        self._bar = None
+        if enabled and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="file", file=self.stream, dynamic_ncols=True)
+
+    def update(self, results: Sequence[AmountResult]) -> None:
+        self.files += 1
+        for r in results:
+            self.counts[r.status] = self.counts.get(r.status, 0) + 1
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.set_postfix(self.counts, refresh=False)
+            self._bar.update(1)
+            return
+        now = time.perf_counter()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._log(now)
+
+    def _log(self, now: float) -> None:
+        dt = max(now - self.t0, 1e-9)
+        c = self.counts
+        print(f"chequereader: {self.files}/{self.total} files, {self.files / dt:.2f} files/s, "
+              f"ok={c['ok']} rejected={c['rejected']} error={c['error']}",
+              file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled:
+            self._log(time.perf_counter())
+
+
+# ------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run did: inputs found, skipped (resume), rows written, counts, seconds."""
+
+    inputs: int
+    skipped: int
+    files: int
+    rows: int
+    counts: dict[str, int] = dc_field(default_factory=dict)
+    seconds: float = 0.0
+    out: str | None = None
+
+    @property
+    def errors(self) -> int:
+        return int(self.counts.get("error", 0))
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "skipped": self.skipped, "files": self.files,
+                "rows": self.rows, "counts": dict(self.counts), "seconds": round(self.seconds, 3),
+                "rows_per_s": round(self.rows_per_s, 3), "out": self.out}
+
+
+def run_batch(
+    inputs: Sequence[str] | str,
+    out_path: str | os.PathLike | None,
+    config: PipelineConfig | None = None,
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    fmt: str | None = None,
+    raise_on_error: bool = False,
+    reader: Any = None,
+    stream: IO[str] | None = None,
+    fsync: bool = True,
+) -> BatchSummary:
+    """Read every input and write one row per page, in input order, to ``out_path``.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Files, folders, globs (see :func:`iter_batch`).
+    out_path : str or os.PathLike or None
+        ``.jsonl`` or ``.csv`` file; None writes to ``stream`` (default stdout).
+    config : PipelineConfig, optional
+    workers, dask, raise_on_error, reader
+        See :func:`iter_batch`.
+    resume : bool
+        Keep the rows already in ``out_path`` and read only the inputs missing there (after
+        cutting a torn last line and the last file's rows, see :func:`open_resume`).
+    progress : bool
+        Progress on stderr (tqdm on a terminal, log lines otherwise).
+    fmt : {"jsonl", "csv"}, optional
+        Default from ``out_path``'s extension (``jsonl`` otherwise).
+    fsync : bool
+        ``fsync`` after each file's rows (what makes the output crash-safe).
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    ConfigError
+        ``resume`` without ``out_path``, a bad format or worker count, dask missing.
+    """
+    from .io.images import discover
+
+    form = format_for(out_path, fmt)
+    if resume and out_path is None:
+        raise ConfigError("resume needs an output file")
+    t0 = time.perf_counter()
+    done = open_resume(out_path, form) if resume and out_path is not None else set()
+    items = discover([inputs] if isinstance(inputs, str) else list(inputs))
+    skipped = sum(1 for p in items if p in done)
+    total = len(items) - skipped
+    prog = Progress(total, enabled=progress)
+    rows = files = 0
+    try:
+        with RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
+            for _, results in iter_batch(items, config, workers=workers, dask=dask,
+                                         raise_on_error=raise_on_error, skip=done, reader=reader):
+                rows += writer.write(results)
+                files += 1
+                prog.update(results)
+    finally:
+        prog.close()
+    return BatchSummary(inputs=len(items), skipped=skipped, files=files, rows=rows,
+                        counts=dict(prog.counts), seconds=time.perf_counter() - t0,
+                        out=None if out_path is None else str(out_path))

@@ -1,0 +1,524 @@
+"""Evaluation on labelled scans: read / error / reject rates, error-reject curves, reports.
+
+Definitions (one row per manifest entry, the result of its first page):
+
+* **read**: status ``ok`` and the amount right (equal as ``Decimal``);
+* **error**: status ``ok`` and the amount wrong (the costly case for a bank);
+* **reject**: status ``rejected`` or ``error`` (sent to a human).
+
+``read + error + reject = 1``. **Exact match** ignores the reject decision: the top amount is
+right, whatever its confidence. The **error-reject curve** sorts the rows by confidence and,
+for every number of rejected (least confident) rows, gives the error rate among the accepted
+ones; rows with no amount count as wrong and have confidence 0.
+
+The metric functions are pure (sequences in, numbers/arrays out); :func:`evaluate_manifest`
+runs the pipeline and writes ``metrics.json``, ``curve.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .io.manifest import amounts_equal
+from .types import AmountResult
+
+REJECT_POINTS = (0.0, 0.1, 0.2)
+
+
+# ------------------------------------------------------------------------------------------
+# Pure metric functions
+
+
+def correctness(predicted: Sequence[str | None], truth: Sequence[str]) -> np.ndarray:
+    """``bool (n,)``: whether each predicted amount equals the true one as ``Decimal``.
+
+    Examples
+    --------
+    >>> correctness(["100", "5.00", None], ["100.00", "5.01", "1"]).tolist()
+    [True, False, False]
+    """
+    if len(predicted) != len(truth):
+        raise ConfigError(f"predicted: {len(predicted)} values for {len(truth)} truths")
+    return np.array([amounts_equal(p, t) for p, t in zip(predicted, truth)], dtype=bool)
+
+
+def rates(status: Sequence[str], correct: Sequence[bool]) -> dict[str, float]:
+    """Read, error and reject rates (fractions of all rows; 0.0 each for no rows).
+
+    Examples
+    --------
+    >>> rates(["ok", "ok", "rejected", "error"], [True, False, True, False])
+    {'read_rate': 0.25, 'error_rate': 0.25, 'reject_rate': 0.5}
+    """
+    st = np.asarray(list(status), dtype=object)
+    ok = st == "ok"
+    c = np.asarray(correct, dtype=bool)
+    n = len(st)
+    if n == 0:
+        return {"read_rate": 0.0, "error_rate": 0.0, "reject_rate": 0.0}
+    return {
+        "read_rate": float((ok & c).sum() / n),
+        "error_rate": float((ok & ~c).sum() / n),
+        "reject_rate": float((~ok).sum() / n),
+    }
+
+
+def _order(confidence: Sequence[float], correct: Sequence[bool]) -> np.ndarray:
+    conf = np.asarray(confidence, dtype=np.float64)
+    c = np.asarray(correct, dtype=bool)
+    # Most confident first; among equal confidences the wrong ones first, so that a threshold
+    # can never be credited with separating rows it cannot tell apart.
+    return np.lexsort((c, -conf))
+
+
+def error_reject_curve(confidence: Sequence[float], correct: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """The whole error-vs-reject curve.
+
+    Parameters
+    ----------
+    confidence : sequence of float, shape (n,)
+    correct : sequence of bool, shape (n,)
+
+    Returns
+    -------
+    reject_fraction, error_rate : ndarray of float64, shape (n + 1,)
+        Point ``r`` rejects the ``r`` least confident rows: ``reject_fraction[r] = r / n`` and
+        ``error_rate[r]`` = wrong among the ``n - r`` accepted / ``(n - r)`` (0.0 when none is
+        accepted). Empty input gives ``([0.], [0.])``.
+
+    Examples
+    --------
+    >>> rf, er = error_reject_curve([0.9, 0.2, 0.6, 0.4], [True, False, True, False])
+    >>> rf.tolist(), er.tolist()
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.5, 0.3333333333333333, 0.0, 0.0, 0.0])
+    """
+    c = np.asarray(correct, dtype=bool)
+    n = len(c)
+    if len(confidence) != n:
+        raise ConfigError(f"confidence: {len(confidence)} values for {n} rows")
+    if n == 0:
+        return np.zeros(1), np.zeros(1)
+    wrong_sorted = (~c[_order(confidence, c)]).astype(np.int64)
+    wrong_top = np.concatenate([[0], np.cumsum(wrong_sorted)])  # wrong among the top k
+    k = np.arange(n, -1, -1)  # accepted when r = 0..n are rejected
+    err = np.divide(wrong_top[k], k, out=np.zeros(n + 1), where=k > 0)
+    return np.arange(n + 1) / n, err
+
+
+def error_at_reject(confidence: Sequence[float], correct: Sequence[bool], fraction: float) -> float:
+    """Error rate among the accepted rows when the ``floor(fraction * n)`` least confident
+    are rejected.
+
+    Examples
+    --------
+    >>> error_at_reject([0.9, 0.2, 0.6, 0.4], [True, False, True, False], 0.25)
+    0.3333333333333333
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"fraction: {fraction} is not in [0, 1]")
+    _, err = error_reject_curve(confidence, correct)
+    n = len(err) - 1
+    return float(err[int(math.floor(fraction * n + 1e-9))])
+
+
+def amount_digits(amount: str | None, decimals: bool = False) -> str:
+    """The digits of a canonical amount, with two decimals forced when ``decimals``.
+
+    Examples
+    --------
+    >>> amount_digits("1234.5", decimals=True), amount_digits("52931"), amount_digits(None)
+    ('123450', '52931', '')
+    """
+    if amount is None:
+        return ""
+    s = str(amount).strip()
+    if decimals:
+        try:
+            s = f"{Decimal(s):.2f}"
+        except (InvalidOperation, ValueError):
+            pass
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def _digit_pair(pred: str | None, truth: str) -> tuple[str, str]:
+    # "100" read for "100.00" is right; compare both with cents when either has them.
+    dec = "." in str(truth) or (pred is not None and "." in str(pred))
+    return amount_digits(pred, dec), amount_digits(truth, dec)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (unit insert/delete/substitute).
+
+    Examples
+    --------
+    >>> edit_distance("1234", "1294"), edit_distance("", "12"), edit_distance("12", "123")
+    (1, 2, 1)
+    """
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def char_error_rate(predicted: Sequence[str | None], truth: Sequence[str]) -> float:
+    """Total edit distance between predicted and true amount digits / total true digits.
+
+    A missing prediction (None) costs every true digit. 0.0 when there are no true digits.
+
+    Examples
+    --------
+    >>> char_error_rate(["1294", None, "100"], ["1234", "56", "100.00"])  # (1 + 2 + 0) / (4 + 2 + 5)
+    0.2727272727272727
+    """
+    dist = total = 0
+    for p, t in zip(predicted, truth):
+        pd, td = _digit_pair(p, t)
+        dist += edit_distance(pd, td)
+        total += len(td)
+    return dist / total if total else 0.0
+
+
+def digit_confusions(predicted: Sequence[str | None], truth: Sequence[str]) -> np.ndarray:
+    """``int64 (10, 10)`` counts ``[true digit, read digit]`` over the rows whose predicted and
+    true digit strings have the same length (so digits align one to one).
+
+    Examples
+    --------
+    >>> m = digit_confusions(["1294", "12", None], ["1234", "123", "7"])
+    >>> int(m[3, 9]), int(m.trace()), int(m.sum())
+    (1, 3, 4)
+    """
+    m = np.zeros((10, 10), np.int64)
+    for p, t in zip(predicted, truth):
+        pd, td = _digit_pair(p, t)
+        if pd and len(pd) == len(td):
+            for a, b in zip(td, pd):
+                m[int(a), int(b)] += 1
+    return m
+
+
+def top_confusions(matrix: np.ndarray, k: int = 10) -> list[dict[str, int]]:
+    """The ``k`` largest off-diagonal cells as ``{"true", "read", "count"}``, largest first."""
+    off = np.asarray(matrix).copy()
+    np.fill_diagonal(off, 0)
+    idx = np.argsort(-off, axis=None, kind="stable")[:k]
+    out = []
+    for i in idx:
+        t, r = divmod(int(i), off.shape[1])
+        if off[t, r] > 0:
+            out.append({"true": t, "read": r, "count": int(off[t, r])})
+    return out
+
+
+def breakdown_by_flag(flags: Sequence[Sequence[str]], status: Sequence[str],
+                      correct: Sequence[bool]) -> dict[str, dict[str, float]]:
+    """Rates per quality flag (a row counts under each of its flags; ``"none"`` when it has none).
+
+    Examples
+    --------
+    >>> breakdown_by_flag([["skew"], []], ["ok", "ok"], [False, True])["skew"]
+    {'n': 1, 'read_rate': 0.0, 'error_rate': 1.0, 'reject_rate': 0.0}
+    """
+    groups: dict[str, list[int]] = {}
+    for i, fl in enumerate(flags):
+        for f in (list(fl) or ["none"]):
+            groups.setdefault(str(f), []).append(i)
+    st = list(status)
+    c = np.asarray(correct, dtype=bool)
+    out: dict[str, dict[str, float]] = {}
+    for f in sorted(groups):
+        idx = groups[f]
+        out[f] = {"n": len(idx), **rates([st[i] for i in idx], c[idx])}
+    return out
+
+
+def stage_means(timings: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Mean milliseconds per stage over the rows that ran it.
+
+    Examples
+    --------
+    >>> stage_means([{"clean": 2.0, "total": 5.0}, {"clean": 4.0}])
+    {'clean': 3.0, 'total': 5.0}
+    """
+    acc: dict[str, list[float]] = {}
+    for t in timings:
+        for k, v in t.items():
+            acc.setdefault(k, []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def compute_metrics(results: Sequence[AmountResult], truth: Sequence[str], *,
+                    seconds: float | None = None, reject_threshold: float | None = None) -> dict[str, Any]:
+    """All figures of ``metrics.json`` from results and true amounts (same order)."""
+    if len(results) != len(truth):
+        raise ConfigError(f"results: {len(results)} for {len(truth)} labels")
+    pred = [r.amount for r in results]
+    status = [r.status for r in results]
+    conf = [float(r.confidence) if r.amount is not None else 0.0 for r in results]
+    c = correctness(pred, truth)
+    rf, er = error_reject_curve(conf, c)
+    conf_m = digit_confusions(pred, truth)
+    n = len(results)
+    counts = {s: int(sum(1 for x in status if x == s)) for s in ("ok", "rejected", "error")}
+    m: dict[str, Any] = {
+        "n": n,
+        "reject_threshold": reject_threshold,
+        **rates(status, c),
+        "exact_match": float(c.mean()) if n else 0.0,
+        "counts": counts,
+        "error_at_reject": {f"{p:g}": error_at_reject(conf, c, p) for p in REJECT_POINTS},
+        "char_error_rate": char_error_rate(pred, truth),
+        "digit_confusions": {"matrix": conf_m.tolist(), "top": top_confusions(conf_m)},
+        "by_quality": breakdown_by_flag([r.quality for r in results], status, c),
+        "stage_ms": stage_means([r.timing_ms for r in results if r.status != "error"]),
+        "curve": {"reject_fraction": rf.tolist(), "error_rate": er.tolist()},
+    }
+    if seconds is not None:
+        m["seconds"] = float(seconds)
+        m["throughput_fields_per_s"] = n / seconds if seconds > 0 else 0.0
+    return m
+
+
+# ------------------------------------------------------------------------------------------
+# Outputs
+
+
+def plot_curve(reject_fraction: Sequence[float], error_rate: Sequence[float], path: str | Path,
+               title: str = "") -> Path:
+    """Write the error-vs-reject curve as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    ax.plot(100 * np.asarray(reject_fraction), 100 * np.asarray(error_rate), lw=1.5)
+    ax.set_xlabel("rejected (%)")
+    ax.set_ylabel("error among accepted (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p)
+    plt.close(fig)
+    return p
+
+
+def _png_b64(img: np.ndarray, max_w: int = 520) -> str:
+    import cv2
+
+    h, w = img.shape[:2]
+    if w > max_w:
+        img = cv2.resize(img, (max_w, max(1, int(round(h * max_w / w)))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", img)
+    return base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
+
+
+_JS = """
+(function () {
+  function key(td, numeric) {
+    var v = td.getAttribute('data-v');
+    if (v === null) { v = td.textContent; }
+    return numeric ? parseFloat(v) : v.toLowerCase();
+  }
+  function sortBy(table, col, asc) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var numeric = table.tHead.rows[0].cells[col].getAttribute('data-type') === 'num';
+    rows.sort(function (a, b) {
+      var x = key(a.cells[col], numeric), y = key(b.cells[col], numeric);
+      if (x < y) { return asc ? -1 : 1; }
+      if (x > y) { return asc ? 1 : -1; }
+      return 0;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    table.setAttribute('data-sorted', col + (asc ? ':asc' : ':desc'));
+  }
+  var table = document.getElementById('failures');
+  if (table) {
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, i) {
+      th.addEventListener('click', function () {
+        var asc = th.getAttribute('data-asc') !== '1';
+        th.setAttribute('data-asc', asc ? '1' : '0');
+        sortBy(table, i, asc);
+      });
+    });
+    var c = table.getAttribute('data-conf-col');
+    if (c !== null) { sortBy(table, parseInt(c, 10), true); }
+  }
+  document.body.setAttribute('data-ready', '1');
+})();
+"""
+
+_CSS = """
+body{font-family:sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0}
+td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}
+th{background:#eee;cursor:pointer}
+td.img img{max-width:520px}
+.ok{color:#070}.rejected{color:#a60}.error{color:#b00}
+"""
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{100 * v:.2f}%"
+    return html.escape(str(v))
+
+
+def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequence[Mapping[str, Any]],
+                 curve_png: str | Path | None = None, title: str = "chequereader evaluation") -> Path:
+    """Write a self-contained ``report.html`` (inline PNGs, inline JS, no network).
+
+    ``failures`` rows: ``file, truth, text, amount, confidence, status, quality, error`` and an
+    optional ``image`` (BGR array, drawn as a thumbnail).
+    """
+    summary = [("rows", metrics.get("n")), ("read rate", metrics.get("read_rate")),
+               ("error rate", metrics.get("error_rate")), ("reject rate", metrics.get("reject_rate")),
+               ("reject threshold", metrics.get("reject_threshold")),
+               ("exact match (no reject)", metrics.get("exact_match")),
+               ("character error rate", metrics.get("char_error_rate"))]
+    for k, v in (metrics.get("error_at_reject") or {}).items():
+        summary.append((f"error at {100 * float(k):g}% reject", v))
+    if "throughput_fields_per_s" in metrics:
+        summary.append(("throughput (fields/s)", f"{metrics['throughput_fields_per_s']:.2f}"))
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
+             "<table id='summary'><tbody>"]
+    for k, v in summary:
+        parts.append(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v) if v is not None else '-'}</td></tr>")
+    parts.append("</tbody></table>")
+    if curve_png is not None and Path(curve_png).exists():
+        b64 = base64.b64encode(Path(curve_png).read_bytes()).decode("ascii")
+        parts.append(f"<h2>Error vs reject</h2><img id='curve' alt='error-reject curve' src='data:image/png;base64,{b64}'>")
+    stage = metrics.get("stage_ms") or {}
+    if stage:
+        parts.append("<h2>Mean time per stage (ms)</h2><table id='stages'><tbody>")
+        for k, v in stage.items():
+            parts.append(f"<tr><th>{html.escape(k)}</th><td>{v:.2f}</td></tr>")
+        parts.append("</tbody></table>")
+    parts.append(f"<h2>Errors and rejects ({len(failures)})</h2>")
+    cols = [("#", "num"), ("file", "str"), ("truth", "str"), ("read", "str"), ("amount", "str"),
+            ("confidence", "num"), ("status", "str"), ("quality", "str"), ("overlay", "str")]
+    parts.append("<table id='failures' data-conf-col='5'><thead><tr>")
+    parts += [f"<th data-type='{t}'>{c}</th>" for c, t in cols]
+    parts.append("</tr></thead><tbody>")
+    for i, f in enumerate(failures):
+        img = f.get("image")
+        thumb = (f"<img alt='overlay' src='data:image/png;base64,{_png_b64(img)}'>"
+                 if img is not None else html.escape(str(f.get("error") or "")))
+        conf = float(f.get("confidence") or 0.0)
+        st = str(f.get("status"))
+        parts.append(
+            f"<tr><td data-v='{i}'>{i + 1}</td><td>{html.escape(str(f.get('file', '')))}</td>"
+            f"<td>{html.escape(str(f.get('truth', '')))}</td><td>{html.escape(str(f.get('text') or ''))}</td>"
+            f"<td>{html.escape(str(f.get('amount') or ''))}</td><td data-v='{conf:.6f}'>{conf:.3f}</td>"
+            f"<td class='{html.escape(st)}'>{html.escape(st)}</td>"
+            f"<td>{html.escape(' '.join(f.get('quality') or ()))}</td><td class='img'>{thumb}</td></tr>")
+    parts.append("</tbody></table>")
+    parts.append(f"<script>{_JS}</script></body></html>")
+    p = Path(path)
+    p.write_text("".join(parts), encoding="utf-8")
+    return p
+
+
+# ------------------------------------------------------------------------------------------
+# The whole evaluation
+
+
+def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str | Path = "evaluation", *,
+                      workers: int = 1, progress: bool = True, reader: Any = None,
+                      max_report: int = 300) -> dict[str, Any]:
+    """Run the pipeline on a labels manifest; write ``metrics.json``, ``curve.png``, ``report.html``.
+
+    Parameters
+    ----------
+    labels_csv : str or Path
+        Manifest ``file,amount`` (DESIGN section 6), files relative to the CSV.
+    config : PipelineConfig, optional
+    out_dir : str or Path
+        Created if needed.
+    workers : int
+        Local worker processes for the reading (the report's overlays are drawn here).
+    reader : ChequeReader, optional
+        Reader for in-process runs and overlays (e.g. with an explicit model).
+    max_report : int
+        Most errors/rejects drawn as thumbnails (the least confident first).
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    from .batch import Progress, cached_reader, iter_batch
+    from .config import PipelineConfig
+    from .io.images import load_pages
+    from .io.manifest import read_manifest
+    from .inspect import overlay_for
+
+    cfg = config or PipelineConfig()
+    rows = read_manifest(labels_csv)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = list(dict.fromkeys(r.file for r in rows))
+    by_file: dict[str, list[AmountResult]] = {}
+    prog = Progress(len(files), enabled=progress)
+    t0 = time.perf_counter()
+    try:
+        for path, res in iter_batch(files, cfg, workers=workers, reader=reader):
+            by_file[path] = res
+            prog.update(res)
+    finally:
+        prog.close()
+    seconds = time.perf_counter() - t0
+    results = []
+    for r in rows:
+        got = by_file.get(r.file) or [AmountResult(status="error", file=r.file, error="not read")]
+        results.append(got[0])
+    truth = [r.amount for r in rows]
+    m = compute_metrics(results, truth, seconds=seconds, reject_threshold=cfg.reject_threshold)
+    m.update({"labels": str(labels_csv), "locale": cfg.locale, "field": cfg.field,
+              "weights": cfg.weights or "bundled", "workers": workers})
+    (out / "metrics.json").write_text(json.dumps(m, indent=1))
+    curve = plot_curve(m["curve"]["reject_fraction"], m["curve"]["error_rate"], out / "curve.png",
+                       title=f"{Path(labels_csv).name}: n={m['n']}")
+
+    correct = correctness([r.amount for r in results], truth)
+    fail_idx = [i for i, r in enumerate(results) if r.status != "ok" or not correct[i]]
+    fail_idx.sort(key=lambda i: results[i].confidence)
+    rd = None
+    failures = []
+    for rank, i in enumerate(fail_idx):
+        r = results[i]
+        row = {"file": r.file, "truth": truth[i], "text": r.text, "amount": r.amount,
+               "confidence": r.confidence, "status": r.status, "quality": r.quality,
+               "error": r.error}
+        if rank < max_report and r.status != "error":
+            try:
+                if rd is None:
+                    rd = reader if reader is not None else cached_reader(cfg)
+                page = load_pages(r.file, limits=cfg.limits, source=r.file)[r.page]
+                row["image"] = overlay_for(rd, page.image, r, truth=truth[i])
+            except Exception as exc:  # a thumbnail is never worth losing the report
+                row["error"] = f"no overlay ({type(exc).__name__}: {exc})"
+        failures.append(row)
+    write_report(out / "report.html", m, failures, curve)
+    return m

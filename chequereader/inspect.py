@@ -1,0 +1,256 @@
+"""Overlays for failure analysis: what the reader saw and decided, drawn on the image.
+
+:func:`render_overlay` draws, on a field image (from a
+:class:`~chequereader.pipeline.FieldTrace`) or on a page (from an
+:class:`~chequereader.types.AmountResult`):
+
+* the located field (green box);
+* the cuts: boundaries between segmentation pieces (blue cut paths) and the pieces' boxes;
+* the best path: each character's box (red) with its symbol and penalty above it;
+* below the image, a text panel: status, decoded text, amount, confidence and the n-best list.
+
+Used by ``chequereader inspect`` and by the HTML report of ``chequereader evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ._validate import check_image
+from .types import AmountResult, BBox
+
+_FIELD = (0, 160, 0)
+_CUT = (255, 120, 0)
+_PIECE = (200, 200, 120)
+_CHAR = (0, 0, 220)
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    img = check_image(image, "image", ndim=(2, 3))
+    if img.dtype == bool:
+        img = np.where(img, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        f = img.astype(np.float64)
+        hi = float(np.nanmax(f)) if f.size else 1.0
+        img = np.clip(f * (255.0 if hi <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    return img.copy()
+
+
+def _rect(img: np.ndarray, b: BBox | Sequence[int], color: tuple[int, int, int], t: int = 1) -> None:
+    x, y, w, h = (b.x, b.y, b.w, b.h) if isinstance(b, BBox) else (int(v) for v in b)
+    cv2.rectangle(img, (int(x), int(y)), (int(x + w - 1), int(y + h - 1)), color, t)
+
+
+def _label(img: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float) -> None:
+    # cv2's Hershey fonts are ASCII only; the rupee sign would print as '?'.
+    text = text.replace("₹", "Rs")
+    th = max(1, int(round(scale * 2)))
+    (tw, tht), _ = cv2.getTextSize(text, _FONT, scale, th)
+    x = int(min(max(x, 0), max(img.shape[1] - tw, 0)))
+    y = int(min(max(y, tht + 1), img.shape[0] - 1))
+    cv2.putText(img, text, (x, y), _FONT, scale, (255, 255, 255), th + 2, cv2.LINE_AA)
+    cv2.putText(img, text, (x, y), _FONT, scale, color, th, cv2.LINE_AA)
+
+
+def cut_mask(labels: np.ndarray) -> np.ndarray:
+    """Pixels where two different pieces touch: the cut paths of an over-segmentation.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Piece labels (0 = background).
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+        True on a piece pixel whose right or lower neighbour belongs to another piece.
+
+    Examples
+    --------
+    >>> lab = np.array([[1, 1, 2, 2]], np.int32)
+    >>> cut_mask(lab).astype(int).tolist()
+    [[0, 1, 0, 0]]
+    """
+    lab = np.asarray(labels)
+    out = np.zeros(lab.shape, bool)
+    if lab.ndim != 2 or lab.size == 0:
+        return out
+    a, b = lab[:, :-1], lab[:, 1:]
+    out[:, :-1] |= (a > 0) & (b > 0) & (a != b)
+    a, b = lab[:-1, :], lab[1:, :]
+    out[:-1, :] |= (a > 0) & (b > 0) & (a != b)
+    return out
+
+
+def _panel(lines: Sequence[str], width: int, scale: float) -> np.ndarray:
+    lh = int(round(26 * scale)) + 6
+    panel = np.full((lh * len(lines) + 6, width, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(panel, line.replace("₹", "Rs"), (4, lh * (i + 1) - 4), _FONT, scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return panel
+
+
+def _summary_lines(status: str, text: str, amount: str | None, conf: float,
+                   alternatives: Sequence[Any], truth: str | None, error: str | None) -> list[str]:
+    lines = [f"{status}: '{text}' -> {amount}  conf {conf:.3f}"
+             + (f"  (truth {truth})" if truth is not None else "")]
+    if error:
+        lines.append(f"error: {error[:120]}")
+    for k, a in enumerate(alternatives):
+        lines.append(f"{k + 1}. {a.amount} '{a.text}' {a.confidence:.3f}")
+    return lines
+
+
+def render_overlay(
+    image: np.ndarray,
+    trace_or_result: Any,
+    *,
+    result: AmountResult | None = None,
+    truth: str | None = None,
+    offset: tuple[int, int] = (0, 0),
+    scale: float | None = None,
+    panel: bool = True,
+) -> np.ndarray:
+    """Draw what the reader found on ``image``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey ``uint8 (H, W)``, colour ``(H, W, 3)`` or binary ``bool (H, W)``: the page (or a
+        field crop, with ``offset``) for a result. For a trace, the trace's own cleaned grey
+        field is drawn on (its cuts live in those coordinates); ``image`` is the fallback.
+    trace_or_result : FieldTrace or AmountResult
+        A :class:`~chequereader.pipeline.FieldTrace` draws the cuts, pieces and best path
+        of the decoding; an :class:`~chequereader.types.AmountResult` draws its field box and
+        characters (no cuts: results do not keep the segmentation).
+    result : AmountResult, optional
+        With a trace: the page's result, for the status line (status, error).
+    truth : str, optional
+        The true amount, shown in the panel.
+    offset : (int, int)
+        ``(x, y)`` of ``image``'s origin in the result's coordinates (a result's boxes are
+        in page coordinates; pass the crop's corner when drawing on a field crop).
+    scale : float, optional
+        Font scale; default from the image height.
+    panel : bool
+        Append the text panel (status, decoded text, n-best) below the image.
+
+    Returns
+    -------
+    ndarray of uint8, shape (H + panel height, W', 3)
+        BGR image (OpenCV order). ``W'`` is at least 360 so the panel is readable.
+
+    Examples
+    --------
+    >>> from chequereader.types import AmountResult, BBox, Character
+    >>> res = AmountResult("ok", "7", "7", 0.9, field=BBox(0, 0, 20, 20),
+    ...                    characters=(Character("7", BBox(2, 2, 10, 14), 0.1),))
+    >>> render_overlay(np.full((20, 20), 255, np.uint8), res, panel=False).shape
+    (20, 20, 3)
+    """
+    if not isinstance(trace_or_result, AmountResult):
+        # Cuts are in the coordinates of the cleaned field (deskewed/deslanted): draw on its grey.
+        grey = getattr(getattr(trace_or_result, "clean", None), "grey", None)
+        if grey is not None and np.asarray(grey).size:
+            image = grey
+    img = _to_bgr(image)
+    h, w = img.shape[:2]
+    sc = scale if scale is not None else float(np.clip(h / 120.0, 0.35, 1.2))
+    ox, oy = offset
+    lines: list[str]
+    if isinstance(trace_or_result, AmountResult):
+        res = trace_or_result
+        if res.field is not None:
+            f = res.field
+            _rect(img, (f.x - ox, f.y - oy, f.w, f.h), _FIELD, 2)
+        for c in res.characters:
+            b = c.bbox
+            _rect(img, (b.x - ox, b.y - oy, b.w, b.h), _CHAR, 1)
+            _label(img, f"{c.char} {c.penalty:.1f}", b.x - ox, b.y - oy - 2, _CHAR, sc * 0.6)
+        lines = _summary_lines(res.status, res.text, res.amount, res.confidence,
+                               res.alternatives, truth, res.error)
+    else:
+        tr = trace_or_result
+        seg = tr.segmentation
+        if seg.labels.shape == (h, w):
+            img[cut_mask(seg.labels)] = _CUT
+        for b in seg.boxes:
+            _rect(img, b, _PIECE, 1)
+        for x in seg.cut_x:
+            xi = int(round(min(max(x, 0), w - 1)))
+            cv2.line(img, (xi, 0), (xi, 3), _CUT, 1)
+            cv2.line(img, (xi, h - 4), (xi, h - 1), _CUT, 1)
+        dec = tr.decoding
+        if dec.path is not None:
+            for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text):
+                x, y, bw, bh = (int(v) for v in tr.graph.boxes[a])
+                _rect(img, (x, y, bw, bh), _CHAR, 1)
+                _label(img, f"{ch} {float(tr.penalties[a, c]):.1f}", x, y - 2, _CHAR, sc * 0.6)
+        status = result.status if result is not None else dec.status
+        lines = _summary_lines(status, dec.text, dec.amount, dec.confidence, dec.alternatives,
+                               truth, result.error if result is not None else None)
+    if not panel:
+        return img
+    width = max(w, 360)
+    if width > w:
+        img = np.concatenate([img, np.full((h, width - w, 3), 255, np.uint8)], axis=1)
+    return np.concatenate([img, _panel(lines, width, 0.45)], axis=0)
+
+
+def field_crop(page: np.ndarray, box: BBox | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The crop of ``page`` inside ``box`` (clipped; whole page when None) and its corner."""
+    if box is None:
+        return page, (0, 0)
+    h, w = page.shape[:2]
+    x0, y0 = max(0, box.x), max(0, box.y)
+    x1, y1 = min(w, box.x + box.w), min(h, box.y + box.h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return page, (0, 0)
+    return page[y0:y1, x0:x1], (x0, y0)
+
+
+def overlay_for(reader: Any, page: np.ndarray, result: AmountResult, *, truth: str | None = None,
+                locale: str | None = None) -> np.ndarray:
+    """Overlay of one page's result: its field re-traced (cuts, best path, n-best) when it has
+    one, else the result drawn on the page."""
+    if result.field is None or result.status == "error" and not result.characters:
+        return render_overlay(page, result, truth=truth)
+    crop, off = field_crop(page, result.field)
+    try:
+        tr = reader.trace_field(crop, locale)
+    except Exception:  # an overlay must never end a report; fall back to the stored result
+        return render_overlay(crop, result, truth=truth, offset=off)
+    return render_overlay(crop, tr, result=result, truth=truth)
+
+
+def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None) -> AmountResult:
+    """Read the first page of ``path`` and write its overlay PNG to ``out``; return the result."""
+    from .errors import InvalidImageError
+    from .io.images import load_pages
+    from .pipeline import ChequeReader
+
+    rd = reader if reader is not None else ChequeReader(config)
+    pages = load_pages(path, limits=rd.config.limits, source=str(path))
+    page = pages[0]
+    if page.meta.get("error"):
+        raise InvalidImageError(str(page.meta["error"]))
+    res = rd.read_page(page)
+    img = overlay_for(rd, page.image, res)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), img):
+        raise InvalidImageError(f"{out}: cannot write the overlay (extension must be .png/.jpg)")
+    return res
