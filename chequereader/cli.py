@@ -66,6 +66,37 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
     click.echo(json.dumps(res["metrics"]))
 
 
+@train.command("mine")
+@click.option("--data", "data", default="../shared/data", show_default=True,
+              type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")
+@click.option("--fields", "n_fields", default=6000, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--val-fraction", default=0.1, show_default=True, type=float,
+              help="Leave out the same validation writers as `train recognizer --seed`.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
+def train_mine_cmd(data: str, n_fields: int, seed: int, val_fraction: float, out: str) -> None:
+    """Mine framed candidates (whole characters and rubbish) from lattices of synthetic
+    amount fields written with MNIST-train digits, for `train recognizer --extra`."""
+    import numpy as np
+
+    from .train.data import load_digit_npz, writer_split
+    from .train.mining import mine
+
+    path = Path(data) / "mnist" / "mnist-train.npz"
+    try:
+        ds = load_digit_npz(path, split="")
+        exclude = None
+        if ds.writers is not None:
+            _, va = writer_split(ds.writers, val_fraction, seed)
+            exclude = np.unique(ds.writers[va])
+        res = mine(path, n_fields, seed=seed + 100, exclude_writers=exclude)
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    np.savez_compressed(out, **res)
+    lab = res["labels"]
+    click.echo(json.dumps({"out": out, "candidates": int(len(lab)), "rubbish": int((lab < 0).sum())}))
+
+
 @main.command("evaluate-digits")
 @click.argument("npz", type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Default: bundled.")
