@@ -1,0 +1,262 @@
+"""Batch runs as a library: order, error rows, resume, workers, Dask; property tests of the stages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from chequereader.batch import (
+    BatchSummary,
+    encode_rows,
+    format_for,
+    iter_batch,
+    open_resume,
+    run_batch,
+)
+from chequereader.config import PipelineConfig
+from chequereader.errors import ConfigError, InvalidImageError
+from chequereader.types import AmountResult
+
+
+def field_image(text: str, width: int | None = None) -> np.ndarray:
+    w = width or 20 + 22 * len(text)
+    img = np.full((40, w), 255, np.uint8)
+    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    return img
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An untrained LeNet-5 saved as a weight file: enough for batch mechanics, not accuracy."""
+    import torch
+
+    from chequereader.models.lenet5 import LeNet5
+    from chequereader.models.weights import save_model
+
+    torch.manual_seed(0)
+    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+
+
+@pytest.fixture(scope="module")
+def cfg(weights: str) -> PipelineConfig:
+    return PipelineConfig(field=True, weights=weights)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    d = tmp_path_factory.mktemp("in")
+    out = []
+    for i, t in enumerate(["12", "305", "7.50", "41", "96", "18"]):
+        p = d / f"f{i}.png"
+        cv2.imwrite(str(p), field_image(t))
+        out.append(str(p))
+    # A two-page TIFF: its rows must be written (and resumed) together.
+    pages = [Image.fromarray(field_image("23")), Image.fromarray(field_image("88"))]
+    tif = d / "two.tif"
+    pages[0].save(tif, save_all=True, append_images=pages[1:])
+    out.insert(3, str(tif))
+    bad = d / "bad.png"
+    bad.write_bytes(b"this is text")
+    out.insert(5, str(bad))
+    out.append(str(d / "missing.png"))
+    return out
+
+
+def _key(row: dict) -> tuple:
+    return (row["file"], row["page"], row["status"], row["amount"], row["text"],
+            row["confidence"], row["error"])
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_batch_rows_in_input_order_with_errors(tmp_path: Path, files: list[str], cfg) -> None:
+    out = tmp_path / "out.jsonl"
+    s = run_batch(files, out, cfg, progress=False)
+    rows = _rows(out)
+    expect = [(f, 0) for f in files[:4]] + [(files[3], 1)] + [(f, 0) for f in files[4:]]
+    assert [(r["file"], r["page"]) for r in rows] == expect
+    assert isinstance(s, BatchSummary)
+    assert (s.inputs, s.files, s.rows, s.skipped) == (len(files), len(files), len(expect), 0)
+    assert s.counts["error"] == 2
+    err = {r["file"]: r["error"] for r in rows if r["status"] == "error"}
+    assert set(err) == {files[5], files[-1]}
+    assert "not a recognised image format" in err[files[5]]
+    assert "no such file" in err[files[-1]]
+    assert all(r["status"] in ("ok", "rejected") for r in rows if r["file"] not in err)
+
+
+def test_iter_batch_generator_and_skip(files: list[str], cfg) -> None:
+    got = list(iter_batch(files[:3], cfg, skip=[files[1]]))
+    assert [p for p, _ in got] == [files[0], files[2]]
+    assert all(isinstance(r, AmountResult) and len(rs) == 1 for _, rs in got for r in rs)
+
+
+def test_resume_cuts_torn_line_and_last_file(tmp_path: Path, files: list[str], cfg) -> None:
+    out = tmp_path / "out.jsonl"
+    run_batch(files, out, cfg, progress=False)
+    full = out.read_text().splitlines(keepends=True)
+    # Killed after the TIFF's first page row and in the middle of the next line.
+    out.write_text("".join(full[:4]) + full[4][:17])
+    done = open_resume(out, "jsonl")
+    assert done == set(files[:3])  # the TIFF's group (1 of 2 rows) is dropped
+    assert out.read_text() == "".join(full[:3])
+    # Every resume re-reads the last file in the output (its rows may be incomplete): f2 here.
+    s = run_batch(files, out, cfg, resume=True, progress=False)
+    assert s.skipped == 2 and s.rows == len(full) - 2
+    assert [_key(r) for r in _rows(out)] == [_key(json.loads(x)) for x in full]
+
+
+def test_resume_csv_keeps_header(tmp_path: Path, files: list[str], cfg) -> None:
+    out = tmp_path / "out.csv"
+    run_batch(files[:3], out, cfg, progress=False)
+    text = out.read_text()
+    lines = text.splitlines(keepends=True)
+    assert lines[0] == "file,page,status,amount,text,confidence,error\n"
+    out.write_text("".join(lines[:3]) + lines[3][:5])
+    probe = tmp_path / "probe.csv"
+    probe.write_text(out.read_text())
+    assert open_resume(probe, "csv") == {files[0]}
+    assert probe.read_text() == "".join(lines[:2])
+    s = run_batch(files[:3], out, cfg, resume=True, progress=False)
+    assert s.skipped == 1
+    assert out.read_text() == text
+
+
+def test_resume_of_a_finished_run_rereads_only_the_last_file(tmp_path: Path, files: list[str], cfg) -> None:
+    out = tmp_path / "out.jsonl"
+    run_batch(files[:3], out, cfg, progress=False)
+    before = [_key(r) for r in _rows(out)]
+    s = run_batch(files[:3], out, cfg, resume=True, progress=False)
+    assert (s.skipped, s.files) == (2, 1)
+    assert [_key(r) for r in _rows(out)] == before
+
+
+def test_open_resume_missing_and_empty(tmp_path: Path) -> None:
+    assert open_resume(tmp_path / "none.jsonl", "jsonl") == set()
+    (tmp_path / "e.jsonl").write_text("")
+    assert open_resume(tmp_path / "e.jsonl", "jsonl") == set()
+
+
+def test_formats_and_usage_errors(tmp_path: Path, cfg) -> None:
+    assert format_for("x.CSV") == "csv" and format_for("x.jsonl") == "jsonl" and format_for(None) == "jsonl"
+    with pytest.raises(ConfigError, match="format"):
+        format_for("x.csv", "xml")
+    with pytest.raises(ConfigError, match="resume"):
+        run_batch(["a.png"], None, cfg, resume=True, progress=False)
+    with pytest.raises(ConfigError, match="workers"):
+        list(iter_batch(["a.png"], cfg, workers=0))
+    r = AmountResult(status="error", file="a\nb.png", error="line1\nline2")
+    assert encode_rows([r], "csv") == 'a b.png,0,error,,,0.0,line1 line2\n'
+    assert json.loads(encode_rows([r], "jsonl"))["error"] == "line1\nline2"
+
+
+def test_raise_on_error_propagates(files: list[str], cfg) -> None:
+    with pytest.raises(InvalidImageError):
+        list(iter_batch([files[5]], cfg, raise_on_error=True))
+
+
+def test_workers_2_same_rows_as_1(tmp_path: Path, files: list[str], cfg) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_batch(files, a, cfg, progress=False)
+    run_batch(files, b, cfg, workers=2, progress=False)
+    assert [_key(r) for r in _rows(a)] == [_key(r) for r in _rows(b)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed not installed")
+def test_dask_local_cluster_same_rows(tmp_path: Path, files: list[str], cfg) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_batch(files, a, cfg, progress=False)
+    run_batch(files, b, cfg, dask="local", progress=False)
+    assert [_key(r) for r in _rows(a)] == [_key(r) for r in _rows(b)]
+
+
+# ------------------------------------------------------------------------------------------
+# Property tests: random inputs never raise anything but InvalidImageError, and decoding
+# only ever returns text its grammar accepts.
+
+_images = st.builds(
+    lambda h, w, seed, kind: _random_image(h, w, seed, kind),
+    st.integers(1, 48), st.integers(1, 96), st.integers(0, 2**31 - 1),
+    st.sampled_from(["noise", "strokes", "blank", "black", "bool"]),
+)
+
+
+def _random_image(h: int, w: int, seed: int, kind: str) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        return rng.integers(0, 256, (h, w), dtype=np.uint8)
+    if kind == "blank":
+        return np.full((h, w), 255, np.uint8)
+    if kind == "black":
+        return np.zeros((h, w), np.uint8)
+    if kind == "bool":
+        return rng.random((h, w)) < 0.3
+    img = np.full((h, w), 255, np.uint8)
+    for _ in range(int(rng.integers(1, 6))):
+        p = rng.integers(0, [w, h], size=(2, 2))
+        cv2.line(img, tuple(int(v) for v in p[0]), tuple(int(v) for v in p[1]), 0, int(rng.integers(1, 4)))
+    return img
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_images)
+def test_stages_on_random_images(image: np.ndarray) -> None:
+    from chequereader.clean import clean_field
+    from chequereader.lattice import build_graph
+    from chequereader.segment import segment
+
+    try:
+        cf = clean_field(image)
+        seg = segment(cf)
+        g = build_graph(seg)
+    except InvalidImageError:
+        return
+    assert cf.binary.shape == image.shape[:2]
+    assert g.n_nodes == seg.n_pieces + 1
+    assert g.images.shape == (g.n_arcs, 32, 32)
+    if g.n_arcs:
+        assert (g.src < g.dst).all() and g.dst.max() <= g.n_nodes - 1
+
+
+@st.composite
+def _graphs(draw):
+    n = draw(st.integers(1, 6))
+    arcs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 3)), max_size=14))
+    src = [i for i, _ in arcs if i + 1 <= n - 1]
+    dst = [min(i + k, n - 1) for i, k in arcs if i + 1 <= n - 1]
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    scale = draw(st.sampled_from([0.5, 5.0, 30.0]))
+    pen = rng.uniform(0.0, scale, (len(src), 16))
+    loc = draw(st.sampled_from(["us", "in", "cl", "any"]))
+    return n, np.array(src, np.int64), np.array(dst, np.int64), np.array(pen, np.float64), loc
+
+
+@settings(max_examples=40, deadline=None)
+@given(_graphs())
+def test_decode_random_graphs_returns_grammar_text(g) -> None:
+    from chequereader.decode import decode
+    from chequereader.grammar import get_grammar
+    from chequereader.models.alphabet import DEFAULT
+
+    n, src, dst, pen, loc = g
+    gram = get_grammar(loc)
+    d = decode(n, src, dst, pen, gram, DEFAULT, locale=loc)
+    assert d.status in ("ok", "rejected")
+    assert 0.0 <= d.confidence <= 1.0
+    if d.path is None:
+        assert d.amount is None and d.text == ""
+    else:
+        assert gram.accepts(d.text)
+        assert d.amount is not None
+        assert all(gram.accepts(a.text) for a in d.alternatives)

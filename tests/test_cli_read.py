@@ -1,0 +1,197 @@
+"""`chequereader read` (and `synth`) end to end: rows, statuses, exit codes, SIGKILL + resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from chequereader.cli import main
+
+
+def field_image(text: str) -> np.ndarray:
+    img = np.full((40, 20 + 22 * len(text)), 255, np.uint8)
+    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    return img
+
+
+def _encoded(img: np.ndarray, ext: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format={"png": "PNG", "jpg": "JPEG", "tif": "TIFF"}[ext])
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Untrained LeNet-5 weights: the CLI mechanics do not depend on accuracy."""
+    import torch
+
+    from chequereader.models.lenet5 import LeNet5
+    from chequereader.models.weights import save_model
+
+    torch.manual_seed(0)
+    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+
+
+BAD_KINDS = ("missing", "empty", "trunc_jpg", "trunc_png", "trunc_tif", "text", "tiny", "pdf",
+             "zero_png", "garbage_x9")
+
+
+def _write_bad(d: Path, kind: str, i: int) -> Path:
+    good = field_image("5")
+    p = d / f"b{i:02d}_{kind}.{ {'trunc_jpg': 'jpg', 'trunc_tif': 'tif', 'text': 'png', 'pdf': 'png', 'garbage_x9': 'x937'}.get(kind, 'png') }"
+    if kind == "missing":
+        return p
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind.startswith("trunc_"):
+        data = _encoded(good, kind[6:])
+        p.write_bytes(data[: len(data) // 2])
+    elif kind == "text":
+        p.write_text("amount,1234.56\n")
+    elif kind == "tiny":
+        p.write_bytes(_encoded(np.full((6, 6), 255, np.uint8), "png"))
+    elif kind == "pdf":
+        p.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    elif kind == "zero_png":
+        data = bytearray(_encoded(good, "png"))
+        data[16:20] = b"\x00\x00\x00\x00"  # IHDR width = 0
+        p.write_bytes(bytes(data))
+    elif kind == "garbage_x9":
+        p.write_bytes(os.urandom(300))
+    return p
+
+
+@pytest.fixture(scope="module")
+def batch40(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list[bool]]:
+    """40 inputs in a fixed order, 10 of them bad (one of every kind), interleaved."""
+    d = tmp_path_factory.mktemp("b40")
+    paths, bad = [], []
+    k = 0
+    for i in range(40):
+        if i % 4 == 1 and k < len(BAD_KINDS):
+            paths.append(str(_write_bad(d, BAD_KINDS[k], i)))
+            bad.append(True)
+            k += 1
+        else:
+            p = d / f"g{i:02d}.{('png', 'jpg', 'tif')[i % 3]}"
+            p.write_bytes(_encoded(field_image(str(10 + i)), p.suffix[1:]))
+            paths.append(str(p))
+            bad.append(False)
+    assert sum(bad) == 10
+    return paths, bad
+
+
+def test_read_40_files_10_bad(tmp_path: Path, batch40, weights: str) -> None:
+    paths, bad = batch40
+    out = tmp_path / "out.jsonl"
+    r = CliRunner().invoke(main, ["read", *paths, "--field", "--weights", weights, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["file"] for x in rows] == paths
+    for row, b in zip(rows, bad):
+        if b:
+            assert row["status"] == "error" and row["error"], row
+        else:
+            assert row["status"] in ("ok", "rejected") and row["error"] is None, row
+    assert "error=10" in r.stderr
+
+
+def test_read_stdout_csv_and_fail_on_error(batch40, weights: str) -> None:
+    paths, bad = batch40
+    sel = paths[:6]
+    r = CliRunner().invoke(main, ["read", *sel, "--field", "--weights", weights, "--format", "csv",
+                                  "--quiet", "--fail-on-error"])
+    assert r.exit_code == 1
+    recs = list(csv.reader(io.StringIO(r.stdout)))
+    assert recs[0] == ["file", "page", "status", "amount", "text", "confidence", "error"]
+    assert [x[0] for x in recs[1:]] == sel
+    assert [x[2] == "error" for x in recs[1:]] == bad[:6]
+    assert r.stderr == ""
+    good_only = [p for p, b in zip(paths, bad) if not b][:2]
+    r = CliRunner().invoke(main, ["read", *good_only, "--field", "--weights", weights, "--quiet",
+                                  "--fail-on-error"])
+    assert r.exit_code == 0
+    assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == good_only
+
+
+@pytest.mark.parametrize("args", [
+    ["read"],                                     # no inputs
+    ["read", "x.png", "--locale", "fr"],          # bad choice
+    ["read", "x.png", "--resume"],                # resume needs -o
+    ["read", "x.png", "--workers", "0"],
+    ["read", "x.png", "--reject-threshold", "1.5"],
+    ["read", "x.png", "--dask", "local", "--workers", "2"],
+    ["synth", "--count", "1", "--out", "o", "--formats", "gif"],
+])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+
+
+def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("no_such_key = 1\n")
+    r = CliRunner().invoke(main, ["read", "x.png", "--config", str(cfg)])
+    assert r.exit_code == 2 and "no_such_key" in r.output
+
+
+def test_raise_on_error_stops(batch40, weights: str) -> None:
+    paths, bad = batch40
+    r = CliRunner().invoke(main, ["read", paths[bad.index(True)], "--field", "--weights", weights,
+                                  "--quiet", "--raise-on-error"])
+    assert r.exit_code == 1 and r.exception is not None
+
+
+def test_sigkill_then_resume_one_row_per_input(tmp_path: Path, weights: str) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    paths = []
+    for i in range(30):
+        p = d / f"c{i:02d}.png"
+        cv2.imwrite(str(p), field_image(f"{1000 + 37 * i}.{i:02d}"))
+        paths.append(str(p))
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "chequereader.cli", "read", str(d), "--field", "--weights", weights,
+           "-o", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 2:
+                break
+            time.sleep(0.005)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    partial = out.read_bytes().count(b"\n")
+    assert killed and partial < 30, "the run finished before it could be killed"
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.endswith("\n")
+    rows = [json.loads(x) for x in text.splitlines()]
+    assert [x["file"] for x in rows] == paths
+
+
+def test_synth_command(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    r = CliRunner().invoke(main, ["synth", "--count", "2", "--out", str(out), "--locale", "cl",
+                                  "--seed", "3", "--formats", "png,tif"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["cheque_0000.png", "cheque_0001.tif", "labels.csv"]
+    assert r.stdout.strip() == str(out / "labels.csv")

@@ -1,0 +1,96 @@
+"""Overlays: cut masks, drawing from a trace or a result, and the inspect command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chequereader.cli import main
+from chequereader.errors import InvalidImageError
+from chequereader.inspect import cut_mask, field_crop, render_overlay
+from chequereader.types import Alternative, AmountResult, BBox, Character
+
+
+def field_image(text: str) -> np.ndarray:
+    img = np.full((40, 20 + 22 * len(text)), 255, np.uint8)
+    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    return img
+
+
+@pytest.fixture(scope="module")
+def model():
+    import torch
+
+    from chequereader.models.lenet5 import LeNet5
+
+    torch.manual_seed(0)
+    return LeNet5()
+
+
+def test_cut_mask_marks_touching_pieces_only() -> None:
+    lab = np.array([[1, 1, 0, 2],
+                    [1, 2, 2, 2],
+                    [3, 3, 0, 0]], np.int32)
+    m = cut_mask(lab)
+    # (0,1)->(1,1) is 1 vs 2; (1,0)->(1,1) is 1 vs 2; (1,0)->(2,0) and (1,1)->(2,1) are 1/2 vs 3.
+    assert sorted(zip(*np.nonzero(m))) == [(0, 1), (1, 0), (1, 1)]
+    assert not cut_mask(np.zeros((0, 0), np.int32)).any()
+
+
+def test_render_result_draws_field_and_characters() -> None:
+    page = np.full((60, 100), 255, np.uint8)
+    res = AmountResult("ok", "7", "7", 0.9, alternatives=(Alternative("7", "7", 0.9),),
+                       field=BBox(10, 10, 50, 30), characters=(Character("7", BBox(20, 15, 10, 20), 0.25),))
+    img = render_overlay(page, res, panel=False)
+    assert img.shape == (60, 100, 3) and img.dtype == np.uint8
+    assert tuple(img[39, 30]) == (0, 160, 0)  # bottom edge of the field box
+    assert tuple(img[25, 20]) == (0, 0, 220)  # left edge of the character box
+    full = render_overlay(page, res)
+    assert full.shape[0] > 60 and full.shape[1] == 360
+    # Drawing on a crop with its offset puts the character box at the same page pixel.
+    crop, off = field_crop(page, res.field)
+    assert off == (10, 10) and crop.shape == (30, 50)
+    assert tuple(render_overlay(crop, res, offset=off, panel=False)[15, 10]) == (0, 0, 220)
+
+
+def test_render_trace_draws_cuts_and_path(model) -> None:
+    from chequereader.config import PipelineConfig
+    from chequereader.pipeline import ChequeReader
+
+    rd = ChequeReader(PipelineConfig(field=True), model=model)
+    tr = rd.trace_field(field_image("1234"), "us")
+    img = render_overlay(field_image("1234"), tr, panel=False)
+    assert img.shape[:2] == tr.clean.grey.shape
+    red = np.all(img == (0, 0, 220), axis=2)
+    assert tr.decoding.path is not None and red.any()
+    with_panel = render_overlay(field_image("1234"), tr)
+    assert with_panel.shape[0] > img.shape[0] + 20 * len(tr.decoding.alternatives)
+
+
+def test_render_rejects_bad_image() -> None:
+    with pytest.raises(InvalidImageError):
+        render_overlay(np.zeros((2, 2, 2, 2)), AmountResult("error"))
+
+
+def test_inspect_command(tmp_path: Path, model) -> None:
+    from chequereader.models.weights import save_model
+
+    w = save_model(model, tmp_path / "w.pt")
+    src = tmp_path / "f.png"
+    cv2.imwrite(str(src), field_image("305"))
+    out = tmp_path / "o" / "overlay.png"
+    r = CliRunner().invoke(main, ["inspect", str(src), "-o", str(out), "--field", "--weights", str(w)])
+    assert r.exit_code == 0, r.output
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[1] >= 360 and img.shape[0] > 40
+    row = json.loads(r.stdout)
+    assert row["file"] == str(src) and row["status"] in ("ok", "rejected")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    r = CliRunner().invoke(main, ["inspect", str(bad), "-o", str(out), "--field", "--weights", str(w)])
+    assert r.exit_code == 1 and "not a recognised image format" in r.output
