@@ -77,6 +77,8 @@ def _threshold(grey: np.ndarray) -> float | None:
     n = cdf[-1]
     paper = float(np.searchsorted(cdf, n / 2))
     dark = float(np.searchsorted(cdf, 0.01 * n))
+    if paper - dark < 25:  # little ink on the page: its darkest 0.1 % still is ink
+        dark = float(np.searchsorted(cdf, 0.001 * n))
     if paper - dark < 25:  # blank or flat page
         return None
     return (paper + dark) / 2
@@ -139,33 +141,61 @@ class _Zone:
     seg: int = -1                               # index of the ruling of a line zone
 
 
-def _rulings(horiz: np.ndarray, min_len: float) -> tuple[list[tuple[int, int, float]], np.ndarray]:
-    """Horizontal rulings as ``(x0, x1, y)`` and their mask: ``y`` is the ruling's own row,
-    not the top of its component (a horizontal pen stroke touching a ruling joins it)."""
+def _rulings(horiz: np.ndarray, min_len: float) -> tuple[list[tuple[int, int, float]], list[int], np.ndarray]:
+    """Horizontal rulings as ``(x0, x1, y)``, their labels and the label image: ``y`` is
+    the ruling's own row, not the top of its component (a pen stroke touching a ruling
+    joins its component)."""
     n, lab, st, _ = cv2.connectedComponentsWithStats(horiz, connectivity=8)
     out = []
-    keep = np.zeros(n, np.uint8)
+    ids = []
     for i in range(1, n):
         x, y, bw, bh, _a = (int(v) for v in st[i])
         if bw < min_len:
             continue
-        keep[i] = 1
+        ids.append(i)
         if bh <= 3:
             yr = y + (bh - 1) / 2
         else:
             yr = y + float(np.argmax((lab[y: y + bh, x: x + bw] == i).sum(axis=1)))
         out.append((x, x + bw, yr))
-    return out, keep[lab]
+    return out, ids, lab
 
 
-def _side(binary: np.ndarray, x: int, y0: int, y1: int, reach: int) -> tuple[float, int]:
-    """Best vertical side near column ``x``: (share of rows y0..y1 with ink, its column)."""
+def _side(binary: np.ndarray, xa: int, xb: int, y0: int, y1: int, from_left: bool,
+          need: float) -> tuple[float, int]:
+    """Outermost vertical side in columns ``xa..xb``: (share of rows y0..y1 with ink, column).
+
+    Scanning from the outside in (``from_left`` for a left side), the first column with at
+    least ``need`` of its rows inked is the side: a pen stroke (a tall ``1``) further in
+    must not be taken for it. Without such a column, the best-filled one is returned.
+    """
     w = binary.shape[1]
-    lo, hi = max(0, x - reach), min(w, x + reach + 1)
+    lo, hi = max(0, xa), min(w, xb + 1)
     if hi <= lo or y1 <= y0:
-        return 0.0, x
-    fill = binary[y0:y1, lo:hi].mean(axis=0)
-    k = int(np.argmax(fill))
+        return 0.0, lo
+    raw = binary[y0:y1, lo:hi]
+    band = np.pad(raw, ((0, 0), (1, 1)))
+    # A side one pixel off its column for part of its height (residual skew, resampling)
+    # still counts: rows with ink in a 3-column window.
+    fill = np.maximum(np.maximum(band[:, :-2], band[:, 1:-1]), band[:, 2:]).mean(axis=0)
+    # Of equal windows, the column with the side itself.
+    score = fill + 0.01 * raw.mean(axis=0)
+    ok = np.nonzero(fill >= need)[0]
+    if len(ok) == 0:
+        k = int(np.argmax(score))
+        return float(fill[k]), lo + k
+    # The qualifying run at the outer end; its best column.
+    if from_left:
+        a = int(ok[0])
+        b = a
+        while b + 1 < len(fill) and fill[b + 1] >= need:
+            b += 1
+    else:
+        b = int(ok[-1])
+        a = b
+        while a - 1 >= 0 and fill[a - 1] >= need:
+            a -= 1
+    k = a + int(np.argmax(score[a: b + 1]))
     return float(fill[k]), lo + k
 
 
@@ -227,12 +257,24 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         small = cv2.warpAffine(small, rot, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
         binary = (small < thr).astype(np.uint8)
+        # Interpolation spreads a 1 px ruling over two rows at half contrast, which the
+        # threshold breaks up: rulings and box sides are looked for on the 2x2 minimum.
+        lines_bin = (cv2.erode(small, np.ones((2, 2), np.uint8)) < thr).astype(np.uint8)
+    else:
+        lines_bin = binary
 
     kw = max(8, w // 30)
-    horiz = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, kw), np.uint8))
+    horiz = cv2.morphologyEx(lines_bin, cv2.MORPH_OPEN, np.ones((1, kw), np.uint8))
     # Shorter horizontal runs are pen strokes (the dash of "/-", a long 7 top): kept as ink.
-    segs, rulings = _rulings(horiz, 0.06 * w)
-    zones, used = _find_boxes(binary, segs, w, h, config)
+    segs, seg_ids, seg_lab = _rulings(horiz, 0.06 * w)
+    zones, used = _find_boxes(lines_bin, segs, w, h, config)
+    # A long horizontal run inside a box, away from its rulings, is a pen stroke.
+    pen_runs = {k for k, (sx0, sx1, sy) in enumerate(segs) for z in zones
+                if z.rect[1] + 3 < sy < z.rect[3] - 3 and z.rect[0] - 3 < sx0 and sx1 < z.rect[2] + 3}
+    keep = np.zeros(int(seg_lab.max()) + 1, np.uint8)
+    keep[[seg_ids[k] for k in range(len(segs)) if k not in pen_runs]] = 1
+    rulings = keep[seg_lab]
+    used |= pen_runs
     # Box sides leave the ink (handwriting crossing them is cut there, a small loss);
     # horizontal rulings too. A vertical opening is not used: it also finds 1, 4, 7 and $.
     rules = cv2.dilate(rulings, np.ones((3, 3), np.uint8))
@@ -312,13 +354,16 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             if (ox0 + ox1) / 2 < config.right_min * w:
                 continue
             y0, y1 = int(ty) + 2, int(byy) - 1
+            # A ruling broken by a light print or joined by a pen stroke ends elsewhere than
+            # its partner: each side is looked for between the two rulings' ends.
             reach = max(3, int(0.1 * dy))
-            lf, lx = _side(binary, ox0 + 1, y0, y1, reach)
-            rf, rx = _side(binary, ox1 - 2, y0, y1, reach)
+            lf, lx = _side(binary, min(tx0, bx0) - reach, max(tx0, bx0) + reach, y0, y1, True, 0.6)
+            rf, rx = _side(binary, min(tx1, bx1) - reach - 1, max(tx1, bx1) + reach - 1, y0, y1, False, 0.6)
             bw = rx - lx
-            if min(lf, rf) < 0.85 or not (config.box_w[0] * w <= bw <= config.box_w[1] * w):
+            if min(lf, rf) < 0.6 or not (config.box_w[0] * w <= bw <= config.box_w[1] * w):
                 continue
-            zones.append(_Zone("box", (lx, ty, rx, byy), 0.0))
+            # A side faded in places (light print) is less sure evidence.
+            zones.append(_Zone("box", (lx, ty, rx, byy), 0.0 if min(lf, rf) >= 0.85 else 0.3))
             used.update((i, j))
     # Nested pairs (a ruling inside the box) give overlapping rectangles: keep the tallest.
     zones.sort(key=lambda z: -(z.rect[3] - z.rect[1]))
@@ -350,10 +395,24 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     if z.kind == "box":
         # Inside the box, or touching its rulings from outside (overflowing handwriting),
         # and not as large as the box (background pattern, another ruling).
-        touch = (cx0 < x1 - 1) & (cx1 > x0 + 1) & (cy0 < y1 + 3) & (cy1 > y0 - 3)
+        xin = (cx0 < x1 - 1) & (cx1 > x0 + 1)
         near = (cx > x0) & (cx < x1 + 0.3 * zh) & (cy > y0 - 0.4 * zh) & (cy < y1 + 0.4 * zh)
         small = (comps[:, _H] < 1.6 * zh) & (comps[:, _W] < 0.9 * (x1 - x0))
-        c = comps[touch & near & small]
+        inner = xin & near & small & (cy0 < y1 - 1) & (cy1 > y0 + 1)
+        c = comps[inner]
+        # A piece just outside a ruling belongs to the field only when it continues a stroke
+        # of the inside that reaches that ruling (the ruling's removal cut the stroke).
+        outer = np.nonzero(xin & near & small & ~inner & (cy0 < y1 + 4) & (cy1 > y0 - 4))[0]
+        if len(outer) and len(c):
+            ix0, ix1 = c[:, _X], c[:, _X] + c[:, _W]
+            up, down = c[:, _Y] <= y0 + 3, c[:, _Y] + c[:, _H] >= y1 - 3
+            extra = []
+            for k in outer:
+                reach = up if cy1[k] <= y0 + 3 else down
+                if np.any(reach & (ix0 < cx1[k] + 1) & (ix1 > cx0[k] - 1)):
+                    extra.append(k)
+            if extra:
+                c = np.vstack([c, comps[extra]])
         sign_out = (comps[:, _X] + comps[:, _W] < x0 - 1) & (comps[:, _X] + comps[:, _W] > x0 - 0.9 * zh) \
             & (cy > y0 + 0.25 * zh) & (cy < y1 - 0.25 * zh) \
             & (comps[:, _H] > 0.25 * zh) & (comps[:, _H] < 0.85 * zh)
