@@ -200,7 +200,7 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     try:
         summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
                             resume=resume, progress=not quiet, fmt=fmt,
-                            raise_on_error=raise_on_error)
+                            raise_on_error=raise_on_error, torch_threads=1)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:
@@ -230,7 +230,8 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
     try:
-        metrics = evaluate_manifest(labels, cfg, out, workers=workers, progress=not quiet)
+        metrics = evaluate_manifest(labels, cfg, out, workers=workers, progress=not quiet,
+                                    torch_threads=1)
     except ChequeReaderError as exc:
         _fail(str(exc))
     keys = ("n", "read_rate", "error_rate", "reject_rate", "exact_match", "char_error_rate")

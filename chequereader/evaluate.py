@@ -446,7 +446,7 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
 
 def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str | Path = "evaluation", *,
                       workers: int = 1, progress: bool = True, reader: Any = None,
-                      max_report: int = 300) -> dict[str, Any]:
+                      max_report: int = 300, torch_threads: int | None = None) -> dict[str, Any]:
     """Run the pipeline on a labels manifest; write ``metrics.json``, ``curve.png``, ``report.html``.
 
     Parameters
@@ -462,6 +462,8 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
         Reader for in-process runs and overlays (e.g. with an explicit model).
     max_report : int
         Most errors/rejects drawn as thumbnails (the least confident first).
+    torch_threads : int, optional
+        See :func:`chequereader.batch.iter_batch`.
 
     Returns
     -------
@@ -483,7 +485,8 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     prog = Progress(len(files), enabled=progress)
     t0 = time.perf_counter()
     try:
-        for path, res in iter_batch(files, cfg, workers=workers, reader=reader):
+        for path, res in iter_batch(files, cfg, workers=workers, reader=reader,
+                                     torch_threads=torch_threads):
             by_file[path] = res
             prog.update(res)
     finally:
