@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--weights", help="weights file (default: bundled; untrained if none is bundled)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     a = ap.parse_args()
 
     from chequereader.models.weights import default_weights_path
@@ -135,6 +136,10 @@ def main() -> None:
     if len(res) == 3:
         over = res[2]["wall_s"] - res[1]["wall_s"]
         print(f"dask overhead vs --workers 2: {over:+.2f} s wall ({over / max(res[0]['rows'], 1) * 1000:+.0f} ms/row)")
+    if not a.keep:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     if a.json:
         Path(a.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "keys"} for r in res], indent=1))
 

@@ -14,6 +14,7 @@ Used by ``chequereader inspect`` and by the HTML report of ``chequereader evalua
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,7 @@ def render_overlay(
     offset: tuple[int, int] = (0, 0),
     scale: float | None = None,
     panel: bool = True,
+    zoom: int | None = None,
 ) -> np.ndarray:
     """Draw what the reader found on ``image``.
 
@@ -147,11 +149,15 @@ def render_overlay(
         Font scale; default from the image height.
     panel : bool
         Append the text panel (status, decoded text, n-best) below the image.
+    zoom : int, optional
+        Trace only: integer enlargement of the field (default: up to 4x, to about 110 px
+        high). The field is drawn between a 20 px band (symbols) and an 18 px band (penalties).
 
     Returns
     -------
-    ndarray of uint8, shape (H + panel height, W', 3)
-        BGR image (OpenCV order). ``W'`` is at least 360 so the panel is readable.
+    ndarray of uint8, shape (H', W', 3)
+        BGR image (OpenCV order): the (for a trace, enlarged and banded) image with the text
+        panel below; ``W'`` is at least 360 so the panel is readable.
 
     Examples
     --------
@@ -187,18 +193,31 @@ def render_overlay(
         seg = tr.segmentation
         if seg.labels.shape == (h, w):
             img[cut_mask(seg.labels)] = _CUT
+        # Fields are often ~40 px high: enlarge so labels stay legible, and draw the labels in
+        # white bands above (symbol) and below (penalty) so they never hide the ink.
+        z = int(zoom) if zoom is not None else int(min(4, max(1, math.ceil(110 / max(h, 1)))))
+        top, bottom = 20, 18
+        big = cv2.resize(img, (w * z, h * z), interpolation=cv2.INTER_NEAREST)
+        img = np.full((h * z + top + bottom, w * z, 3), 255, np.uint8)
+        img[top:top + h * z] = big
+
+        def zb(x: float, y: float, bw: float, bh: float) -> tuple[int, int, int, int]:
+            return int(x * z), int(y * z) + top, max(1, int(bw * z)), max(1, int(bh * z))
+
         for b in seg.boxes:
-            _rect(img, b, _PIECE, 1)
+            _rect(img, zb(b.x, b.y, b.w, b.h), _PIECE, 1)
         for x in seg.cut_x:
-            xi = int(round(min(max(x, 0), w - 1)))
-            cv2.line(img, (xi, 0), (xi, 3), _CUT, 1)
-            cv2.line(img, (xi, h - 4), (xi, h - 1), _CUT, 1)
+            xi = int(round(min(max(x * z, 0), w * z - 1)))
+            cv2.line(img, (xi, top - 5), (xi, top - 1), _CUT, 1)
+            cv2.line(img, (xi, top + h * z), (xi, top + h * z + 4), _CUT, 1)
         dec = tr.decoding
         if dec.path is not None:
             for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text):
-                x, y, bw, bh = (int(v) for v in tr.graph.boxes[a])
+                x, y, bw, bh = zb(*(int(v) for v in tr.graph.boxes[a]))
                 _rect(img, (x, y, bw, bh), _CHAR, 1)
-                _label(img, f"{ch} {float(tr.penalties[a, c]):.1f}", x, y - 2, _CHAR, sc * 0.6)
+                _label(img, ch, x, top - 6, _CHAR, 0.45)
+                _label(img, f"{float(tr.penalties[a, c]):.1f}", x, top + h * z + 14, _CHAR, 0.35)
+        h, w = img.shape[:2]
         status = result.status if result is not None else dec.status
         lines = _summary_lines(status, dec.text, dec.amount, dec.confidence, dec.alternatives,
                                truth, result.error if result is not None else None)
@@ -231,9 +250,18 @@ def overlay_for(reader: Any, page: np.ndarray, result: AmountResult, *, truth: s
     crop, off = field_crop(page, result.field)
     try:
         tr = reader.trace_field(crop, locale)
+        img = render_overlay(crop, tr, result=result, truth=truth)
     except Exception:  # an overlay must never end a report; fall back to the stored result
-        return render_overlay(crop, result, truth=truth, offset=off)
-    return render_overlay(crop, tr, result=result, truth=truth)
+        img = render_overlay(crop, result, truth=truth, offset=off)
+    if crop.shape[:2] == page.shape[:2]:
+        return img
+    # Whole cheque: the page with the located field (green) above the field's own overlay.
+    top = render_overlay(page, result, panel=False)
+    w = max(img.shape[1], 480)
+    top = cv2.resize(top, (w, max(1, round(top.shape[0] * w / top.shape[1]))), interpolation=cv2.INTER_AREA)
+    if img.shape[1] < w:
+        img = np.concatenate([img, np.full((img.shape[0], w - img.shape[1], 3), 255, np.uint8)], axis=1)
+    return np.concatenate([top, np.full((4, w, 3), 255, np.uint8), img], axis=0)
 
 
 def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None) -> AmountResult:

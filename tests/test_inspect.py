@@ -64,8 +64,10 @@ def test_render_trace_draws_cuts_and_path(model) -> None:
 
     rd = ChequeReader(PipelineConfig(field=True), model=model)
     tr = rd.trace_field(field_image("1234"), "us")
-    img = render_overlay(field_image("1234"), tr, panel=False)
-    assert img.shape[:2] == tr.clean.grey.shape
+    img = render_overlay(field_image("1234"), tr, panel=False, zoom=2)
+    h, w = tr.clean.grey.shape
+    assert img.shape[:2] == (2 * h + 20 + 18, 2 * w)
+    assert (img[:20] != 255).any() and (img[-18:] != 255).any()  # symbol and penalty bands
     red = np.all(img == (0, 0, 220), axis=2)
     assert tr.decoding.path is not None and red.any()
     with_panel = render_overlay(field_image("1234"), tr)
