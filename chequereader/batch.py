@@ -370,7 +370,13 @@ class Progress:
         if enabled and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="file", file=self.stream, dynamic_ncols=True)
+            try:
+                cols = os.get_terminal_size(self.stream.fileno()).columns
+            except (OSError, AttributeError, ValueError):
+                cols = 0
+            # A pty with no size (some CI runners) would get an empty bar.
+            size: dict[str, Any] = {"dynamic_ncols": True} if cols > 0 else {"ncols": 100}
+            self._bar = tqdm(total=total, unit="file", file=self.stream, **size)
 
     def update(self, results: Sequence[AmountResult]) -> None:
         self.files += 1

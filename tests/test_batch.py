@@ -260,3 +260,44 @@ def test_decode_random_graphs_returns_grammar_text(g) -> None:
         assert gram.accepts(d.text)
         assert d.amount is not None
         assert all(gram.accepts(a.text) for a in d.alternatives)
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        import io
+
+        self.buf, self.tty = io.StringIO(), tty
+
+    def write(self, s: str) -> int:
+        return self.buf.write(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise() -> None:
+    from chequereader.batch import Progress
+
+    res = [AmountResult("ok"), AmountResult("error", error="x")]
+    tty = _Stream(True)
+    p = Progress(2, stream=tty)
+    p.update(res)
+    p.update([AmountResult("rejected")])
+    p.close()
+    out = tty.buf.getvalue()
+    assert "2/2" in out and "ok=1" in out and "rejected=1" in out and "error=1" in out
+    log = _Stream(False)
+    p = Progress(2, stream=log, every_s=0.0)
+    p.update(res)
+    p.close()
+    lines = log.buf.getvalue().splitlines()
+    assert lines[0].startswith("chequereader: 1/2 files") and lines[0].endswith("ok=1 rejected=0 error=1")
+    assert len(lines) == 2
+    quiet = _Stream(False)
+    p = Progress(2, enabled=False, stream=quiet)
+    p.update(res)
+    p.close()
+    assert quiet.buf.getvalue() == "" and p.counts == {"ok": 1, "rejected": 0, "error": 1}
