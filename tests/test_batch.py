@@ -174,11 +174,23 @@ def test_workers_2_same_rows_as_1(tmp_path: Path, files: list[str], cfg) -> None
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed not installed")
-def test_dask_local_cluster_same_rows(tmp_path: Path, files: list[str], cfg) -> None:
+def test_dask_cluster_same_rows_model_loaded_once_per_worker(tmp_path: Path, files: list[str], cfg) -> None:
+    from distributed import Client, LocalCluster
+
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     run_batch(files, a, cfg, progress=False)
-    run_batch(files, b, cfg, dask="local", progress=False)
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl, \
+            Client(cl) as client:
+        run_batch(files, b, cfg, dask=cl.scheduler_address, progress=False)
+        loaded = client.run(_n_readers)
     assert [_key(r) for r in _rows(a)] == [_key(r) for r in _rows(b)]
+    assert len(loaded) == 2 and all(v <= 1 for v in loaded.values()) and sum(loaded.values()) >= 1
+
+
+def _n_readers() -> int:
+    from chequereader import batch
+
+    return len(batch._READERS)
 
 
 # ------------------------------------------------------------------------------------------

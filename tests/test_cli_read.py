@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -188,10 +189,36 @@ def test_sigkill_then_resume_one_row_per_input(tmp_path: Path, weights: str) -> 
     assert [x["file"] for x in rows] == paths
 
 
-def test_synth_command(tmp_path: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed not installed")
+def test_read_dask_local_same_rows(batch40, weights: str) -> None:
+    paths, _ = batch40
+    sel = paths[:8]
+    base = ["read", *sel, "--field", "--weights", weights, "--quiet"]
+    one = CliRunner().invoke(main, base)
+    dask = CliRunner().invoke(main, base + ["--dask", "local"])
+    assert one.exit_code == 0 and dask.exit_code == 0, dask.output
+    key = lambda s: [(r["file"], r["page"], r["status"], r["amount"], r["confidence"], r["error"])  # noqa: E731
+                     for r in map(json.loads, s.splitlines())]
+    assert key(dask.stdout) == key(one.stdout) and len(key(one.stdout)) == 8
+
+
+def test_synth_command_and_x9_rows(tmp_path: Path, weights: str) -> None:
     out = tmp_path / "s"
     r = CliRunner().invoke(main, ["synth", "--count", "2", "--out", str(out), "--locale", "cl",
-                                  "--seed", "3", "--formats", "png,tif"])
+                                  "--seed", "3", "--formats", "png,tif", "--x9"])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in out.iterdir()) == ["cheque_0000.png", "cheque_0001.tif", "labels.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["cheque_0000.png", "cheque_0001.tif", "cheques.x937",
+                                                     "labels.csv"]
     assert r.stdout.strip() == str(out / "labels.csv")
+    labels = list(csv.DictReader(open(out / "labels.csv")))
+    # An X9 file gives one row per item, with the amount the X9 record states.
+    r = CliRunner().invoke(main, ["read", str(out / "cheques.x937"), "--locale", "cl", "--weights", weights,
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["page"] for x in rows] == [0, 1]
+    from chequereader.io.manifest import amounts_equal
+
+    assert all(amounts_equal(x["x9_amount"], lab["amount"]) for x, lab in zip(rows, labels))
+    assert all("match" in x for x in rows)
