@@ -393,7 +393,8 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
     """
     summary = [("rows", metrics.get("n")), ("read rate", metrics.get("read_rate")),
                ("error rate", metrics.get("error_rate")), ("reject rate", metrics.get("reject_rate")),
-               ("reject threshold", metrics.get("reject_threshold")),
+               ("reject threshold", None if metrics.get("reject_threshold") is None
+                else f"{metrics['reject_threshold']:g}"),
                ("exact match (no reject)", metrics.get("exact_match")),
                ("character error rate", metrics.get("char_error_rate"))]
     for k, v in (metrics.get("error_at_reject") or {}).items():
@@ -414,6 +415,20 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
         parts.append("<h2>Mean time per stage (ms)</h2><table id='stages'><tbody>")
         for k, v in stage.items():
             parts.append(f"<tr><th>{html.escape(k)}</th><td>{v:.2f}</td></tr>")
+        parts.append("</tbody></table>")
+    byq = metrics.get("by_quality") or {}
+    if byq:
+        parts.append("<h2>By quality flag</h2><table id='quality'><thead><tr><th>flag</th><th>n</th>"
+                     "<th>read</th><th>error</th><th>reject</th></tr></thead><tbody>")
+        for flag, v in byq.items():
+            parts.append(f"<tr><td>{html.escape(flag)}</td><td>{v['n']}</td><td>{_fmt(v['read_rate'])}</td>"
+                         f"<td>{_fmt(v['error_rate'])}</td><td>{_fmt(v['reject_rate'])}</td></tr>")
+        parts.append("</tbody></table>")
+    top = (metrics.get("digit_confusions") or {}).get("top") or []
+    if top:
+        parts.append("<h2>Most frequent digit confusions (aligned readings)</h2>"
+                     "<table id='confusions'><thead><tr><th>true</th><th>read as</th><th>count</th></tr></thead><tbody>")
+        parts += [f"<tr><td>{c['true']}</td><td>{c['read']}</td><td>{c['count']}</td></tr>" for c in top]
         parts.append("</tbody></table>")
     parts.append(f"<h2>Errors and rejects ({len(failures)})</h2>")
     cols = [("#", "num"), ("file", "str"), ("truth", "str"), ("read", "str"), ("amount", "str"),
