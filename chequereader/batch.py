@@ -354,7 +354,11 @@ class RowWriter:
 
 
 class Progress:
-    """A tqdm bar on a terminal (rate + ok/rejected/error); periodic log lines otherwise."""
+    """A tqdm bar on a terminal (rate + ok/rejected/error); periodic log lines otherwise.
+
+    Each error row is also logged (file and message), so a long run shows what failed as it
+    goes; ``enabled=False`` only counts.
+    """
 
     def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None,
                  every_s: float = 10.0) -> None:
@@ -384,6 +388,10 @@ class Progress:
             self.counts[r.status] = self.counts.get(r.status, 0) + 1
         if not self.enabled:
             return
+        for r in results:
+            if r.status == "error":
+                self._say(f"chequereader: error: {r.file}"
+                          + (f" page {r.page}" if r.page else "") + f": {r.error}")
         if self._bar is not None:
             self._bar.set_postfix(self.counts, refresh=False)
             self._bar.update(1)
@@ -393,12 +401,17 @@ class Progress:
             self._last = now
             self._log(now)
 
+    def _say(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def _log(self, now: float) -> None:
         dt = max(now - self.t0, 1e-9)
         c = self.counts
-        print(f"chequereader: {self.files}/{self.total} files, {self.files / dt:.2f} files/s, "
-              f"ok={c['ok']} rejected={c['rejected']} error={c['error']}",
-              file=self.stream, flush=True)
+        self._say(f"chequereader: {self.files}/{self.total} files, {self.files / dt:.2f} files/s, "
+                  f"ok={c['ok']} rejected={c['rejected']} error={c['error']}")
 
     def close(self) -> None:
         if self._bar is not None:

@@ -300,14 +300,16 @@ def test_progress_bar_on_a_terminal_and_log_lines_otherwise() -> None:
     p.update([AmountResult("rejected")])
     p.close()
     out = tty.buf.getvalue()
+    assert "chequereader: error: : x\n" in out
     assert "2/2" in out and "ok=1" in out and "rejected=1" in out and "error=1" in out
     log = _Stream(False)
     p = Progress(2, stream=log, every_s=0.0)
     p.update(res)
     p.close()
     lines = log.buf.getvalue().splitlines()
-    assert lines[0].startswith("chequereader: 1/2 files") and lines[0].endswith("ok=1 rejected=0 error=1")
-    assert len(lines) == 2
+    assert lines[0] == "chequereader: error: : x"
+    assert lines[1].startswith("chequereader: 1/2 files") and lines[1].endswith("ok=1 rejected=0 error=1")
+    assert len(lines) == 3
     quiet = _Stream(False)
     p = Progress(2, enabled=False, stream=quiet)
     p.update(res)
