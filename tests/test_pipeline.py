@@ -1,0 +1,93 @@
+"""The composed reader on hand-made fields: what a user calling read_field meets."""
+
+import numpy as np
+import pytest
+
+from chequereader.config import PipelineConfig, load_config
+from chequereader.errors import ConfigError, InvalidImageError
+from chequereader.grammar import get_grammar
+from chequereader.models.weights import load_model
+from chequereader.pipeline import ChequeReader, read_field
+from chequereader.synth import FontGlyphs, compose_field
+from chequereader.types import Page
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return ChequeReader(PipelineConfig(locale="us", field=True), model=load_model())
+
+
+def test_blank_field_is_rejected_not_an_error(reader):
+    res = reader.read_field(np.full((40, 120), 240, np.uint8))
+    assert res.status == "rejected" and res.amount is None and res.confidence == 0.0
+    assert res.characters == ()
+
+
+def test_result_row_is_consistent(reader):
+    f = compose_field("$12.50", FontGlyphs(fonts=[]), np.random.default_rng(3))
+    res = reader.read_field(f.image)
+    assert res.status in ("ok", "rejected")
+    assert set(res.timing_ms) >= {"clean", "segment", "lattice", "recognize", "decode", "total"}
+    if res.amount is not None:
+        assert get_grammar("us").accepts(res.text)
+        assert "".join(c.char for c in res.characters) == res.text
+        assert 0 < res.confidence <= 1
+        assert res.alternatives[0].amount == res.amount
+        confs = [a.confidence for a in res.alternatives]
+        assert confs == sorted(confs, reverse=True) and sum(confs) <= 1 + 1e-6
+    assert (res.status == "ok") == (res.confidence >= 0.5)
+    row = res.to_row()
+    assert set(row) >= {"file", "page", "status", "amount", "text", "confidence", "alternatives",
+                        "field", "characters", "quality", "error", "timing_ms"}
+
+
+def test_reads_clean_synthetic_fields_mostly_right(reader):
+    rng = np.random.default_rng(7)
+    src = FontGlyphs()
+    right = 0
+    amounts = ["12.50", "305.00", "7.25", "48.00", "1234.56", "60.10", "99.99", "250.00"]
+    for a in amounts:
+        f = compose_field(f"${a}", src, rng)
+        res = reader.read_field(f.image, locale="us")
+        right += res.amount is not None and float(res.amount) == float(a)
+    assert right >= len(amounts) // 2
+
+
+def test_bad_inputs(reader):
+    with pytest.raises(InvalidImageError):
+        reader.read_field(np.zeros((0, 10), np.uint8))
+    with pytest.raises(InvalidImageError):
+        reader.read_field("not an image")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="locale"):
+        reader.read_field(np.full((20, 20), 255, np.uint8), locale="xx")
+
+
+def test_page_with_error_meta_gives_error_row(reader):
+    res = reader.read_page(Page(np.full((1, 1), 255, np.uint8), source="f.x937", index=3,
+                                meta={"x9_amount": "1.00", "error": "X9 item 3: no front image"}))
+    assert res.status == "error" and "no front image" in res.error
+    row = res.to_row()
+    assert row["x9_amount"] == "1.00" and row["match"] is None and row["page"] == 3
+
+
+def test_iter_file_bad_file_gives_one_error_row(reader, tmp_path):
+    p = tmp_path / "x.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
+    rows = list(reader.iter_file(p))
+    assert len(rows) == 1 and rows[0].status == "error" and rows[0].error
+    rows = list(reader.iter_file(tmp_path / "missing.png"))
+    assert len(rows) == 1 and rows[0].status == "error"
+
+
+def test_module_level_read_field_and_config(tmp_path):
+    res = read_field(np.full((30, 90), 250, np.uint8), locale="cl")
+    assert res.status == "rejected"
+    toml = tmp_path / "p.toml"
+    toml.write_text('locale = "cl"\nreject_threshold = 0.7\n[lattice]\nmax_span = 2\n')
+    cfg = load_config(toml)
+    assert cfg.locale == "cl" and cfg.reject_threshold == 0.7 and cfg.lattice.max_span == 2
+    toml.write_text('[lattice]\nmax_spam = 2\n')
+    with pytest.raises(ConfigError, match="max_spam"):
+        load_config(toml)
+    with pytest.raises(ConfigError, match="locale"):
+        load_config(None, locale="fr")
