@@ -58,9 +58,12 @@ class LocateConfig:
     right_min: float = 0.45        # a candidate zone's centre must be right of this
     box_w: tuple[float, float] = (0.07, 0.45)
     box_h: tuple[float, float] = (0.04, 0.30)
-    y_prior: tuple[float, float] = (0.08, 0.62)  # courtesy amounts seen from 0.13 to 0.5
+    y_prior: tuple[float, float] = (0.08, 0.6)   # courtesy amounts seen from 0.13 to 0.5
     pad: float = 0.1               # padding of the field box, in field heights
     dedupe_iou: float = 0.6
+    # Ink threshold, as a fraction of the way from paper to the darkest ink: light enough
+    # for thin or faint pens, dark enough that security backgrounds stay paper.
+    ink_level: float = 0.4
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -68,10 +71,12 @@ class LocateConfig:
         check_range(self.max_skew_deg, "max_skew_deg", 0.0, 15.0)
         check_range(self.skew_step_deg, "skew_step_deg", 0.01, 5.0)
         check_range(self.pad, "pad", 0.0, 2.0)
+        check_range(self.ink_level, "ink_level", 0.05, 0.95)
 
 
-def _threshold(grey: np.ndarray) -> float | None:
-    """Half way between paper (median) and darkest ink (1st percentile); None when flat."""
+def _threshold(grey: np.ndarray, level: float) -> tuple[float, float] | None:
+    """Weak and strong ink thresholds: ``level`` and 0.6 of the way from paper (median) to
+    the darkest ink (1st percentile) of a page; None when the page is flat."""
     # A histogram is ten times faster than np.median / np.percentile on a page.
     cdf = np.cumsum(np.bincount(grey.ravel(), minlength=256))
     n = cdf[-1]
@@ -81,7 +86,7 @@ def _threshold(grey: np.ndarray) -> float | None:
         dark = float(np.searchsorted(cdf, 0.001 * n))
     if paper - dark < 25:  # blank or flat page
         return None
-    return (paper + dark) / 2
+    return paper - level * (paper - dark), paper - 0.6 * (paper - dark)
 
 
 def estimate_skew(binary: np.ndarray, max_deg: float = 3.0, step_deg: float = 0.25) -> float:
@@ -141,24 +146,34 @@ class _Zone:
     seg: int = -1                               # index of the ruling of a line zone
 
 
-def _rulings(horiz: np.ndarray, min_len: float) -> tuple[list[tuple[int, int, float]], list[int], np.ndarray]:
-    """Horizontal rulings as ``(x0, x1, y)``, their labels and the label image: ``y`` is
-    the ruling's own row, not the top of its component (a pen stroke touching a ruling
-    joins its component)."""
+def _rulings(horiz: np.ndarray, min_len: float) -> list[tuple[int, int, float]]:
+    """Horizontal rulings as ``(x0, x1, y)``: ``y`` is the ruling's own row, not the top
+    of its component (a pen stroke touching a ruling joins its component)."""
     n, lab, st, _ = cv2.connectedComponentsWithStats(horiz, connectivity=8)
     out = []
-    ids = []
     for i in range(1, n):
         x, y, bw, bh, _a = (int(v) for v in st[i])
         if bw < min_len:
             continue
-        ids.append(i)
         if bh <= 3:
             yr = y + (bh - 1) / 2
         else:
             yr = y + float(np.argmax((lab[y: y + bh, x: x + bw] == i).sum(axis=1)))
         out.append((x, x + bw, yr))
-    return out, ids, lab
+    return out
+
+
+def _merge_collinear(segs: list[tuple[int, int, float]], gap: float) -> list[tuple[int, int, float]]:
+    """Join rulings of one row broken by a light print or a background pattern."""
+    out: list[list[float]] = []
+    for x0, x1, y in sorted(segs, key=lambda t: (round(t[2]), t[0])):
+        for o in out:
+            if abs(o[2] - y) <= 1.5 and x0 - o[1] <= gap and o[0] - x1 <= gap:
+                o[0], o[1] = min(o[0], x0), max(o[1], x1)
+                break
+        else:
+            out.append([x0, x1, y])
+    return [(int(a), int(b), c) for a, b, c in out]
 
 
 def _side(binary: np.ndarray, xa: int, xb: int, y0: int, y1: int, from_left: bool,
@@ -171,6 +186,7 @@ def _side(binary: np.ndarray, xa: int, xb: int, y0: int, y1: int, from_left: boo
     """
     w = binary.shape[1]
     lo, hi = max(0, xa), min(w, xb + 1)
+    y0, y1 = max(0, y0), min(binary.shape[0], y1)
     if hi <= lo or y1 <= y0:
         return 0.0, lo
     raw = binary[y0:y1, lo:hi]
@@ -244,9 +260,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
                            interpolation=cv2.INTER_AREA)
     else:
         small = grey
-    thr = _threshold(small)
-    if thr is None:
+    thrs = _threshold(small, config.ink_level)
+    if thrs is None:
         return []
+    thr, strong_thr = thrs
     binary = (small < thr).astype(np.uint8)
     h, w = binary.shape
     angle = estimate_skew(binary, config.max_skew_deg, config.skew_step_deg) if config.deskew else 0.0
@@ -266,15 +283,29 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     kw = max(8, w // 30)
     horiz = cv2.morphologyEx(lines_bin, cv2.MORPH_OPEN, np.ones((1, kw), np.uint8))
     # Shorter horizontal runs are pen strokes (the dash of "/-", a long 7 top): kept as ink.
-    segs, seg_ids, seg_lab = _rulings(horiz, 0.06 * w)
-    zones, used = _find_boxes(lines_bin, segs, w, h, config)
+    segs = _rulings(horiz, 0.06 * w)
+    msegs = _merge_collinear(segs, 0.03 * w)
+    zones, used = _find_boxes(lines_bin, msegs, w, h, config)
+
+    def in_box(sx0: float, sx1: float, sy: float) -> bool:
+        """A horizontal run inside a box, not on its rulings, or over the writing space of
+        a longer ruling below it, is a pen stroke (a dash, bold print touching)."""
+        for z in zones:
+            bx0, by0, bx1, by1 = z.rect
+            if by0 - 2 <= sy <= by1 + 2 and min(abs(sy - by0), abs(sy - by1)) > 1.5 \
+                    and bx0 - 3 < sx0 and sx1 < bx1 + 3:
+                return True
+        return any(lx0 - 3 < sx0 and sx1 < lx1 + 3 and ly - 0.14 * h < sy < ly - 2
+                   and sx1 - sx0 < 0.6 * (lx1 - lx0) for lx0, lx1, ly in msegs)
+
     # A long horizontal run inside a box, away from its rulings, is a pen stroke.
-    pen_runs = {k for k, (sx0, sx1, sy) in enumerate(segs) for z in zones
-                if z.rect[1] + 3 < sy < z.rect[3] - 3 and z.rect[0] - 3 < sx0 and sx1 < z.rect[2] + 3}
-    keep = np.zeros(int(seg_lab.max()) + 1, np.uint8)
-    keep[[seg_ids[k] for k in range(len(segs)) if k not in pen_runs]] = 1
-    rulings = keep[seg_lab]
-    used |= pen_runs
+    # Only the ruling's own rows leave the ink: print or a pen stroke resting on a ruling
+    # joins its component, and must not go with it.
+    rulings = np.zeros_like(horiz)
+    for sx0, sx1, sy in segs:
+        if not in_box(sx0, sx1, sy):
+            r0, r1 = max(0, int(round(sy)) - 2), int(round(sy)) + 3
+            rulings[r0:r1, sx0:sx1] = horiz[r0:r1, sx0:sx1]
     # Box sides leave the ink (handwriting crossing them is cut there, a small loss);
     # horizontal rulings too. A vertical opening is not used: it also finds 1, 4, 7 and $.
     rules = cv2.dilate(rulings, np.ones((3, 3), np.uint8))
@@ -284,10 +315,14 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
             rules[max(0, y0 - 2): y1 + 3, max(0, xs - 2): xs + 3] = 1
     ink = binary & (1 - rules)
     labels, comps = _components(ink)
-    comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4)] if len(comps) else comps
+    if len(comps):
+        # Hysteresis: a pen stroke has a dark core; a security pattern, only faint edges
+        # that the light threshold lets through.
+        core = np.bincount(labels[small < strong_thr], minlength=int(comps[:, _ID].max()) + 1)
+        comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
 
-    for k, (x0, x1, yr) in enumerate(segs):
-        if k in used or (x0 + x1) / 2 < config.right_min * w:
+    for k, (x0, x1, yr) in enumerate(msegs):
+        if k in used or (x0 + x1) / 2 < config.right_min * w or in_box(x0, x1, yr):
             continue
         if not (config.box_w[0] * w <= x1 - x0 <= config.box_w[1] * w):
             continue
@@ -298,7 +333,7 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
             pen += 2.5  # ... low on the page, the signature's
         # On US and Indian cheques the amount line continues the payee line of its row.
         if any(sx1 < x0 and x0 - sx1 < 0.12 * w and abs(sy - yr) < 0.02 * h and sx1 - sx0 > 0.2 * w
-               for sx0, sx1, sy in segs):
+               for sx0, sx1, sy in msegs):
             pen -= 0.6
         zones.append(_Zone("line", (x0, yr - 0.14 * h, x1, yr), pen, k))
     zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
@@ -313,7 +348,11 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     out: list[Field] = []
     kept: list[BBox] = []
     for pen, z, sel in scored:
-        ink_box = _refine(grey, labels, sel, s, m_full, thr) if len(sel) else None
+        # The fallback zone is too coarse for a full-resolution refinement to pay off.
+        ink_box = _refine(grey, labels, rules, sel, s, m_full, thr) if len(sel) and z.kind != "fallback" else None
+        if ink_box is None and len(sel):
+            ink_box = (sel[:, _X].min() / s, sel[:, _Y].min() / s,
+                       (sel[:, _X] + sel[:, _W]).max() / s, (sel[:, _Y] + sel[:, _H]).max() / s)
         if ink_box is None:
             x0, y0, x1, y1 = (v / s for v in z.rect)
         else:
@@ -341,7 +380,7 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
 def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, h: int,
                 config: LocateConfig) -> tuple[list[_Zone], set[int]]:
     """Rectangles made of two rulings and two vertical sides, in the right part of the page."""
-    zones: list[_Zone] = []
+    zones: list[tuple[float, float, tuple[int, int], _Zone]] = []
     used: set[int] = set()
     for i, (tx0, tx1, ty) in enumerate(segs):
         for j, (bx0, bx1, byy) in enumerate(segs):
@@ -357,20 +396,35 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             # A ruling broken by a light print or joined by a pen stroke ends elsewhere than
             # its partner: each side is looked for between the two rulings' ends.
             reach = max(3, int(0.1 * dy))
-            lf, lx = _side(binary, min(tx0, bx0) - reach, max(tx0, bx0) + reach, y0, y1, True, 0.6)
-            rf, rx = _side(binary, min(tx1, bx1) - reach - 1, max(tx1, bx1) + reach - 1, y0, y1, False, 0.6)
+            # First at the inner end (the longer ruling may run on into a payee line).
+            lf, lx = _side(binary, max(tx0, bx0) - reach, max(tx0, bx0) + reach, y0, y1, True, 0.6)
+            if lf < 0.6:
+                lf, lx = _side(binary, min(tx0, bx0) - reach, max(tx0, bx0) + reach, y0, y1, True, 0.6)
+            rf, rx = _side(binary, min(tx1, bx1) - reach - 1, min(tx1, bx1) + reach - 1, y0, y1, False, 0.6)
+            if rf < 0.6:
+                rf, rx = _side(binary, min(tx1, bx1) - reach - 1, max(tx1, bx1) + reach - 1, y0, y1, False, 0.6)
             bw = rx - lx
             if min(lf, rf) < 0.6 or not (config.box_w[0] * w <= bw <= config.box_w[1] * w):
                 continue
             # A side faded in places (light print) is less sure evidence.
-            zones.append(_Zone("box", (lx, ty, rx, byy), 0.0 if min(lf, rf) >= 0.85 else 0.3))
-            used.update((i, j))
-    # Nested pairs (a ruling inside the box) give overlapping rectangles: keep the tallest.
-    zones.sort(key=lambda z: -(z.rect[3] - z.rect[1]))
+            # Sides running on past a ruling: that ruling is a stroke inside a larger box.
+            ext = max(3, int(0.3 * dy))
+            below = _side(binary, lx, lx, int(byy) + 2, int(byy) + 2 + ext, True, 1.0)[0] \
+                + _side(binary, rx, rx, int(byy) + 2, int(byy) + 2 + ext, True, 1.0)[0]
+            above = _side(binary, lx, lx, int(ty) - 1 - ext, int(ty) - 1, True, 1.0)[0] \
+                + _side(binary, rx, rx, int(ty) - 1 - ext, int(ty) - 1, True, 1.0)[0]
+            if max(below, above) > 1.6:
+                continue
+            fill = min(lf, rf)
+            zones.append((-round(fill, 1), dy, (i, j), _Zone("box", (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
+    # Overlapping pairs (the box's top with a ruling further down, a ruling inside the box):
+    # the best-closed rectangle wins, then the smaller (its sides end at its rulings).
+    zones.sort(key=lambda t: t[:2])
     kept: list[_Zone] = []
-    for z in zones:
+    for _f, _dy, pair, z in zones:
         if not any(_overlap(z.rect, k.rect) > 0.5 for k in kept):
             kept.append(z)
+            used.update(pair)
     return kept, used
 
 
@@ -423,13 +477,14 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     elif z.kind == "line":
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (cy1 > y1 - 0.5 * zh)
                   & (comps[:, _H] < 1.2 * zh)]
-        if len(c) > 1:
-            c = _drop_sign(c, x0, y1 - 0.8 * zh, 0.8 * zh)
-        # A printed sign just left of the line's start confirms an amount line.
+        # A printed sign just left of the line's start confirms an amount line; without
+        # one, the sign may be printed over the line's left end (open Chilean boxes).
         left = comps[(cx0 + comps[:, _W] < x0 + 2) & (cx0 + comps[:, _W] > x0 - 0.6 * zh)
                      & (cy > y0) & (cy < y1) & (comps[:, _H] > 0.2 * zh) & (comps[:, _H] < 0.7 * zh)]
         if len(left):
             pen -= 0.3
+        elif len(c) > 1:
+            c = _drop_sign(c, x0, y1 - 0.8 * zh, 0.8 * zh)
     else:
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (comps[:, _H] < 0.5 * zh)]
     if len(c) == 0 or c[:, _A].sum() < 0.02 * (x1 - x0) * zh:
@@ -438,7 +493,7 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     fx1, fy1 = (c[:, _X] + c[:, _W]).max(), (c[:, _Y] + c[:, _H]).max()
     cxn, cyn = (fx0 + fx1) / 2 / w, (fy0 + fy1) / 2 / h
     pen += 3.0 * max(0.0, 0.62 - cxn) + 2.0 * max(0.0, config.y_prior[0] - cyn) \
-        + 2.0 * max(0.0, cyn - config.y_prior[1])
+        + 8.0 * max(0.0, cyn - config.y_prior[1])
     return pen, c
 
 
@@ -480,7 +535,7 @@ def _warp(grey: np.ndarray, m_full: np.ndarray | None, x0: float, y0: float,
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def _refine(grey: np.ndarray, labels: np.ndarray, sel: np.ndarray, s: float,
+def _refine(grey: np.ndarray, labels: np.ndarray, rules: np.ndarray, sel: np.ndarray, s: float,
             m_full: np.ndarray | None, thr: float) -> tuple[float, float, float, float] | None:
     """Box ``(x0, y0, x1, y1)`` in deskewed full-resolution coordinates of the ink of the
     selected work-scale components (their mask, dilated by a pixel, on the full-size page)."""
@@ -493,7 +548,8 @@ def _refine(grey: np.ndarray, labels: np.ndarray, sel: np.ndarray, s: float,
         fx, fy = x0, y0
         crop = grey[y0:y1, x0:x1]
     else:
-        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        # One pixel more for the resampling, but not onto a ruling the ink touches.
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8)) & (1 - rules[y0:y1, x0:x1])
         fx, fy = x0 / s, y0 / s
         cw, ch = max(1, int(round((x1 - x0) / s))), max(1, int(round((y1 - y0) / s)))
         crop = _warp(grey, m_full, fx, fy, cw, ch)
