@@ -342,7 +342,7 @@ class RowWriter:
         if self._own:
             self._fh.close()
 
-    def __enter__(self) -> "RowWriter":
+    def __enter__(self) -> RowWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -35,6 +35,9 @@ from .types import AmountResult
 
 REJECT_POINTS = (0.0, 0.1, 0.2)
 
+BoolArray = Sequence[bool] | np.ndarray
+FloatArray = Sequence[float] | np.ndarray
+
 
 # ------------------------------------------------------------------------------------------
 # Pure metric functions
@@ -50,10 +53,10 @@ def correctness(predicted: Sequence[str | None], truth: Sequence[str]) -> np.nda
     """
     if len(predicted) != len(truth):
         raise ConfigError(f"predicted: {len(predicted)} values for {len(truth)} truths")
-    return np.array([amounts_equal(p, t) for p, t in zip(predicted, truth)], dtype=bool)
+    return np.array([amounts_equal(p, t) for p, t in zip(predicted, truth, strict=True)], dtype=bool)
 
 
-def rates(status: Sequence[str], correct: Sequence[bool]) -> dict[str, float]:
+def rates(status: Sequence[str], correct: BoolArray) -> dict[str, float]:
     """Read, error and reject rates (fractions of all rows; 0.0 each for no rows).
 
     Examples
@@ -74,7 +77,7 @@ def rates(status: Sequence[str], correct: Sequence[bool]) -> dict[str, float]:
     }
 
 
-def _order(confidence: Sequence[float], correct: Sequence[bool]) -> np.ndarray:
+def _order(confidence: FloatArray, correct: BoolArray) -> np.ndarray:
     conf = np.asarray(confidence, dtype=np.float64)
     c = np.asarray(correct, dtype=bool)
     # Most confident first; among equal confidences the wrong ones first, so that a threshold
@@ -82,7 +85,7 @@ def _order(confidence: Sequence[float], correct: Sequence[bool]) -> np.ndarray:
     return np.lexsort((c, -conf))
 
 
-def error_reject_curve(confidence: Sequence[float], correct: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def error_reject_curve(confidence: FloatArray, correct: BoolArray) -> tuple[np.ndarray, np.ndarray]:
     """The whole error-vs-reject curve.
 
     Parameters
@@ -116,7 +119,7 @@ def error_reject_curve(confidence: Sequence[float], correct: Sequence[bool]) -> 
     return np.arange(n + 1) / n, err
 
 
-def error_at_reject(confidence: Sequence[float], correct: Sequence[bool], fraction: float) -> float:
+def error_at_reject(confidence: FloatArray, correct: BoolArray, fraction: float) -> float:
     """Error rate among the accepted rows when the ``floor(fraction * n)`` least confident
     are rejected.
 
@@ -149,6 +152,11 @@ def amount_digits(amount: str | None, decimals: bool = False) -> str:
         except (InvalidOperation, ValueError):
             pass
     return "".join(ch for ch in s if ch.isdigit())
+
+
+def _check_pairs(predicted: Sequence[str | None], truth: Sequence[str]) -> None:
+    if len(predicted) != len(truth):
+        raise ConfigError(f"predicted: {len(predicted)} values for {len(truth)} truths")
 
 
 def _digit_pair(pred: str | None, truth: str) -> tuple[str, str]:
@@ -184,8 +192,9 @@ def char_error_rate(predicted: Sequence[str | None], truth: Sequence[str]) -> fl
     >>> char_error_rate(["1294", None, "100"], ["1234", "56", "100.00"])  # (1 + 2 + 0) / (4 + 2 + 5)
     0.2727272727272727
     """
+    _check_pairs(predicted, truth)
     dist = total = 0
-    for p, t in zip(predicted, truth):
+    for p, t in zip(predicted, truth, strict=True):
         pd, td = _digit_pair(p, t)
         dist += edit_distance(pd, td)
         total += len(td)
@@ -202,11 +211,12 @@ def digit_confusions(predicted: Sequence[str | None], truth: Sequence[str]) -> n
     >>> int(m[3, 9]), int(m.trace()), int(m.sum())
     (1, 3, 4)
     """
+    _check_pairs(predicted, truth)
     m = np.zeros((10, 10), np.int64)
-    for p, t in zip(predicted, truth):
+    for p, t in zip(predicted, truth, strict=True):
         pd, td = _digit_pair(p, t)
         if pd and len(pd) == len(td):
-            for a, b in zip(td, pd):
+            for a, b in zip(td, pd, strict=True):
                 m[int(a), int(b)] += 1
     return m
 
@@ -225,7 +235,7 @@ def top_confusions(matrix: np.ndarray, k: int = 10) -> list[dict[str, int]]:
 
 
 def breakdown_by_flag(flags: Sequence[Sequence[str]], status: Sequence[str],
-                      correct: Sequence[bool]) -> dict[str, dict[str, float]]:
+                      correct: BoolArray) -> dict[str, dict[str, float]]:
     """Rates per quality flag (a row counts under each of its flags; ``"none"`` when it has none).
 
     Examples
@@ -487,9 +497,9 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     """
     from .batch import Progress, cached_reader, iter_batch
     from .config import PipelineConfig
+    from .inspect import overlay_for
     from .io.images import load_pages
     from .io.manifest import read_manifest
-    from .inspect import overlay_for
 
     cfg = config or PipelineConfig()
     rows = read_manifest(labels_csv)
@@ -523,18 +533,19 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     fail_idx = [i for i, r in enumerate(results) if r.status != "ok" or not correct[i]]
     fail_idx.sort(key=lambda i: results[i].confidence)
     rd = None
-    failures = []
+    failures: list[dict[str, Any]] = []
     for rank, i in enumerate(fail_idx):
-        r = results[i]
-        row = {"file": r.file, "truth": truth[i], "text": r.text, "amount": r.amount,
-               "confidence": r.confidence, "status": r.status, "quality": r.quality,
-               "error": r.error}
-        if rank < max_report and r.status != "error":
+        fr = results[i]
+        row: dict[str, Any] = {
+            "file": fr.file, "truth": truth[i], "text": fr.text, "amount": fr.amount,
+            "confidence": fr.confidence, "status": fr.status, "quality": fr.quality, "error": fr.error,
+        }
+        if rank < max_report and fr.status != "error":
             try:
                 if rd is None:
                     rd = reader if reader is not None else cached_reader(cfg)
-                page = load_pages(r.file, limits=cfg.limits, source=r.file)[r.page]
-                row["image"] = overlay_for(rd, page.image, r, truth=truth[i])
+                page = load_pages(fr.file, limits=cfg.limits, source=fr.file)[fr.page]
+                row["image"] = overlay_for(rd, page.image, fr, truth=truth[i])
             except Exception as exc:  # a thumbnail is never worth losing the report
                 row["error"] = f"no overlay ({type(exc).__name__}: {exc})"
         failures.append(row)

@@ -212,7 +212,7 @@ def render_overlay(
             cv2.line(img, (xi, top + h * z), (xi, top + h * z + 4), _CUT, 1)
         dec = tr.decoding
         if dec.path is not None:
-            for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text):
+            for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text, strict=True):
                 x, y, bw, bh = zb(*(int(v) for v in tr.graph.boxes[a]))
                 _rect(img, (x, y, bw, bh), _CHAR, 1)
                 _label(img, ch, x, top - 6, _CHAR, 0.45)

@@ -102,7 +102,7 @@ def test_read_40_files_10_bad(tmp_path: Path, batch40, weights: str) -> None:
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["file"] for x in rows] == paths
-    for row, b in zip(rows, bad):
+    for row, b in zip(rows, bad, strict=True):
         if b:
             assert row["status"] == "error" and row["error"], row
         else:
@@ -121,7 +121,7 @@ def test_read_stdout_csv_and_fail_on_error(batch40, weights: str) -> None:
     assert [x[0] for x in recs[1:]] == sel
     assert [x[2] == "error" for x in recs[1:]] == bad[:6]
     assert r.stderr == ""
-    good_only = [p for p, b in zip(paths, bad) if not b][:2]
+    good_only = [p for p, b in zip(paths, bad, strict=True) if not b][:2]
     r = CliRunner().invoke(main, ["read", *good_only, "--field", "--weights", weights, "--quiet",
                                   "--fail-on-error"])
     assert r.exit_code == 0
@@ -220,5 +220,5 @@ def test_synth_command_and_x9_rows(tmp_path: Path, weights: str) -> None:
     assert [x["page"] for x in rows] == [0, 1]
     from chequereader.io.manifest import amounts_equal
 
-    assert all(amounts_equal(x["x9_amount"], lab["amount"]) for x, lab in zip(rows, labels))
+    assert all(amounts_equal(x["x9_amount"], lab["amount"]) for x, lab in zip(rows, labels, strict=True))
     assert all("match" in x for x in rows)

@@ -38,7 +38,7 @@ def test_cut_mask_marks_touching_pieces_only() -> None:
                     [3, 3, 0, 0]], np.int32)
     m = cut_mask(lab)
     # (0,1)->(1,1) is 1 vs 2; (1,0)->(1,1) is 1 vs 2; (1,0)->(2,0) and (1,1)->(2,1) are 1/2 vs 3.
-    assert sorted(zip(*np.nonzero(m))) == [(0, 1), (1, 0), (1, 1)]
+    assert sorted(zip(*np.nonzero(m), strict=True)) == [(0, 1), (1, 0), (1, 1)]
     assert not cut_mask(np.zeros((0, 0), np.int32)).any()
 
 
