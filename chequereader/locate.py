@@ -314,11 +314,14 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         for xs in (x0, x1):
             rules[max(0, y0 - 2): y1 + 3, max(0, xs - 2): xs + 3] = 1
     ink = binary & (1 - rules)
+    strong = small < strong_thr
+    for z in zones:
+        _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
     labels, comps = _components(ink)
     if len(comps):
         # Hysteresis: a pen stroke has a dark core; a security pattern, only faint edges
         # that the light threshold lets through.
-        core = np.bincount(labels[small < strong_thr], minlength=int(comps[:, _ID].max()) + 1)
+        core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
         comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
 
     for k, (x0, x1, yr) in enumerate(msegs):
@@ -375,6 +378,28 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         if len(out) == config.max_fields:
             break
     return out
+
+
+def _local_ink(small: np.ndarray, ink: np.ndarray, strong: np.ndarray, rules: np.ndarray,
+               rect: tuple[float, float, float, float], thr: float, strong_thr: float) -> None:
+    """Re-threshold a box whose writing is much lighter than the page's darkest ink (a
+    faint pen next to black print), in place on ``ink`` and ``strong``."""
+    x0, y0, x1, y1 = (int(round(v)) for v in rect)
+    inner = small[y0 + 2: y1 - 1, x0 + 3: x1 - 2]
+    if inner.size < 16:
+        return
+    cdf = np.cumsum(np.bincount(inner.ravel(), minlength=256))
+    lp = float(np.searchsorted(cdf, cdf[-1] / 2))
+    ld = float(np.searchsorted(cdf, 0.01 * cdf[-1]))
+    if ld <= strong_thr or lp - ld < 20:  # dark enough already, or nothing written
+        return
+    lt, ls = (lp + ld) / 2, lp - 0.6 * (lp - ld)
+    zh = y1 - y0
+    ry0, ry1 = max(0, int(y0 - 0.4 * zh)), int(y1 + 0.4 * zh) + 1
+    rx0, rx1 = max(0, x0), x1 + 1
+    reg = small[ry0:ry1, rx0:rx1]
+    ink[ry0:ry1, rx0:rx1] |= (reg < lt) & (rules[ry0:ry1, rx0:rx1] == 0)
+    strong[ry0:ry1, rx0:rx1] |= reg < ls
 
 
 def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, h: int,
