@@ -103,7 +103,9 @@ def train_mine_cmd(data: str, n_fields: int, seed: int, val_fraction: float, out
 @click.option("--split", default=None, help="Key prefix: 'train'/'test' (default: images, else test_*).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: bool) -> None:
-    """Error rate and confusion matrix of the recognizer on a digits .npz file."""
+    """Error rate and confusion matrix of the recognizer on a digits .npz file.
+
+    Each image is framed like a training digit and classified among the 10 digit classes."""
     import numpy as np
 
     from .models.weights import load_model
@@ -116,9 +118,9 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
     except ChequeReaderError as exc:
         _fail(str(exc))
     X = framed_digits(ds)
-    err, pred = error_rate(model, X, ds.labels)
-    n = len(model.alphabet)
-    conf = np.zeros((10, n), np.int64)
+    # A digits file is a 10-class task: decide among the digit classes (symbols excluded).
+    err, pred = error_rate(model, X, ds.labels, classes=10)
+    conf = np.zeros((10, 10), np.int64)
     for t, p in zip(ds.labels, pred):
         conf[int(t), int(p)] += 1
     res = {
@@ -126,14 +128,14 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
         "n": int(len(ds.labels)),
         "error_rate": err,
         "errors": int((pred != ds.labels).sum()),
-        "classes": list(model.alphabet.chars),
+        "classes": list(model.alphabet.chars[:10]),
         "confusion": conf.tolist(),
     }
     if as_json:
         click.echo(json.dumps(res))
         return
     click.echo(f"{npz}: {res['errors']} errors / {res['n']} = {100 * err:.2f}% error")
-    click.echo("true\\pred " + " ".join(f"{c:>5}" for c in model.alphabet.chars))
+    click.echo("true\\pred " + " ".join(f"{c:>5}" for c in model.alphabet.chars[:10]))
     for d in range(10):
         click.echo(f"{d:>9} " + " ".join(f"{v:>5}" for v in conf[d]))
 
