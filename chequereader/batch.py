@@ -160,7 +160,13 @@ def iter_batch(
             yield p, list(rd.iter_file(p, raise_on_error=raise_on_error))
 
 
-def _ordered(submit: Any, todo: list[str], window: int) -> Iterator[tuple[str, list[AmountResult]]]:
+def _failed(path: str, what: str, exc: BaseException) -> list[AmountResult]:
+    return [AmountResult(status="error", file=path, page=0,
+                         error=f"{what} ({type(exc).__name__}: {exc})".strip())]
+
+
+def _ordered(submit: Any, todo: list[str], window: int,
+             raise_on_error: bool = False) -> Iterator[tuple[str, list[AmountResult]]]:
     # A FIFO of futures is the reorder buffer: results that finish early wait in their
     # futures until every earlier file has been yielded.
     pending: collections.deque = collections.deque()
@@ -171,15 +177,67 @@ def _ordered(submit: Any, todo: list[str], window: int) -> Iterator[tuple[str, l
             break
     while pending:
         p, fut = pending.popleft()
-        res = fut.result()
+        try:
+            res = fut.result()
+        except Exception as exc:  # e.g. dask's KilledWorker: the file still gets its row
+            if raise_on_error:
+                raise
+            res = _failed(p, "worker failed while reading this file", exc)
         nxt = next(it, None)
         if nxt is not None:
             pending.append((nxt, submit(nxt)))
         yield p, res
 
 
+def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
+                  raise_on_error: bool = False) -> Iterator[tuple[str, list[AmountResult]]]:
+    """``(path, fn(path))`` in input order from a process pool that survives worker deaths.
+
+    A worker killed mid-file (out of memory, a crash in a codec) breaks the whole
+    ``ProcessPoolExecutor``. The pool is then rebuilt and the file at the head of the queue
+    is read again on its own: if that kills a worker too, it is the culprit and gets an error
+    row; the other files in flight were bystanders and are simply resubmitted.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    ex = make_pool()
+    try:
+        pending: collections.deque = collections.deque()
+        it = iter(todo)
+
+        def fill() -> None:
+            while len(pending) < window:
+                p = next(it, None)
+                if p is None:
+                    return
+                pending.append((p, ex.submit(fn, p)))
+
+        fill()
+        while pending:
+            p, fut = pending.popleft()
+            try:
+                res = fut.result()
+            except BrokenProcessPool:
+                if raise_on_error:
+                    raise
+                ex.shutdown(wait=False, cancel_futures=True)
+                ex = make_pool()
+                try:
+                    res = ex.submit(fn, p).result()
+                except BrokenProcessPool as exc2:
+                    ex.shutdown(wait=False, cancel_futures=True)
+                    ex = make_pool()
+                    res = _failed(p, "a worker process died while reading this file", exc2)
+                pending = collections.deque((q, ex.submit(fn, q)) for q, _ in pending)
+            fill()
+            yield p, res
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def _iter_pool(todo: list[str], cfg: PipelineConfig, workers: int, raise_on_error: bool,
                window: int | None) -> Iterator[tuple[str, list[AmountResult]]]:
+    import functools
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -187,10 +245,14 @@ def _iter_pool(todo: list[str], cfg: PipelineConfig, workers: int, raise_on_erro
         return
     # spawn: the parent may hold torch's thread pool, which fork would copy in a locked state.
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(cfg,)) as ex:
-        yield from _ordered(lambda p: ex.submit(read_one, p, cfg, raise_on_error), todo,
-                            window or max(8, 4 * workers))
+    yield from _pool_results(
+        todo,
+        lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                    initargs=(cfg,)),
+        functools.partial(read_one, config=cfg, raise_on_error=raise_on_error),
+        window or max(8, 4 * workers),
+        raise_on_error,
+    )
 
 
 def dask_client(address: str) -> Any:
@@ -217,7 +279,7 @@ def _iter_dask(todo: list[str], cfg: PipelineConfig, address: str, raise_on_erro
         n = max(1, len(client.scheduler_info().get("workers", {})))
         # pure=False: the same path read twice (resume) must really be read again.
         yield from _ordered(lambda p: client.submit(_dask_read, p, cfg, raise_on_error, pure=False),
-                            todo, window or max(8, 4 * n))
+                            todo, window or max(8, 4 * n), raise_on_error)
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

@@ -315,3 +315,30 @@ def test_progress_bar_on_a_terminal_and_log_lines_otherwise() -> None:
     p.update(res)
     p.close()
     assert quiet.buf.getvalue() == "" and p.counts == {"ok": 1, "rejected": 0, "error": 1}
+
+
+def _crashy(path: str) -> list[AmountResult]:
+    import os
+
+    if "crash" in path:
+        os._exit(3)  # what the OOM killer or a codec segfault does to a worker
+    return [AmountResult("ok", file=path)]
+
+
+def test_pool_survives_a_worker_dying() -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from chequereader.batch import _pool_results
+
+    todo = ["a", "b", "crash1", "c", "d", "crash2", "e"]
+    ctx = mp.get_context("fork")
+    got = list(_pool_results(todo, lambda: ProcessPoolExecutor(2, mp_context=ctx), _crashy, 4))
+    assert [p for p, _ in got] == todo
+    for p, res in got:
+        assert len(res) == 1 and res[0].file == p
+        assert res[0].status == ("error" if "crash" in p else "ok")
+    assert "worker process died" in got[2][1][0].error
+    with pytest.raises(Exception, match="terminated abruptly"):
+        list(_pool_results(["crash"], lambda: ProcessPoolExecutor(1, mp_context=ctx), _crashy, 2,
+                           raise_on_error=True))
