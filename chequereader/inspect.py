@@ -216,7 +216,7 @@ def render_overlay(
                 x, y, bw, bh = zb(*(int(v) for v in tr.graph.boxes[a]))
                 _rect(img, (x, y, bw, bh), _CHAR, 1)
                 _label(img, ch, x, top - 6, _CHAR, 0.45)
-                _label(img, f"{float(tr.penalties[a, c]):.1f}", x, top + h * z + 14, _CHAR, 0.35)
+                _label(img, f"{float(tr.penalties[a, c]):.2f}", x, top + h * z + 14, _CHAR, 0.35)
         h, w = img.shape[:2]
         status = result.status if result is not None else dec.status
         lines = _summary_lines(status, dec.text, dec.amount, dec.confidence, dec.alternatives,
