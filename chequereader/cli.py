@@ -43,20 +43,25 @@ def train() -> None:
 @click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra framed examples (.npz images/labels, label -1 = rubbish). Repeatable.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), help="Start from these weights.")
+@click.option("--continental", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of MNIST 1s/7s added again with a lead-in flag / crossbar.")
+@click.option("--distort", "distort_name", default="default", show_default=True,
+              type=click.Choice(["default", "mild"]), help="Distortion preset.")
 @click.option("--rubbish-j", default=20.0, show_default=True, type=float, help="MAP criterion constant j.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, symbols_per_class: int, val_fraction: float,
-                         extra: tuple[str, ...], init: str | None, rubbish_j: float, resume: bool, threads: int,
+                         extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, rubbish_j: float, resume: bool, threads: int,
                          quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
-    from .train.recognizer import TrainConfig, train_recognizer
+    from .train.recognizer import DISTORTIONS, TrainConfig, train_recognizer
 
     cfg = TrainConfig(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, usps=usps,
                       semeion=semeion, symbols_per_class=symbols_per_class,
-                      val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads)
+                      val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
+                      continental=continental, distort=DISTORTIONS[distort_name])
     cmd = "chequereader " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         res = train_recognizer(cfg, out, resume=resume, progress=not quiet and sys.stderr.isatty(),

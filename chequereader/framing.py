@@ -19,6 +19,7 @@ from ._validate import check_image
 SIZE = 32
 BOX = 20.0  # MNIST: ink fitted into 20x20
 MAX_W = 24.0  # wide flat zeros keep more of their height than in MNIST's square box
+FULL = 0.75  # ink at least this share of the body height is framed as a full-size digit
 BACKGROUND = -0.1
 INK = 1.175
 
@@ -78,7 +79,9 @@ def frame(
     h, w = y1 - y0, x1 - x0
     body = float(h) if body_height is None or body_height <= 0 else float(body_height)
     base = float(y1) if baseline is None else float(baseline)
-    s = min(BOX / max(body, float(h)), MAX_W / float(w))
+    # Digits written a little small (cheque zeros often are) still fill the 20-pixel box;
+    # only clearly small marks (. , - and fragments) stay small.
+    s = min(BOX / max(FULL * body, float(h)), MAX_W / float(w))
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
     crop = ink[y0:y1, x0:x1].astype(np.float32)
     small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)

@@ -37,7 +37,7 @@ FRAMING = {
     "size": framing.SIZE,
     "box": framing.BOX,
     "max_width": framing.MAX_W,
-    "scale_from": "max(field body height, ink height)",
+    "scale_from": "max(0.75 x field body height, ink height)",
     "vertical": "field body midline at frame centre",
 }
 NORMALISATION = {"background": framing.BACKGROUND, "ink": framing.INK}

@@ -81,3 +81,42 @@ def framed_symbols(
     if not xs:
         return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
     return np.stack(xs), np.asarray(ys, np.int64)
+
+
+def continental_variants(ds: DigitSet, share: float, seed: int) -> DigitSet:
+    """Copies of MNIST 1s with a lead-in flag and 7s with a crossbar, as written in Latin
+    America and Europe (ORAND's Chilean 1s look like American 7s). Drawn on the real
+    handwriting with a stroke of the digit's own width."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out_i, out_l = [], []
+    for d in (1, 7):
+        idx = np.flatnonzero(ds.labels == d)
+        idx = rng.choice(idx, size=int(len(idx) * share), replace=False)
+        for i in idx:
+            im = ds.images[i].copy()
+            ys, xs = np.nonzero(im > 100)
+            if len(ys) < 10:
+                continue
+            y0, y1 = ys.min(), ys.max()
+            h = y1 - y0 + 1
+            width = max(1, int(round((im > 100).sum() / max(h, 1) / 1.5)))
+            if d == 1:
+                top = xs[ys <= y0 + 1].mean()
+                ang = rng.uniform(0.25, 0.5) * h
+                end = (int(round(top - ang * rng.uniform(0.8, 1.3))), int(round(y0 + ang * rng.uniform(0.6, 1.0))))
+                cv2.line(im, (int(round(top)), int(y0)), end, 255, width, cv2.LINE_AA)
+            else:
+                ym = int(y0 + rng.uniform(0.45, 0.6) * h)
+                row = np.flatnonzero(im[ym] > 100)
+                if row.size == 0:
+                    continue
+                cx = row.mean()
+                half = rng.uniform(0.18, 0.3) * h
+                cv2.line(im, (int(cx - half), ym), (int(cx + half), ym + int(rng.integers(-1, 2))), 255, width, cv2.LINE_AA)
+            out_i.append(im)
+            out_l.append(d)
+    if not out_i:
+        return DigitSet(ds.images[:0], ds.labels[:0], None)
+    return DigitSet(np.stack(out_i), np.asarray(out_l, np.int64), None)

@@ -26,7 +26,14 @@ from ..errors import ConfigError
 from ..models.alphabet import DEFAULT, Alphabet
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, save_model
-from .data import framed_digits, framed_symbols, load_digit_npz, writer_split
+from .data import (
+    DigitSet,
+    continental_variants,
+    framed_digits,
+    framed_symbols,
+    load_digit_npz,
+    writer_split,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,13 @@ class DistortConfig:
     shear: float = 0.3
     rotate_deg: float = 8.0
     thickness_p: float = 0.3  # probability of a 3x3 dilation or erosion
+
+
+DISTORTIONS = {
+    "default": DistortConfig(),
+    "mild": DistortConfig(translate=1.5, scale=(0.9, 1.1), squeeze=(0.8, 1.35), shear=0.25,
+                          rotate_deg=5.0, thickness_p=0.2),
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class TrainConfig:
     extra: tuple[str, ...] = ()  # npz files of framed `images` (N,32,32) + `labels` (-1 = rubbish)
     init: str | None = None  # start from these weights (fine-tuning)
     rubbish_j: float = 20.0  # the MAP criterion's constant j (rubbish mass exp(-j))
+    continental: float = 0.0  # share of MNIST 1s/7s added again with a flag / crossbar
     threads: int = 0
 
 
@@ -125,6 +140,12 @@ def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None])
     X = framed_digits(train)
     xs, ys = [X[tr]], [train.labels[tr]]
     xv, yv = [X[va]], [train.labels[va]]
+    if cfg.continental > 0:
+        cv = continental_variants(
+            DigitSet(train.images[tr], train.labels[tr], None), cfg.continental, cfg.seed + 3
+        )
+        xs.append(framed_digits(cv))
+        ys.append(cv.labels)
     if cfg.usps:
         u = load_digit_npz(root / "usps" / "usps.npz", split="train")
         xs.append(framed_digits(u))
