@@ -87,18 +87,25 @@ def main() -> None:
     ap.add_argument("--locale", default="us")
     ap.add_argument("--inputs", help="read these instead of synthetic cheques (folder or glob)")
     ap.add_argument("--field", action="store_true", help="inputs are field crops")
-    ap.add_argument("--weights", help="weights file (default: bundled; untrained if none is bundled)")
+    ap.add_argument("--weights", help="weights file (default: bundled; untrained if they do not load)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     a = ap.parse_args()
 
-    from chequereader.models.weights import default_weights_path
+    from chequereader.errors import ModelError
+    from chequereader.models.weights import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="batch_bench_"))
     weights = a.weights
     note = ""
-    if weights is None and not default_weights_path().exists():
+    try:
+        load_model(weights)
+        usable = True
+    except ModelError as exc:
+        print(f"weights unusable ({exc}); timing with an untrained LeNet-5", file=sys.stderr)
+        usable = False
+    if not usable:
         import torch
 
         from chequereader.models.lenet5 import LeNet5
@@ -106,7 +113,7 @@ def main() -> None:
 
         torch.manual_seed(0)
         weights = str(save_model(LeNet5(), tmp / "untrained.pt"))
-        note = "(no bundled weights: an untrained LeNet-5 was used; speed only)"
+        note = "(weights unusable: an untrained LeNet-5 was used; speed only)"
     inputs = a.inputs
     if inputs is None:
         from chequereader.synth import generate
