@@ -299,31 +299,6 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
                    and sx1 - sx0 < 0.6 * (lx1 - lx0) for lx0, lx1, ly in msegs)
 
     # A long horizontal run inside a box, away from its rulings, is a pen stroke.
-    # Only the ruling's own rows leave the ink: print or a pen stroke resting on a ruling
-    # joins its component, and must not go with it.
-    rulings = np.zeros_like(horiz)
-    for sx0, sx1, sy in segs:
-        if not in_box(sx0, sx1, sy):
-            r0, r1 = max(0, int(round(sy)) - 2), int(round(sy)) + 3
-            rulings[r0:r1, sx0:sx1] = horiz[r0:r1, sx0:sx1]
-    # Box sides leave the ink (handwriting crossing them is cut there, a small loss);
-    # horizontal rulings too. A vertical opening is not used: it also finds 1, 4, 7 and $.
-    rules = cv2.dilate(rulings, np.ones((3, 3), np.uint8))
-    for z in zones:
-        x0, y0, x1, y1 = (int(round(v)) for v in z.rect)
-        for xs in (x0, x1):
-            rules[max(0, y0 - 2): y1 + 3, max(0, xs - 2): xs + 3] = 1
-    ink = binary & (1 - rules)
-    strong = small < strong_thr
-    for z in zones:
-        _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
-    labels, comps = _components(ink)
-    if len(comps):
-        # Hysteresis: a pen stroke has a dark core; a security pattern, only faint edges
-        # that the light threshold lets through.
-        core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
-        comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
-
     for k, (x0, x1, yr) in enumerate(msegs):
         if k in used or (x0 + x1) / 2 < config.right_min * w or in_box(x0, x1, yr):
             continue
@@ -339,6 +314,33 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
                for sx0, sx1, sy in msegs):
             pen -= 0.6
         zones.append(_Zone("line", (x0, yr - 0.14 * h, x1, yr), pen, k))
+    # Only the ruling's own rows leave the ink: print or a pen stroke resting on a ruling
+    # joins its component, and must not go with it.
+    rulings = np.zeros_like(horiz)
+    for sx0, sx1, sy in segs:
+        if not in_box(sx0, sx1, sy):
+            r0, r1 = max(0, int(round(sy)) - 2), int(round(sy)) + 3
+            rulings[r0:r1, sx0:sx1] = horiz[r0:r1, sx0:sx1]
+    # Box sides leave the ink (handwriting crossing them is cut there, a small loss);
+    # horizontal rulings too. A vertical opening is not used: it also finds 1, 4, 7 and $.
+    rules = cv2.dilate(rulings, np.ones((3, 3), np.uint8))
+    for z in zones:
+        if z.kind != "box":
+            continue
+        x0, y0, x1, y1 = (int(round(v)) for v in z.rect)
+        for xs in (x0, x1):
+            rules[max(0, y0 - 2): y1 + 3, max(0, xs - 2): xs + 3] = 1
+    ink = binary & (1 - rules)
+    strong = small < strong_thr
+    for z in zones:
+        _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
+    labels, comps = _components(ink)
+    if len(comps):
+        # Hysteresis: a pen stroke has a dark core; a security pattern, only faint edges
+        # that the light threshold lets through.
+        core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
+        comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
+
     zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
 
     scored = []
@@ -481,7 +483,8 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
         c = comps[inner]
         # A piece just outside a ruling belongs to the field only when it continues a stroke
         # of the inside that reaches that ruling (the ruling's removal cut the stroke).
-        outer = np.nonzero(xin & near & small & ~inner & (cy0 < y1 + 4) & (cy1 > y0 - 4))[0]
+        outer = np.nonzero(xin & near & small & ~inner & (cy0 < y1 + 4) & (cy1 > y0 - 4)
+                           & (comps[:, _W] < 0.6 * zh) & (comps[:, _H] < 0.6 * zh))[0]
         if len(outer) and len(c):
             ix0, ix1 = c[:, _X], c[:, _X] + c[:, _W]
             up, down = c[:, _Y] <= y0 + 3, c[:, _Y] + c[:, _H] >= y1 - 3
