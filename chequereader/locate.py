@@ -299,10 +299,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
                    and sx1 - sx0 < 0.6 * (lx1 - lx0) for lx0, lx1, ly in msegs)
 
     # A long horizontal run inside a box, away from its rulings, is a pen stroke.
-    for k, (x0, x1, yr) in enumerate(msegs):
-        if k in used or (x0 + x1) / 2 < config.right_min * w or in_box(x0, x1, yr):
+    for k, (lx0, lx1, yr) in enumerate(msegs):
+        if k in used or (lx0 + lx1) / 2 < config.right_min * w or in_box(lx0, lx1, yr):
             continue
-        if not (config.box_w[0] * w <= x1 - x0 <= config.box_w[1] * w):
+        if not (config.box_w[0] * w <= lx1 - lx0 <= config.box_w[1] * w):
             continue
         pen = 1.0
         if yr < 0.28 * h:
@@ -310,10 +310,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         if yr > 0.65 * h:
             pen += 2.5  # ... low on the page, the signature's
         # On US and Indian cheques the amount line continues the payee line of its row.
-        if any(sx1 < x0 and x0 - sx1 < 0.12 * w and abs(sy - yr) < 0.02 * h and sx1 - sx0 > 0.2 * w
+        if any(sx1 < lx0 and lx0 - sx1 < 0.12 * w and abs(sy - yr) < 0.02 * h and sx1 - sx0 > 0.2 * w
                for sx0, sx1, sy in msegs):
             pen -= 0.6
-        zones.append(_Zone("line", (x0, yr - 0.14 * h, x1, yr), pen, k))
+        zones.append(_Zone("line", (lx0, yr - 0.14 * h, lx1, yr), pen, k))
     # Only the ruling's own rows leave the ink: print or a pen stroke resting on a ruling
     # joins its component, and must not go with it.
     rulings = np.zeros_like(horiz)
@@ -327,10 +327,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     for z in zones:
         if z.kind != "box":
             continue
-        x0, y0, x1, y1 = (int(round(v)) for v in z.rect)
-        for xs in (x0, x1):
-            rules[max(0, y0 - 2): y1 + 3, max(0, xs - 2): xs + 3] = 1
-    ink = binary & (1 - rules)
+        zx0, zy0, zx1, zy1 = (int(round(v)) for v in z.rect)
+        for xs in (zx0, zx1):
+            rules[max(0, zy0 - 2): zy1 + 3, max(0, xs - 2): xs + 3] = 1
+    ink: np.ndarray = np.bitwise_and(binary, 1 - rules)
     strong = small < strong_thr
     for z in zones:
         _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
@@ -358,10 +358,9 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         if ink_box is None and len(sel):
             ink_box = (sel[:, _X].min() / s, sel[:, _Y].min() / s,
                        (sel[:, _X] + sel[:, _W]).max() / s, (sel[:, _Y] + sel[:, _H]).max() / s)
-        if ink_box is None:
-            x0, y0, x1, y1 = (v / s for v in z.rect)
-        else:
-            x0, y0, x1, y1 = ink_box
+        box: tuple[float, float, float, float] = ink_box if ink_box is not None else (
+            z.rect[0] / s, z.rect[1] / s, z.rect[2] / s, z.rect[3] / s)
+        x0, y0, x1, y1 = box
         p = config.pad * (y1 - y0) + 1
         px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
         if z.kind == "box" and ink_box is not None:
@@ -572,8 +571,10 @@ def _refine(grey: np.ndarray, labels: np.ndarray, rules: np.ndarray, sel: np.nda
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(labels.shape[1], x1), min(labels.shape[0], y1)
     mask = np.isin(labels[y0:y1, x0:x1], sel[:, _ID].astype(labels.dtype)).astype(np.uint8)
+    fx: float
+    fy: float
     if s >= 1.0 and m_full is None:
-        fx, fy = x0, y0
+        fx, fy = float(x0), float(y0)
         crop = grey[y0:y1, x0:x1]
     else:
         # One pixel more for the resampling, but not onto a ruling the ink touches.
