@@ -121,8 +121,15 @@ def _locale_regex(locale: str) -> _Node:
         cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"))))
         return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM)))
     if locale == "cl":
-        int_ = _alt(_INT_PLAIN, _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym("."), _DDD))))
-        return _seq(_opt(_sym("$")), _FILL, int_, _opt(_alt(_TERM, _lit(",-"))))
+        # Chilean cheques (ORAND) group thousands with '.' and now and then with ',', and
+        # close the amount with '-', '.-', ',-', '/-' or a lone '.' or ','.
+        int_ = _alt(
+            _INT_PLAIN,
+            _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym("."), _DDD))),
+            _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym(","), _DDD))),
+        )
+        term = _alt(_TERM, _lit(",-"), _sym("."), _sym(","))
+        return _seq(_opt(_sym("$")), _FILL, int_, _opt(term))
     if locale == "any":
         return _alt(*(_locale_regex(loc) for loc in _ANY_ORDER))
     raise ConfigError(f"locale: {locale!r} is not one of {list(LOCALES)}")
