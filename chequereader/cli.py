@@ -46,14 +46,16 @@ def train() -> None:
 @click.option("--continental", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of MNIST 1s/7s added again with a lead-in flag / crossbar.")
 @click.option("--distort", "distort_name", default="default", show_default=True,
-              type=click.Choice(["default", "mild"]), help="Distortion preset.")
+              type=click.Choice(["default", "mild", "elastic"]), help="Distortion preset.")
+@click.option("--extra-symbols", default="", show_default=True,
+              help="Classes added to the default alphabet (e.g. '₹'); each needs an RBF bitmap.")
 @click.option("--rubbish-j", default=20.0, show_default=True, type=float, help="MAP criterion constant j.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, symbols_per_class: int, val_fraction: float,
-                         extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, rubbish_j: float, resume: bool, threads: int,
+                         extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, extra_symbols: str, rubbish_j: float, resume: bool, threads: int,
                          quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
     from .train.recognizer import DISTORTIONS, TrainConfig, train_recognizer
@@ -61,7 +63,8 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
     cfg = TrainConfig(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, usps=usps,
                       semeion=semeion, symbols_per_class=symbols_per_class,
                       val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
-                      continental=continental, distort=DISTORTIONS[distort_name])
+                      continental=continental, distort=DISTORTIONS[distort_name],
+                      extra_symbols=extra_symbols)
     cmd = "chequereader " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         res = train_recognizer(cfg, out, resume=resume, progress=not quiet and sys.stderr.isatty(),

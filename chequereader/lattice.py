@@ -21,13 +21,18 @@ class LatticeConfig:
     """``max_span``: most pieces one arc may join. An arc wider than ``max_width`` body
     heights, or joining pieces separated by a gap wider than ``max_gap`` body heights, is
     left out (it cannot be one character). ``wide_penalty`` is added per body height of
-    width beyond ``wide_start``."""
+    width beyond ``wide_start``. ``apart_penalty`` is added for every pair of neighbouring
+    pieces the arc joins that stand apart (a blank column between them) and are both at
+    least ``apart_height`` body heights tall: two separate, full-size strokes are most often
+    two characters (LeNet-5 alone happily reads "19" squeezed into one frame as a 4)."""
 
     max_span: int = 3
     max_width: float = 2.2
     max_gap: float = 0.6
     wide_start: float = 1.4
     wide_penalty: float = 4.0
+    apart_penalty: float = 6.0
+    apart_height: float = 0.5
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> SegmentationGraph:
@@ -72,17 +77,25 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                 if width > config.max_width:
                     break  # longer spans only get wider
                 # the widest empty gap between consecutive joined pieces
-                right = np.maximum.accumulate(bx[i:j][np.argsort(bx[i:j, 0]), 2])[:-1]
-                left = np.sort(bx[i:j, 0])[1:]
-                if len(left) and (left - right).max() / body > config.max_gap:
+                order = np.argsort(bx[i:j, 0], kind="stable")
+                sub = bx[i:j][order]
+                right = np.maximum.accumulate(sub[:, 2])[:-1]
+                left = sub[1:, 0]
+                gaps = left - right
+                if len(left) and gaps.max() / body > config.max_gap:
                     continue
+                tall = (sub[:, 3] - sub[:, 1]) >= config.apart_height * body
+                apart = int(((gaps >= 1) & tall[1:] & tall[:-1]).sum())
+            else:
+                apart = 0
             crop = seg.labels[y0:y1, x0:x1]
             mask = (crop > i) & (crop <= j)
             imgs.append(frame(mask, body, seg.baseline - y0))
             src.append(i)
             dst.append(j)
             boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
-            geo.append(max(0.0, width - config.wide_start) * config.wide_penalty)
+            geo.append(max(0.0, width - config.wide_start) * config.wide_penalty
+                       + apart * config.apart_penalty)
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),

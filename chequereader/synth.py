@@ -859,7 +859,7 @@ def _scribble(draw: ImageDraw.ImageDraw, x0: float, y0: float, w: float, h: floa
 
 
 def _printed_ink(text: str, height: int) -> np.ndarray:
-    font = _dejavu("DejaVuSansMono-Bold.ttf", max(8, height))
+    font = _dejavu("DejaVuSans-Bold.ttf", max(8, height))
     _, _, r, b = font.getbbox(text)
     img = Image.new("L", (r + 8, b + 8), 0)
     ImageDraw.Draw(img).text((4, 4), text, fill=255, font=font)

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -f samples/cheque_*.png samples/cheque_*.jpg samples/cheque_*.tif samples/cheques.x937 samples/labels.csv
-python -m chequereader.cli synth --count 12 --out samples --locale any --seed 30 --formats png,jpg,tif
+python -m chequereader.cli synth --count 12 --out samples --locale us --seed 30 --formats png,jpg,tif
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python -m chequereader.cli synth --count 3 --out "$tmp" --locale us --seed 31 --formats tif --x9

@@ -31,7 +31,7 @@ def test_candidate_image_holds_only_its_pieces():
     g = build_graph(seg)
     single_dot = [k for k in range(g.n_arcs) if (g.src[k], g.dst[k]) == (1, 2)][0]
     img = g.images[single_dot]
-    assert (img > 0.3).sum() < 12  # framed by the field's body: stays small
+    assert (img > 0.3).sum() < 20  # framed by the field's body: stays small
     ys, _ = np.nonzero(img > 0.3)
     assert ys.min() > 16  # and low
 

@@ -108,7 +108,11 @@ class LeNet5(nn.Module):
         for m, fan in ((self.c1, 25), (self.c5, 16 * 25), (self.f6, 120)):
             _fan_in_uniform_(m.weight, fan)
             _fan_in_uniform_(m.bias, fan)
-        self.register_buffer("prototypes", torch.from_numpy(prototypes(alphabet.chars)))
+        # Derived from the alphabet, not learned: not saved, so a trained network can take a
+        # longer alphabet (a locale's extra symbol) and keep every trained parameter.
+        self.register_buffer(
+            "prototypes", torch.from_numpy(prototypes(alphabet.chars)), persistent=False
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = squash(self.c1(x))

@@ -110,12 +110,14 @@ def _read(path: str | Path | None) -> tuple[dict[str, Any], Path]:
 
 
 def load_model(
-    path: str | Path | None = None, *, alphabet: Alphabet | None = None
+    path: str | Path | None = None, *, alphabet: Alphabet | None = None, extend: bool = False
 ) -> LeNet5:
     """Load a LeNet-5 from ``path`` (default: the bundled weights) and check its metadata.
 
     Raises :class:`ModelError` naming the mismatch: architecture, framing, normalisation,
-    alphabet (when ``alphabet`` is given), tensor names/shapes, or checksum.
+    alphabet (when ``alphabet`` is given), tensor names/shapes, or checksum. With
+    ``extend=True`` an ``alphabet`` that starts with the file's alphabet is accepted (used to
+    fine-tune onto a locale's extra symbols: the RBF prototypes are fixed, not learned).
     """
     blob, p = _read(path)
     meta = blob["metadata"]
@@ -127,13 +129,17 @@ def load_model(
     for key, want in (("framing", FRAMING), ("normalisation", NORMALISATION)):
         if meta.get(key) != want:
             raise ModelError(f"weights {p}: {key} {meta.get(key)!r} does not match this code's {want!r}")
-    if alphabet is not None and meta.get("alphabet") != alphabet.string:
+    trained = Alphabet(tuple(meta["alphabet"]))
+    if extend and alphabet is not None and alphabet.chars[: len(trained)] == trained.chars:
+        trained = alphabet  # fine-tuning onto a longer alphabet: same parameters, more prototypes
+    elif alphabet is not None and meta.get("alphabet") != alphabet.string:
         raise ModelError(
             f"weights {p}: alphabet {meta.get('alphabet')!r} != expected {alphabet.string!r}"
         )
     if blob.get("sha256") != _digest(state):
         raise ModelError(f"weights {p}: checksum mismatch (file altered or corrupt)")
-    model = LeNet5(Alphabet(tuple(meta["alphabet"])), rubbish_j=float(meta.get("rubbish_j", 10.0)))
+    state = {k: v for k, v in state.items() if k != "prototypes"}  # older files saved them
+    model = LeNet5(trained, rubbish_j=float(meta.get("rubbish_j", 10.0)))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -44,12 +44,17 @@ class DistortConfig:
     shear: float = 0.3
     rotate_deg: float = 8.0
     thickness_p: float = 0.3  # probability of a 3x3 dilation or erosion
+    elastic_p: float = 0.0  # probability of an elastic distortion (Simard et al. 2003)
+    elastic_alpha: float = 2.5  # displacement scale, pixels
+    elastic_sigma: float = 4.0  # smoothing of the displacement field, pixels
 
 
 DISTORTIONS = {
     "default": DistortConfig(),
     "mild": DistortConfig(translate=1.5, scale=(0.9, 1.1), squeeze=(0.8, 1.35), shear=0.25,
                           rotate_deg=5.0, thickness_p=0.2),
+    "elastic": DistortConfig(translate=1.5, scale=(0.9, 1.1), squeeze=(0.8, 1.35), shear=0.25,
+                             rotate_deg=5.0, thickness_p=0.2, elastic_p=0.5, elastic_alpha=3.5),
 }
 
 
@@ -70,6 +75,7 @@ class TrainConfig:
     init: str | None = None  # start from these weights (fine-tuning)
     rubbish_j: float = 20.0  # the MAP criterion's constant j (rubbish mass exp(-j))
     continental: float = 0.0  # share of MNIST 1s/7s added again with a flag / crossbar
+    extra_symbols: str = ""  # classes added to the default alphabet, e.g. "₹"
     threads: int = 0
 
 
@@ -101,6 +107,8 @@ def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.
     t = -(Minv @ torch.stack([tx, ty], 1)[:, :, None])[:, :, 0]
     theta = torch.cat([Minv, t[:, :, None]], 2)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if cfg.elastic_p > 0:
+        grid = grid + _elastic_flow(n, x.shape[-1], cfg, gen)
     bg = -0.1
     y = F.grid_sample(x - bg, grid, align_corners=False, padding_mode="zeros") + bg
     if cfg.thickness_p > 0:
@@ -110,6 +118,22 @@ def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.
         y = torch.where((r < cfg.thickness_p / 2)[:, None, None, None], dil, y)
         y = torch.where(((r >= cfg.thickness_p / 2) & (r < cfg.thickness_p))[:, None, None, None], ero, y)
     return y
+
+
+def _elastic_flow(n: int, size: int, cfg: DistortConfig, gen: torch.Generator) -> torch.Tensor:
+    """Smooth random displacement fields ``(n, size, size, 2)`` in grid units (0 for the
+    samples not drawn for elastic distortion)."""
+    r = int(2 * round(2 * cfg.elastic_sigma) + 1)
+    t = torch.arange(r, dtype=torch.float32) - r // 2
+    k = torch.exp(-(t**2) / (2 * cfg.elastic_sigma**2))
+    k = k / k.sum()
+    flow = torch.rand(n * 2, 1, size, size, generator=gen) * 2 - 1
+    flow = F.conv2d(F.pad(flow, (r // 2, r // 2, 0, 0), mode="reflect"), k.view(1, 1, 1, r))
+    flow = F.conv2d(F.pad(flow, (0, 0, r // 2, r // 2), mode="reflect"), k.view(1, 1, r, 1))
+    flow = flow.view(n, 2, size, size)
+    flow = flow / flow.flatten(1).abs().amax(1).clamp_min(1e-6)[:, None, None, None]
+    on = (torch.rand(n, generator=gen) < cfg.elastic_p).float()[:, None, None, None]
+    return (flow * on * cfg.elastic_alpha * 2 / size).permute(0, 2, 3, 1)
 
 
 def error_rate(
@@ -213,10 +237,13 @@ def train_recognizer(
     _set_seed(cfg.seed)
     out = Path(out)
     ckpt = out.with_name(out.name + ".ckpt")
+    if cfg.extra_symbols:
+        alphabet = alphabet.extend(cfg.extra_symbols)
     sets = _load_sets(cfg, alphabet, log)
     x = torch.from_numpy(sets["x"])[:, None]
     y = torch.from_numpy(sets["y"])
-    model = load_model(cfg.init, alphabet=alphabet) if cfg.init else LeNet5(alphabet, cfg.rubbish_j)
+    model = (load_model(cfg.init, alphabet=alphabet, extend=True) if cfg.init
+             else LeNet5(alphabet, cfg.rubbish_j))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
