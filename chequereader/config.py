@@ -40,7 +40,9 @@ class PipelineConfig:
 
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
-    ``max_fields``: field candidates decoded per page, the best kept.
+    ``max_fields``: field candidates decoded per page, the best kept. ``torch_threads``:
+    threads torch may use (process-wide; 0 leaves torch's setting alone). One is fastest for
+    LeNet-5's small batches, and leaves the other cores to other workers.
     """
 
     locale: str = "us"
@@ -50,6 +52,7 @@ class PipelineConfig:
     weights: str | None = None
     pages: str = "all"
     max_fields: int = 3
+    torch_threads: int = 1
     clean: CleanConfig = dc_field(default_factory=CleanConfig)
     segment: SegmentConfig = dc_field(default_factory=SegmentConfig)
     lattice: LatticeConfig = dc_field(default_factory=LatticeConfig)

@@ -53,6 +53,10 @@ class ChequeReader:
 
     def __init__(self, config: PipelineConfig | None = None, model: Any = None) -> None:
         self.config = config or PipelineConfig()
+        if self.config.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.config.torch_threads)
         self.model = model if model is not None else load_model(self.config.weights)
         self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
 
