@@ -242,7 +242,7 @@ def _remove_speckles(binary: np.ndarray, config: CleanConfig) -> tuple[np.ndarra
     dense = area >= 0.45 * cw * ch
     near_base = np.abs(bottom - base) <= 0.35 * body
     round_ = (cw <= 2.5 * ch) & (ch <= 3.0 * cw)
-    punct = dense & near_base & round_ & (area >= max(config.min_area, (0.1 * body) ** 2))
+    punct = dense & near_base & round_ & (area >= max(config.min_area, (0.085 * body) ** 2))
     keep &= ~small | punct
     # Left-overs of guide lines and hatching: thin horizontal slivers. A '-' is kept when it
     # sits in the body's middle band and is long enough.

@@ -42,7 +42,10 @@ class PipelineConfig:
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
     ``max_fields``: field candidates decoded per page, the best kept. ``torch_threads``:
     threads torch may use (process-wide; 0 leaves torch's setting alone). One is fastest for
-    LeNet-5's small batches, and leaves the other cores to other workers.
+    LeNet-5's small batches, and leaves the other cores to other workers. ``temperature``:
+    penalties are divided by it before the forward (posterior) computation, which calibrates
+    confidences without changing the best path (fitted on synthetic validation fields, see
+    ``benchmarks/calibrate.py``).
     """
 
     locale: str = "us"
@@ -53,6 +56,7 @@ class PipelineConfig:
     pages: str = "all"
     max_fields: int = 3
     torch_threads: int = 1
+    temperature: float = 1.0
     clean: CleanConfig = dc_field(default_factory=CleanConfig)
     segment: SegmentConfig = dc_field(default_factory=SegmentConfig)
     lattice: LatticeConfig = dc_field(default_factory=LatticeConfig)
@@ -67,6 +71,7 @@ class PipelineConfig:
         check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
         check_range(self.nbest, "nbest", 1, 100)
         check_range(self.max_fields, "max_fields", 1, 20)
+        check_range(self.temperature, "temperature", 0.05, 100.0)
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -22,9 +22,10 @@ class LatticeConfig:
     heights, or joining pieces separated by a gap wider than ``max_gap`` body heights, is
     left out (it cannot be one character). ``wide_penalty`` is added per body height of
     width beyond ``wide_start``. ``apart_penalty`` is added for every pair of neighbouring
-    pieces the arc joins that stand apart (a blank column between them) and are both at
-    least ``apart_height`` body heights tall: two separate, full-size strokes are most often
-    two characters (LeNet-5 alone happily reads "19" squeezed into one frame as a 4)."""
+    pieces the arc joins that stand apart (blank columns between them, at least
+    ``apart_gap`` body heights): separate strokes side by side are most often two characters.
+    LeNet-5 alone happily reads "19" squeezed into one frame as a 4, or a "9." as a 9, which
+    drops the decimal point; fragments of one broken digit overlap instead."""
 
     max_span: int = 3
     max_width: float = 2.2
@@ -32,7 +33,7 @@ class LatticeConfig:
     wide_start: float = 1.4
     wide_penalty: float = 4.0
     apart_penalty: float = 6.0
-    apart_height: float = 0.5
+    apart_gap: float = 0.03
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> SegmentationGraph:
@@ -84,8 +85,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                 gaps = left - right
                 if len(left) and gaps.max() / body > config.max_gap:
                     continue
-                tall = (sub[:, 3] - sub[:, 1]) >= config.apart_height * body
-                apart = int(((gaps >= 1) & tall[1:] & tall[:-1]).sum())
+                apart = int((gaps >= max(1.0, config.apart_gap * body)).sum())
             else:
                 apart = 0
             crop = seg.labels[y0:y1, x0:x1]

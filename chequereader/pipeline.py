@@ -83,7 +83,8 @@ class ChequeReader:
         pen = self.model.predict(graph.images) + graph.geometric[:, None]
         t0 = tick("recognize", t0)
         dec = decode_stage.decode(
-            graph.n_nodes, graph.src, graph.dst, pen, self._tables[loc], self.model.alphabet,
+            graph.n_nodes, graph.src, graph.dst, pen / cfg.temperature, self._tables[loc],
+            self.model.alphabet,
             nbest=cfg.nbest, reject_threshold=cfg.reject_threshold, config=cfg.decode, locale=loc,
         )
         tick("decode", t0)
