@@ -23,7 +23,14 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, digits_only, error_reject, tesseract_read, tesseract_version, timing_summary  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    digits_only,
+    error_reject,
+    tesseract_read,
+    tesseract_version,
+    timing_summary,
+)
 
 from chequereader.config import PipelineConfig  # noqa: E402
 from chequereader.framing import frame  # noqa: E402
@@ -96,7 +103,7 @@ def run_set(name: str, items, reader: ChequeReader, locale: str, tesseract: bool
     seg_found = seg_total = dig_ok = dig_n = 0
     worst = []
     t0 = time.perf_counter()
-    for fname, im, truth, boxes in items:
+    for fname, im, truth, _boxes in items:
         res = reader.read_field(im, locale=locale)
         ok = amounts_equal(res.amount, truth)
         correct.append(ok)
@@ -106,7 +113,7 @@ def run_set(name: str, items, reader: ChequeReader, locale: str, tesseract: bool
             worst.append((res.confidence, fname, im, truth))
     wall = time.perf_counter() - t0
     # Diagnostics apart from the timed run.
-    for fname, im, truth, boxes in items:
+    for _fname, im, _truth, boxes in items:
         tr = reader.trace_field(im, locale)
         f, t = segmentation_boundary_recall(tr.segmentation, boxes)
         seg_found += f
@@ -134,7 +141,7 @@ def run_set(name: str, items, reader: ChequeReader, locale: str, tesseract: bool
     if render_dir is not None:
         render_dir.mkdir(parents=True, exist_ok=True)
         worst.sort(key=lambda w: -w[0])  # confidently wrong first
-        for c, fname, im, truth in worst[:20]:
+        for _c, fname, im, truth in worst[:20]:
             render(reader, im, fname, truth, render_dir, locale)
     return out
 

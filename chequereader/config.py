@@ -15,11 +15,12 @@ Unknown keys are refused with a :class:`ConfigError` naming them.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ._validate import check_in, check_range
 from .clean import CleanConfig

@@ -9,9 +9,10 @@ Image conventions used throughout:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class BBox:
     def y2(self) -> int:
         return self.y + self.h
 
-    def iou(self, other: "BBox") -> float:
+    def iou(self, other: BBox) -> float:
         ix = max(0, min(self.x2, other.x2) - max(self.x, other.x))
         iy = max(0, min(self.y2, other.y2) - max(self.y, other.y))
         inter = ix * iy

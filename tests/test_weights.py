@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from chequereader.errors import ModelError
 from chequereader.models.alphabet import DEFAULT

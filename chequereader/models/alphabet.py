@@ -39,7 +39,7 @@ class Alphabet:
         except ValueError:
             raise ConfigError(f"alphabet: symbol {c!r} not in {''.join(self.chars)!r}") from None
 
-    def extend(self, extra: str) -> "Alphabet":
+    def extend(self, extra: str) -> Alphabet:
         return Alphabet(self.chars + tuple(c for c in extra if c not in self.chars))
 
     @property

@@ -191,7 +191,7 @@ class LeNet5(nn.Module):
         return c1 + c3 + c5 + f6 + s
 
     @classmethod
-    def load(cls, path: Any = None, **kw: Any) -> "LeNet5":
+    def load(cls, path: Any = None, **kw: Any) -> LeNet5:
         from .weights import load_model
 
         return load_model(path, **kw)
