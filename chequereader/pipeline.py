@@ -153,6 +153,10 @@ class ChequeReader:
                     best_score, res = score, cand
                 elif res.field is None:
                     res = cand
+                if cand.status == "ok":
+                    # Candidates come best-located first; a confident read there is kept
+                    # without decoding the less likely zones (a third of the time per page).
+                    break
         timing["total"] = 1000 * (time.perf_counter() - t0)
         if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
             extra["match"] = bool(amounts_equal(res.amount, extra["x9_amount"]))

@@ -110,6 +110,29 @@ def test_read_40_files_10_bad(tmp_path: Path, batch40, weights: str) -> None:
     assert "error=10" in r.stderr
 
 
+def test_read_200_files_20_bad_ends_with_200_rows(tmp_path: Path, weights: str) -> None:
+    """The reliability figure of the batch issue: 200 inputs, 20 bad (every kind twice)."""
+    paths, bad = [], []
+    for i in range(200):
+        if i % 10 == 3:
+            paths.append(str(_write_bad(tmp_path, BAD_KINDS[(i // 10) % len(BAD_KINDS)], i)))
+            bad.append(True)
+        else:
+            p = tmp_path / f"g{i:03d}.{('png', 'jpg', 'tif')[i % 3]}"
+            p.write_bytes(_encoded(field_image(str(i)), p.suffix[1:]))
+            paths.append(str(p))
+            bad.append(False)
+    out = tmp_path / "out.csv"
+    r = CliRunner().invoke(main, ["read", *paths, "--field", "--weights", weights, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 200 and [x["file"] for x in rows] == paths
+    assert [x["status"] == "error" for x in rows] == bad
+    assert all(x["error"] for x, b in zip(rows, bad, strict=True) if b)
+
+
 def test_read_stdout_csv_and_fail_on_error(batch40, weights: str) -> None:
     paths, bad = batch40
     sel = paths[:6]
