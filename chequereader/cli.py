@@ -13,6 +13,23 @@ from . import __version__
 from .errors import ChequeReaderError
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The command as a user would type it to get the same run (recorded in weight files)."""
+    parts = ["chequereader", *ctx.command_path.split()[1:]]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name or "")
+        if not isinstance(p, click.Option) or v == p.default or v in (None, (), False):
+            continue
+        flag = p.opts[0]
+        if p.is_flag:
+            parts.append(flag if v else (p.secondary_opts or [flag])[0])
+        elif isinstance(v, tuple):
+            parts.extend(x for item in v for x in (flag, shlex.quote(str(item))))
+        else:
+            parts.extend((flag, shlex.quote(str(v))))
+    return " ".join(parts)
+
+
 def _fail(msg: str) -> None:
     raise click.ClickException(msg)
 
@@ -65,7 +82,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
                       val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
                       continental=continental, distort=DISTORTIONS[distort_name],
                       extra_symbols=extra_symbols)
-    cmd = "chequereader " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    cmd = _command_line(click.get_current_context())
     try:
         res = train_recognizer(cfg, out, resume=resume, progress=not quiet and sys.stderr.isatty(),
                                log=lambda m: click.echo(m, err=True), command=cmd)

@@ -95,3 +95,41 @@ def test_evaluate_digits_cli_on_a_file_the_test_writes(tmp_path):
     np.savez(bad, foo=ims)
     r = CliRunner().invoke(main, ["evaluate-digits", str(bad), "--weights", str(w)])
     assert r.exit_code != 0 and "needs" in r.output
+
+
+def _fake_data_dir(root):
+    """A ../shared/data look-alike: tiny MNIST train/test files with writer ids."""
+    rng = np.random.default_rng(0)
+    d = root / "mnist"
+    d.mkdir(parents=True)
+    for name, n in (("mnist-train.npz", 120), ("mnist-test.npz", 40)):
+        ims = np.zeros((n, 28, 28), np.uint8)
+        labels = np.arange(n) % 2 * 6 + 1  # ones and sevens
+        for i in range(n):
+            x = 12 + int(rng.integers(-2, 3))
+            ims[i, 4:24, x : x + 3] = 255
+            if labels[i] == 7:
+                ims[i, 4:7, x - 10 : x + 3] = 255
+        np.savez(d / name, images=ims, labels=labels.astype(np.uint8),
+                 writers=(np.arange(n) % 12).astype(np.int32))
+    return root
+
+
+def test_train_cli_checkpoints_and_resumes(tmp_path):
+    data = _fake_data_dir(tmp_path / "data")
+    out = tmp_path / "w.pt"
+    base = ["train", "recognizer", "--data", str(data), "--out", str(out), "--symbols-per-class", "4",
+            "--quiet", "--seed", "1", "--val-fraction", "0.2"]
+    r = CliRunner().invoke(main, base + ["--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    ckpt = tmp_path / "w.pt.ckpt"
+    assert out.exists() and ckpt.exists()
+    r = CliRunner().invoke(main, base + ["--epochs", "2", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "resumed from" in r.output
+    from chequereader.models.weights import read_metadata
+
+    meta = read_metadata(out)
+    assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2]
+    assert meta["training"]["command"].startswith("chequereader train recognizer")
+    assert "mnist_test" in meta["metrics"] and meta["training"]["validation_writers"] >= 1

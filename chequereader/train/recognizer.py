@@ -259,6 +259,8 @@ def train_recognizer(
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
+        # A resumed run may ask for more epochs than the interrupted one planned.
+        sched.total_steps = cfg.epochs * steps_per_epoch
         gen.set_state(st["gen"])
         history, start = st["history"], st["epoch"]
         log(f"resumed from {ckpt} at epoch {start}")
