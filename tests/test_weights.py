@@ -64,4 +64,4 @@ def test_bundled_weights_load_and_carry_their_figures():
     meta = m.metadata
     assert meta["training"]["command"].startswith("chequereader train recognizer")
     # The figure the bundled weights were shipped with (README); the issue aims at <= 0.8%.
-    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0100
+    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0090
