@@ -117,7 +117,7 @@ def train_mine_cmd(data: str, n_fields: int, seed: int, val_fraction: float, out
         res = mine(path, n_fields, seed=seed + 100, exclude_writers=exclude)
     except ChequeReaderError as exc:
         _fail(str(exc))
-    np.savez_compressed(out, **res)
+    np.savez_compressed(out, images=res["images"], labels=res["labels"])
     lab = res["labels"]
     click.echo(json.dumps({"out": out, "candidates": int(len(lab)), "rubbish": int((lab < 0).sum())}))
 

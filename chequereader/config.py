@@ -81,7 +81,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for k, v in data.items():
         if k not in fields:
             raise ConfigError(f"{where}: unknown key {k!r} (known: {', '.join(sorted(fields))})")
-        default = fields[k].default_factory() if fields[k].default_factory is not dataclasses.MISSING else fields[k].default  # type: ignore[misc]
+        f = fields[k]
+        factory = f.default_factory
+        default = factory() if callable(factory) else f.default
         if dataclasses.is_dataclass(default):
             if not isinstance(v, dict):
                 raise ConfigError(f"{where}.{k}: expected a table")

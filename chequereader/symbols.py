@@ -130,9 +130,9 @@ def draw_symbol(symbol: str, rng: np.random.Generator, body: float | None = None
         raise ConfigError(f"symbol: no procedural drawing for {symbol!r}")
     # Slant as handwriting does: shear about the baseline.
     sh = rng.uniform(-0.3, 0.3)
-    M = np.float32([[1, -sh, sh * base], [0, 1, 0]])
-    canvas = cv2.warpAffine(canvas, M, (W, canvas.shape[0]))
-    return SymbolSample(canvas > 100, H, base)
+    M = np.array([[1.0, -sh, sh * base], [0.0, 1.0, 0.0]], np.float32)
+    slanted = cv2.warpAffine(canvas, M, (W, canvas.shape[0]))
+    return SymbolSample(np.asarray(slanted) > 100, H, base)
 
 
 def render_font_symbol(symbol: str, font_path: str, rng: np.random.Generator) -> SymbolSample | None:

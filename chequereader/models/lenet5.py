@@ -64,6 +64,8 @@ class PartialConv(nn.Module):
     are scattered into a dense weight at run time so one ``conv2d`` does the work.
     """
 
+    conn: torch.Tensor
+
     def __init__(self, table: tuple[tuple[int, ...], ...] = C3_TABLE, in_maps: int = 6) -> None:
         super().__init__()
         self.out_maps, self.in_maps = len(table), in_maps
@@ -95,6 +97,8 @@ class LeNet5(nn.Module):
     inference mode on a NumPy batch.
     """
 
+    prototypes: torch.Tensor
+
     def __init__(self, alphabet: Alphabet = DEFAULT, rubbish_j: float = 20.0) -> None:
         super().__init__()
         self.alphabet = alphabet
@@ -107,7 +111,8 @@ class LeNet5(nn.Module):
         self.f6 = nn.Linear(120, 84)
         for m, fan in ((self.c1, 25), (self.c5, 16 * 25), (self.f6, 120)):
             _fan_in_uniform_(m.weight, fan)
-            _fan_in_uniform_(m.bias, fan)
+            if m.bias is not None:
+                _fan_in_uniform_(m.bias, fan)
         # Derived from the alphabet, not learned: not saved, so a trained network can take a
         # longer alphabet (a locale's extra symbol) and keep every trained parameter.
         self.register_buffer(

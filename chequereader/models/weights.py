@@ -145,5 +145,5 @@ def load_model(
     except RuntimeError as exc:
         raise ModelError(f"weights {p}: tensors do not match the architecture ({exc})") from None
     model.eval()
-    model.metadata = meta  # type: ignore[attr-defined]
+    model.metadata = meta
     return model
