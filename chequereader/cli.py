@@ -91,6 +91,55 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
     click.echo(json.dumps(res["metrics"]))
 
 
+@train.command("global")
+@click.option("--data", "data", default="../shared/data", show_default=True,
+              type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False),
+              help="Start from these weights (default: the bundled ones).")
+@click.option("--fields", "n_fields", default=20000, show_default=True, type=click.IntRange(1),
+              help="Synthetic training fields (MNIST-train writers).")
+@click.option("--val-fields", default=600, show_default=True, type=click.IntRange(1))
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--batch-fields", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--locales", default="us,cl,in", show_default=True, help="Comma-separated; they take turns.")
+@click.option("--char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="Weight of the character-level loss mixed in (0 = fields only).")
+@click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Extra framed examples for the character loss (as `train recognizer --extra`).")
+@click.option("--cache", type=click.Path(dir_okay=False),
+              help="Keep the training graphs in this .npz (made on first use, reused after).")
+@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
+@click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_fields: int, epochs: int,
+                     batch_fields: int, lr: float, seed: int, locales: str, char_weight: float,
+                     extra: tuple[str, ...], cache: str | None, resume: bool, threads: int,
+                     quiet: bool) -> None:
+    """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
+    discriminative forward criterion on synthetic amount fields."""
+    from .grammar import LOCALES
+    from .train.global_training import GlobalConfig, train_global
+
+    locs = tuple(x.strip() for x in locales.split(",") if x.strip())
+    bad = [x for x in locs if x not in LOCALES or x == "any"]
+    if not locs or bad:
+        _fail(f"--locales: expected some of us,cl,in, got {locales!r}")
+    cfg = GlobalConfig(data=data, init=init, fields=n_fields, val_fields=val_fields, epochs=epochs,
+                       batch_fields=batch_fields, lr=lr, seed=seed, locales=locs,
+                       char_weight=char_weight, extra=tuple(extra), threads=threads)
+    cmd = _command_line(click.get_current_context())
+    try:
+        res = train_global(cfg, out, cache=cache, resume=resume,
+                           progress=not quiet and sys.stderr.isatty(),
+                           log=lambda m: click.echo(m, err=True), command=cmd)
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(res["metrics"]))
+
+
 @train.command("mine")
 @click.option("--data", "data", default="../shared/data", show_default=True,
               type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")
