@@ -441,19 +441,25 @@ def _nbest(
         np.array([-1]),
         np.array([-1]),
     )
+    ptr, gsrc, cls_of, dst_of = g.ptr, g.src, tt.cls, tt.dst
     for j in range(g.n):
+        # All incoming arcs of the node at once, concatenated in arc order (the generation
+        # order of the tie-breaks): each source's expansions, extended along the arc.
+        lo, hi = int(ptr[j]), int(ptr[j + 1])
+        arcs_in = [a for a in range(lo, hi) if exp[gsrc[a]] is not None]
         parts: list[tuple[np.ndarray, ...]] = [start_entry] if is_start[j] else []
-        bj = beta[j]
-        for a in range(g.ptr[j], g.ptr[j + 1]):
-            x = exp[g.src[a]]
-            if x is None:
-                continue
-            rep, cls, nst, v0, h = x
-            val = v0 + pen[a][cls]
-            ok = val + bj[nst] <= bound
-            if not ok.any():
-                continue
-            parts.append((nst[ok], val[ok], h[ok], np.full(int(ok.sum()), a), cls[ok], rep[ok]))
+        if arcs_in:
+            xs = [exp[gsrc[a]] for a in arcs_in]
+            if len(xs) == 1:
+                rep, cls, nst, v0, h = xs[0]  # type: ignore[misc]
+                arc = np.full(len(rep), arcs_in[0])
+            else:
+                rep, cls, nst, v0, h = (np.concatenate(c) for c in zip(*xs, strict=True))
+                arc = np.repeat(arcs_in, [len(x[0]) for x in xs])  # type: ignore[index]
+            val = v0 + pen[arc, cls]
+            ok = np.flatnonzero(val + beta[j, nst] <= bound)
+            if len(ok):
+                parts.append((nst[ok], val[ok], h[ok], arc[ok], cls[ok], rep[ok]))
         if not parts:
             continue
         if len(parts) == 1:
@@ -477,8 +483,8 @@ def _nbest(
             rep = np.repeat(np.arange(len(st)), counts)
             offs = np.arange(len(rep)) - np.repeat(np.cumsum(counts) - counts, counts)
             ts = t_order[np.repeat(t_ptr[st], counts) + offs]
-            cls = tt.cls[ts]
-            exp[j] = (rep, cls, tt.dst[ts], val[rep], h[rep] * _HASH_MUL + (cls + 1).astype(np.uint64))
+            cls = cls_of[ts]
+            exp[j] = (rep, cls, dst_of[ts], val[rep], h[rep] * _HASH_MUL + (cls + 1).astype(np.uint64))
 
     # Distinct texts over all final product nodes.
     rows: list[tuple[np.ndarray, ...]] = []
@@ -695,6 +701,55 @@ def nbest(
     return _nbest_widening(g, pen, tt, int(n), float(beam), _backward_best(g, pen, tt))
 
 
+def _widen(b: float, beam: float) -> float:
+    """The next beam of :func:`decode`'s search: doubled, up to ``beam``."""
+    return beam if 2.0 * b > 1e3 else min(2.0 * b, beam)
+
+
+def _search(
+    g: _Graph,
+    pen: np.ndarray,
+    tt: GrammarTables,
+    beta: np.ndarray,
+    n_alt: int,
+    cfg: DecodeConfig,
+    locale: str,
+) -> tuple[list[Path], dict[str, str]]:
+    """The texts :func:`decode` weighs, by increasing penalty, and each one's amount.
+
+    The search widens a beam ``b`` from a few nats up to ``cfg.beam``: ``depth`` texts found
+    within ``b`` are exactly the ``depth`` best; fewer means all the texts within it, enough
+    for the confidence once ``b`` reaches ``confidence_beam`` (texts beyond carry under
+    ``exp(-confidence_beam)`` of the best one's mass). The list is deepened only while fewer
+    than ``n_alt`` distinct amounts are seen. One :func:`_nbest` at the full beam per depth
+    answers every ``b``: the texts within ``b`` are the ones of its list within ``b`` of the
+    best (when all ``depth`` are, they are the ``depth`` best within ``b``; else they are all
+    the texts within it), so the widening costs no further search.
+    """
+    depth = max(cfg.depth, 4 * n_alt)
+    b = min(4.0, cfg.beam)
+    best = float(beta[g.starts, tt.start].min()) if len(g.starts) else INF
+    full: dict[int, list[Path]] = {}
+    amount_of: dict[str, str] = {}
+    while True:
+        if depth not in full:
+            full[depth] = _nbest(g, pen, tt, depth, cfg.beam, beta)
+            for p in full[depth]:
+                if p.text not in amount_of:
+                    amount_of[p.text] = canonical_amount(p.text, locale) or p.text
+        bound = best + b
+        paths = [p for p in full[depth] if p.penalty <= bound]
+        n_amounts = len({amount_of[p.text] for p in paths})
+        if len(paths) >= depth:
+            if n_amounts >= n_alt or depth >= cfg.max_depth:
+                return paths, amount_of
+            depth = min(2 * depth, cfg.max_depth)
+        elif b >= cfg.beam or (n_amounts >= n_alt and b >= cfg.confidence_beam):
+            return paths, amount_of
+        else:
+            b = _widen(b, cfg.beam)
+
+
 def decode(
     n_nodes: int,
     src: Any,
@@ -746,24 +801,7 @@ def decode(
         return none
     beta = _backward_best(g, pen, tt)
 
-    # Search with a narrow beam first (cheap on peaked penalties) and widen it. `depth` texts
-    # found within a beam are exactly the `depth` best; fewer means all the texts within it,
-    # enough for the confidence once the beam reaches `confidence_beam` (texts beyond carry
-    # under exp(-confidence_beam) of the best one's mass). Deepen the list only while fewer
-    # than `n_alt` distinct amounts are seen.
-    depth = max(cfg.depth, 4 * n_alt)
-    b = min(4.0, cfg.beam)
-    while True:
-        paths = _nbest(g, pen, tt, depth, b, beta)
-        n_amounts = len({canonical_amount(p.text, locale) or p.text for p in paths})
-        if len(paths) >= depth:
-            if n_amounts >= n_alt or depth >= cfg.max_depth:
-                break
-            depth = min(2 * depth, cfg.max_depth)
-        elif b >= cfg.beam or (n_amounts >= n_alt and b >= cfg.confidence_beam):
-            break
-        else:
-            b = cfg.beam if 2.0 * b > 1e3 else min(2.0 * b, cfg.beam)
+    paths, amount_of = _search(g, pen, tt, beta, n_alt, cfg, locale)
     if not paths:
         return none
 
@@ -775,7 +813,7 @@ def decode(
     f_text = np.array([_neg_lse(alpha[g.finals, tt.n_states + e]) for e in ends])
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
-        groups.setdefault(canonical_amount(p.text, locale) or p.text, []).append(q)
+        groups.setdefault(amount_of[p.text], []).append(q)
     scored = []
     for rank, (amount, idx) in enumerate(groups.items()):
         f_amount = _neg_lse(f_text[idx])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import check_range
-from .framing import SIZE, frame
+from .framing import BACKGROUND, SIZE, frame, frame_tight
 from .types import Segmentation, SegmentationGraph
 
 
@@ -65,42 +65,52 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
     body = max(float(seg.body_height), 1.0)
     src: list[int] = []
     dst: list[int] = []
-    imgs: list[np.ndarray] = []
     boxes: list[tuple[int, int, int, int]] = []
     geo: list[float] = []
-    bx = np.array([[b.x, b.y, b.x2, b.y2] for b in seg.boxes], np.int64).reshape(-1, 4)
+    # Python ints: the arcs' boxes and gaps are a few scalars each, cheaper than tiny arrays.
+    bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
+    apart_min = max(1.0, config.apart_gap * body)
     for i in range(n):
         for j in range(i + 1, min(n, i + config.max_span) + 1):
-            x0, y0 = bx[i:j, 0].min(), bx[i:j, 1].min()
-            x1, y1 = bx[i:j, 2].max(), bx[i:j, 3].max()
+            sub = bx[i:j]
+            x0, y0 = min(b[0] for b in sub), min(b[1] for b in sub)
+            x1, y1 = max(b[2] for b in sub), max(b[3] for b in sub)
             width = (x1 - x0) / body
             if j - i > 1:
                 if width > config.max_width:
                     break  # longer spans only get wider
                 # the widest empty gap between consecutive joined pieces
-                order = np.argsort(bx[i:j, 0], kind="stable")
-                sub = bx[i:j][order]
-                right = np.maximum.accumulate(sub[:, 2])[:-1]
-                left = sub[1:, 0]
-                gaps = left - right
-                if len(left) and gaps.max() / body > config.max_gap:
+                by_x = sorted(sub, key=lambda b: b[0])
+                right = by_x[0][2]
+                gaps = []
+                for b in by_x[1:]:
+                    gaps.append(b[0] - right)
+                    right = max(right, b[2])
+                if max(gaps) / body > config.max_gap:
                     continue
-                apart = int((gaps >= max(1.0, config.apart_gap * body)).sum())
+                apart = sum(gp >= apart_min for gp in gaps)
             else:
                 apart = 0
-            crop = seg.labels[y0:y1, x0:x1]
-            mask = (crop > i) & (crop <= j)
-            imgs.append(frame(mask, body, seg.baseline - y0))
             src.append(i)
             dst.append(j)
-            boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+            boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(max(0.0, width - config.wide_start) * config.wide_penalty
                        + apart * config.apart_penalty)
+    imgs = np.full((len(src), SIZE, SIZE), BACKGROUND, np.float32)
+    labels = seg.labels
+    for a, (i, j, (x0, y0, w, h)) in enumerate(zip(src, dst, boxes, strict=True)):
+        crop = labels[y0 : y0 + h, x0 : x0 + w]
+        mask = crop == j if j - i == 1 else (crop > i) & (crop <= j)
+        base = seg.baseline - y0
+        if mask.size and mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any():
+            frame_tight(mask, body, base, out=imgs[a])
+        else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
+            imgs[a] = frame(mask, body, base)
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),
         dst=np.asarray(dst, np.int64),
-        images=np.stack(imgs) if imgs else np.zeros((0, SIZE, SIZE), np.float32),
+        images=imgs,
         boxes=np.asarray(boxes, np.int32).reshape(-1, 4),
         geometric=np.asarray(geo, np.float32),
     )

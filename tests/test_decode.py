@@ -329,3 +329,49 @@ def test_decode_locale_reading() -> None:
     d = decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, ANY, DEFAULT)
     assert (d.text, d.amount, d.status) == ("1.234", "1234", "ok")
     assert decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, US, DEFAULT).amount is None
+
+
+def _search_by_widening(g, pen, tt, beta, n_alt, cfg, locale):
+    """The search of `decode` as first written: one n-best per beam and depth visited."""
+    from chequereader.decode import _nbest
+
+    depth, b = max(cfg.depth, 4 * n_alt), min(4.0, cfg.beam)
+    while True:
+        paths = _nbest(g, pen, tt, depth, b, beta)
+        n_amounts = len({canonical_amount(p.text, locale) or p.text for p in paths})
+        if len(paths) >= depth:
+            if n_amounts >= n_alt or depth >= cfg.max_depth:
+                return paths
+            depth = min(2 * depth, cfg.max_depth)
+        elif b >= cfg.beam or (n_amounts >= n_alt and b >= cfg.confidence_beam):
+            return paths
+        else:
+            b = cfg.beam if 2.0 * b > 1e3 else min(2.0 * b, cfg.beam)
+
+
+def test_search_at_full_beam_equals_search_by_widening() -> None:
+    from chequereader.decode import _backward_best, _prepare, _search
+
+    rng = np.random.default_rng(5)
+    tt = get_grammar("cl").tables(DEFAULT)
+    configs = [DecodeConfig(), DecodeConfig(depth=4, max_depth=16), DecodeConfig(beam=10.0)]
+    lengths = set()
+    for trial in range(60):
+        spread = [0.5, 2.0, 5.0, 10.0][trial % 4]
+        n = int(rng.integers(3, 10))
+        src = np.array([i for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        dst = np.array([i + k for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        # peaked rows: one or two likely classes per arc, the others `spread` nats and more away
+        pen = rng.uniform(spread, 3 * spread, (len(src), C))
+        pen[np.arange(len(src)), rng.integers(0, 10, len(src))] = rng.uniform(0, 1, len(src))
+        g, p = _prepare(n, src, dst, pen, DEFAULT, None, None)
+        beta = _backward_best(g, p, tt)
+        cfg = configs[(trial // 4) % len(configs)]
+        got, amount_of = _search(g, p, tt, beta, 5, cfg, "cl")
+        ref = _search_by_widening(g, p, tt, beta, 5, cfg, "cl")
+        assert [(q.text, q.arcs, q.classes, q.penalty) for q in got] == [
+            (q.text, q.arcs, q.classes, q.penalty) for q in ref
+        ]
+        assert all(amount_of[q.text] == (canonical_amount(q.text, "cl") or q.text) for q in got)
+        lengths.add(len(got))
+    assert len(lengths) > 4  # lists cut at several beams and depths, not one shape only

@@ -71,3 +71,20 @@ def test_frame_digit_images_binarises_bright_ink():
     out = frame_digit_images(ims)
     assert out.shape == (2, 32, 32)
     assert out[0].max() > 1 and out[1].max() == pytest.approx(BACKGROUND)
+
+
+def test_frame_tight_equals_frame_on_random_tight_masks():
+    from chequereader.framing import frame_tight
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        m = rng.random((h, w)) < rng.uniform(0.05, 0.9)
+        m[0, rng.integers(w)] = m[-1, rng.integers(w)] = True  # tight: ink on every edge
+        m[rng.integers(h), 0] = m[rng.integers(h), -1] = True
+        body = float(rng.uniform(3.0, 80.0))
+        base = float(rng.uniform(-20.0, 100.0))
+        expected = frame(m, body, base)
+        assert np.array_equal(frame_tight(m, body, base), expected)
+        out = np.full((32, 32), BACKGROUND, np.float32)
+        assert frame_tight(m, body, base, out=out) is out and np.array_equal(out, expected)

@@ -52,3 +52,41 @@ def test_empty_segmentation_gives_one_node_no_arcs():
     g = build_graph(seg)
     assert g.n_nodes == 1 and g.n_arcs == 0 and g.images.shape == (0, 32, 32)
     assert np.all(build_graph(_seg([(0, 10, 6, 20)])).images[0][0] == np.float32(BACKGROUND))
+
+
+def _reference_images(seg, g):
+    """Each arc's image as `frame` gives it for the arc's pieces cropped to the arc's box."""
+    from chequereader.framing import frame
+
+    out = []
+    for i, j, (x, y, w, h) in zip(g.src, g.dst, g.boxes):
+        crop = seg.labels[y : y + h, x : x + w]
+        out.append(frame((crop > i) & (crop <= j), max(seg.body_height, 1.0), seg.baseline - y))
+    return np.stack(out)
+
+
+def test_images_equal_frame_of_each_arc_on_random_segmentations():
+    from chequereader.segment import segment
+    from chequereader.types import CleanField
+
+    rng = np.random.default_rng(11)
+    n_arcs = 0
+    for _ in range(20):
+        b = np.zeros((48, 160), bool)
+        x = 3
+        while x < 140:  # blobs of random size and height, some touching, some apart
+            w, h, y = int(rng.integers(3, 22)), int(rng.integers(3, 30)), int(rng.integers(4, 20))
+            b[y : y + h, x : x + w] = rng.random((h, w)) < 0.8
+            x += w + int(rng.integers(-2, 6))
+        seg = segment(CleanField(b, np.zeros(b.shape, np.uint8), 24.0, 40.0))
+        g = build_graph(seg)
+        n_arcs += g.n_arcs
+        assert np.array_equal(g.images, _reference_images(seg, g))
+    assert n_arcs > 100
+
+
+def test_boxes_not_tight_around_the_ink_fall_back_to_frame():
+    seg = _seg([(0, 10, 6, 20), (8, 10, 6, 20)])
+    loose = Segmentation(seg.labels, (BBox(0, 8, 7, 24), seg.boxes[1]), seg.cut_x, 20.0, 30.0)
+    g = build_graph(loose)
+    assert np.array_equal(g.images, _reference_images(loose, g))
