@@ -451,11 +451,11 @@ def _nbest(
         if arcs_in:
             xs = [exp[gsrc[a]] for a in arcs_in]
             if len(xs) == 1:
-                rep, cls, nst, v0, h = xs[0]  # type: ignore[misc]
+                rep, cls, nst, v0, h = xs[0]
                 arc = np.full(len(rep), arcs_in[0])
             else:
                 rep, cls, nst, v0, h = (np.concatenate(c) for c in zip(*xs, strict=True))
-                arc = np.repeat(arcs_in, [len(x[0]) for x in xs])  # type: ignore[index]
+                arc = np.repeat(arcs_in, [len(x[0]) for x in xs])
             val = v0 + pen[arc, cls]
             ok = np.flatnonzero(val + beta[j, nst] <= bound)
             if len(ok):
@@ -489,11 +489,11 @@ def _nbest(
     # Distinct texts over all final product nodes.
     rows: list[tuple[np.ndarray, ...]] = []
     for f in g.finals:
-        e = ent[int(f)]
-        if e is None:
+        fe = ent[int(f)]
+        if fe is None:
             continue
-        idx_f = np.flatnonzero(tt.finals[e[0]])
-        rows.append((np.full(len(idx_f), int(f)), idx_f, e[1][idx_f], e[2][idx_f]))
+        idx_f = np.flatnonzero(tt.finals[fe[0]])
+        rows.append((np.full(len(idx_f), int(f)), idx_f, fe[1][idx_f], fe[2][idx_f]))
     if not rows:
         return []
     node, eidx, val, h = (np.concatenate(x) for x in zip(*rows, strict=False))

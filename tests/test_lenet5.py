@@ -92,5 +92,33 @@ def test_predict_empty_and_batch():
     assert m.predict(np.zeros((5, 32, 32), np.float32)).shape == (5, 16)
 
 
+def _reference_penalties(m: LeNet5, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return m.penalties(m(torch.from_numpy(x)[:, None])).numpy()
+
+
+def test_predict_equals_penalties_of_forward_and_follows_weight_updates():
+    torch.manual_seed(0)
+    m = LeNet5()
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random((40, 32, 32)) < 0.2, 1.175, -0.1).astype(np.float32)
+    # the folded fast path computes the same numbers up to float rounding
+    np.testing.assert_allclose(m.predict(x), _reference_penalties(m, x), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(m.predict(x, batch_size=7), m.predict(x), rtol=1e-6, atol=1e-5)
+    before = m.predict(x)
+    # an optimiser step changes the parameters in place: the cached weights must follow
+    opt = torch.optim.SGD(m.parameters(), lr=0.05)
+    m.train()
+    m.loss(m(torch.from_numpy(x)[:, None]), torch.arange(40) % 16).backward()
+    opt.step()
+    after = m.predict(x)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, _reference_penalties(m, x), rtol=1e-5, atol=1e-4)
+    # and so must loading other weights
+    other = LeNet5()
+    m.load_state_dict(other.state_dict())
+    np.testing.assert_allclose(m.predict(x), _reference_penalties(other, x), rtol=1e-5, atol=1e-4)
+
+
 def test_multiply_accumulates_order_of_the_paper():
     assert 300_000 < LeNet5.multiply_accumulates() < 450_000
