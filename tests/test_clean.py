@@ -75,6 +75,29 @@ def test_speckles_removed_but_dot_on_baseline_kept():
     assert cf.baseline == 29.0
 
 
+def test_fine_pen_ring_kept_whole_next_to_thick_stroke():
+    # A thick bar and a 1-px ring (a fine pen's '0') in one field: the hairline opening must
+    # not break the ring's horizontal parts, although the field as a whole loses under 15%.
+    img = np.full((40, 90), 200, np.uint8)
+    img[6:34, 8:20] = 20  # thick bar
+    ring = np.zeros((40, 90), bool)
+    ring[8, 50:64] = ring[31, 50:64] = True
+    ring[8:32, 50] = ring[8:32, 63] = True
+    img[ring] = 20
+    cf = clean_field(img)
+    assert cf.binary[ring].all()
+    assert cf.binary[6:34, 8:20].all()
+
+
+def test_hairline_touching_thick_stroke_removed():
+    img = np.full((40, 90), 200, np.uint8)
+    img[6:34, 20:26] = 20  # thick bar
+    img[15, 26:40] = 20  # 1-px hatching line touching it
+    cf = clean_field(img)
+    assert cf.binary[6:34, 20:26].all()
+    assert not cf.binary[15, 28:40].any()
+
+
 def test_colour_background_survives_min_channel():
     # Ink is dark in every channel, the security background is light in one channel only.
     img = np.zeros((30, 40, 3), np.uint8)
