@@ -149,6 +149,72 @@ def _backtrack(acc: np.ndarray, ends: np.ndarray, step: float) -> np.ndarray:
     return paths
 
 
+def _cut_paths_many(masks: Sequence[np.ndarray], step: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cut_paths` of several masks in one pass over the rows.
+
+    The masks lie side by side, bottom-aligned, each between its own two wall columns, in
+    one array of the tallest mask's height; the rows above a shorter mask cost nothing, so
+    its first row gets its own ink cost, as alone. Returns ``(acc, offsets)``:
+    ``acc[H - h:, o : o + w + 2]`` (``o = offsets[k]``, ``(h, w)`` the shape of mask ``k``)
+    equals ``_cut_paths(masks[k], step)``.
+    """
+    heights = [m.shape[0] for m in masks]
+    widths = [m.shape[1] + 2 for m in masks]
+    H = max(heights)
+    offsets = np.zeros(len(masks), np.int64)
+    offsets[1:] = np.cumsum(widths)[:-1]
+    W = int(sum(widths))
+    wall = np.zeros(W, bool)
+    wall[offsets] = True
+    wall[offsets + np.asarray(widths) - 1] = True
+    c = np.zeros((H, W), np.float32)
+    c[:, wall] = np.float32(1e9)  # walls: no path crosses from one mask into the next
+    for m, h, o in zip(masks, heights, offsets.tolist(), strict=True):
+        c[H - h :, o + 1 : o + 1 + m.shape[1]] = m
+    acc = np.full((H, W), np.float32(1e9), np.float32)
+    acc[0, 1:-1] = c[0, 1:-1]
+    tmp = np.empty(W - 2, np.float32)
+    for y in range(1, H):
+        prev = acc[y - 1]
+        np.minimum(prev[:-2], prev[2:], out=tmp)
+        tmp += step
+        np.minimum(tmp, prev[1:-1], out=tmp)
+        np.add(tmp, c[y, 1:-1], out=acc[y, 1:-1])
+    acc[:, wall] = np.float32(1e9)  # as _cut_paths' walls, which are never updated
+    return acc, offsets
+
+
+def _cut_ends(
+    mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentConfig
+) -> tuple[np.ndarray, float, float]:
+    """Candidate cut columns (local minima of the bottom-row ``cost``), and the ink's x range."""
+    # Local minima of the end cost (plateaus: every column; near-duplicates are thinned by
+    # the min_sep rule below).
+    pad = np.empty(len(cost) + 2)
+    pad[0] = pad[-1] = np.inf
+    pad[1:-1] = cost
+    is_min = (cost <= pad[:-2]) & (cost <= pad[2:])
+    xs = np.flatnonzero(mask.any(axis=0))
+    x0, x1 = float(xs[0]), float(xs[-1] + 1)
+    margin = cfg.min_sep * bh * 0.5
+    is_min[: int(np.ceil(x0 + margin))] = False
+    is_min[int(x1 - margin) + 1 :] = False
+    ends = np.flatnonzero(is_min)
+    if len(ends) == 0:
+        return ends, x0, x1
+    # One end per plateau (its middle): a flat run of minima is one cut, not many.
+    run_start = np.empty(len(ends), bool)
+    run_start[0] = True
+    c_ends = cost[ends]
+    run_start[1:] = (ends[1:] - ends[:-1] > 1) | (c_ends[1:] != c_ends[:-1])
+    starts = np.flatnonzero(run_start)
+    stops = np.append(starts[1:], len(ends))
+    ends = ends[(starts + stops - 1) // 2]
+    if len(ends) > cfg.max_candidates:
+        ends = ends[np.argsort(cost[ends], kind="stable")[: cfg.max_candidates]]
+    return ends, x0, x1
+
+
 def _split_component(
     mask: np.ndarray, bh: float, sw: float, cfg: SegmentConfig
 ) -> list[np.ndarray]:
@@ -159,26 +225,58 @@ def _split_component(
         return []
     acc = _cut_paths(mask, cfg.step_cost)
     cost = acc[-1, 1:-1]
-    # Local minima of the end cost (plateaus: every column; near-duplicates are thinned by
-    # the min_sep rule below).
-    pad = np.r_[np.inf, cost, np.inf]
-    is_min = (cost <= pad[:-2]) & (cost <= pad[2:])
-    xs = np.flatnonzero(mask.any(axis=0))
-    x0, x1 = float(xs[0]), float(xs[-1] + 1)
-    margin = cfg.min_sep * bh * 0.5
-    is_min[: int(np.ceil(x0 + margin))] = False
-    is_min[int(x1 - margin) + 1 :] = False
-    ends = np.flatnonzero(is_min)
+    ends, x0, x1 = _cut_ends(mask, cost, bh, cfg)
     if len(ends) == 0:
         return []
-    # One end per plateau (its middle): a flat run of minima is one cut, not many.
-    run_start = np.r_[True, (np.diff(ends) > 1) | (np.diff(cost[ends]) != 0)]
-    starts = np.flatnonzero(run_start)
-    stops = np.r_[starts[1:], len(ends)]
-    ends = ends[(starts + stops - 1) // 2]
-    if len(ends) > cfg.max_candidates:
-        ends = ends[np.argsort(cost[ends], kind="stable")[: cfg.max_candidates]]
-    paths = _backtrack(acc, ends, cfg.step_cost)
+    return _choose_cuts(mask, cost, ends, _backtrack(acc, ends, cfg.step_cost), x0, x1, bh, sw, cfg)
+
+
+def _split_components(
+    masks: Sequence[np.ndarray], bh: float, sw: float, cfg: SegmentConfig
+) -> list[list[np.ndarray]]:
+    """``[_split_component(m, bh, sw, cfg) for m in masks]``, the cut-path programmes and
+    the backtracking of all masks done together (a field's few components cost about as
+    much as its tallest one)."""
+    out: list[list[np.ndarray]] = [[] for _ in masks]
+    todo = [k for k, m in enumerate(masks) if m.shape[1] >= 3 and m.shape[0] >= 2]
+    if not todo:
+        return out
+    acc, offsets = _cut_paths_many([masks[k] for k in todo], cfg.step_cost)
+    H = acc.shape[0]
+    found = []
+    for k, o in zip(todo, offsets.tolist(), strict=True):
+        h, w = masks[k].shape
+        cost = acc[-1, o + 1 : o + 1 + w]
+        ends, x0, x1 = _cut_ends(masks[k], cost, bh, cfg)
+        if len(ends):
+            found.append((k, o, h, cost, ends, x0, x1))
+    if not found:
+        return out
+    # One backtracking for all: above a shorter mask the paths go straight up through its
+    # cost-free rows and never into a wall, so its rows of the result, less its offset, are
+    # its paths alone.
+    paths = _backtrack(acc, np.concatenate([f[4] + f[1] for f in found]), cfg.step_cost)
+    first = 0
+    for k, o, h, cost, ends, x0, x1 in found:
+        own = paths[first : first + len(ends), H - h :] - o
+        first += len(ends)
+        out[k] = _choose_cuts(masks[k], cost, ends, own, x0, x1, bh, sw, cfg)
+    return out
+
+
+def _choose_cuts(
+    mask: np.ndarray,
+    cost: np.ndarray,
+    ends: np.ndarray,
+    paths: np.ndarray,
+    x0: float,
+    x1: float,
+    bh: float,
+    sw: float,
+    cfg: SegmentConfig,
+) -> list[np.ndarray]:
+    """The cuts kept among the candidate ``paths`` (ending at ``ends``), left to right."""
+    h, w = mask.shape
     # Ink left of each path: row-wise prefix sums.
     cs = np.zeros((h, w + 1), np.int32)
     np.cumsum(mask, axis=1, out=cs[:, 1:])
@@ -306,41 +404,49 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     m = n - 1
     parent = np.arange(m)
     punct, dash = _classify_small(stats, bh, base)
-    x0s, x1s = stats[:, 0], stats[:, 0] + stats[:, 2]
-    by_area = np.argsort(-areas, kind="stable")
-    for i in np.argsort(areas, kind="stable"):
-        if punct[i] or dash[i] or stats[i, 3] >= config.fragment_height * bh:
+    by_area = np.argsort(-areas, kind="stable").tolist()
+    # Python scalars: the loops below look at a handful of components one by one.
+    area_l, small_l = areas.tolist(), (punct | dash).tolist()
+    x0_l, y0_l, w_l, h_l = stats.T.tolist()
+    x1_l = (stats[:, 0] + stats[:, 2]).tolist()
+    for i in np.argsort(areas, kind="stable").tolist():
+        if small_l[i] or h_l[i] >= config.fragment_height * bh:
             continue
-        ov = np.minimum(x1s, x1s[i]) - np.maximum(x0s, x0s[i])
-        best, best_ov = -1, config.merge_overlap * stats[i, 2]
+        best, best_ov = -1, config.merge_overlap * w_l[i]
         for j in by_area:
-            if areas[j] <= areas[i]:
+            if area_l[j] <= area_l[i]:
                 break
-            if j != i and ov[j] >= best_ov and not (punct[j] or dash[j]):
-                best, best_ov = j, ov[j]
+            ov = min(x1_l[j], x1_l[i]) - max(x0_l[j], x0_l[i])
+            if j != i and ov >= best_ov and not small_l[j]:
+                best, best_ov = j, ov
         if best >= 0:
             parent[i] = best
     # Resolve chains (a fragment merged into a fragment that was merged).
     for _ in range(4):
         parent = parent[parent]
     groups: dict[int, list[int]] = {}
-    for i in range(m):
-        groups.setdefault(int(parent[i]), []).append(i)
+    for i, root in enumerate(parent.tolist()):
+        groups.setdefault(root, []).append(i)
 
     # 2. Split groups too wide for one character.
     lut = np.zeros(n, np.int32)
-    pieces: list[tuple[float, np.ndarray, np.ndarray]] = []  # (x-centre, ys, xs)
+    subs: list[tuple[int, int, np.ndarray]] = []
+    wide: list[int] = []
     for _root, members in groups.items():
-        gx0 = int(min(x0s[k] for k in members))
-        gx1 = int(max(x1s[k] for k in members))
-        gy0 = int(min(stats[k, 1] for k in members))
-        gy1 = int(max(stats[k, 1] + stats[k, 3] for k in members))
+        gx0 = min(x0_l[k] for k in members)
+        gx1 = max(x1_l[k] for k in members)
+        gy0 = min(y0_l[k] for k in members)
+        gy1 = max(y0_l[k] + h_l[k] for k in members)
         lut[:] = 0
         lut[np.asarray(members) + 1] = 1
-        sub = lut[lab[gy0:gy1, gx0:gx1]].astype(bool)
-        paths: list[np.ndarray] = []
         if gx1 - gx0 >= config.min_split_width * bh:
-            paths = _split_component(sub, bh, sw, config)
+            wide.append(len(subs))
+        subs.append((gx0, gy0, lut[lab[gy0:gy1, gx0:gx1]].astype(bool)))
+    cuts: list[list[np.ndarray]] = [[] for _ in subs]
+    for k, c in zip(wide, _split_components([subs[k][2] for k in wide], bh, sw, config), strict=True):
+        cuts[k] = c
+    pieces: list[tuple[float, np.ndarray, np.ndarray]] = []  # (x-centre, ys, xs)
+    for (gx0, gy0, sub), paths in zip(subs, cuts, strict=True):
         ys, xs = np.nonzero(sub)
         if paths:
             side = np.zeros(len(ys), np.int64)

@@ -162,3 +162,49 @@ def test_orand_sample_recall():
         found, total = found + f, total + t
     assert total > 0
     assert found / total >= 0.95
+
+
+def _touching_digits(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A blob of random strokes: loops and bars that touch, the kind that gets split."""
+    m = np.zeros((h, w), bool)
+    yy, xx = np.mgrid[:h, :w]
+    for _ in range(int(rng.integers(1, 5))):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        r = rng.uniform(2, max(3.0, h / 2))
+        d = np.hypot(yy - cy, xx - cx)
+        m |= (d < r) & (d > r - rng.uniform(1.5, 4))
+    m[rng.integers(h), :] |= rng.random() < 0.3
+    if not m.any():
+        m[h // 2, :] = True
+    return m
+
+
+def test_split_components_together_equals_one_by_one():
+    from chequereader.segment import (
+        _cut_paths,
+        _cut_paths_many,
+        _split_component,
+        _split_components,
+    )
+
+    rng = np.random.default_rng(2)
+    cfg = SegmentConfig()
+    n_cuts = 0
+    for _ in range(40):
+        masks = [_touching_digits(rng, int(rng.integers(1, 60)), int(rng.integers(1, 90)))
+                 for _ in range(int(rng.integers(1, 6)))]
+        bh, sw = float(rng.uniform(10, 50)), float(rng.uniform(1, 5))
+        step = float(rng.choice([0.0, 0.35, 1.0]))
+        usable = [m for m in masks if m.shape[0] >= 2 and m.shape[1] >= 3]
+        if usable:
+            acc, offsets = _cut_paths_many(usable, step)
+            for m, o in zip(usable, offsets):
+                h, w = m.shape
+                assert np.array_equal(acc[acc.shape[0] - h :, o : o + w + 2], _cut_paths(m, step))
+        one = [_split_component(m, bh, sw, cfg) for m in masks]
+        together = _split_components(masks, bh, sw, cfg)
+        assert len(one) == len(together)
+        for a, b in zip(one, together):
+            assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
+            n_cuts += len(a)
+    assert n_cuts > 20  # the comparison covered real cuts, not only empty lists
