@@ -360,6 +360,7 @@ class FieldSynthConfig:
     baseline_drift: float = 0.08   # whole-amount baseline tilt over its length
     p_thicken: float = 0.25
     p_thin: float = 0.15
+    pen_width: tuple[float, float] = (0.07, 0.12)  # symbols' stroke width, in body heights
     margin: tuple[float, float] = (0.15, 0.6)
     paper: tuple[int, int] = (205, 252)
     ink: tuple[int, int] = (5, 90)
@@ -452,6 +453,31 @@ def _thickness(ink: np.ndarray, rng: np.random.Generator, cfg: FieldSynthConfig,
     return ink
 
 
+def _pen_width(g: np.ndarray, pen: float) -> np.ndarray:
+    """Widen a scaled-down symbol's strokes to the writer's pen width (in pixels).
+
+    A symbol glyph drawn at 64 px and shrunk to a 6-px comma keeps a sub-pixel, faint stroke
+    that no pen makes; the digits beside it (MNIST) keep their real pen width. Real writers
+    make ``,`` ``.`` ``/`` ``-`` with the same pen as the digits.
+    """
+    if g.size == 0 or g.max() <= 0:
+        return g
+    g = np.clip(g / g.max(), 0.0, 1.0).astype(np.float32)
+    m = (g > 0.2).astype(np.uint8)
+    if not m.any():
+        m = (g >= 0.5 * g.max()).astype(np.uint8)
+    dt = cv2.distanceTransform(cv2.copyMakeBorder(m, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                               cv2.DIST_L2, 3)
+    need = int(round(pen - 2.0 * float(dt.max())))
+    if need < 1:
+        return g
+    r = (need + 1) // 2
+    padded = cv2.copyMakeBorder(g, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    out = cv2.dilate(padded, k)
+    return cv2.GaussianBlur(out, (0, 0), 0.5)
+
+
 def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
                  body: float | None = None) -> tuple[np.ndarray, list[tuple[str, BBox]], float, float, str]:
     """Write ``text`` as an ink layer ``float32 (H, W)`` in [0, 1] (1 = ink), tightly framed
@@ -459,6 +485,7 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
     if body is None:
         body = float(rng.uniform(*cfg.body_height))
     writer = source.pick_writer(rng)
+    pen = max(2.0, body * float(rng.uniform(*cfg.pen_width)))
     slant = float(rng.uniform(*cfg.slant_deg))
     drift = float(rng.uniform(-cfg.baseline_drift, cfg.baseline_drift))
     placed: list[tuple[str, np.ndarray, float, float]] = []  # char, ink, x, bottom-y (rel. baseline)
@@ -481,6 +508,8 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
         g = _resize(g, h, w)
         if ch in "0123456789$₹":
             g = _thickness(g, rng, cfg, body)
+        if not ch.isdigit():
+            g = _pen_width(g, pen * (0.8 if small else 1.0))
         if ch not in ".-":
             g = _shear(g, slant + float(rng.normal(0, cfg.slant_jitter_deg)))
         # Gap to the previous character: dots and commas sit close, digits may touch.

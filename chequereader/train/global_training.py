@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..clean import CleanConfig, clean_field
-from ..decode import decode, forward_criterion
+from ..decode import _accepted_seqs, _trie, decode, forward_criterion, viterbi
 from ..errors import ConfigError
 from ..grammar import get_grammar
 from ..io.manifest import amounts_equal
@@ -94,6 +94,7 @@ class GlobalConfig:
     distort: str = "elastic"
     val_fraction: float = 0.1
     threads: int = 0
+    max_arc_penalty: float = 25.0  # skip fields whose label path needs a worse arc (see label_path_penalty)
 
 
 def make_field_graphs(
@@ -158,10 +159,30 @@ def load_field_graphs(path: str | Path) -> list[FieldGraph]:
     ]
 
 
-def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, Any]) -> tuple[torch.Tensor, int]:
+def label_path_penalty(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> float:
+    """Largest arc penalty on the best path that spells the field's label (``inf``: no path).
+
+    A label path forced through an absurd candidate (a digit read as ','; the real ',' was
+    lost as a speck in cleaning) says the graph cannot represent the label: training on it
+    would teach LeNet-5 that a '3' may be a comma.
+    """
+    seqs = _accepted_seqs(tables, graph.text)
+    if not seqs:
+        return math.inf
+    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, _trie(tables.alphabet, seqs)[0],
+                   tables.alphabet)
+    if path is None or not path.arcs:
+        return math.inf
+    return float(max(penalties[a, c] for a, c in zip(path.arcs, path.classes)))
+
+
+def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, Any],
+                 max_arc_penalty: float = math.inf) -> tuple[torch.Tensor, int]:
     """Sum of the forward criteria of ``graphs`` (one LeNet-5 batch); also how many counted.
 
-    A field whose label has no path in its graph (a true cut missing) contributes nothing.
+    A field whose label has no path in its graph (a true cut missing), or whose best label
+    path needs an arc penalised above ``max_arc_penalty`` (see :func:`label_path_penalty`),
+    contributes nothing.
     """
     graphs = [g for g in graphs if g.n_arcs]
     if not graphs:
@@ -173,6 +194,10 @@ def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, 
     for g in graphs:
         p = pen[off: off + g.n_arcs] + torch.from_numpy(g.geometric)[:, None]
         off += g.n_arcs
+        if math.isfinite(max_arc_penalty):
+            worst = label_path_penalty(g, p.detach().numpy().astype(np.float64), tables[g.locale])
+            if not worst <= max_arc_penalty:
+                continue
         try:
             c = forward_criterion(g.n_nodes, g.src, g.dst, p, tables[g.locale], g.text)
         except ConfigError:
@@ -297,7 +322,7 @@ def train_global(
                    disable=not progress, leave=False, mininterval=2.0)
         for b in bar:
             batch = [graphs[i] for i in perm[b * cfg.batch_fields: (b + 1) * cfg.batch_fields]]
-            fl, counted = field_losses(model, batch, tables)
+            fl, counted = field_losses(model, batch, tables, cfg.max_arc_penalty)
             loss = fl / max(counted, 1)
             if chars is not None:
                 idx = torch.randint(len(xc), (cfg.char_batch,), generator=gen)
