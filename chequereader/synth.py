@@ -441,8 +441,11 @@ def _char_geometry(ch: str, small: bool, body: float, rng: np.random.Generator,
     return h, max(2.0, h * aspect * float(u(0.85, 1.25))), body * float(u(-cfg.baseline_jitter, cfg.baseline_jitter))
 
 
-def _thickness(ink: np.ndarray, rng: np.random.Generator, cfg: FieldSynthConfig, body: float) -> np.ndarray:
-    r = rng.random()
+def _thickness(ink: np.ndarray, rng: np.random.Generator, cfg: FieldSynthConfig, body: float,
+               r: float | None = None) -> np.ndarray:
+    """Thicken or thin a digit's strokes; ``r`` (drawn once per amount: one pen writes the
+    whole amount) picks which, else it is drawn here."""
+    r = rng.random() if r is None else r
     k = 3 if body < 40 else 5
     kernel = np.ones((k, k), np.uint8) if k == 3 else cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4, 4))
     if r < cfg.p_thicken:
@@ -486,6 +489,7 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
         body = float(rng.uniform(*cfg.body_height))
     writer = source.pick_writer(rng)
     pen = max(2.0, body * float(rng.uniform(*cfg.pen_width)))
+    pen_mode = float(rng.random())  # thicker / thinner / as written: one pen per amount
     slant = float(rng.uniform(*cfg.slant_deg))
     drift = float(rng.uniform(-cfg.baseline_drift, cfg.baseline_drift))
     placed: list[tuple[str, np.ndarray, float, float]] = []  # char, ink, x, bottom-y (rel. baseline)
@@ -507,7 +511,7 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
         h, w, bottom = _char_geometry(ch, small, body, rng, g.shape, cfg)
         g = _resize(g, h, w)
         if ch in "0123456789$₹":
-            g = _thickness(g, rng, cfg, body)
+            g = _thickness(g, rng, cfg, body, pen_mode)
         if not ch.isdigit():
             g = _pen_width(g, pen * (0.8 if small else 1.0))
         if ch not in ".-":
