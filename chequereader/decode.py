@@ -398,6 +398,30 @@ def _backtrack(g: _Graph, pen: np.ndarray, tt: GrammarTables, alpha: np.ndarray)
 # n-best distinct texts
 
 
+def _padded_moves(tt: GrammarTables) -> tuple[np.ndarray, ...]:
+    """Each state's outgoing transitions as rows padded to the largest out-degree ``M``.
+
+    Returns ``(valid (S, M) bool, cls, dst, hash_add)``, the last three flat ``(S * M,)``:
+    slot ``m`` of state ``s`` is its ``m``-th transition in ``tt.by_src`` order, read at
+    ``s * M + m``; ``hash_add`` is ``cls + 1`` as ``uint64`` (the n-best's text hash step).
+    """
+    cache = tt.__dict__.get("_padded_moves_cache")
+    if cache is not None:
+        return cache
+    t_order, t_ptr = tt.by_src
+    deg = np.diff(t_ptr)
+    width = max(1, int(deg.max()) if len(deg) else 1)
+    valid = np.arange(width)[None, :] < deg[:, None]
+    cls = np.zeros(tt.n_states * width, np.int64)
+    dst = np.zeros(tt.n_states * width, np.int64)
+    ts = t_order[(t_ptr[:-1][:, None] + np.arange(width)[None, :])[valid]]
+    cls[np.flatnonzero(valid)] = tt.cls[ts]
+    dst[np.flatnonzero(valid)] = tt.dst[ts]
+    out = (valid, cls, dst, (cls + 1).astype(np.uint64))
+    tt.__dict__["_padded_moves_cache"] = out
+    return out
+
+
 def _nbest(
     g: _Graph,
     pen: np.ndarray,
@@ -425,7 +449,8 @@ def _nbest(
         return []
     # Strict "<" against an infinite bound keeps forbidden (inf) candidates out.
     bound = best + beam if math.isfinite(beam) else np.nextafter(INF, 0.0)
-    t_order, t_ptr = tt.by_src
+    valid, cls_pad, dst_pad, hash_pad = _padded_moves(tt)
+    width = valid.shape[1]
     is_start = np.zeros(g.n, bool)
     is_start[g.starts] = True
     # Per node: state, value, hash, back-pointer arc (sorted index), class, parent entry.
@@ -441,13 +466,12 @@ def _nbest(
         np.array([-1]),
         np.array([-1]),
     )
-    ptr, gsrc, cls_of, dst_of = g.ptr, g.src, tt.cls, tt.dst
+    ptr, gsrc, start_l = g.ptr.tolist(), g.src.tolist(), is_start.tolist()
     for j in range(g.n):
         # All incoming arcs of the node at once, concatenated in arc order (the generation
         # order of the tie-breaks): each source's expansions, extended along the arc.
-        lo, hi = int(ptr[j]), int(ptr[j + 1])
-        arcs_in = [a for a in range(lo, hi) if exp[gsrc[a]] is not None]
-        parts: list[tuple[np.ndarray, ...]] = [start_entry] if is_start[j] else []
+        arcs_in = [a for a in range(ptr[j], ptr[j + 1]) if exp[gsrc[a]] is not None]
+        parts: list[tuple[np.ndarray, ...]] = [start_entry] if start_l[j] else []
         if arcs_in:
             xs = [exp[gsrc[a]] for a in arcs_in]
             if len(xs) == 1:
@@ -467,24 +491,27 @@ def _nbest(
         else:
             st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=False))
         if len(st) > 1:
+            # The best entry of each (state, text), then the `k` best of each state, by
+            # (state, value), ties in generation order (lexsort is stable).
             o1 = np.lexsort((val, h, st))
             s1, h1 = st[o1], h[o1]
-            first = _new_run(s1, h1)
-            keep = np.sort(o1[first])  # back to generation order: lexsort ties stay stable
+            first = np.empty(len(o1), bool)
+            first[0] = True
+            np.not_equal(s1[1:], s1[:-1], out=first[1:])
+            first[1:] |= h1[1:] != h1[:-1]
+            keep = np.sort(o1[first])  # back to generation order
             o2 = keep[np.lexsort((val[keep], st[keep]))]
-            s2 = st[o2]
-            idx = np.arange(len(o2))
-            run = np.maximum.accumulate(np.where(_new_run(s2), idx, 0))
-            sel = o2[idx - run < k]
-            st, val, h, bpa, bpc, bpp = st[sel], val[sel], h[sel], bpa[sel], bpc[sel], bpp[sel]
+            if len(o2) > k:
+                s2 = st[o2]
+                rank = np.arange(len(o2)) - np.searchsorted(s2, s2)  # rank within its state
+                o2 = o2[rank < k]
+            st, val, h, bpa, bpc, bpp = st[o2], val[o2], h[o2], bpa[o2], bpc[o2], bpp[o2]
         ent[j] = (st, val, h, bpa, bpc, bpp)
-        counts = t_ptr[st + 1] - t_ptr[st]
-        if counts.sum():
-            rep = np.repeat(np.arange(len(st)), counts)
-            offs = np.arange(len(rep)) - np.repeat(np.cumsum(counts) - counts, counts)
-            ts = t_order[np.repeat(t_ptr[st], counts) + offs]
-            cls = cls_of[ts]
-            exp[j] = (rep, cls, dst_of[ts], val[rep], h[rep] * _HASH_MUL + (cls + 1).astype(np.uint64))
+        # Every entry's outgoing transitions, entry by entry, each state's in `by_src` order.
+        rep, slot = np.nonzero(valid[st])
+        if len(rep):
+            q = (st * width)[rep] + slot
+            exp[j] = (rep, cls_pad[q], dst_pad[q], val[rep], h[rep] * _HASH_MUL + hash_pad[q])
 
     # Distinct texts over all final product nodes.
     rows: list[tuple[np.ndarray, ...]] = []
@@ -501,21 +528,26 @@ def _nbest(
     first = _new_run(h[o1])
     keep = np.sort(o1[first])
     keep = keep[np.argsort(val[keep], kind="stable")][:k]
+    # Walk back in Python lists: a few dozen steps of scalar look-ups.
+    back: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    arc_id, arc_src = g.arc_id.tolist(), g.src.tolist()
     out = []
-    for q in keep:
-        jn, e = int(node[q]), int(eidx[q])
+    for jn, e, v in zip(node[keep].tolist(), eidx[keep].tolist(), val[keep].tolist(), strict=True):
         arcs: list[int] = []
         classes: list[int] = []
         while True:
-            bpa, bpc, bpp = ent[jn][3:]  # type: ignore[index]
-            if bpa[e] < 0:
+            bp = back.get(jn)
+            if bp is None:
+                bp = back[jn] = tuple(x.tolist() for x in ent[jn][3:])
+            a = bp[0][e]
+            if a < 0:
                 break
-            arcs.append(int(g.arc_id[bpa[e]]))
-            classes.append(int(bpc[e]))
-            jn, e = int(g.src[bpa[e]]), int(bpp[e])
+            arcs.append(arc_id[a])
+            classes.append(bp[1][e])
+            jn, e = arc_src[a], bp[2][e]
         arcs.reverse()
         classes.reverse()
-        out.append(Path(tuple(arcs), tuple(classes), _text(tt.alphabet, classes), float(val[q])))
+        out.append(Path(tuple(arcs), tuple(classes), _text(tt.alphabet, classes), v))
     return out
 
 
@@ -810,7 +842,10 @@ def decode(
     both = _union(tt, trie)
     alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states])
     f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
-    f_text = np.array([_neg_lse(alpha[g.finals, tt.n_states + e]) for e in ends])
+    if len(g.finals) == 1:  # one value per text: its own -logsumexp
+        f_text = alpha[g.finals[0], tt.n_states + np.asarray(ends, np.int64)]
+    else:
+        f_text = np.array([_neg_lse(alpha[g.finals, tt.n_states + e]) for e in ends])
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
