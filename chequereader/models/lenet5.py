@@ -185,7 +185,8 @@ class LeNet5(nn.Module):
         :meth:`_inference_weights` (see there): about 40% faster on a field's few dozen
         candidates.
         """
-        self.eval()
+        if self.training:
+            self.eval()
         if len(images) == 0:
             return np.zeros((0, len(self.alphabet)), np.float32)
         w = self._inference_weights()
@@ -201,11 +202,15 @@ class LeNet5(nn.Module):
         ``A tanh(S a)`` feeds the next layer, which is linear, so ``S`` goes into the weights
         and bias of the layer below and ``A`` into the weights of the layer above; the
         subsampling coefficients become a per-map scale. The cache is keyed by the
-        parameters' identities and in-place versions, so training steps and
-        ``load_state_dict`` invalidate it.
+        identities and in-place versions of the tensors it is made of, so training steps,
+        ``load_state_dict`` and replaced parameters invalidate it.
         """
-        params = tuple(self.parameters())
-        key = tuple((id(p), p._version) for p in params)
+        used = (
+            self.c1.weight, self.c1.bias, self.s2.coef, self.s2.bias, self.c3.weight,
+            self.c3.bias, self.s4.coef, self.s4.bias, self.c5.weight, self.c5.bias,
+            self.f6.weight, self.f6.bias, self.prototypes,
+        )
+        key = tuple((id(t), t._version) for t in used if t is not None)
         cached = self.__dict__.get("_inference_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
