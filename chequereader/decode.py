@@ -209,12 +209,14 @@ def _prepare(
 def _neg_lse_grouped(
     cand: np.ndarray, seg_starts: np.ndarray, seg_of_t: np.ndarray
 ) -> np.ndarray:
-    """``-logsumexp(-cand)`` over rows and over the column groups starting at ``seg_starts``."""
+    """``-logsumexp(-cand)`` over rows and over the column groups starting at ``seg_starts``.
+
+    An all-``inf`` group gives ``log(0)``: callers silence numpy's divide warning.
+    """
     ms = np.minimum.reduceat(cand.min(0), seg_starts)
     safe = np.where(np.isfinite(ms), ms, 0.0)
     e = np.exp(safe[seg_of_t] - cand).sum(0)
-    with np.errstate(divide="ignore"):
-        return safe - np.log(np.add.reduceat(e, seg_starts))
+    return safe - np.log(np.add.reduceat(e, seg_starts))
 
 
 def _neg_lse(x: np.ndarray) -> float:
@@ -306,20 +308,21 @@ def _dp(
     gsrc = psrc[None, :]
     is_start = np.zeros(g.n, bool)
     is_start[g.starts] = True
-    ptr, src = g.ptr, g.src
-    for j in range(1, g.n):
-        lo, hi = ptr[j], ptr[j + 1]
-        if lo == hi:
-            continue
-        cand = alpha[src[lo:hi, None], gsrc] + Q[lo:hi]
-        if log:
-            red = _neg_lse_grouped(cand, seg_starts, seg_of_p)
-        else:
-            red = np.minimum.reduceat(cand.min(0), seg_starts)
-        if is_start[j]:
-            cur = alpha[j, seg_states]
-            red = np.minimum(cur, red) if not log else -np.logaddexp(-cur, -red)
-        alpha[j, seg_states] = red
+    ptr, src, start_l = g.ptr.tolist(), g.src[:, None], is_start.tolist()
+    with np.errstate(divide="ignore"):
+        for j in range(1, g.n):
+            lo, hi = ptr[j], ptr[j + 1]
+            if lo == hi:
+                continue
+            cand = alpha[src[lo:hi], gsrc] + Q[lo:hi]
+            if log:
+                red = _neg_lse_grouped(cand, seg_starts, seg_of_p)
+            else:
+                red = np.minimum.reduceat(cand.min(0), seg_starts)
+            if start_l[j]:
+                cur = alpha[j, seg_states]
+                red = np.minimum(cur, red) if not log else -np.logaddexp(-cur, -red)
+            alpha[j, seg_states] = red
     return alpha
 
 
@@ -336,18 +339,21 @@ def _backward_best(g: _Graph, pen: np.ndarray, tt: GrammarTables) -> np.ndarray:
     beta[np.ix_(g.finals, np.flatnonzero(tt.finals))] = 0.0
     if tt.n_transitions == 0 or g.n_arcs == 0:
         return beta
-    _, _, psrc, pdst, _, _, _ = _pairs(tt)
-    p_order = np.argsort(psrc, kind="stable")
-    ps = psrc[p_order]
-    seg_starts = np.flatnonzero(_new_run(ps))
-    seg_states = ps[seg_starts]
-    gdst = pdst[p_order][None, :]
-    Q = _pair_penalties(tt, pen, log=False)[:, p_order]
+    cache = tt.__dict__.get("_backward_cache")
+    if cache is None:  # the pairs grouped by source state
+        _, _, psrc, pdst, _, _, _ = _pairs(tt)
+        p_order = np.argsort(psrc, kind="stable")
+        ps = psrc[p_order]
+        seg_starts = np.flatnonzero(_new_run(ps))
+        cache = tt.__dict__["_backward_cache"] = (
+            p_order, seg_starts, ps[seg_starts], pdst[p_order][None, :]
+        )
+    p_order, seg_starts, seg_states, gdst = cache
     a_order = np.argsort(g.src, kind="stable")
     a_src = g.src[a_order]
     a_dst = g.dst[a_order][:, None]
-    Q = Q[a_order]
-    optr = np.searchsorted(a_src, np.arange(g.n + 1))
+    Q = _pair_penalties(tt, pen, log=False)[np.ix_(a_order, p_order)]
+    optr = np.searchsorted(a_src, np.arange(g.n + 1)).tolist()
     for i in range(g.n - 2, -1, -1):
         lo, hi = optr[i], optr[i + 1]
         if lo == hi:
@@ -766,11 +772,11 @@ def _search(
     while True:
         if depth not in full:
             full[depth] = _nbest(g, pen, tt, depth, cfg.beam, beta)
-            for p in full[depth]:
-                if p.text not in amount_of:
-                    amount_of[p.text] = canonical_amount(p.text, locale) or p.text
         bound = best + b
         paths = [p for p in full[depth] if p.penalty <= bound]
+        for p in paths:
+            if p.text not in amount_of:
+                amount_of[p.text] = canonical_amount(p.text, locale) or p.text
         n_amounts = len({amount_of[p.text] for p in paths})
         if len(paths) >= depth:
             if n_amounts >= n_alt or depth >= cfg.max_depth:

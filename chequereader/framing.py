@@ -137,7 +137,10 @@ def frame_tight(
     ty = int(round(min(max(fy, 0.0), SIZE - nh)))
     tx = int(round(min(max(fx, 0.0), SIZE - nw)))
     nh, nw = min(nh, SIZE), min(nw, SIZE)
-    out[ty : ty + nh, tx : tx + nw] = BACKGROUND + (INK - BACKGROUND) * small[:nh, :nw]
+    # float32 arithmetic as in `frame`: ink * (INK - BACKGROUND) + BACKGROUND, in place
+    box = out[ty : ty + nh, tx : tx + nw]
+    np.multiply(small[:nh, :nw], np.float32(INK - BACKGROUND), out=box)
+    box += np.float32(BACKGROUND)
     return out
 
 

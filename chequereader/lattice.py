@@ -98,11 +98,23 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                        + apart * config.apart_penalty)
     imgs = np.full((len(src), SIZE, SIZE), BACKGROUND, np.float32)
     labels = seg.labels
+    # A piece whose ink touches the four sides of its box is framed without a box search;
+    # so is every span of such pieces (each side of their joint box is one of theirs).
+    own: list[np.ndarray] = []
+    tight: list[bool] = []
+    for k, (x0, y0, x1, y1) in enumerate(bx):
+        m = labels[y0:y1, x0:x1] == k + 1
+        own.append(m)
+        tight.append(bool(m.size) and bool(m[0].any() and m[-1].any() and m[:, 0].any()
+                                           and m[:, -1].any()))
     for a, (i, j, (x0, y0, w, h)) in enumerate(zip(src, dst, boxes, strict=True)):
-        crop = labels[y0 : y0 + h, x0 : x0 + w]
-        mask = crop == j if j - i == 1 else (crop > i) & (crop <= j)
+        if j - i == 1:
+            mask = own[i]
+        else:
+            crop = labels[y0 : y0 + h, x0 : x0 + w]
+            mask = (crop > i) & (crop <= j)
         base = seg.baseline - y0
-        if mask.size and mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any():
+        if all(tight[i:j]):
             frame_tight(mask, body, base, out=imgs[a])
         else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
             imgs[a] = frame(mask, body, base)
