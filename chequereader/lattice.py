@@ -71,10 +71,11 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
     bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
     apart_min = max(1.0, config.apart_gap * body)
     for i in range(n):
+        x0, y0, x1, y1 = bx[i]
         for j in range(i + 1, min(n, i + config.max_span) + 1):
             sub = bx[i:j]
-            x0, y0 = min(b[0] for b in sub), min(b[1] for b in sub)
-            x1, y1 = max(b[2] for b in sub), max(b[3] for b in sub)
+            bj = bx[j - 1]  # the span's box grows by one piece at a time
+            x0, y0, x1, y1 = min(x0, bj[0]), min(y0, bj[1]), max(x1, bj[2]), max(y1, bj[3])
             width = (x1 - x0) / body
             if j - i > 1:
                 if width > config.max_width:

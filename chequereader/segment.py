@@ -291,7 +291,9 @@ def _choose_cuts(
     cand_cost = cost[ends][ok]
     cand_paths = paths[ok]
     cand_left = left_ink[ok]
-    cand_x = cand_paths.mean(axis=1)
+    # Python scalars for the few candidates (float64 and int64 values, compared as before).
+    cand_x = cand_paths.mean(axis=1).tolist()
+    cand_left = cand_left.tolist()
     order = np.argsort(cand_cost, kind="stable")
     accepted: list[int] = []
 
@@ -304,17 +306,17 @@ def _choose_cuts(
             if abs(cand_x[j] - xm) < cfg.min_sep * bh:
                 return False
             if cand_x[j] < xm:
-                lo_ink = max(lo_ink, int(cand_left[j]))
+                lo_ink = max(lo_ink, cand_left[j])
             else:
-                hi_ink = min(hi_ink, int(cand_left[j]))
+                hi_ink = min(hi_ink, cand_left[j])
         return cand_left[i] - lo_ink >= min_ink and hi_ink - cand_left[i] >= min_ink
 
     cheap = cfg.cheap_cut * sw
-    for i in order:
+    for i in order.tolist():
         if cand_cost[i] > cheap:
             break
         if fits(i):
-            accepted.append(int(i))
+            accepted.append(i)
     # Small touching digits (the '000' after a separator) are not wide against the body
     # height, but they are against their own height.
     ys_ink = np.flatnonzero(mask.any(axis=1))
@@ -323,13 +325,13 @@ def _choose_cuts(
     if x1 - x0 > limit:
         # Forced cuts: split each segment still too wide at its cheapest valid candidate.
         while True:
-            bounds = sorted([x0, x1] + [float(cand_x[j]) for j in accepted])
+            bounds = sorted([x0, x1] + [cand_x[j] for j in accepted])
             wide = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b - a > limit]
             added = False
             for a, b in wide:
-                for i in order:
-                    if a < cand_x[i] < b and int(i) not in accepted and fits(int(i)):
-                        accepted.append(int(i))
+                for i in order.tolist():
+                    if a < cand_x[i] < b and i not in accepted and fits(i):
+                        accepted.append(i)
                         added = True
                         break
             if not added:
