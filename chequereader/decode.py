@@ -279,7 +279,11 @@ def _pair_penalties(tt: GrammarTables, pen: np.ndarray, log: bool) -> np.ndarray
         return np.minimum.reduceat(G, t_starts, axis=1)
     m = np.minimum.reduceat(G, t_starts, axis=1)
     safe = np.where(np.isfinite(m), m, 0.0)
-    pair_of_t = np.repeat(np.arange(len(t_starts)), np.diff(np.append(t_starts, len(t_order))))
+    pair_of_t = tt.__dict__.get("_pair_of_t")
+    if pair_of_t is None:
+        pair_of_t = tt.__dict__["_pair_of_t"] = np.repeat(
+            np.arange(len(t_starts)), np.diff(np.append(t_starts, len(t_order)))
+        )
     e = np.add.reduceat(np.exp(safe[:, pair_of_t] - G), t_starts, axis=1)
     with np.errstate(divide="ignore"):
         return safe - np.log(e)
@@ -291,10 +295,12 @@ def _dp(
     tt: GrammarTables,
     log: bool,
     start_states: Sequence[int] | None = None,
+    Q: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forward scores ``alpha (n_nodes, n_states)`` over the product, tropical or log.
 
     ``start_states`` (default ``[tt.start]``) lets one pass run several disjoint automata.
+    ``Q``: :func:`_pair_penalties` of ``tt`` and ``pen`` when the caller has it.
     """
     alpha = np.full((g.n, tt.n_states), INF)
     if g.n == 0:
@@ -304,7 +310,8 @@ def _dp(
     if tt.n_transitions == 0 or g.n_arcs == 0:
         return alpha
     _, _, psrc, _, seg_starts, seg_states, seg_of_p = _pairs(tt)
-    Q = _pair_penalties(tt, pen, log)
+    if Q is None:
+        Q = _pair_penalties(tt, pen, log)
     gsrc = psrc[None, :]
     is_start = np.zeros(g.n, bool)
     is_start[g.starts] = True
@@ -625,6 +632,31 @@ def _union(a: GrammarTables, b: GrammarTables) -> GrammarTables:
     )
 
 
+def _union_with_trie(
+    tt: GrammarTables, trie: GrammarTables, pen: np.ndarray
+) -> tuple[GrammarTables, np.ndarray]:
+    """``_union(tt, trie)`` and its log-semiring :func:`_pair_penalties` for ``pen``, built
+    from ``tt``'s cached pairs: a trie's transitions already are its pairs, one per
+    destination state and in destination order, so the union's pairs are ``tt``'s followed
+    by the trie's (what :func:`_pairs` would sort them into), and their penalties are the
+    arcs' penalties of the trie's classes."""
+    both = _union(tt, trie)
+    t_order, t_starts, psrc, pdst, seg_starts, seg_states, seg_of_p = _pairs(tt)
+    nt, off, k = trie.n_transitions, tt.n_states, len(psrc)
+    own = np.arange(nt)
+    both.__dict__["_pairs_cache"] = (
+        np.concatenate([t_order, tt.n_transitions + own]),
+        np.concatenate([t_starts, tt.n_transitions + own]),
+        np.concatenate([psrc, trie.src + off]),
+        np.concatenate([pdst, trie.dst + off]),
+        np.concatenate([seg_starts, k + own]),
+        np.concatenate([seg_states, trie.dst + off]),
+        np.concatenate([seg_of_p, len(seg_starts) + own]),
+    )
+    Q = np.concatenate([_pair_penalties(tt, pen, log=True), pen[:, trie.cls]], axis=1)
+    return both, Q
+
+
 def _accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
     seqs = _text_classes(texts, tt.alphabet)
     return list(dict.fromkeys(s for s in seqs if s is not None and tt.accepts_classes(s)))
@@ -845,8 +877,8 @@ def decode(
 
     # One log-semiring pass over graph x (grammar | trie of the texts): F_all and each F_text.
     trie, ends = _trie(alphabet, [p.classes for p in paths])
-    both = _union(tt, trie)
-    alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states])
+    both, Q = _union_with_trie(tt, trie, pen)
+    alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states], Q=Q)
     f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
     if len(g.finals) == 1:  # one value per text: its own -logsumexp
         f_text = alpha[g.finals[0], tt.n_states + np.asarray(ends, np.int64)]

@@ -375,3 +375,21 @@ def test_search_at_full_beam_equals_search_by_widening() -> None:
         assert all(amount_of[q.text] == (canonical_amount(q.text, "cl") or q.text) for q in got)
         lengths.add(len(got))
     assert len(lengths) > 4  # lists cut at several beams and depths, not one shape only
+
+
+@pytest.mark.parametrize("locale", ["cl", "us", "any"])
+def test_union_with_trie_equals_sorting_the_union(locale) -> None:
+    from chequereader.decode import _pair_penalties, _pairs, _trie, _union, _union_with_trie
+
+    rng = np.random.default_rng(1)
+    tt = get_grammar(locale).tables(DEFAULT)
+    texts = ["12", "1.200", "$***12.00", "7", "120", "1,200-", "12 00/100"]
+    seqs = [tuple(DEFAULT.index(c) for c in t if c != " ") for t in texts]
+    trie, _ = _trie(DEFAULT, seqs)
+    pen = rng.uniform(0.0, 9.0, (13, C))
+    pen[rng.random(pen.shape) < 0.2] = np.inf
+    both, Q = _union_with_trie(tt, trie, pen)
+    ref = _union(tt, trie)
+    for got, want in zip(_pairs(both), _pairs(ref), strict=True):
+        assert np.array_equal(got, want)
+    assert np.array_equal(Q, _pair_penalties(ref, pen, log=True))
