@@ -135,7 +135,9 @@ class _Graph:
 def _node_array(x: Any, default: int, n: int, name: str) -> np.ndarray:
     if n == 0:
         return np.zeros(0, np.int64)
-    arr = np.atleast_1d(np.asarray(default if x is None else x))
+    if x is None:  # the default node: nothing to check
+        return np.array([default], np.int64)
+    arr = np.atleast_1d(np.asarray(x))
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
         raise ConfigError(f"{name}: expected a 1-D integer array of nodes, got {arr!r}")
     arr = np.unique(arr.astype(np.int64))

@@ -140,13 +140,12 @@ def _backtrack(acc: np.ndarray, ends: np.ndarray, step: float) -> np.ndarray:
     go_left = (left < here) & (left <= right)
     go_right = (right < here) & (right < left)
     move = go_right.astype(np.int64) - go_left  # offset of the pixel above, per (y, x)
-    paths = np.empty((len(ends), h), np.int64)
     pos = ends.astype(np.int64)
+    rows = [pos]  # bottom row first
     for y in range(h - 1, 0, -1):
-        paths[:, y] = pos
         pos = pos + move[y - 1, pos]
-    paths[:, 0] = pos
-    return paths
+        rows.append(pos)
+    return np.stack(rows[::-1], axis=1)
 
 
 def _cut_paths_many(masks: Sequence[np.ndarray], step: float) -> tuple[np.ndarray, np.ndarray]:
