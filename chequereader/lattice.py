@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import check_range
-from .framing import BACKGROUND, SIZE, frame, frame_tight
+from .framing import BACKGROUND, SIZE, frame, frame_tight, frame_tight_many
 from .types import Segmentation, SegmentationGraph
 
 
@@ -108,17 +108,23 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
         own.append(m)
         tight.append(bool(m.size) and bool(m[0].any() and m[-1].any() and m[:, 0].any()
                                            and m[:, -1].any()))
-    for a, (i, j, (x0, y0, w, h)) in enumerate(zip(src, dst, boxes, strict=True)):
+    masks: list[np.ndarray] = []
+    bases: list[float] = []
+    for i, j, (x0, y0, w, h) in zip(src, dst, boxes, strict=True):
         if j - i == 1:
-            mask = own[i]
+            masks.append(own[i])
         else:
             crop = labels[y0 : y0 + h, x0 : x0 + w]
-            mask = (crop > i) & (crop <= j)
-        base = seg.baseline - y0
-        if all(tight[i:j]):
-            frame_tight(mask, body, base, out=imgs[a])
-        else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
-            imgs[a] = frame(mask, body, base)
+            masks.append((crop > i) & (crop <= j))
+        bases.append(seg.baseline - y0)
+    if all(tight):
+        frame_tight_many(masks, body, bases, imgs)
+    else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
+        for a, (i, j) in enumerate(zip(src, dst, strict=True)):
+            if all(tight[i:j]):
+                frame_tight(masks[a], body, bases[a], out=imgs[a])
+            else:
+                imgs[a] = frame(masks[a], body, bases[a])
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),

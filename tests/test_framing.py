@@ -88,3 +88,21 @@ def test_frame_tight_equals_frame_on_random_tight_masks():
         assert np.array_equal(frame_tight(m, body, base), expected)
         out = np.full((32, 32), BACKGROUND, np.float32)
         assert frame_tight(m, body, base, out=out) is out and np.array_equal(out, expected)
+
+
+def test_frame_tight_many_equals_frame_of_each():
+    from chequereader.framing import frame_tight_many
+
+    rng = np.random.default_rng(8)
+    masks, bases = [], []
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        m = rng.random((h, w)) < rng.uniform(0.05, 0.9)
+        m[0, rng.integers(w)] = m[-1, rng.integers(w)] = True
+        m[rng.integers(h), 0] = m[rng.integers(h), -1] = True
+        masks.append(m)
+        bases.append(float(rng.uniform(-30.0, 130.0)))
+    for body in (3.0, 17.5, 40.0, 95.0):
+        out = np.full((len(masks), 32, 32), BACKGROUND, np.float32)
+        assert frame_tight_many(masks, body, bases, out) is out
+        assert np.array_equal(out, np.stack([frame(m, body, b) for m, b in zip(masks, bases)]))
