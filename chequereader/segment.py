@@ -291,7 +291,7 @@ def _choose_cuts(
     cand_paths = paths[ok]
     cand_left = left_ink[ok]
     # Python scalars for the few candidates (float64 and int64 values, compared as before).
-    cand_x = cand_paths.mean(axis=1).tolist()
+    cand_x = (cand_paths.sum(axis=1) / h).tolist()  # np.mean of ints, without its overhead
     cand_left = cand_left.tolist()
     order = np.argsort(cand_cost, kind="stable")
     accepted: list[int] = []
@@ -431,7 +431,7 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
 
     # 2. Split groups too wide for one character.
     lut = np.zeros(n, np.int32)
-    subs: list[tuple[int, int, np.ndarray]] = []
+    subs: list[tuple[int, int, int, int, np.ndarray]] = []
     wide: list[int] = []
     for _root, members in groups.items():
         gx0 = min(x0_l[k] for k in members)
@@ -442,12 +442,14 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
         lut[np.asarray(members) + 1] = 1
         if gx1 - gx0 >= config.min_split_width * bh:
             wide.append(len(subs))
-        subs.append((gx0, gy0, lut[lab[gy0:gy1, gx0:gx1]].astype(bool)))
+        subs.append((gx0, gy0, gx1, gy1, lut[lab[gy0:gy1, gx0:gx1]].astype(bool)))
     cuts: list[list[np.ndarray]] = [[] for _ in subs]
-    for k, c in zip(wide, _split_components([subs[k][2] for k in wide], bh, sw, config), strict=True):
+    for k, c in zip(wide, _split_components([subs[k][4] for k in wide], bh, sw, config), strict=True):
         cuts[k] = c
-    pieces: list[tuple[float, np.ndarray, np.ndarray]] = []  # (x-centre, ys, xs)
-    for (gx0, gy0, sub), paths in zip(subs, cuts, strict=True):
+    # (x-centre, ys, xs, box when known): an unsplit group's box is its components' box.
+    # The centre is the mean x of the ink (an integer sum over the count, as np.mean).
+    pieces: list[tuple[float, np.ndarray, np.ndarray, BBox | None]] = []
+    for (gx0, gy0, gx1, gy1, sub), paths in zip(subs, cuts, strict=True):
         ys, xs = np.nonzero(sub)
         if paths:
             side = np.zeros(len(ys), np.int64)
@@ -456,18 +458,22 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
             for k in range(len(paths) + 1):
                 sel = side == k
                 if sel.any():
-                    pieces.append((float(xs[sel].mean()) + gx0, ys[sel] + gy0, xs[sel] + gx0))
+                    xk = xs[sel]
+                    pieces.append((float(xk.sum() / len(xk)) + gx0, ys[sel] + gy0, xk + gx0, None))
         else:
-            pieces.append((float(xs.mean()) + gx0, ys + gy0, xs + gx0))
+            box = BBox(gx0, gy0, gx1 - gx0, gy1 - gy0)
+            pieces.append((float(xs.sum() / len(xs)) + gx0, ys + gy0, xs + gx0, box))
 
     # 3. Order left to right and label.
     pieces.sort(key=lambda p: p[0])
     labels = np.zeros((hh, ww), np.int32)
     boxes: list[BBox] = []
-    for k, (_c, ys, xs) in enumerate(pieces):
+    for k, (_c, ys, xs, known) in enumerate(pieces):
         labels[ys, xs] = k + 1
-        x, y = int(xs.min()), int(ys.min())
-        boxes.append(BBox(x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1))
+        if known is None:
+            x, y = int(xs.min()), int(ys.min())
+            known = BBox(x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1)
+        boxes.append(known)
     cut_x = [float(boxes[0].x)]
     for a, b in zip(boxes[:-1], boxes[1:], strict=True):
         cut_x.append((a.x2 + b.x) / 2.0)
