@@ -138,3 +138,26 @@ def test_invalid_inputs():
         clean_field(np.zeros((10, 10, 2), np.uint8))
     with pytest.raises(ConfigError):
         CleanConfig(min_contrast=2.0)
+
+
+def test_deslant_never_shears_ink_out_of_the_field_and_keeps_mild_slant():
+    from chequereader.clean import DESLANT_KEEP
+
+    # A strongly slanted bar touching the left edge: a full shear would push ink out.
+    img = np.full((40, 40), 230, np.uint8)
+    for y in range(5, 35):
+        x = int(round(1 + 0.5 * (35 - y)))
+        img[y, x: x + 3] = 20
+    on = clean_field(img, CleanConfig(deslant=True, remove_lines=False))
+    off = clean_field(img, CleanConfig(deslant=False, remove_lines=False))
+    assert on.binary.sum() == off.binary.sum()  # nothing clipped
+    ys, xs = np.nonzero(on.binary)
+    assert np.ptp(xs) < np.ptp(np.nonzero(off.binary)[1])  # straighter than before
+    # A mild slant (below DESLANT_KEEP) is left as written.
+    mild = np.full((40, 40), 230, np.uint8)
+    for y in range(5, 35):
+        x = int(round(15 + DESLANT_KEEP * 0.5 * (35 - y)))
+        mild[y, x: x + 3] = 20
+    a = clean_field(mild, CleanConfig(deslant=True, remove_lines=False)).binary
+    b = clean_field(mild, CleanConfig(deslant=False, remove_lines=False)).binary
+    assert np.array_equal(a, b)
