@@ -53,7 +53,8 @@ import numpy as np
 
 from ._validate import check_range
 from .errors import ConfigError
-from .grammar import LOCALES, Grammar, GrammarTables, canonical_amount
+from .grammar import LOCALES, Grammar, GrammarTables, canonical_amount, get_grammar
+from .grammar import _read as _read_accepted
 from .models.alphabet import Alphabet
 from .types import Alternative
 
@@ -482,6 +483,7 @@ def _nbest(
         np.array([-1]),
     )
     ptr, gsrc, start_l = g.ptr.tolist(), g.src.tolist(), is_start.tolist()
+    leads_on = (np.bincount(g.src, minlength=g.n) > 0).tolist()  # nodes with outgoing arcs
     for j in range(g.n):
         # All incoming arcs of the node at once, concatenated in arc order (the generation
         # order of the tie-breaks): each source's expansions, extended along the arc.
@@ -522,6 +524,8 @@ def _nbest(
                 o2 = o2[rank < k]
             st, val, h, bpa, bpc, bpp = st[o2], val[o2], h[o2], bpa[o2], bpc[o2], bpp[o2]
         ent[j] = (st, val, h, bpa, bpc, bpp)
+        if not leads_on[j]:
+            continue
         # Every entry's outgoing transitions, entry by entry, each state's in `by_src` order.
         rep, slot = np.nonzero(valid[st])
         if len(rep):
@@ -803,6 +807,13 @@ def _search(
     best = float(beta[g.starts, tt.start].min()) if len(g.starts) else INF
     full: dict[int, list[Path]] = {}
     amount_of: dict[str, str] = {}
+    # The texts are the grammar's: with the locale's own grammar (and no blank in the
+    # alphabet) reading them needs no acceptance check, which is most of canonical_amount.
+    direct = (
+        locale != "any"
+        and tt is get_grammar(locale).tables(tt.alphabet)
+        and not any(c.isspace() for c in tt.alphabet.chars)
+    )
     while True:
         if depth not in full:
             full[depth] = _nbest(g, pen, tt, depth, cfg.beam, beta)
@@ -810,7 +821,10 @@ def _search(
         paths = [p for p in full[depth] if p.penalty <= bound]
         for p in paths:
             if p.text not in amount_of:
-                amount_of[p.text] = canonical_amount(p.text, locale) or p.text
+                amount_of[p.text] = (
+                    _read_accepted(p.text, locale) if direct
+                    else canonical_amount(p.text, locale) or p.text
+                )
         n_amounts = len({amount_of[p.text] for p in paths})
         if len(paths) >= depth:
             if n_amounts >= n_alt or depth >= cfg.max_depth:
