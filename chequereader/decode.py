@@ -498,7 +498,7 @@ def _nbest(
                 rep, cls, nst, v0, h = (np.concatenate(c) for c in zip(*xs, strict=True))
                 arc = np.repeat(arcs_in, [len(x[0]) for x in xs])
             val = v0 + pen[arc, cls]
-            ok = np.flatnonzero(val + beta[j, nst] <= bound)
+            ok = (val + beta[j, nst] <= bound).nonzero()[0]
             if len(ok):
                 parts.append((nst[ok], val[ok], h[ok], arc[ok], cls[ok], rep[ok]))
         if not parts:
@@ -516,18 +516,19 @@ def _nbest(
             first[0] = True
             np.not_equal(s1[1:], s1[:-1], out=first[1:])
             first[1:] |= h1[1:] != h1[:-1]
-            keep = np.sort(o1[first])  # back to generation order
+            keep = o1[first]
+            keep.sort()  # back to generation order
             o2 = keep[np.lexsort((val[keep], st[keep]))]
             if len(o2) > k:
                 s2 = st[o2]
-                rank = np.arange(len(o2)) - np.searchsorted(s2, s2)  # rank within its state
+                rank = np.arange(len(o2)) - s2.searchsorted(s2)  # rank within its state
                 o2 = o2[rank < k]
             st, val, h, bpa, bpc, bpp = st[o2], val[o2], h[o2], bpa[o2], bpc[o2], bpp[o2]
         ent[j] = (st, val, h, bpa, bpc, bpp)
         if not leads_on[j]:
             continue
         # Every entry's outgoing transitions, entry by entry, each state's in `by_src` order.
-        rep, slot = np.nonzero(valid[st])
+        rep, slot = valid[st].nonzero()
         if len(rep):
             q = (st * width)[rep] + slot
             exp[j] = (rep, cls_pad[q], dst_pad[q], val[rep], h[rep] * _HASH_MUL + hash_pad[q])

@@ -198,7 +198,7 @@ def _cut_ends(
     margin = cfg.min_sep * bh * 0.5
     is_min[: int(np.ceil(x0 + margin))] = False
     is_min[int(x1 - margin) + 1 :] = False
-    ends = np.flatnonzero(is_min)
+    ends = is_min.nonzero()[0]
     if len(ends) == 0:
         return ends, x0, x1
     # One end per plateau (its middle): a flat run of minima is one cut, not many.
@@ -206,11 +206,11 @@ def _cut_ends(
     run_start[0] = True
     c_ends = cost[ends]
     run_start[1:] = (ends[1:] - ends[:-1] > 1) | (c_ends[1:] != c_ends[:-1])
-    starts = np.flatnonzero(run_start)
+    starts = run_start.nonzero()[0]
     stops = np.append(starts[1:], len(ends))
     ends = ends[(starts + stops - 1) // 2]
     if len(ends) > cfg.max_candidates:
-        ends = ends[np.argsort(cost[ends], kind="stable")[: cfg.max_candidates]]
+        ends = ends[cost[ends].argsort(kind="stable")[: cfg.max_candidates]]
     return ends, x0, x1
 
 
@@ -293,7 +293,7 @@ def _choose_cuts(
     # Python scalars for the few candidates (float64 and int64 values, compared as before).
     cand_x = (cand_paths.sum(axis=1) / h).tolist()  # np.mean of ints, without its overhead
     cand_left = cand_left.tolist()
-    order = np.argsort(cand_cost, kind="stable")
+    order = cand_cost.argsort(kind="stable")
     accepted: list[int] = []
 
     def fits(i: int) -> bool:
@@ -450,7 +450,7 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     # The centre is the mean x of the ink (an integer sum over the count, as np.mean).
     pieces: list[tuple[float, np.ndarray, np.ndarray, BBox | None]] = []
     for (gx0, gy0, gx1, gy1, sub), paths in zip(subs, cuts, strict=True):
-        ys, xs = np.nonzero(sub)
+        ys, xs = sub.nonzero()
         if paths:
             side = np.zeros(len(ys), np.int64)
             for p in paths:
