@@ -8,6 +8,7 @@ geometric penalty for candidates whose shape makes them unlikely to be one chara
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                 if width > config.max_width:
                     break  # longer spans only get wider
                 # the widest empty gap between consecutive joined pieces
-                by_x = sorted(sub, key=lambda b: b[0])
+                by_x = sorted(sub, key=itemgetter(0))
                 right = by_x[0][2]
                 gaps = []
                 for b in by_x[1:]:
@@ -106,8 +107,11 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
     for k, (x0, y0, x1, y1) in enumerate(bx):
         m = labels[y0:y1, x0:x1] == k + 1
         own.append(m)
-        tight.append(bool(m.size) and bool(m[0].any() and m[-1].any() and m[:, 0].any()
-                                           and m[:, -1].any()))
+        if m.size:
+            rows, cols = m.any(axis=1), m.any(axis=0)
+            tight.append(bool(rows[0] and rows[-1] and cols[0] and cols[-1]))
+        else:
+            tight.append(False)
     masks: list[np.ndarray] = []
     bases: list[float] = []
     for i, j, (x0, y0, w, h) in zip(src, dst, boxes, strict=True):
