@@ -199,7 +199,7 @@ def _prepare(
             f"penalties: expected shape (n_arcs, {len(alphabet)}) for alphabet "
             f"{alphabet.string!r}, got {pen.shape}"
         )
-    if np.isnan(pen).any() or np.isneginf(pen).any():
+    if not np.isfinite(pen).all() and (np.isnan(pen).any() or np.isneginf(pen).any()):
         raise ConfigError("penalties: NaN or -inf values (use +inf for a forbidden class)")
     g = _prepare_graph(n_nodes, src, dst, pen.shape[0], starts, finals)
     return g, pen[g.arc_id]

@@ -83,8 +83,9 @@ class ChequeReader:
         t0 = tick("lattice", t0)
         pen = self.model.predict(graph.images) + graph.geometric[:, None]
         t0 = tick("recognize", t0)
+        scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
         dec = decode_stage.decode(
-            graph.n_nodes, graph.src, graph.dst, pen / cfg.temperature, self._tables[loc],
+            graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
             self.model.alphabet,
             nbest=cfg.nbest, reject_threshold=cfg.reject_threshold, config=cfg.decode, locale=loc,
         )
