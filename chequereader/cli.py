@@ -103,7 +103,10 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--batch-fields", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=2e-4, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the writer split, the validation fields and the optimiser.")
+@click.option("--data-seed", type=int, help="Seed of the training fields (default: --seed); "
+              "a second stage can train on new fields with the same validation writers.")
 @click.option("--locales", default="us,cl,in", show_default=True, help="Comma-separated; they take turns.")
 @click.option("--char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character-level loss mixed in (0 = fields only).")
@@ -115,7 +118,8 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_fields: int, epochs: int,
-                     batch_fields: int, lr: float, seed: int, locales: str, char_weight: float,
+                     batch_fields: int, lr: float, seed: int, data_seed: int | None, locales: str,
+                     char_weight: float,
                      extra: tuple[str, ...], cache: str | None, resume: bool, threads: int,
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
@@ -128,7 +132,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
     if not locs or bad:
         _fail(f"--locales: expected some of us,cl,in, got {locales!r}")
     cfg = GlobalConfig(data=data, init=init, fields=n_fields, val_fields=val_fields, epochs=epochs,
-                       batch_fields=batch_fields, lr=lr, seed=seed, locales=locs,
+                       batch_fields=batch_fields, lr=lr, seed=seed, data_seed=data_seed, locales=locs,
                        char_weight=char_weight, extra=tuple(extra), threads=threads)
     cmd = _command_line(click.get_current_context())
     try:

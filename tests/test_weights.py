@@ -62,6 +62,9 @@ def test_bundled_weights_load_and_carry_their_figures():
         pytest.fail("bundled weights missing from the package")
     m = load_model()
     meta = m.metadata
-    assert meta["training"]["command"].startswith("chequereader train recognizer")
+    # Character training, then global (whole-field) training through the decoder.
+    assert meta["training"]["command"].startswith("chequereader train global")
+    assert meta["training"]["pretraining"]["command"].startswith("chequereader train recognizer")
+    assert meta["training"]["history"][-1]["fields_counted"] > 0
     # The figure the bundled weights were shipped with (README); the issue aims at <= 0.8%.
-    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0090
+    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0085

@@ -85,6 +85,7 @@ class GlobalConfig:
     batch_fields: int = 32
     lr: float = 2e-4
     seed: int = 0
+    data_seed: int | None = None  # seed of the synthetic training fields (default: seed)
     locales: tuple[str, ...] = ("us", "cl", "in")
     char_weight: float = 1.0
     char_batch: int = 64
@@ -280,7 +281,9 @@ def train_global(
         graphs = load_field_graphs(cache)
         log(f"loaded {len(graphs)} training graphs from {cache}")
     else:
-        graphs = make_field_graphs(train_pool, cfg.fields, cfg.seed + 1000, cfg.locales, progress=progress)
+        data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+        graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
+                                   progress=progress)
         if cache is not None:
             save_field_graphs(graphs, cache)
     val = make_field_graphs(val_pool, cfg.val_fields, cfg.seed + 2000, cfg.locales)
