@@ -112,6 +112,19 @@ class DecodeConfig:
     max_depth: int = 80
     beam: float = 30.0
     confidence_beam: float = 8.0
+    # Amount prior: an amount with more integer digits than its locale's ``free_digits``
+    # costs ``magnitude_penalty`` per extra digit (each one ten times less likely), so that
+    # "360 00/100" with its slash read as a 1 (360001100) loses to 360.00. 0 turns it off.
+    magnitude_penalty: float = 2.3
+    free_digits: tuple[tuple[str, int], ...] = (("us", 6), ("in", 8), ("cl", 8), ("any", 8))
+
+    def prior_penalty(self, amount: str | None, locale: str) -> float:
+        """``-log`` prior weight (>= 0; 0 for ordinary amounts) of a canonical amount."""
+        if amount is None or self.magnitude_penalty <= 0:
+            return 0.0
+        free = dict(self.free_digits).get(locale, dict(self.free_digits).get("any", 8))
+        digits = len(amount.split(".")[0])
+        return self.magnitude_penalty * max(0, digits - free)
 
 
 # ----------------------------------------------------------------------------------------
@@ -904,10 +917,17 @@ def decode(
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
-    scored = []
-    for rank, (amount, idx) in enumerate(groups.items()):
+    masses = []
+    for amount, idx in groups.items():
         f_amount = _neg_lse(f_text[idx])
-        conf = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
+        masses.append(min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0)
+    # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
+    # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
+    weighted = [m * math.exp(-cfg.prior_penalty(a, locale)) for m, a in zip(masses, groups)]
+    z = sum(weighted) + max(0.0, 1.0 - sum(masses))
+    scored = []
+    for rank, ((amount, idx), w) in enumerate(zip(groups.items(), weighted)):
+        conf = min(1.0, w / z) if z > 0 else 0.0
         scored.append((-conf, rank, amount, paths[idx[0]]))
     scored.sort(key=lambda x: (x[0], x[1]))
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p in scored[:n_alt])

@@ -393,3 +393,38 @@ def test_union_with_trie_equals_sorting_the_union(locale) -> None:
     for got, want in zip(_pairs(both), _pairs(ref), strict=True):
         assert np.array_equal(got, want)
     assert np.array_equal(Q, _pair_penalties(ref, pen, log=True))
+
+
+def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
+    from chequereader.decode import DecodeConfig, decode
+    from chequereader.grammar import get_grammar
+    from chequereader.models.alphabet import DEFAULT
+
+    text = "36000/100"
+    n = len(text)
+    pen = np.full((n, len(DEFAULT)), 20.0)
+    for k, ch in enumerate(text):
+        pen[k, DEFAULT.index(ch)] = 0.0
+    pen[5, DEFAULT.index("/")] = 2.0  # the slash looks a little more like a 1
+    pen[5, DEFAULT.index("1")] = 0.5
+    src, dst = np.arange(n), np.arange(1, n + 1)
+    tables = get_grammar("us").tables(DEFAULT)
+    plain = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us",
+                   config=DecodeConfig(magnitude_penalty=0.0))
+    assert plain.amount == "360001100" and 0.75 < plain.confidence < 0.85
+    prior = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us")
+    assert prior.amount == "360.00" and prior.text == "36000/100"
+    assert {a.amount for a in prior.alternatives} >= {"360.00", "360001100"}
+    assert prior.confidence > 0.9
+
+
+def test_prior_penalty_per_locale():
+    from chequereader.decode import DecodeConfig
+
+    cfg = DecodeConfig()
+    assert cfg.prior_penalty("123456.78", "us") == 0.0
+    assert cfg.prior_penalty("1234567", "us") == pytest.approx(2.3)
+    assert cfg.prior_penalty("1234567", "cl") == 0.0
+    assert cfg.prior_penalty("123456789", "in") == pytest.approx(2.3)
+    assert cfg.prior_penalty(None, "us") == 0.0
+    assert DecodeConfig(magnitude_penalty=0).prior_penalty("123456789012", "us") == 0.0
