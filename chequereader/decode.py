@@ -918,7 +918,7 @@ def decode(
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
     masses = []
-    for amount, idx in groups.items():
+    for idx in groups.values():
         f_amount = _neg_lse(f_text[idx])
         masses.append(min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0)
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
