@@ -47,7 +47,7 @@ def test_criterion_is_a_negative_log_posterior_and_training_lowers_it(graphs):
     loss, counted = field_losses(model, graphs, tables)
     assert counted >= 8  # the label's path exists in most graphs (procedural digits touch)
     assert float(loss.detach()) >= 0.0
-    first = float(loss) / counted
+    first = float(loss.detach()) / counted
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(8):
         loss, counted = field_losses(model, graphs, tables)
