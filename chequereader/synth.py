@@ -478,7 +478,7 @@ def _pen_width(g: np.ndarray, pen: float) -> np.ndarray:
     padded = cv2.copyMakeBorder(g, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     out = cv2.dilate(padded, k)
-    return cv2.GaussianBlur(out, (0, 0), 0.5)
+    return np.asarray(cv2.GaussianBlur(out, (0, 0), 0.5), np.float32)
 
 
 def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
