@@ -288,7 +288,7 @@ def test_dominant_path_is_confident() -> None:
 
 def test_tie_is_half_and_rejected_above_threshold() -> None:
     pen = pens({"3": 1.0, "5": 1.0})
-    d = decode(2, [0], [1], pen, US, DEFAULT, config=DecodeConfig(unreadable_penalty=math.inf))
+    d = decode(2, [0], [1], pen, US, DEFAULT)
     assert d.confidence == pytest.approx(0.5)
     assert {a.amount for a in d.alternatives} == {"3", "5"}
     assert sum(a.confidence for a in d.alternatives) == pytest.approx(1.0)
@@ -302,8 +302,7 @@ def test_texts_of_one_amount_add_up() -> None:
     src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
     pen = pens({"$": 1.0}, {"1": 0.0}, {"2": 0.0, "7": 1.5}, {"1": 0.5}, {})
     d = decode(4, src, dst, pen, US, DEFAULT)
-    # ... plus the mass of the "unreadable" path (DecodeConfig.unreadable_penalty = 8).
-    z = math.exp(-1.0) + math.exp(-0.5) + math.exp(-2.5) + math.exp(-2.0) + math.exp(-8.0)
+    z = math.exp(-1.0) + math.exp(-0.5) + math.exp(-2.5) + math.exp(-2.0)
     assert d.amount == "12" and d.text == "12"
     assert d.confidence == pytest.approx((math.exp(-1.0) + math.exp(-0.5)) / z)
     alt = {a.amount: a.confidence for a in d.alternatives}
@@ -434,9 +433,9 @@ def test_prior_penalty_per_locale():
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})
     poor = pens({"4": 9.0, "9": 30.0}, {"2": 9.0, "7": 30.0})  # one reading, but a bad one
-    off = DecodeConfig(unreadable_penalty=math.inf)
-    assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=off).confidence == pytest.approx(1.0)
-    d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT)  # default: unreadable path of penalty 8
+    on = DecodeConfig(unreadable_penalty=8.0)
+    assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT).confidence == pytest.approx(1.0)  # off
+    d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=on)
     assert d.amount == "42" and d.status == "rejected"
     assert d.confidence == pytest.approx(1.0 / (1.0 + math.exp(18.0 - 8.0)), rel=1e-3)
-    assert decode(3, [0, 1], [1, 2], good, US, DEFAULT).confidence > 0.999
+    assert decode(3, [0, 1], [1, 2], good, US, DEFAULT, config=on).confidence > 0.999
