@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from chequereader.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-MIN_IMAGES_RIGHT = 8
+MIN_IMAGES_RIGHT = 9
 MIN_X9_MATCHES = 2
 
 pytestmark = pytest.mark.skipif(not (SAMPLES / "labels.csv").exists(), reason="no samples/")

@@ -66,5 +66,5 @@ def test_bundled_weights_load_and_carry_their_figures():
     assert meta["training"]["command"].startswith("chequereader train global")
     assert meta["training"]["pretraining"]["command"].startswith("chequereader train recognizer")
     assert meta["training"]["history"][-1]["fields_counted"] > 0
-    # The figure the bundled weights were shipped with (README); the issue aims at <= 0.8%.
-    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0085
+    # The figure the bundled weights were shipped with (README): the issue's <= 0.8%.
+    assert meta["metrics"]["mnist_test"]["error_rate"] <= 0.0080
