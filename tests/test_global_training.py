@@ -115,6 +115,22 @@ def test_train_global_cli_writes_weights_with_history(tmp_path):
     assert load_model(out).alphabet.string == load_model().alphabet.string
 
 
+def test_train_global_resume_continues_from_the_checkpoint(tmp_path):
+    _procedural_mnist(tmp_path / "data")
+    out = tmp_path / "g.pt"
+    args = ["train", "global", "--data", str(tmp_path / "data"), "--out", str(out), "--fields", "8",
+            "--val-fields", "4", "--batch-fields", "8", "--char-weight", "0", "--locales", "us",
+            "--quiet"]
+    r = CliRunner().invoke(main, args + ["--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "g.pt.ckpt").exists()
+    r = CliRunner().invoke(main, args + ["--epochs", "2", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "resumed from" in r.output
+    hist = read_metadata(out)["training"]["history"]
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+
+
 def test_train_global_cli_refuses_bad_locales(tmp_path):
     r = CliRunner().invoke(main, ["train", "global", "--out", str(tmp_path / "x.pt"), "--locales", "fr"])
     assert r.exit_code != 0 and "--locales" in r.output

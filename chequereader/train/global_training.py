@@ -47,7 +47,15 @@ from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
 from ..synth import FieldSynthConfig, GlyphSource, NpzDigitPool, amount_text, compose_field
 from .data import load_digit_npz, writer_split
-from .recognizer import DISTORTIONS, TrainConfig, _load_sets, distort, evaluate_all
+from .recognizer import (
+    DISTORTIONS,
+    TrainConfig,
+    _load_sets,
+    distort,
+    evaluate_all,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -305,12 +313,8 @@ def train_global(
     history: list[dict[str, Any]] = []
     start = 0
     if resume and ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        gen.set_state(st["gen"])
-        history, start = st["history"], st["epoch"]
+        history, start = load_checkpoint(ckpt, model, opt, sched, gen)
+        sched.T_max = cfg.epochs * steps_per_epoch  # a resumed run may ask for more epochs
         log(f"resumed from {ckpt} at epoch {start}")
     else:
         rec0 = {"epoch": 0, "val": field_accuracy(model, val, tables)}
@@ -351,8 +355,7 @@ def train_global(
         }
         history.append(rec)
         log(json.dumps(rec))
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "gen": gen.get_state(), "history": history, "epoch": epoch + 1}, ckpt)
+        save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
     metrics = evaluate_all(model, cfg.data)
     metrics["synthetic_fields_val"] = history[-1]["val"]
     log(json.dumps(metrics))

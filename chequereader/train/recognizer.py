@@ -220,6 +220,24 @@ def evaluate_all(model: LeNet5, data_root: str | Path, seed: int = 12345) -> dic
     return out
 
 
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    gen: torch.Generator, history: list[dict[str, Any]], epoch: int) -> None:
+    """Everything a run needs to continue after ``epoch`` (see :func:`load_checkpoint`)."""
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                "gen": gen.get_state(), "history": history, "epoch": epoch}, path)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    gen: torch.Generator) -> tuple[list[dict[str, Any]], int]:
+    """Restore a :func:`save_checkpoint` state in place; returns (history, epochs done)."""
+    st = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    sched.load_state_dict(st["sched"])
+    gen.set_state(st["gen"])
+    return st["history"], st["epoch"]
+
+
 def train_recognizer(
     cfg: TrainConfig,
     out: str | Path,
@@ -255,14 +273,9 @@ def train_recognizer(
     history: list[dict[str, Any]] = []
     start = 0
     if resume and ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
+        history, start = load_checkpoint(ckpt, model, opt, sched, gen)
         # A resumed run may ask for more epochs than the interrupted one planned.
         sched.total_steps = cfg.epochs * steps_per_epoch
-        gen.set_state(st["gen"])
-        history, start = st["history"], st["epoch"]
         log(f"resumed from {ckpt} at epoch {start}")
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -301,11 +314,7 @@ def train_recognizer(
         }
         history.append(rec)
         log(json.dumps(rec))
-        torch.save(
-            {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-             "gen": gen.get_state(), "history": history, "epoch": epoch + 1},
-            ckpt,
-        )
+        save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
     metrics = evaluate_all(model, cfg.data)
     log(json.dumps(metrics))
     meta = {
