@@ -8,7 +8,8 @@ from chequereader.cli import main
 from chequereader.framing import frame
 from chequereader.models.lenet5 import LeNet5
 from chequereader.models.weights import save_model
-from chequereader.train.recognizer import DistortConfig, distort, writer_split
+from chequereader.train.data import writer_split
+from chequereader.train.recognizer import DistortConfig, distort
 
 
 def _tiny_set(n=64, seed=0):

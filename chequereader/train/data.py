@@ -62,6 +62,19 @@ def writer_split(writers: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     return ~val, val
 
 
+def mnist_train_split(data_root: str | Path, val_fraction: float, seed: int
+                      ) -> tuple[Path, DigitSet, np.ndarray, np.ndarray]:
+    """MNIST train of a ``../shared/data``-style folder and its (train, val) writer masks."""
+    path = Path(data_root) / "mnist" / "mnist-train.npz"
+    if not path.exists():
+        raise ConfigError(f"--data: {path} not found (expected the layout of ../shared/data)")
+    ds = load_digit_npz(path, split="")
+    if ds.writers is None:
+        raise ConfigError(f"{path}: no 'writers' array, cannot split validation by writer")
+    tr, va = writer_split(ds.writers, val_fraction, seed)
+    return path, ds, tr, va
+
+
 def framed_digits(ds: DigitSet) -> np.ndarray:
     return frame_digit_images(ds.images)
 

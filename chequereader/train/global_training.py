@@ -46,7 +46,7 @@ from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
 from ..synth import FieldSynthConfig, GlyphSource, NpzDigitPool, amount_text, compose_field
-from .data import load_digit_npz, writer_split
+from .data import mnist_train_split
 from .recognizer import (
     DISTORTIONS,
     TrainConfig,
@@ -243,13 +243,8 @@ def field_accuracy(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str
 
 def _pools(cfg: GlobalConfig) -> tuple[NpzDigitPool, NpzDigitPool]:
     """MNIST-train digits of the training writers, and of the validation writers."""
-    path = Path(cfg.data) / "mnist" / "mnist-train.npz"
-    if not path.exists():
-        raise ConfigError(f"--data: {path} not found (expected the layout of ../shared/data)")
-    ds = load_digit_npz(path, split="")
-    if ds.writers is None:
-        raise ConfigError(f"{path}: no 'writers' array, cannot split validation by writer")
-    tr, va = writer_split(ds.writers, cfg.val_fraction, cfg.seed)
+    path, ds, _, va = mnist_train_split(cfg.data, cfg.val_fraction, cfg.seed)
+    assert ds.writers is not None
     full = NpzDigitPool.from_npz(path)
     assert full.writer_ids is not None
     val_w = np.unique(ds.writers[va])

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
 from ..models.alphabet import DEFAULT, Alphabet
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, save_model
@@ -33,7 +32,7 @@ from .data import (
     framed_digits,
     framed_symbols,
     load_digit_npz,
-    writer_split,
+    mnist_train_split,
 )
 
 
@@ -154,13 +153,8 @@ def error_rate(
 
 def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None]) -> dict[str, Any]:
     root = Path(cfg.data)
-    mn = root / "mnist" / "mnist-train.npz"
-    if not mn.exists():
-        raise ConfigError(f"--data: {mn} not found (expected the layout of ../shared/data)")
-    train = load_digit_npz(mn, split="")
-    if train.writers is None:
-        raise ConfigError(f"{mn}: no 'writers' array, cannot split validation by writer")
-    tr, va = writer_split(train.writers, cfg.val_fraction, cfg.seed)
+    _, train, tr, va = mnist_train_split(root, cfg.val_fraction, cfg.seed)
+    assert train.writers is not None
     t0 = time.time()
     X = framed_digits(train)
     xs, ys = [X[tr]], [train.labels[tr]]
