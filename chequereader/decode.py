@@ -58,8 +58,14 @@ import numpy as np
 
 from ._validate import check_range
 from .errors import ConfigError
-from .grammar import LOCALES, Grammar, GrammarTables, canonical_amount, get_grammar
-from .grammar import _read as _read_accepted
+from .grammar import (
+    LOCALES,
+    Grammar,
+    GrammarTables,
+    canonical_amount,
+    get_grammar,
+    read_accepted,
+)
 from .models.alphabet import Alphabet
 from .types import Alternative
 
@@ -848,7 +854,7 @@ def _search(
         for p in paths:
             if p.text not in amount_of:
                 amount_of[p.text] = (
-                    _read_accepted(p.text, locale) if direct
+                    read_accepted(p.text, locale) if direct
                     else canonical_amount(p.text, locale) or p.text
                 )
         n_amounts = len({amount_of[p.text] for p in paths})

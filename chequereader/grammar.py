@@ -488,15 +488,38 @@ def _canonical(s: str, locale: str) -> str | None:
     if locale == "any":
         for loc in _ANY_ORDER:
             if get_grammar(loc).accepts(s):
-                return _read(s, loc)
+                return read_accepted(s, loc)
         return None
     if not get_grammar(locale).accepts(s):
         return None
-    return _read(s, locale)
+    return read_accepted(s, locale)
 
 
-def _read(s: str, locale: str) -> str:
-    """Read a string the grammar of ``locale`` accepts (so only the shapes above occur)."""
+def read_accepted(s: str, locale: str) -> str:
+    """The canonical amount of a string the grammar of ``locale`` is known to accept.
+
+    :func:`canonical_amount` without the acceptance check, for callers that hold texts the
+    grammar produced (the decoder's paths): only the shapes of the module notes occur, so the
+    reading is a few string operations. The result for a string the grammar refuses is
+    unspecified; use :func:`canonical_amount` for arbitrary text.
+
+    Parameters
+    ----------
+    s : str
+        Accepted text without whitespace.
+    locale : str
+        ``us``, ``in`` or ``cl`` (not checked; ``any`` is not a reading of its own).
+
+    Returns
+    -------
+    str
+        The canonical amount.
+
+    Examples
+    --------
+    >>> read_accepted("$1.234.567.-", "cl"), read_accepted("1200/100", "us")
+    ('1234567', '12.00')
+    """
     s = s.lstrip("$" + RUPEE + "*")
     cents: str | None = None
     if s.endswith("/100"):

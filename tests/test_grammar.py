@@ -16,6 +16,7 @@ from chequereader.grammar import (
     _determinize,
     canonical_amount,
     get_grammar,
+    read_accepted,
 )
 from chequereader.models.alphabet import DEFAULT
 
@@ -94,6 +95,12 @@ def test_accepted_with_canonical_amount(text: str, locale: str, amount: str) -> 
     assert canonical_amount(text, locale) == amount
     assert get_grammar("any").accepts(text)
     assert canonical_amount(text, "any") == amount
+
+
+@pytest.mark.parametrize("text,locale,amount", [a for a in ACCEPTED if a[1] != "any"])
+def test_read_accepted_is_canonical_amount_without_the_check(text: str, locale: str, amount: str) -> None:
+    # The decoder reads its own (accepted, whitespace-free) texts with it.
+    assert read_accepted("".join(text.split()), locale) == amount
 
 
 @pytest.mark.parametrize("text,locale", REFUSED)
