@@ -161,3 +161,26 @@ def test_deslant_never_shears_ink_out_of_the_field_and_keeps_mild_slant():
     a = clean_field(mild, CleanConfig(deslant=True, remove_lines=False)).binary
     b = clean_field(mild, CleanConfig(deslant=False, remove_lines=False)).binary
     assert np.array_equal(a, b)
+
+
+def test_deslant_scores_per_row_as_pixel_by_pixel():
+    from chequereader.clean import _shear_sharpness, _shear_sharpness_per_pixel
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        h, w = int(rng.integers(4, 50)), int(rng.integers(4, 120))
+        b = rng.random((h, w)) < rng.random() * 0.3
+        ys, xs = np.nonzero(b)
+        if len(ys) < 2:
+            continue
+        # The ink's own mean row, and integer / half-integer ones (half-way shifts, where
+        # rounding half to even depends on the column).
+        for mean_y in (ys.mean(), float(int(ys.mean())), int(ys.mean()) + 0.5):
+            ref = _shear_sharpness_per_pixel(ys, xs, w, mean_y)
+            assert np.array_equal(_shear_sharpness(ys, xs, h, w, mean_y), ref)
+    # Ink near the edges sheared out of the field is not counted.
+    b = np.zeros((20, 10), bool)
+    b[:, 0] = True
+    ys, xs = np.nonzero(b)
+    got = _shear_sharpness(ys, xs, 20, 10, 9.7)
+    assert got[6] == 20 * 20 and got[0] < got[6]
