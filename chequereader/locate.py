@@ -8,18 +8,21 @@ Layout heuristics, no learning, a few milliseconds a page:
 2. deskew: the skew angle that makes the horizontal projection of the ink sharpest (sum of
    squared row counts over a small angle range); ruled lines and text lines both vote;
 3. horizontal rulings by morphological opening; an **amount box** is a pair of rulings of the
-   same extent (top and bottom) joined by a vertical side at both ends (checked on the ink
-   itself, so that handwriting touching or crossing a side does not hide the box); a ruling
-   in the right part of the page that is not a box side is an **amount line** (the amount
-   written over an underline); the right third, upper-middle band is the fallback zone;
+   same extent (top and bottom, each across the box's width) joined by a vertical side at
+   both ends (checked on the ink itself, so that handwriting touching or crossing a side
+   does not hide the box); a ruling in the right part of the page that is not a box side,
+   at least ``line_min_w`` long and not a run along a longer ruling just above it (cursive
+   joins), is an **amount line** (the amount written over an underline); the right third,
+   upper-middle band is the fallback zone;
 4. in each zone, the ink that is not ruling (connected components inside the box, or
    touching it from outside: handwriting overflows boxes) gives the field. A printed
    ``$``/``₹`` inside the box at its left edge (CTS-2010, Chilean layouts) is dropped
-   unless a sign is printed just left of the box;
+   unless a sign (upright, solid: not a stroke of a background pattern) is printed just
+   left of the box;
 5. penalty = zone kind (box < line < fallback) + position prior (right part, upper-middle
    height) + a printed sign left of the zone (bonus) + an amount line continuing the payee
    line of the same row (bonus) + a line high (date) or low (signature) on the page + empty
-   zones;
+   zones (less ink than 2 % of the zone and than a digit's worth of its height);
 6. the field box is refined at full resolution (only the ink of the chosen components) and
    padded by ``pad`` field heights, without crossing back over the box's rules.
 
@@ -58,6 +61,9 @@ class LocateConfig:
     right_min: float = 0.45        # a candidate zone's centre must be right of this
     box_w: tuple[float, float] = (0.07, 0.45)
     box_h: tuple[float, float] = (0.04, 0.30)
+    # An amount line is at least this long: shorter horizontal runs in the right part are
+    # the bottoms of printed words or cursive joins merged at the work scale ("uRupees").
+    line_min_w: float = 0.12
     y_prior: tuple[float, float] = (0.08, 0.6)   # courtesy amounts seen from 0.13 to 0.5
     pad: float = 0.1               # padding of the field box, in field heights
     dedupe_iou: float = 0.6
@@ -71,6 +77,7 @@ class LocateConfig:
         check_range(self.max_skew_deg, "max_skew_deg", 0.0, 15.0)
         check_range(self.skew_step_deg, "skew_step_deg", 0.01, 5.0)
         check_range(self.pad, "pad", 0.0, 2.0)
+        check_range(self.line_min_w, "line_min_w", 0.0, 1.0)
         check_range(self.ink_level, "ink_level", 0.05, 0.95)
 
 
@@ -302,7 +309,12 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     for k, (lx0, lx1, yr) in enumerate(msegs):
         if k in used or (lx0 + lx1) / 2 < config.right_min * w or in_box(lx0, lx1, yr):
             continue
-        if not (config.box_w[0] * w <= lx1 - lx0 <= config.box_w[1] * w):
+        if not (max(config.box_w[0], config.line_min_w) * w <= lx1 - lx0 <= config.box_w[1] * w):
+            continue
+        # A longer ruling running across the writing space just above: this run is a stroke
+        # along that ruling (cursive joins of a legal amount written on it), not an amount line.
+        if any(sy < yr - 1.5 and sy > yr - 0.05 * h and sx0 <= lx0 + 2 and sx1 >= lx1 - 2
+               and sx1 - sx0 > lx1 - lx0 for sx0, sx1, sy in msegs):
             continue
         pen = 1.0
         if yr < 0.28 * h:
@@ -432,6 +444,11 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             bw = rx - lx
             if min(lf, rf) < 0.6 or not (config.box_w[0] * w <= bw <= config.box_w[1] * w):
                 continue
+            # Both rulings run the box's width: a short run inside (a pen stroke, bold
+            # handwriting merged at the work scale) with a printed sign and a digit for sides
+            # is no box.
+            if min(min(tx1, rx) - max(tx0, lx), min(bx1, rx) - max(bx0, lx)) < 0.6 * bw:
+                continue
             # A side faded in places (light print) is less sure evidence.
             # Sides running on past a ruling: that ruling is a stroke inside a larger box.
             ext = max(3, int(0.3 * dy))
@@ -496,7 +513,9 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
                 c = np.vstack([c, comps[extra]])
         sign_out = (comps[:, _X] + comps[:, _W] < x0 - 1) & (comps[:, _X] + comps[:, _W] > x0 - 0.9 * zh) \
             & (cy > y0 + 0.25 * zh) & (cy < y1 - 0.25 * zh) \
-            & (comps[:, _H] > 0.25 * zh) & (comps[:, _H] < 0.85 * zh)
+            & (comps[:, _H] > 0.25 * zh) & (comps[:, _H] < 0.85 * zh) \
+            & (comps[:, _W] <= 1.1 * comps[:, _H]) & (comps[:, _A] >= 0.3 * comps[:, _W] * comps[:, _H])
+        # (A printed sign is upright and solid; a background stroke ending there is not.)
         if sign_out.any():
             pen -= 0.3
         elif len(c) > 1:
@@ -514,7 +533,9 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
             c = _drop_sign(c, x0, y1 - 0.8 * zh, 0.8 * zh)
     else:
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (comps[:, _H] < 0.5 * zh)]
-    if len(c) == 0 or c[:, _A].sum() < 0.02 * (x1 - x0) * zh:
+    # Too little ink for an amount: under 2 % of the zone, unless that is still a digit's worth
+    # of the zone's height (a short amount, "39", in a long box or on a long line).
+    if len(c) == 0 or c[:, _A].sum() < min(0.02 * (x1 - x0) * zh, 0.05 * zh * zh):
         return pen + 5.0, c[:0]
     fx0, fy0 = c[:, _X].min(), c[:, _Y].min()
     fx1, fy1 = (c[:, _X] + c[:, _W]).max(), (c[:, _Y] + c[:, _H]).max()

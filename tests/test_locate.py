@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chequereader.errors import ConfigError, InvalidImageError
-from chequereader.locate import LocateConfig, estimate_skew, locate_fields
+from chequereader.locate import LocateConfig, _find_boxes, estimate_skew, locate_fields
 from chequereader.synth import LAYOUTS, ChequeSynthConfig, FontGlyphs, amount_text, make_cheque
 from chequereader.types import BBox
 
@@ -94,6 +94,62 @@ def test_open_box_amount_line_beats_signature_line() -> None:
     cv2.polylines(page, [pts], False, 20, 3)
     best = locate_fields(page)[0].bbox
     assert best.iou(_ink_box(page, 920, 180, 1150, 228)) > 0.6
+
+
+def test_short_amount_in_long_box_is_not_an_empty_box() -> None:
+    # "39" in a thin pen: under 2 % of a long box's area, but a digit's worth of its height.
+    # Taken for empty, the box lost to the date line (issue 4, in_cts and cl pages).
+    page = _blank()
+    cv2.line(page, (800, 100), (1150, 100), 40, 2)  # date line, with a date on it
+    cv2.putText(page, "04/06/2020", (830, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.rectangle(page, (840, 180), (1190, 280), 40, 2)
+    cv2.putText(page, "$", (795, 245), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3)
+    cv2.putText(page, "39", (900, 245), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 20, 1)
+    best = locate_fields(page)[0].bbox
+    assert best.iou(_ink_box(page, 845, 185, 1185, 275)) > 0.5
+
+
+def test_run_along_a_longer_ruling_is_no_amount_line() -> None:
+    # Cursive joins of a legal amount written on its line make a horizontal run just under
+    # that line; it must not be taken for an amount line over the real (high, Chilean) one.
+    page = _blank()
+    cv2.line(page, (900, 120), (1150, 120), 40, 2)
+    cv2.putText(page, "$", (860, 112), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 30, 3)
+    cv2.putText(page, "361.854", (930, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 20, 2)
+    cv2.line(page, (50, 330), (1000, 330), 40, 2)
+    cv2.putText(page, "ochocientos", (560, 326), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.line(page, (560, 341), (700, 341), 20, 2)
+    fields = locate_fields(page)
+    assert fields[0].bbox.iou(_ink_box(page, 905, 70, 1150, 117)) > 0.6
+    assert all(f.bbox.y < 250 for f in fields)
+
+
+def test_box_needs_rulings_across_its_width() -> None:
+    # Work-scale binary: an amount line, a short pen stroke above it, a printed sign's stem
+    # and a digit's side at the stroke's height. Not a box; with a full top ruling, a box.
+    b = np.zeros((275, 600), np.uint8)
+    b[65, 398:570] = 1
+    b[47, 466:503] = 1
+    b[40:65, 406] = 1
+    b[45:65, 501] = 1
+    cfg = LocateConfig()
+    assert _find_boxes(b, [(398, 570, 65.0), (466, 503, 47.0)], 600, 275, cfg)[0] == []
+    b[47, 406:502] = 1
+    zones = _find_boxes(b, [(398, 570, 65.0), (406, 502, 47.0)], 600, 275, cfg)[0]
+    assert [z.rect for z in zones] == [(406, 47.0, 501, 65.0)]
+
+
+def test_background_stroke_is_not_a_printed_sign() -> None:
+    # A stroke of a security pattern ending just left of the box must not pass for the sign
+    # printed there: the sign printed inside the box is still left out of the field.
+    page = _blank()
+    cv2.rectangle(page, (860, 150), (1160, 230), 40, 2)
+    cv2.putText(page, "S", (872, 205), cv2.FONT_HERSHEY_DUPLEX, 1.3, 40, 3)
+    cv2.putText(page, "305/", (935, 212), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
+    cv2.line(page, (1065, 195), (1135, 195), 20, 3)
+    cv2.line(page, (815, 210), (850, 175), 30, 3)
+    best = locate_fields(page)[0].bbox
+    assert best.x > _ink_box(page, 865, 155, 925, 226).x2
 
 
 @pytest.mark.parametrize("angle", [-2.0, 1.5])
