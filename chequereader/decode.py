@@ -516,40 +516,47 @@ def _nbest(
     ptr, gsrc, start_l = g.ptr.tolist(), g.src.tolist(), is_start.tolist()
     leads_on = (np.bincount(g.src, minlength=g.n) > 0).tolist()  # nodes with outgoing arcs
     for j in range(g.n):
-        # All incoming arcs of the node at once, concatenated in arc order (the generation
-        # order of the tie-breaks): each source's expansions, extended along the arc.
-        arcs_in = [a for a in range(ptr[j], ptr[j + 1]) if exp[gsrc[a]] is not None]
+        # The candidates of the node in generation order (that of the tie-breaks): the
+        # start entry, then arc by arc (sorted index) each source's expansions extended
+        # along the arc, kept where their best completion stays within the beam. Filtering
+        # arc by arc keeps the few survivors (a tenth) instead of concatenating them all.
         parts: list[tuple[np.ndarray, ...]] = [start_entry] if start_l[j] else []
-        if arcs_in:
-            xs = [exp[gsrc[a]] for a in arcs_in]
-            if len(xs) == 1:
-                rep, cls, nst, v0, h = xs[0]
-                arc = np.full(len(rep), arcs_in[0])
-            else:
-                rep, cls, nst, v0, h = (np.concatenate(c) for c in zip(*xs, strict=True))
-                arc = np.repeat(arcs_in, [len(x[0]) for x in xs])
-            val = v0 + pen[arc, cls]
-            ok = (val + beta[j, nst] <= bound).nonzero()[0]
+        bj = beta[j]
+        for a in range(ptr[j], ptr[j + 1]):
+            x = exp[gsrc[a]]
+            if x is None:
+                continue
+            rep, cls, nst, v0, h = x
+            val = v0 + pen[a][cls]
+            ok = np.less_equal(val + bj[nst], bound).nonzero()[0]
             if len(ok):
-                parts.append((nst[ok], val[ok], h[ok], arc[ok], cls[ok], rep[ok]))
+                arc = np.empty(len(ok), np.int64)
+                arc.fill(a)
+                parts.append((nst[ok], val[ok], h[ok], arc, cls[ok], rep[ok]))
         if not parts:
             continue
         if len(parts) == 1:
             st, val, h, bpa, bpc, bpp = parts[0]
         else:
-            st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=False))
+            st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=True))
         if len(st) > 1:
             # The best entry of each (state, text), then the `k` best of each state, by
-            # (state, value), ties in generation order (lexsort is stable).
-            o1 = np.lexsort((val, h, st))
-            s1, h1 = st[o1], h[o1]
-            first = np.empty(len(o1), bool)
-            first[0] = True
-            np.not_equal(s1[1:], s1[:-1], out=first[1:])
-            first[1:] |= h1[1:] != h1[:-1]
-            keep = o1[first]
-            keep.sort()  # back to generation order
-            o2 = keep[np.lexsort((val[keep], st[keep]))]
+            # (state, value), ties in generation order (lexsort is stable). The candidates
+            # of one part have distinct texts already (those of one node's entries, each
+            # extended by its own class; the start entry alone), so only several parts
+            # are searched for repeats.
+            if len(parts) == 1:
+                o2 = np.lexsort((val, st))
+            else:
+                o1 = np.lexsort((val, h, st))
+                s1, h1 = st[o1], h[o1]
+                first = np.empty(len(o1), bool)
+                first[0] = True
+                np.not_equal(s1[1:], s1[:-1], out=first[1:])
+                first[1:] |= h1[1:] != h1[:-1]
+                keep = o1[first]
+                keep.sort()  # back to generation order
+                o2 = keep[np.lexsort((val[keep], st[keep]))]
             if len(o2) > k:
                 s2 = st[o2]
                 rank = np.arange(len(o2)) - s2.searchsorted(s2)  # rank within its state

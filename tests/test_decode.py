@@ -223,6 +223,48 @@ def test_viterbi_is_first_of_nbest_on_random_graphs() -> None:
             assert forward(n, src, dst, pen, ANY, DEFAULT, constrain_text=p.text) <= p.penalty + 1e-9
 
 
+
+def test_nbest_keeps_each_text_once_and_loses_none() -> None:
+    # Few classes on many overlapping arcs: the same text is spelt by several segmentations,
+    # and a repeat must neither take a place of the k kept per product node nor come out
+    # twice; integer penalties add many ties.
+    rng = np.random.default_rng(11)
+    digits = [DEFAULT.index(c) for c in "1270"]
+    for trial in range(8):
+        n = 7
+        src = np.array([i for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        dst = np.array([i + k for i in range(n - 1) for k in (1, 2, 3) if i + k < n])
+        pen = np.full((len(src), C), np.inf)
+        size = (len(src), len(digits))
+        pen[:, digits] = rng.integers(0, 3, size) if trial % 2 else rng.uniform(0, 3, size)
+        per_text: dict[str, float] = {}
+        for _, _, text, p in brute_force(n, src, dst, pen, US):
+            per_text[text] = min(p, per_text.get(text, math.inf))
+        want = sorted(per_text.values())
+        for k in (1, 2, 3, 5, 40):
+            got = nbest(n, src, dst, pen, US, DEFAULT, n=k)
+            assert len({p.text for p in got}) == len(got) == min(k, len(want))
+            assert [p.penalty for p in got] == pytest.approx(want[: len(got)], abs=1e-12)
+            # Every text better than the last one kept is there (ties at the end may differ).
+            last = got[-1].penalty - 1e-9
+            assert {p.text for p in got if p.penalty < last} == {
+                t for t, v in per_text.items() if v < last
+            }
+            for p in got:
+                assert per_text[p.text] == pytest.approx(p.penalty, abs=1e-12)
+                total = sum(pen[a, c] for a, c in zip(p.arcs, p.classes, strict=True))
+                assert total == pytest.approx(p.penalty, abs=1e-12)
+
+
+def test_nbest_repeat_of_a_text_takes_no_place() -> None:
+    # "12" reaches node 3 by two segmentations (0-1-3 and 0-2-3), both better than "17";
+    # with two places per product node the repeat must not push "17" out.
+    src, dst = [0, 0, 1, 2, 3], [1, 2, 3, 3, 4]
+    pen = pens({"1": 0.1}, {"1": 0.2}, {"2": 0.1, "7": 0.5}, {"2": 0.1}, {"0": 0.1})
+    got = nbest(5, src, dst, pen, US, DEFAULT, n=2)
+    assert [(p.text, p.arcs) for p in got] == [("120", (0, 2, 4)), ("170", (0, 2, 4))]
+    assert [p.penalty for p in got] == pytest.approx([0.3, 0.7])
+
 # -- torch forward and its gradient ---------------------------------------------------
 
 
