@@ -346,24 +346,28 @@ def _dp(
     _, _, psrc, _, seg_starts, seg_states, seg_of_p = _pairs(tt)
     if Q is None:
         Q = _pair_penalties(tt, pen, log)
-    gsrc = psrc[None, :]
+    # alpha[src[a], psrc[k]] for arc a and pair k, as one flat gather (a 2-D fancy index
+    # costs several times more on these small arrays).
+    flat = alpha.reshape(-1)
+    at = g.src[:, None] * tt.n_states + psrc[None, :]
     is_start = np.zeros(g.n, bool)
     is_start[g.starts] = True
-    ptr, src, start_l = g.ptr.tolist(), g.src[:, None], is_start.tolist()
+    ptr, start_l = g.ptr.tolist(), is_start.tolist()
     with np.errstate(divide="ignore"):
         for j in range(1, g.n):
             lo, hi = ptr[j], ptr[j + 1]
             if lo == hi:
                 continue
-            cand = alpha[src[lo:hi], gsrc] + Q[lo:hi]
+            cand = flat[at[lo:hi]] + Q[lo:hi]
             if log:
                 red = _neg_lse_grouped(cand, seg_starts, seg_of_p)
             else:
                 red = np.minimum.reduceat(cand.min(0), seg_starts)
+            row = alpha[j]
             if start_l[j]:
-                cur = alpha[j, seg_states]
+                cur = row[seg_states]
                 red = np.minimum(cur, red) if not log else -np.logaddexp(-cur, -red)
-            alpha[j, seg_states] = red
+            row[seg_states] = red
     return alpha
 
 
@@ -392,15 +396,18 @@ def _backward_best(g: _Graph, pen: np.ndarray, tt: GrammarTables) -> np.ndarray:
     p_order, seg_starts, seg_states, gdst = cache
     a_order = np.argsort(g.src, kind="stable")
     a_src = g.src[a_order]
-    a_dst = g.dst[a_order][:, None]
+    # beta[dst[a], pdst[k]] as one flat gather, as in `_dp`.
+    flat = beta.reshape(-1)
+    at = g.dst[a_order][:, None] * tt.n_states + gdst
     Q = _pair_penalties(tt, pen, log=False)[np.ix_(a_order, p_order)]
     optr = np.searchsorted(a_src, np.arange(g.n + 1)).tolist()
     for i in range(g.n - 2, -1, -1):
         lo, hi = optr[i], optr[i + 1]
         if lo == hi:
             continue
-        red = np.minimum.reduceat((beta[a_dst[lo:hi], gdst] + Q[lo:hi]).min(0), seg_starts)
-        beta[i, seg_states] = np.minimum(beta[i, seg_states], red)
+        red = np.minimum.reduceat((flat[at[lo:hi]] + Q[lo:hi]).min(0), seg_starts)
+        row = beta[i]
+        row[seg_states] = np.minimum(row[seg_states], red)
     return beta
 
 
