@@ -175,12 +175,16 @@ def _cut_paths_many(masks: Sequence[np.ndarray], step: float) -> tuple[np.ndarra
     acc = np.full((H, W), np.float32(1e9), np.float32)
     acc[0, 1:-1] = c[0, 1:-1]
     tmp = np.empty(W - 2, np.float32)
+    # The shifted views once (row y of each is a cheap view); float32 arithmetic as in
+    # `_cut_paths` (`tmp += step` adds step as float32).
+    left, right, mid, cost = acc[:, :-2], acc[:, 2:], acc[:, 1:-1], c[:, 1:-1]
+    step32 = np.float32(step)
+    minimum, add = np.minimum, np.add
     for y in range(1, H):
-        prev = acc[y - 1]
-        np.minimum(prev[:-2], prev[2:], out=tmp)
-        tmp += step
-        np.minimum(tmp, prev[1:-1], out=tmp)
-        np.add(tmp, c[y, 1:-1], out=acc[y, 1:-1])
+        minimum(left[y - 1], right[y - 1], out=tmp)
+        add(tmp, step32, out=tmp)
+        minimum(tmp, mid[y - 1], out=tmp)
+        add(tmp, cost[y], out=mid[y])
     acc[:, wall] = np.float32(1e9)  # as _cut_paths' walls, which are never updated
     return acc, offsets
 
