@@ -184,3 +184,18 @@ def test_deslant_scores_per_row_as_pixel_by_pixel():
     ys, xs = np.nonzero(b)
     got = _shear_sharpness(ys, xs, 20, 10, 9.7)
     assert got[6] == 20 * 20 and got[0] < got[6]
+
+
+def test_median_of_component_sizes_is_numpys():
+    import warnings
+
+    from chequereader.clean import _median
+
+    rng = np.random.default_rng(5)
+    for n in range(1, 25):
+        v = rng.integers(0, 400, n)
+        assert _median(v.tolist()) == float(np.median(v))
+    assert _median([3, 4]) == 3.5 and _median([7]) == 7.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(_median([])) and np.isnan(np.median(np.array([], int)))
