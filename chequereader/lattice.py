@@ -107,14 +107,12 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
     # so is every span of such pieces (each side of their joint box is one of theirs).
     own: list[np.ndarray] = []
     tight: list[bool] = []
+    count = np.count_nonzero  # on the four edges: a few times cheaper than any() reductions
     for k, (x0, y0, x1, y1) in enumerate(bx):
         m = labels[y0:y1, x0:x1] == k + 1
         own.append(m)
-        if m.size:
-            rows, cols = m.any(axis=1), m.any(axis=0)
-            tight.append(bool(rows[0] and rows[-1] and cols[0] and cols[-1]))
-        else:
-            tight.append(False)
+        tight.append(bool(m.size) and bool(count(m[0]) and count(m[-1])
+                                           and count(m[:, 0]) and count(m[:, -1])))
     masks: list[np.ndarray] = []
     bases: list[float] = []
     for i, j, (x0, y0, w, h) in zip(src, dst, boxes, strict=True):
