@@ -953,7 +953,8 @@ def decode(
         groups.setdefault(amount_of[p.text], []).append(q)
     masses = []
     for idx in groups.values():
-        f_amount = _neg_lse(f_text[idx])
+        # One text: its own value (what _neg_lse of one value returns, m - log(1)).
+        f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
         masses.append(min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0)
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
