@@ -118,6 +118,12 @@ def test_predict_equals_penalties_of_forward_and_follows_weight_updates():
     other = LeNet5()
     m.load_state_dict(other.state_dict())
     np.testing.assert_allclose(m.predict(x), _reference_penalties(other, x), rtol=1e-5, atol=1e-4)
+    # and a parameter replaced by another tensor (not an in-place change)
+    loaded = m.predict(x)
+    m.f6.weight = torch.nn.Parameter(torch.zeros_like(m.f6.weight))
+    replaced = m.predict(x)
+    assert np.abs(replaced - loaded).max() > 1e-3
+    np.testing.assert_allclose(replaced, _reference_penalties(m, x), rtol=1e-5, atol=1e-4)
 
 
 def test_multiply_accumulates_order_of_the_paper():
