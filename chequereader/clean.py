@@ -145,7 +145,11 @@ def _binarise(dark: np.ndarray, config: CleanConfig) -> np.ndarray:
     # Otsu lands between the two; the floor keeps the threshold a fixed share of the way from
     # the paper level (median) to the ink level (99th percentile).
     # Percentiles from the 256-bin histogram: exact for uint8 and much cheaper than sorting.
-    cdf = np.cumsum(np.bincount(d8.ravel(), minlength=256))
+    if d8.size < 1 << 24:  # float32 counts are exact: OpenCV's histogram, twice as fast
+        hist = cv2.calcHist([d8], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    else:
+        hist = np.bincount(d8.ravel(), minlength=256)
+    cdf = np.cumsum(hist)
     med, ink = (float(np.searchsorted(cdf, q * cdf[-1])) for q in (0.5, 0.99))
     floor = med + config.ink_floor * (ink - med)
     t = max(float(t) * config.threshold_scale, floor, config.min_contrast * 255 * 0.6)
@@ -226,10 +230,12 @@ def _open_hairlines(binary: np.ndarray) -> np.ndarray:
     n, lab = cv2.connectedComponents(u8, connectivity=8)
     # Interior pixels (all 8 neighbours ink) exist only in strokes at least 3 px thick.
     interior = cv2.erode(u8, np.ones((3, 3), np.uint8)).astype(bool)
-    total = np.bincount(lab.ravel(), minlength=n).astype(float)
+    # Counts over the ink only (the background, label 0, is always "opened" below; a
+    # bincount over the whole label image costs several times more).
+    total = np.bincount(lab[binary], minlength=n).astype(float)
     kept = np.bincount(lab[opened], minlength=n)
     thick = np.bincount(lab[interior], minlength=n) >= 0.1 * total
-    whole_field = opened.sum() >= 0.85 * binary.sum()
+    whole_field = np.count_nonzero(opened) >= 0.85 * np.count_nonzero(binary)
     use_open = (thick & (kept >= 0.85 * total)) | (whole_field & (thick | (kept < 0.5 * total)))
     use_open[0] = True
     return np.where(use_open[lab], opened, binary)
@@ -350,10 +356,10 @@ def _shear_sharpness(ys: np.ndarray, xs: np.ndarray, h: int, w: int, mean_y: flo
 def _deslant(binary: np.ndarray) -> np.ndarray:
     """Shear ink so that strokes are vertical, keeping the array shape (ink near the edge is
     clipped rather than the field grown)."""
-    ys, xs = np.nonzero(binary)
+    h, w = binary.shape
+    ys, xs = np.divmod(np.flatnonzero(binary), w)  # np.nonzero's order, at half its cost
     if len(ys) < 10:
         return binary
-    h, w = binary.shape
     mean_y = ys.mean()
     best = float(_SHEARS[int(np.argmax(_shear_sharpness(ys, xs, h, w, mean_y)))])
     # Never shear ink out of the field (a '$' or a last digit near the edge would be cut):
