@@ -282,13 +282,13 @@ def _choose_cuts(
 ) -> list[np.ndarray]:
     """The cuts kept among the candidate ``paths`` (ending at ``ends``), left to right."""
     h, w = mask.shape
-    # Ink left of each path: row-wise prefix sums.
-    cs = np.zeros((h, w + 1), np.int32)
-    np.cumsum(mask, axis=1, out=cs[:, 1:])
-    rows = np.arange(h)
-    total = int(cs[:, -1].sum())
+    # Ink left of each path, from the integral image ``I`` (OpenCV's, several times cheaper
+    # than a cumsum): row y's ink left of column p is ``I[y + 1, p] - I[y, p]``.
+    integ = cv2.integral(np.ascontiguousarray(mask).view(np.uint8)).ravel()
+    at = paths + (np.arange(h) * (w + 1))[None, :]
+    total = int(integ[-1])
     min_ink = cfg.min_piece_ink * bh * sw
-    left_ink = cs[rows[None, :], paths].sum(axis=1)
+    left_ink = integ[at + (w + 1)].sum(axis=1) - integ[at].sum(axis=1)
     drift = paths.max(axis=1) - paths.min(axis=1)
     ok = (left_ink >= min_ink) & (total - left_ink >= min_ink) & (drift <= cfg.band * bh)
     if not ok.any():
