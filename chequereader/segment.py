@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -438,26 +439,35 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     # 2. Split groups too wide for one character.
     lut = np.zeros(n, np.int32)
     subs: list[tuple[int, int, int, int, np.ndarray]] = []
+    member_lists: list[list[int]] = []
     wide: list[int] = []
     for _root, members in groups.items():
         gx0 = min(x0_l[k] for k in members)
         gx1 = max(x1_l[k] for k in members)
         gy0 = min(y0_l[k] for k in members)
         gy1 = max(y0_l[k] + h_l[k] for k in members)
-        lut[:] = 0
-        lut[np.asarray(members) + 1] = 1
         if gx1 - gx0 >= config.min_split_width * bh:
             wide.append(len(subs))
-        subs.append((gx0, gy0, gx1, gy1, lut[lab[gy0:gy1, gx0:gx1]].astype(bool)))
+        crop = lab[gy0:gy1, gx0:gx1]
+        if len(members) == 1:  # one component: its label alone (the usual case)
+            sub = crop == members[0] + 1
+        else:
+            lut[:] = 0
+            lut[np.asarray(members) + 1] = 1
+            sub = lut[crop].astype(bool)
+        subs.append((gx0, gy0, gx1, gy1, sub))
+        member_lists.append(members)
     cuts: list[list[np.ndarray]] = [[] for _ in subs]
     for k, c in zip(wide, _split_components([subs[k][4] for k in wide], bh, sw, config), strict=True):
         cuts[k] = c
-    # (x-centre, ys, xs, box when known): an unsplit group's box is its components' box.
-    # The centre is the mean x of the ink (an integer sum over the count, as np.mean).
-    pieces: list[tuple[float, np.ndarray, np.ndarray, BBox | None]] = []
-    for (gx0, gy0, gx1, gy1, sub), paths in zip(subs, cuts, strict=True):
-        ys, xs = np.divmod(np.flatnonzero(sub), sub.shape[1])  # sub.nonzero(), cheaper
+    # (x-centre, ys, xs, box) of a piece cut from its group, or (x-centre, members, None,
+    # box) of a whole group: its box is its components' box and its pixels are labelled
+    # through its components' labels. The centre is the mean x of the ink (an integer sum
+    # over the count, as np.mean).
+    pieces: list[tuple[float, Any, np.ndarray | None, BBox | None]] = []
+    for (gx0, gy0, gx1, gy1, sub), paths, members in zip(subs, cuts, member_lists, strict=True):
         if paths:
+            ys, xs = np.divmod(np.flatnonzero(sub), sub.shape[1])  # sub.nonzero(), cheaper
             side = np.zeros(len(ys), np.int64)
             for p in paths:
                 side += xs >= p[ys]
@@ -467,19 +477,29 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
                     xk = xs[sel]
                     pieces.append((float(xk.sum() / len(xk)) + gx0, ys[sel] + gy0, xk + gx0, None))
         else:
+            # Sum of the ink's x from the column counts, without listing the pixels.
+            x_sum = int(sub.sum(axis=0) @ np.arange(sub.shape[1]))
             box = BBox(gx0, gy0, gx1 - gx0, gy1 - gy0)
-            pieces.append((float(xs.sum() / len(xs)) + gx0, ys + gy0, xs + gx0, box))
+            pieces.append((x_sum / int(np.count_nonzero(sub)) + gx0, members, None, box))
 
-    # 3. Order left to right and label.
+    # 3. Order left to right and label: whole groups through a table of component labels,
+    # then the pixels of the pieces cut from groups.
     pieces.sort(key=lambda p: p[0])
-    labels = np.zeros((hh, ww), np.int32)
+    piece_of = [0] * n
+    cut_pieces: list[tuple[np.ndarray, np.ndarray, int]] = []
     boxes: list[BBox] = []
     for k, (_c, ys, xs, known) in enumerate(pieces):
-        labels[ys, xs] = k + 1
-        if known is None:
+        if xs is None:
+            for c in ys:
+                piece_of[c + 1] = k + 1
+        else:
+            cut_pieces.append((ys, xs, k + 1))
             x, y = int(xs.min()), int(ys.min())
             known = BBox(x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1)
-        boxes.append(known)
+        boxes.append(known)  # type: ignore[arg-type]
+    labels = np.asarray(piece_of, np.int32)[lab]
+    for ys, xs, k in cut_pieces:
+        labels[ys, xs] = k
     cut_x = [float(boxes[0].x)]
     for a, b in zip(boxes[:-1], boxes[1:], strict=True):
         cut_x.append((a.x2 + b.x) / 2.0)
