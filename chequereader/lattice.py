@@ -101,7 +101,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
             boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(max(0.0, width - config.wide_start) * config.wide_penalty
                        + apart * config.apart_penalty)
-    imgs = np.full((len(src), SIZE, SIZE), BACKGROUND, np.float32)
+    imgs = np.empty((len(src), SIZE, SIZE), np.float32)  # every frame is written below
     labels = seg.labels
     # A piece whose ink touches the four sides of its box is framed without a box search;
     # so is every span of such pieces (each side of their joint box is one of theirs).
@@ -125,6 +125,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
     if all(tight):
         frame_tight_many(masks, body, bases, imgs)
     else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
+        imgs.fill(BACKGROUND)
         for a, (i, j) in enumerate(zip(src, dst, strict=True)):
             if all(tight[i:j]):
                 frame_tight(masks[a], body, bases[a], out=imgs[a])

@@ -103,6 +103,7 @@ def test_frame_tight_many_equals_frame_of_each():
         masks.append(m)
         bases.append(float(rng.uniform(-30.0, 130.0)))
     for body in (3.0, 17.5, 40.0, 95.0):
-        out = np.full((len(masks), 32, 32), BACKGROUND, np.float32)
+        # Whatever `out` holds is overwritten (the background is set, not assumed).
+        out = np.full((len(masks), 32, 32), 7.0, np.float32)
         assert frame_tight_many(masks, body, bases, out) is out
         assert np.array_equal(out, np.stack([frame(m, body, b) for m, b in zip(masks, bases)]))
