@@ -7,7 +7,8 @@ Figures: exact amount at no reject; read/error at 0, 10, 20% reject and the reje
 <= 1% error; segmentation recall (true digit boundaries among the cuts, ORAND digit_boxes);
 recognizer accuracy on true-box digit crops (segmentation taken out); Tesseract 5 (--psm 7,
 amount whitelist) on the same images in the same run; fields/s in one process (wall clock,
-and per CPU second of the process) with a per-stage breakdown (model loaded once).
+and per CPU second of the process) with a per-stage breakdown (model loaded once; one torch
+and one OpenCV thread).
 """
 
 from __future__ import annotations
@@ -164,7 +165,12 @@ def main() -> None:
         sys.exit("../shared/data is absent")
     import torch
 
+    # One thread for torch and for OpenCV, as cheques_bench.py runs them: on a field's small
+    # images OpenCV's parallel loops (connected components, resize, morphology) gain
+    # nothing and, when the second core is busy, wait for it (measured with another job on
+    # the machine: 6.5 instead of 7.8 ms a field, wall clock).
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     results = []
     if args.set in ("orand", "both"):
         reader = ChequeReader(PipelineConfig(locale="cl", field=True, weights=args.weights))
