@@ -196,7 +196,7 @@ def _prepare_graph(
         )
     s = s.astype(np.int64)
     d = d.astype(np.int64)
-    if len(s) and (s.min() < 0 or d.max() >= n or np.any(s >= d)):
+    if len(s) and (s.min() < 0 or d.max() >= n or (s >= d).any()):
         raise ConfigError(f"src, dst: arcs must satisfy 0 <= src < dst < n_nodes={n}")
     order = np.argsort(d, kind="stable")
     ptr = np.zeros(n + 1, np.int64)
@@ -650,7 +650,8 @@ def _text_classes(texts: str | Sequence[str], alphabet: Alphabet) -> list[tuple[
 def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
     """A deterministic acceptor of exactly ``seqs``; also each sequence's final state."""
     child: dict[tuple[int, int], int] = {}
-    rows: list[tuple[int, int, int]] = []
+    src: list[int] = []
+    cls: list[int] = []
     ends = []
     n = 1
     for seq in seqs:
@@ -659,14 +660,18 @@ def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarT
             nxt = child.get((s, c))
             if nxt is None:
                 nxt = child[(s, c)] = n
-                rows.append((s, c, n))
+                src.append(s)
+                cls.append(c)
                 n += 1
             s = nxt
         ends.append(s)
     finals = np.zeros(n, bool)
     finals[ends] = True
-    arr = np.asarray(rows, np.int64).reshape(-1, 3)
-    tt = GrammarTables(alphabet, n, 0, finals, arr[:, 0].copy(), arr[:, 2].copy(), arr[:, 1].copy())
+    # State k + 1 is the destination of transition k (states are numbered as created).
+    tt = GrammarTables(
+        alphabet, n, 0, finals, np.array(src, np.int64), np.arange(1, n, dtype=np.int64),
+        np.array(cls, np.int64),
+    )
     return tt, ends
 
 
