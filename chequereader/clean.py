@@ -87,6 +87,7 @@ class CleanConfig:
     sliver_height: float = 0.1
     hairline_open: bool = True
     deslant: bool = True
+    punct_min_frac: float = 0.06
 
     def __post_init__(self) -> None:
         check_range(self.background_kernel, "background_kernel", 0.05, 10.0)
@@ -291,7 +292,7 @@ def _remove_speckles(binary: np.ndarray, config: CleanConfig) -> tuple[np.ndarra
     dense = area >= 0.45 * cw * ch
     near_base = np.abs(bottom - base) <= 0.35 * body
     round_ = (cw <= 2.5 * ch) & (ch <= 3.0 * cw)
-    punct = dense & near_base & round_ & (area >= max(config.min_area, (0.085 * body) ** 2))
+    punct = dense & near_base & round_ & (area >= max(config.min_area, (config.punct_min_frac * body) ** 2))
     keep &= ~small | punct
     # Left-overs of guide lines and hatching: thin horizontal slivers. A '-' is kept when it
     # sits in the body's middle band and is long enough.

@@ -135,14 +135,22 @@ class DecodeConfig:
     unreadable_penalty: float = math.inf
     magnitude_penalty: float = 2.3
     free_digits: tuple[tuple[str, int], ...] = (("us", 6), ("in", 8), ("cl", 8), ("any", 8))
+    # US courtesy amounts nearly always carry cents ("$125.00", "125 00/100", "125.-" is
+    # rare): an amount read without them costs this much. It decides "5 31/100" over
+    # 5311100 (slash read as a 1), and when cleaning lost the decimal point and no reading
+    # has cents, it lowers the confidence instead of reporting $10029 for $100.29 as sure.
+    no_cents_penalty: tuple[tuple[str, float], ...] = (("us", 4.6),)
 
     def prior_penalty(self, amount: str | None, locale: str) -> float:
         """``-log`` prior weight (>= 0; 0 for ordinary amounts) of a canonical amount."""
-        if amount is None or self.magnitude_penalty <= 0:
+        if amount is None:
             return 0.0
+        cents = 0.0 if "." in amount else dict(self.no_cents_penalty).get(locale, 0.0)
+        if self.magnitude_penalty <= 0:
+            return cents
         free = dict(self.free_digits).get(locale, dict(self.free_digits).get("any", 8))
         digits = len(amount.split(".")[0])
-        return self.magnitude_penalty * max(0, digits - free)
+        return cents + self.magnitude_penalty * max(0, digits - free)
 
 
 # ----------------------------------------------------------------------------------------

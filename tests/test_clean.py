@@ -199,3 +199,18 @@ def test_median_of_component_sizes_is_numpys():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.isnan(_median([])) and np.isnan(np.median(np.array([], int)))
+
+
+def test_small_decimal_point_of_a_large_body_kept():
+    # Digits 44 px high and a 3x3 decimal point on the baseline (area 9): under the old floor
+    # (0.085 x body)^2 = 14 px it was taken for a speckle and "$100.29" read as 10029.
+    img = np.full((60, 120), 200, np.uint8)
+    img[8:52, 10:15] = 20  # '1'
+    img[8:52, 80:85] = 20  # '1'
+    img[49:52, 45:48] = 20  # '.'
+    img[30:32, 60:62] = 20  # 2x2 speckle mid-field
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert cf.binary[49:52, 45:48].all()
+    assert not cf.binary[30:32, 60:62].any()
+    old = clean_field(img, CleanConfig(deslant=False, punct_min_frac=0.085))
+    assert not old.binary[49:52, 45:48].any()

@@ -452,7 +452,7 @@ def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
     src, dst = np.arange(n), np.arange(1, n + 1)
     tables = get_grammar("us").tables(DEFAULT)
     plain = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us",
-                   config=DecodeConfig(magnitude_penalty=0.0))
+                   config=DecodeConfig(magnitude_penalty=0.0, no_cents_penalty=()))
     assert plain.amount == "360001100" and 0.75 < plain.confidence < 0.85
     prior = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us")
     assert prior.amount == "360.00" and prior.text == "36000/100"
@@ -465,17 +465,45 @@ def test_prior_penalty_per_locale():
 
     cfg = DecodeConfig()
     assert cfg.prior_penalty("123456.78", "us") == 0.0
-    assert cfg.prior_penalty("1234567", "us") == pytest.approx(2.3)
-    assert cfg.prior_penalty("1234567", "cl") == 0.0
+    assert cfg.prior_penalty("1234567.00", "us") == pytest.approx(2.3)
+    assert cfg.prior_penalty("1234567", "us") == pytest.approx(2.3 + 4.6)  # and no cents
+    assert cfg.prior_penalty("1234", "us") == pytest.approx(4.6)
+    assert cfg.prior_penalty("1234567", "cl") == 0.0  # pesos have no cents
+    assert cfg.prior_penalty("1500", "in") == 0.0  # "1,500/-"
     assert cfg.prior_penalty("123456789", "in") == pytest.approx(2.3)
     assert cfg.prior_penalty(None, "us") == 0.0
-    assert DecodeConfig(magnitude_penalty=0).prior_penalty("123456789012", "us") == 0.0
+    off = DecodeConfig(magnitude_penalty=0, no_cents_penalty=())
+    assert off.prior_penalty("123456789012", "us") == 0.0
+    assert DecodeConfig(magnitude_penalty=0).prior_penalty("12", "us") == pytest.approx(4.6)
+
+
+def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
+    from chequereader.decode import DecodeConfig, decode
+    from chequereader.grammar import get_grammar
+    from chequereader.models.alphabet import DEFAULT
+
+    # "5 31/100" whose slash looks more like a 1 (by 3.0 nats): read as 5311100 without the
+    # US cents prior; with it, 5.31 (the 7-digit reading also pays the magnitude prior).
+    text = "531/100"
+    n = len(text)
+    pen = np.full((n, len(DEFAULT)), 20.0)
+    for k, ch in enumerate(text):
+        pen[k, DEFAULT.index(ch)] = 0.0
+    pen[3, DEFAULT.index("/")] = 3.5
+    pen[3, DEFAULT.index("1")] = 0.5
+    src, dst = np.arange(n), np.arange(1, n + 1)
+    tables = get_grammar("us").tables(DEFAULT)
+    plain = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us",
+                   config=DecodeConfig(no_cents_penalty=()))
+    assert plain.amount == "5311100"
+    prior = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us")
+    assert prior.amount == "5.31" and prior.text == "531/100"
 
 
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})
     poor = pens({"4": 9.0, "9": 30.0}, {"2": 9.0, "7": 30.0})  # one reading, but a bad one
-    on = DecodeConfig(unreadable_penalty=8.0)
+    on = DecodeConfig(unreadable_penalty=8.0, no_cents_penalty=())  # US prior off: "42" alone
     assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT).confidence == pytest.approx(1.0)  # off
     d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=on)
     assert d.amount == "42" and d.status == "rejected"
