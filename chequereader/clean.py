@@ -228,7 +228,10 @@ def _open_hairlines(binary: np.ndarray) -> np.ndarray:
     vert[:-1] |= binary[1:]
     opened = binary & vert
     u8 = binary.view(np.uint8)
-    n, lab = cv2.connectedComponents(u8, connectivity=8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(u8, connectivity=8)
+    # Hatching is flat: a thin component that is mostly hairline but about as high as wide
+    # (the bowl of a 3 written with a 1-px pen and broken off) is a stroke, not hatching.
+    flat = 3 * stats[:, cv2.CC_STAT_HEIGHT] <= stats[:, cv2.CC_STAT_WIDTH]
     # Interior pixels (all 8 neighbours ink) exist only in strokes at least 3 px thick.
     interior = cv2.erode(u8, np.ones((3, 3), np.uint8)).astype(bool)
     # Counts over the ink only (the background, label 0, is always "opened" below; a
@@ -237,7 +240,7 @@ def _open_hairlines(binary: np.ndarray) -> np.ndarray:
     kept = np.bincount(lab[opened], minlength=n)
     thick = np.bincount(lab[interior], minlength=n) >= 0.1 * total
     whole_field = np.count_nonzero(opened) >= 0.85 * np.count_nonzero(binary)
-    use_open = (thick & (kept >= 0.85 * total)) | (whole_field & (thick | (kept < 0.5 * total)))
+    use_open = (thick & (kept >= 0.85 * total)) | (whole_field & (thick | ((kept < 0.5 * total) & flat)))
     use_open[0] = True
     return np.where(use_open[lab], opened, binary)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -214,3 +215,19 @@ def test_small_decimal_point_of_a_large_body_kept():
     assert not cf.binary[30:32, 60:62].any()
     old = clean_field(img, CleanConfig(deslant=False, punct_min_frac=0.085))
     assert not old.binary[49:52, 45:48].any()
+
+
+def test_broken_off_fine_pen_bowl_kept_but_flat_hairline_removed():
+    # Thick digits (the field's pen) and, broken off, the 1-px lower bowl of a fine-pen '3'
+    # (an arc about as high as wide) and a 1-px flat hatching line. The opening that takes
+    # hatching away must leave the bowl.
+    img = np.full((50, 140), 200, np.uint8)
+    img[8:42, 8:16] = 20  # thick '1'
+    img[8:42, 110:118] = 20  # thick '1'
+    bowl = np.zeros((50, 140), bool)
+    cv2.ellipse(bowl.view(np.uint8), (60, 30), (9, 9), 0, -90, 120, 1, 1)
+    img[bowl] = 20
+    img[20, 75:100] = 20  # flat hairline, 25 px
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert cf.binary[bowl].mean() > 0.9
+    assert not cf.binary[20, 78:97].any()
