@@ -90,11 +90,11 @@ def threshold_for(rows: list[Row], max_error: float = 0.01) -> tuple[float, floa
 
 
 def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
-        progress: bool = True, locate_only: bool = False) -> list[Row]:
+        progress: bool = True, locate_only: bool = False, config: str | None = None) -> list[Row]:
     import cv2
     import torch
 
-    from chequereader.config import PipelineConfig
+    from chequereader.config import load_config
     from chequereader.io.images import load_pages
     from chequereader.io.manifest import amounts_equal
     from chequereader.locate import locate_fields
@@ -106,7 +106,7 @@ def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
     cv2.setNumThreads(threads)
     fonts = FontGlyphs()
     src = NpzDigitPool.from_npz(digits, symbols=fonts)
-    reader = None if locate_only else ChequeReader(PipelineConfig(locale="us", weights=weights))
+    reader = None if locate_only else ChequeReader(load_config(config, locale="us", weights=weights))
     layouts = sorted(LAYOUTS)
     rows: list[Row] = []
     t_start = time.perf_counter()
@@ -192,12 +192,14 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="weights file (default: the bundled one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--locate-only", action="store_true", help="location figures only (no model)")
+    ap.add_argument("--config", default=None, help="pipeline TOML (as `chequereader read --config`)")
     args = ap.parse_args()
     if not Path(args.digits).exists():
         sys.exit(f"digits not found: {args.digits} (MNIST test .npz)")
     from chequereader.config import PipelineConfig
 
-    rows = run(args.n, args.seed, args.digits, args.weights, args.threads, locate_only=args.locate_only)
+    rows = run(args.n, args.seed, args.digits, args.weights, args.threads, locate_only=args.locate_only,
+               config=args.config)
     cmd = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
     print(f"`{cmd}`\n")
     print(table(rows, PipelineConfig().reject_threshold))
