@@ -13,7 +13,7 @@ from operator import itemgetter
 import numpy as np
 
 from ._validate import check_range
-from .framing import BACKGROUND, SIZE, frame, frame_tight, frame_tight_many
+from .framing import BACKGROUND, FULL, SIZE, frame, frame_tight, frame_tight_many
 from .types import Segmentation, SegmentationGraph
 
 
@@ -38,6 +38,16 @@ class LatticeConfig:
     wide_penalty: float = 8.0
     apart_penalty: float = 14.0
     apart_gap: float = 0.03
+    # Superscript cents ("$25^00", small digits raised above the baseline, ending the amount)
+    # framed by the field's body come out small and high in the frame, a shape LeNet-5 was
+    # never taught to read as a digit: "4.42" written 4.^42 was read 4.10. A span of such
+    # trailing raised pieces (every piece from it to the field's end has its bottom at least
+    # ``superscript_raise`` body heights above the baseline; the span is at least
+    # ``superscript_min`` and under framing.FULL body heights high) gets a second arc framed
+    # by its own box, as training digits are, at ``superscript_penalty`` more (inf: off).
+    superscript_penalty: float = 1.0
+    superscript_raise: float = 0.25
+    superscript_min: float = 0.3
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> SegmentationGraph:
@@ -131,6 +141,13 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                 frame_tight(masks[a], body, bases[a], out=imgs[a])
             else:
                 imgs[a] = frame(masks[a], body, bases[a])
+    sup = _superscript_arcs(seg, bx, src, boxes, body, config) if n else []
+    if sup:
+        src += [src[a] for a in sup]
+        dst += [dst[a] for a in sup]
+        boxes += [boxes[a] for a in sup]
+        geo += [geo[a] + config.superscript_penalty for a in sup]
+        imgs = np.concatenate([imgs, np.stack([frame(masks[a]) for a in sup])])
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),
@@ -139,3 +156,20 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
         boxes=np.asarray(boxes, np.int32).reshape(-1, 4),
         geometric=np.asarray(geo, np.float32),
     )
+
+
+def _superscript_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], src: list[int],
+                      boxes: list[tuple[int, int, int, int]], body: float,
+                      config: LatticeConfig) -> list[int]:
+    """Arcs that also get a frame of their own box: spans of trailing raised pieces."""
+    if not np.isfinite(config.superscript_penalty):
+        return []
+    top_of_band = seg.baseline - config.superscript_raise * body
+    trailing = [False] * (len(bx) + 1)
+    trailing[len(bx)] = True
+    for k in range(len(bx) - 1, -1, -1):  # piece k and every piece right of it are raised
+        trailing[k] = trailing[k + 1] and bx[k][3] - 1 <= top_of_band
+    lo, hi = config.superscript_min * body, FULL * body
+    return [a for a, (i, (_, _, _, h)) in enumerate(zip(src, boxes, strict=True))
+            if trailing[i] and lo <= h < hi]
+

@@ -79,7 +79,7 @@ def test_images_equal_frame_of_each_arc_on_random_segmentations():
             b[y : y + h, x : x + w] = rng.random((h, w)) < 0.8
             x += w + int(rng.integers(-2, 6))
         seg = segment(CleanField(b, np.zeros(b.shape, np.uint8), 24.0, 40.0))
-        g = build_graph(seg)
+        g = build_graph(seg, LatticeConfig(superscript_penalty=np.inf))  # body-framed only
         n_arcs += g.n_arcs
         assert np.array_equal(g.images, _reference_images(seg, g))
     assert n_arcs > 100
@@ -90,3 +90,24 @@ def test_boxes_not_tight_around_the_ink_fall_back_to_frame():
     loose = Segmentation(seg.labels, (BBox(0, 8, 7, 24), seg.boxes[1]), seg.cut_x, 20.0, 30.0)
     g = build_graph(loose)
     assert np.array_equal(g.images, _reference_images(loose, g))
+
+
+def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
+    from chequereader.framing import frame
+
+    # body 20, baseline 30: two full digits, then "00" written small and raised (rows 10..19,
+    # bottoms 10 px above the baseline) as superscript cents.
+    seg = _seg([(0, 11, 8, 20), (10, 11, 8, 20), (22, 10, 5, 10), (29, 10, 5, 10)])
+    g = build_graph(seg, LatticeConfig(max_width=10, max_gap=10))
+    arcs = list(zip(g.src.tolist(), g.dst.tolist()))
+    base = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, superscript_penalty=np.inf))
+    extra = arcs[base.n_arcs:]
+    assert sorted(extra) == [(2, 3), (2, 4), (3, 4)]
+    a = base.n_arcs + extra.index((2, 3))
+    own = frame(seg.labels[10:20, 22:27] == 3)
+    assert np.array_equal(g.images[a], own)
+    assert (g.images[a] > 0.3).sum() > 2 * (base.images[arcs.index((2, 3))] > 0.3).sum()
+    assert g.geometric[a] == base.geometric[arcs.index((2, 3))] + 1.0
+    # a raised piece followed by one on the baseline is not superscript
+    seg2 = _seg([(0, 11, 8, 20), (10, 10, 5, 10), (17, 11, 8, 20)])
+    assert build_graph(seg2).n_arcs == build_graph(seg2, LatticeConfig(superscript_penalty=np.inf)).n_arcs
