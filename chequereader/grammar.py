@@ -18,9 +18,10 @@ Rules (``D`` a digit, ``N`` a non-zero digit; integers have no leading zero exce
     only at the start or right after ``$``. ``$1,234.56`` -> ``1234.56``, ``$**12.00`` ->
     ``12.00``, ``1200/100`` -> ``12.00``, ``12.-`` -> ``12``, ``$.45`` -> ``0.45``.
 ``in``
-    ``[₹] [*...] INT [.DD [- | /-] | - | /- | .-]``, ``INT`` plain or in Indian grouping
-    (``N[D]`` then pairs, last group of three: ``5,10,00,000``). ``₹5,10,00,000/-`` ->
-    ``51000000``, ``26 30 000/-`` -> ``2630000``, ``5,000.50/-`` -> ``5000.50``.
+    ``[₹] [*...] INT [.DD [- | /- | /] | - | /- | .- | /]``, ``INT`` plain or in Indian
+    grouping (``N[D]`` then pairs, last group of three: ``5,10,00,000``). ``₹5,10,00,000/-``
+    -> ``51000000``, ``26 30 000/-`` -> ``2630000``, ``5,000.50/-`` -> ``5000.50``; a lone
+    ``/`` is a ``/-`` whose dash was lost (``1600/`` -> ``1600``).
 ``cl``
     ``[$] [*...] INT [- | /- | .- | ,-]``, ``INT`` plain or dot-grouped in threes, no cents.
     ``$52.931`` -> ``52931``, ``$1.234.567.-`` -> ``1234567``.
@@ -118,8 +119,10 @@ def _locale_regex(locale: str) -> _Node:
         int_ = _alt(
             _INT_PLAIN, _seq(_N, _opt(_D), _star(_seq(_sym(","), _DD)), _sym(","), _DDD)
         )
-        cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"))))
-        return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM)))
+        # "/-" whose thin dash was lost in the scan or in cleaning leaves a lone '/', which
+        # LeNet-5 otherwise reads as a final 1 ("1600/-" -> 16001).
+        cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"), _sym("/"))))
+        return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM, _sym("/"))))
     if locale == "cl":
         # Chilean cheques (ORAND) group thousands with '.' and now and then with ',', and
         # close the amount with '-', '.-', ',-', '/-' or a lone '.' or ','.
@@ -449,7 +452,7 @@ def get_grammar(locale: str) -> Grammar:
 
 
 _WS = re.compile(r"\s+")
-_TERMINATORS = ("/100", "/-", ".-", ",-", "-")
+_TERMINATORS = ("/100", "/-", ".-", ",-", "-", "/")
 
 
 def _strip(text: str) -> str:
