@@ -59,10 +59,10 @@ def load_synth(n: int, seed: int, locale: str):
         yield f"synth_{i:04d}", f.image, canon, boxes
 
 
-def true_box_digit_accuracy(reader: ChequeReader, im: np.ndarray, boxes) -> tuple[int, int]:
+def true_box_digit_accuracy(reader: ChequeReader, im: np.ndarray, boxes, locale: str) -> tuple[int, int]:
     from chequereader.clean import clean_field
 
-    cf = clean_field(im, reader.config.clean)
+    cf = clean_field(im, reader.config.clean, locale)
     crops, labels = [], []
     for d, x, y, w, h in boxes:
         m = cf.binary[max(y, 0) : y + h, max(x, 0) : x + w]
@@ -119,7 +119,7 @@ def run_set(name: str, items, reader: ChequeReader, locale: str, tesseract: bool
         f, t = segmentation_boundary_recall(tr.segmentation, boxes)
         seg_found += f
         seg_total += t
-        a, b = true_box_digit_accuracy(reader, im, boxes)
+        a, b = true_box_digit_accuracy(reader, im, boxes, locale)
         dig_ok += a
         dig_n += b
     out = {

@@ -50,7 +50,8 @@ class LatticeConfig:
     superscript_min: float = 0.3
 
 
-def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> SegmentationGraph:
+def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
+                locale: str | None = None) -> SegmentationGraph:
     """Build the segmentation graph of an over-segmented field.
 
     Parameters
@@ -141,7 +142,8 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig()) -> S
                 frame_tight(masks[a], body, bases[a], out=imgs[a])
             else:
                 imgs[a] = frame(masks[a], body, bases[a])
-    sup = _superscript_arcs(seg, bx, src, boxes, body, config) if n else []
+    # Chilean amounts have no cents: no superscript reading there.
+    sup = _superscript_arcs(seg, bx, src, boxes, body, config) if n and locale != "cl" else []
     if sup:
         src += [src[a] for a in sup]
         dst += [dst[a] for a in sup]

@@ -75,11 +75,11 @@ class ChequeReader:
             return now
 
         t0 = time.perf_counter()
-        cf = clean_stage.clean_field(image, cfg.clean)
+        cf = clean_stage.clean_field(image, cfg.clean, loc)
         t0 = tick("clean", t0)
         seg = segment_stage.segment(cf, cfg.segment)
         t0 = tick("segment", t0)
-        graph = lattice_stage.build_graph(seg, cfg.lattice)
+        graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
         t0 = tick("lattice", t0)
         pen = self.model.predict(graph.images) + graph.geometric[:, None]
         t0 = tick("recognize", t0)

@@ -108,6 +108,8 @@ def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
     assert np.array_equal(g.images[a], own)
     assert (g.images[a] > 0.3).sum() > 2 * (base.images[arcs.index((2, 3))] > 0.3).sum()
     assert g.geometric[a] == base.geometric[arcs.index((2, 3))] + 1.0
+    # no cents in Chilean amounts: no superscript reading
+    assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10), "cl").n_arcs == base.n_arcs
     # a raised piece followed by one on the baseline is not superscript
     seg2 = _seg([(0, 11, 8, 20), (10, 10, 5, 10), (17, 11, 8, 20)])
     assert build_graph(seg2).n_arcs == build_graph(seg2, LatticeConfig(superscript_penalty=np.inf)).n_arcs

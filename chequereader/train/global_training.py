@@ -130,7 +130,7 @@ def make_field_graphs(
         loc = locales[t % len(locales)]
         written, canon = amount_text(rng, loc)
         sf = compose_field(written, pool, rng, field_cfg)
-        g = build_graph(segment(clean_field(sf.image, clean_cfg), seg_cfg), lat_cfg)
+        g = build_graph(segment(clean_field(sf.image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                               g.geometric.astype(np.float32), sf.text, canon, loc))
     return out

@@ -94,11 +94,12 @@ def mine(
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for t in range(n_fields):
-        written, _ = amount_text(rng, locales[t % len(locales)])
+        loc = locales[t % len(locales)]
+        written, _ = amount_text(rng, loc)
         sf = compose_field(written, pool, rng, field_cfg)
-        cf = clean_field(sf.image, clean_cfg)
+        cf = clean_field(sf.image, clean_cfg, loc)
         seg = segment(cf, seg_cfg)
-        g = build_graph(seg, lat_cfg)
+        g = build_graph(seg, lat_cfg, loc)
         lab = label_arcs(sf, seg, g, alphabet)
         keep = lab >= -1
         xs.append(g.images[keep])
