@@ -72,10 +72,12 @@ def read_one(path: str, config: PipelineConfig, raise_on_error: bool = False) ->
 
 
 def _worker_init(config: PipelineConfig) -> None:
+    import cv2
     import torch
 
     # N workers on N cores: intra-op threads would only oversubscribe them.
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     cached_reader(config)
 
 

@@ -42,8 +42,9 @@ class PipelineConfig:
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
     ``max_fields``: field candidates decoded per page, the best kept. ``torch_threads``:
-    threads torch may use (process-wide; 0 leaves torch's setting alone). One is fastest for
-    LeNet-5's small batches, and leaves the other cores to other workers. ``temperature``:
+    threads torch and OpenCV may use (process-wide; 0 leaves their settings alone). One is
+    fastest for LeNet-5's small batches and field-size images, and leaves the other cores to
+    other workers. ``temperature``:
     penalties are divided by it before the forward (posterior) computation, which calibrates
     confidences without changing the best path (fitted on synthetic validation fields, see
     ``benchmarks/calibrate.py``).

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from . import clean as clean_stage
@@ -58,6 +59,8 @@ class ChequeReader:
             import torch
 
             torch.set_num_threads(self.config.torch_threads)
+            # OpenCV's parallel loops on field-size images only wait for a busy core.
+            cv2.setNumThreads(self.config.torch_threads)
         self.model = model if model is not None else load_model(self.config.weights)
         self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
 
