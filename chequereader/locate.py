@@ -70,6 +70,14 @@ class LocateConfig:
     # Ink threshold, as a fraction of the way from paper to the darkest ink: light enough
     # for thin or faint pens, dark enough that security backgrounds stay paper.
     ink_level: float = 0.4
+    # Handwriting continuing past the zone joins the field (superscript cents, a digit over
+    # the box's side): at most this gap to its right end, in field heights (0: off) ...
+    grow_gap: float = 0.6
+    # ... and at most this tall, in field heights (not a printed line or a signature).
+    grow_max_h: float = 1.3
+    # A box's rules leave the ink with this many work-scale pixels around them; ink of the
+    # field within that reach of its own (its strokes on a rule) is kept in the crop (0: off).
+    rule_reach: float = 4.0
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -79,6 +87,9 @@ class LocateConfig:
         check_range(self.pad, "pad", 0.0, 2.0)
         check_range(self.line_min_w, "line_min_w", 0.0, 1.0)
         check_range(self.ink_level, "ink_level", 0.05, 0.95)
+        check_range(self.grow_gap, "grow_gap", 0.0, 3.0)
+        check_range(self.grow_max_h, "grow_max_h", 0.5, 3.0)
+        check_range(self.rule_reach, "rule_reach", 0.0, 20.0)
 
 
 def _threshold(grey: np.ndarray, level: float) -> tuple[float, float] | None:
@@ -347,6 +358,9 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     for z in zones:
         _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
     labels, comps = _components(ink)
+    # Before the hysteresis: a faint or thin stroke that continues the field (cents written
+    # with a lighter touch, the "/-" of an Indian amount) may join it in _grow.
+    all_comps = comps
     if len(comps):
         # Hysteresis: a pen stroke has a dark core; a security pattern, only faint edges
         # that the light threshold lets through.
@@ -365,8 +379,12 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     out: list[Field] = []
     kept: list[BBox] = []
     for pen, z, sel in scored:
+        if len(sel) and z.kind != "fallback":
+            sel = _grow(sel, all_comps, comps, z, config)
         # The fallback zone is too coarse for a full-resolution refinement to pay off.
-        ink_box = _refine(grey, labels, rules, sel, s, m_full, thr) if len(sel) and z.kind != "fallback" else None
+        reach = int(math.ceil(config.rule_reach / s)) + 2 if z.kind == "box" else 0
+        ink_box = _refine(grey, labels, rules, sel, s, m_full, thr, reach) \
+            if len(sel) and z.kind != "fallback" else None
         if ink_box is None and len(sel):
             ink_box = (sel[:, _X].min() / s, sel[:, _Y].min() / s,
                        (sel[:, _X] + sel[:, _W]).max() / s, (sel[:, _Y] + sel[:, _H]).max() / s)
@@ -545,6 +563,52 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     return pen, c
 
 
+def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
+          config: LocateConfig) -> np.ndarray:
+    """The field's components and the handwriting that continues them past the zone's edge.
+
+    A zone's selection misses ink written beyond it: superscript cents over an amount line
+    (their bottom too high for the line's writing band), a last digit or the ``/-`` over a
+    box's right side (cut off by the side's removal), the tips of tall digits across a box's
+    rule, faint cents that fail the hysteresis. A component joins when it continues the field
+    to the right (a gap under ``grow_gap`` field heights) or just above or below it (over a
+    removed rule), its height within the field's band and at most ``grow_max_h`` field
+    heights. ``comps`` are all the page's components, ``kept`` those that passed the
+    hysteresis (a tip above or below must: background strokes cross rules too). Never
+    leftwards: the printed sign lies there. Repeated, so that "59" joins
+    digit by digit; a box zone grows at most ``grow_gap`` field heights past its right side.
+    """
+    if config.grow_gap <= 0 or len(comps) == 0:
+        return sel
+    x0, y0, x1, y1 = z.rect
+    have = set(sel[:, _ID].astype(np.int64).tolist())
+    cx0, cy0 = comps[:, _X], comps[:, _Y]
+    cx1, cy1 = cx0 + comps[:, _W], cy0 + comps[:, _H]
+    # Tips above or below must have passed the hysteresis (a background stroke would too).
+    strong = np.isin(comps[:, _ID], kept[:, _ID])
+    for _ in range(6):  # a few rounds: cents joined digit by digit
+        fx0, fy0 = sel[:, _X].min(), sel[:, _Y].min()
+        fx1, fy1 = (sel[:, _X] + sel[:, _W]).max(), (sel[:, _Y] + sel[:, _H]).max()
+        fh = max(fy1 - fy0, 4.0)
+        g = config.grow_gap * fh
+        # Within the field's rows (a superscript or a descender a little beyond them).
+        band = (cy0 >= fy0 - 0.4 * fh) & (cy1 <= fy1 + 0.4 * fh) & (cy1 > fy0) & (cy0 < fy1) \
+            & ((comps[:, _H] >= 2) | (comps[:, _W] >= 3)) \
+            & (comps[:, _H] <= config.grow_max_h * fh) & (comps[:, _W] <= 2.0 * fh)
+        right = band & (cx0 >= fx1 - 0.25 * fh) & (cx0 <= fx1 + g)
+        if z.kind == "box":
+            right &= cx0 <= x1 + g
+        # Just above or below the field's ink, within its columns: a tip cut off by a rule.
+        vert = strong & (cx0 >= fx0 - 1) & (cx1 <= fx1 + 1) & (comps[:, _H] < 0.6 * fh) & (comps[:, _W] < 0.8 * fh) \
+            & (((cy1 <= fy0 + 1) & (cy1 >= fy0 - 0.35 * fh)) | ((cy0 >= fy1 - 1) & (cy0 <= fy1 + 0.35 * fh)))
+        new = [k for k in np.nonzero(right | vert)[0] if int(comps[k, _ID]) not in have]
+        if not new:
+            break
+        have.update(int(comps[k, _ID]) for k in new)
+        sel = np.vstack([sel, comps[new]])
+    return sel
+
+
 def _drop_sign(c: np.ndarray, x0: float, y0: float, zh: float) -> np.ndarray:
     """Without a sign outside the box, a sign-sized first component at its left edge, centred
     on the box's height, is the printed sign inside the box (CTS-2010, Chile), not the amount."""
@@ -584,14 +648,19 @@ def _warp(grey: np.ndarray, m_full: np.ndarray | None, x0: float, y0: float,
 
 
 def _refine(grey: np.ndarray, labels: np.ndarray, rules: np.ndarray, sel: np.ndarray, s: float,
-            m_full: np.ndarray | None, thr: float) -> tuple[float, float, float, float] | None:
+            m_full: np.ndarray | None, thr: float,
+            reach: int = 0) -> tuple[float, float, float, float] | None:
     """Box ``(x0, y0, x1, y1)`` in deskewed full-resolution coordinates of the ink of the
-    selected work-scale components (their mask, dilated by a pixel, on the full-size page)."""
-    x0, y0 = int(sel[:, _X].min()) - 1, int(sel[:, _Y].min()) - 1
-    x1, y1 = int((sel[:, _X] + sel[:, _W]).max()) + 1, int((sel[:, _Y] + sel[:, _H]).max()) + 1
+    selected work-scale components (their mask, dilated by a pixel, on the full-size page),
+    and of the ink connected to it within ``reach`` full-resolution pixels (a stroke's
+    pixels on a removed rule)."""
+    e = 1 + (4 if reach > 0 else 0)  # room for the ink on a rule next to the field's
+    x0, y0 = int(sel[:, _X].min()) - e, int(sel[:, _Y].min()) - e
+    x1, y1 = int((sel[:, _X] + sel[:, _W]).max()) + e, int((sel[:, _Y] + sel[:, _H]).max()) + e
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(labels.shape[1], x1), min(labels.shape[0], y1)
     mask = np.isin(labels[y0:y1, x0:x1], sel[:, _ID].astype(labels.dtype)).astype(np.uint8)
+    ruled = rules[y0:y1, x0:x1]
     fx: float
     fy: float
     if s >= 1.0 and m_full is None:
@@ -604,10 +673,34 @@ def _refine(grey: np.ndarray, labels: np.ndarray, rules: np.ndarray, sel: np.nda
         cw, ch = max(1, int(round((x1 - x0) / s))), max(1, int(round((y1 - y0) / s)))
         crop = _warp(grey, m_full, fx, fy, cw, ch)
         mask = cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_NEAREST)
-    ys, xs = np.nonzero((crop < thr) & (mask > 0))
+        if reach > 0:
+            ruled = cv2.resize(np.ascontiguousarray(ruled), (cw, ch), interpolation=cv2.INTER_NEAREST)
+    dark = (crop < thr).astype(np.uint8)
+    ys, xs = np.nonzero(dark & mask)
     if len(ys) == 0:
         return None
-    return fx + xs.min(), fy + ys.min(), fx + xs.max() + 1, fy + ys.max() + 1
+    bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    if reach > 0:
+        # Strokes running into a rule: the ruling's removal took their pixels on it. Ink on
+        # the removed rules connected to the field's within ``reach`` pixels extends the box,
+        # each way only in the rows (columns) of the field's ink (not along a rule). (Not through
+        # other ink: a dark background stroke would lead anywhere.)
+        seed = (dark & mask).astype(np.uint8)
+        free = dark & (ruled | mask)
+        k3 = np.ones((3, 3), np.uint8)
+        for _ in range(reach):
+            grown = cv2.dilate(seed, k3) & free
+            if np.array_equal(grown, seed):
+                break
+            seed = grown
+        gy, gx = np.nonzero(seed)
+        rows = (dark & mask).any(axis=1)[gy]
+        cols = (dark & mask).any(axis=0)[gx]
+        if rows.any():
+            bx0, bx1 = min(bx0, gx[rows].min()), max(bx1, gx[rows].max() + 1)
+        if cols.any():
+            by0, by1 = min(by0, gy[cols].min()), max(by1, gy[cols].max() + 1)
+    return fx + bx0, fy + by0, fx + bx1, fy + by1
 
 
 def _to_input_box(x0: float, y0: float, x1: float, y1: float, m_full: np.ndarray | None,

@@ -193,3 +193,34 @@ def test_bitonal_cheque_located() -> None:
         assert set(np.unique(ch.image)) <= {0, 255}
         fields = locate_fields(ch.image)
         assert fields and fields[0].bbox.iou(ch.field_box) >= 0.5, layout
+
+
+def test_superscript_cents_over_an_amount_line_kept() -> None:
+    # Issue 4: cents written raised after the units sit too high for the amount line's
+    # writing band; they continue the field and must be in its crop.
+    page = _blank()
+    cv2.line(page, (190, 230), (830, 230), 40, 2)   # payee line
+    cv2.line(page, (880, 230), (1150, 230), 40, 2)  # amount line continuing it
+    cv2.putText(page, "$", (850, 222), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 30, 3)
+    cv2.putText(page, "1153", (900, 224), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 20, 4)
+    cv2.putText(page, "59", (1050, 189), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 20, 2)
+    best = locate_fields(page)[0].bbox
+    cents = _ink_box(page, 1040, 140, 1150, 200)
+    assert best.x2 >= cents.x2 and best.y <= cents.y
+    assert best.x > _ink_box(page, 840, 180, 880, 228).x2  # not the printed sign
+
+
+def test_last_digit_over_the_box_side_kept() -> None:
+    # The last digit written across the box's right side: the side's removal cut it in two.
+    page = _blank()
+    cv2.rectangle(page, (860, 150), (1100, 230), 40, 2)
+    cv2.putText(page, "$", (820, 205), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3)
+    written = _blank()
+    cv2.putText(written, "2047", (930, 212), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
+    cv2.putText(written, "4", (1085, 212), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
+    page = np.minimum(page, written)
+    best = locate_fields(page)[0].bbox
+    ink = _ink_box(written, 0, 0, 1200, 550)
+    assert best.x2 >= ink.x2
+    assert 152 < best.y <= ink.y  # not up the side to the top rule
+    assert locate_fields(page, LocateConfig(grow_gap=0, rule_reach=0))[0].bbox.x2 < ink.x2
