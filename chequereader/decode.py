@@ -34,7 +34,8 @@ It is a lower bound of the true posterior: texts outside the explored list are l
 (off by default), the field-level analogue of the rubbish mass ``exp(-j)`` of LeNet-5's MAP
 criterion: when every reading is poor the confidence then falls instead of staying near 1.
 Amounts are then weighted by the amount prior (``DecodeConfig.prior_penalty``) and
-renormalised.
+renormalised; a text may stand for two amounts (``DecodeConfig.readings``: a US amount whose
+decimal point was lost), whose weights then share that text's mass.
 
 Examples
 --------
@@ -140,6 +141,27 @@ class DecodeConfig:
     # 5311100 (slash read as a 1), and when cleaning lost the decimal point and no reading
     # has cents, it lowers the confidence instead of reporting $10029 for $100.29 as sure.
     no_cents_penalty: tuple[tuple[str, float], ...] = (("us", 4.6),)
+    # A US text of digits alone ("$5549800", no '.', no '-' or '/100' closing it) is also read
+    # as the amount with its last two digits as cents (55498.00), at this prior penalty: a
+    # small decimal point lost in the scan or in cleaning. The text's mass is shared between
+    # the two readings, so "$19005" is no longer reported as surely 19005 (about 0.6 against
+    # 190.05), and a 7-digit reading without cents loses to the one with.
+    lost_point_penalty: tuple[tuple[str, float], ...] = (("us", 5.0),)
+
+    def readings(self, amount: str, text: str, locale: str) -> list[tuple[str, float]]:
+        """The amounts a decoded text stands for, each with its prior weight (<= 1).
+
+        One reading, ``amount`` at ``exp(-prior_penalty)``, except for a locale with a
+        ``lost_point_penalty``: a text that ends in a digit, has no '.' or ',', and spells at
+        least three integer digits is also read with its last two digits as cents.
+        """
+        out = [(amount, math.exp(-self.prior_penalty(amount, locale)))]
+        lost = dict(self.lost_point_penalty).get(locale)
+        if (lost is not None and "." not in amount and len(amount) >= 3 and text[-1:].isdigit()
+                and "." not in text and "," not in text):
+            cents = f"{int(amount[:-2])}.{amount[-2:]}"
+            out.append((cents, math.exp(-(lost + self.prior_penalty(cents, locale)))))
+        return out
 
     def prior_penalty(self, amount: str | None, locale: str) -> float:
         """``-log`` prior weight (>= 0; 0 for ordinary amounts) of a canonical amount."""
@@ -971,19 +993,25 @@ def decode(
         masses.append(min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0)
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
-    weighted = [m * math.exp(-cfg.prior_penalty(a, locale)) for m, a in zip(masses, groups)]
-    z = sum(weighted) + max(0.0, 1.0 - sum(masses))
-    scored = []
-    for rank, ((amount, idx), w) in enumerate(zip(groups.items(), weighted)):
-        conf = min(1.0, w / z) if z > 0 else 0.0
-        scored.append((-conf, rank, amount, paths[idx[0]]))
-    scored.sort(key=lambda x: (x[0], x[1]))
+    # A text may have two readings (a US amount whose decimal point was lost, see
+    # DecodeConfig.lost_point_penalty): its mass is shared between them by their priors.
+    readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path]
+    for rank, ((amount, idx), m) in enumerate(zip(groups.items(), masses)):
+        p = paths[idx[0]]
+        for a, w in cfg.readings(amount, p.text, locale):
+            if a in readings:
+                readings[a][0] += m * w
+            else:
+                readings[a] = [m * w, rank, p]
+    z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
+    scored = sorted(((-(min(1.0, w / z) if z > 0 else 0.0), rank, a, p)
+                     for a, (w, rank, p) in readings.items()), key=lambda x: (x[0], x[1]))
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p in scored[:n_alt])
     best = alts[0]
     return Decoding(
         status="ok" if best.confidence >= thr else "rejected",
         text=best.text,
-        amount=canonical_amount(best.text, locale),
+        amount=best.amount,
         confidence=best.confidence,
         alternatives=alts,
         path=scored[0][3],

@@ -509,3 +509,35 @@ def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> No
     assert d.amount == "42" and d.status == "rejected"
     assert d.confidence == pytest.approx(1.0 / (1.0 + math.exp(18.0 - 8.0)), rel=1e-3)
     assert decode(3, [0, 1], [1, 2], good, US, DEFAULT, config=on).confidence > 0.999
+
+
+def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
+    from chequereader.decode import DecodeConfig, decode
+    from chequereader.grammar import get_grammar
+    from chequereader.models.alphabet import DEFAULT
+
+    def read(text: str, config: DecodeConfig | None = None):
+        n = len(text)
+        pen = np.full((n, len(DEFAULT)), 30.0)
+        for k, ch in enumerate(text):
+            pen[k, DEFAULT.index(ch)] = 0.0
+        tables = get_grammar("us").tables(DEFAULT)
+        return decode(n + 1, np.arange(n), np.arange(1, n + 1), pen, tables, DEFAULT,
+                      locale="us", config=config)
+
+    off = DecodeConfig(lost_point_penalty=())
+    assert read("$5549800", off).amount == "5549800"
+    # 7 digits without cents: the reading with its point lost wins, from the same text
+    d = read("$5549800")
+    assert d.amount == "55498.00" and d.text == "$5549800" and d.status == "ok"
+    assert {a.amount for a in d.alternatives} >= {"55498.00", "5549800"}
+    # 5 digits: still read as written, but no longer as a sure thing
+    d = read("$19005")
+    assert d.amount == "19005" and 0.5 < d.confidence < 0.7
+    assert read("$19005", off).confidence > 0.99
+    assert [a.amount for a in d.alternatives][:2] == ["19005", "190.05"]
+    # closed without cents ("-"), grouped with commas, or with its point: one reading
+    for text in ("$19005-", "$19,005", "$190.05"):
+        d = read(text)
+        assert d.confidence > 0.99 and "190.05" not in [a.amount for a in d.alternatives[1:]]
+    assert DecodeConfig().readings("19005", "19005", "cl") == [("19005", 1.0)]
