@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from chequereader.framing import BACKGROUND
 from chequereader.lattice import LatticeConfig, build_graph
@@ -113,3 +114,32 @@ def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
     # a raised piece followed by one on the baseline is not superscript
     seg2 = _seg([(0, 11, 8, 20), (10, 10, 5, 10), (17, 11, 8, 20)])
     assert build_graph(seg2).n_arcs == build_graph(seg2, LatticeConfig(superscript_penalty=np.inf)).n_arcs
+
+
+def test_slanted_neighbours_that_do_not_touch_stand_apart():
+    from chequereader.types import BBox, Segmentation
+
+    # Two pieces whose boxes share one of their 7 columns but whose ink does not touch (two
+    # slanted digits); and the same two pieces joined by a pixel bridge (one digit cut in two).
+    def two(touch: bool):
+        lab = np.zeros((40, 40), np.int32)
+        for r in range(10, 30):  # slanted strokes, each 7 columns wide
+            x = 2 + (30 - r) // 4
+            lab[r, x : x + 2] = 1
+            lab[r, x + 6 : x + 8] = 2
+        if touch:
+            lab[20, 6:10] = 1
+        boxes = []
+        for k in (1, 2):
+            ys, xs = np.nonzero(lab == k)
+            boxes.append(BBox(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1))
+        return Segmentation(lab, tuple(boxes), (0.0, 11.0, 40.0), 20.0, 29.0)
+
+    cfg = LatticeConfig(max_width=10, max_gap=10)
+    for touch, extra in ((False, cfg.apart_penalty), (True, 0.0)):
+        seg = two(touch)
+        assert seg.boxes[0].x2 > seg.boxes[1].x  # the boxes overlap in x
+        g = build_graph(seg, cfg)
+        off = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, apart_overlap=0.0))
+        a = list(zip(g.src.tolist(), g.dst.tolist())).index((0, 2))
+        assert g.geometric[a] == pytest.approx(off.geometric[a] + extra), touch
