@@ -437,24 +437,31 @@ def test_union_with_trie_equals_sorting_the_union(locale) -> None:
     assert np.array_equal(Q, _pair_penalties(ref, pen, log=True))
 
 
-def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
-    from chequereader.decode import DecodeConfig, decode
+def _decode_chain(text: str, config=None, changes=(), other: float = 20.0):
+    """Decode a chain graph that spells ``text`` (penalty 0, every other class ``other``) with
+    the US grammar; ``changes`` are ``(position, char, penalty)`` overrides."""
+    from chequereader.decode import decode
     from chequereader.grammar import get_grammar
     from chequereader.models.alphabet import DEFAULT
 
-    text = "36000/100"
     n = len(text)
-    pen = np.full((n, len(DEFAULT)), 20.0)
+    pen = np.full((n, len(DEFAULT)), other)
     for k, ch in enumerate(text):
         pen[k, DEFAULT.index(ch)] = 0.0
-    pen[5, DEFAULT.index("/")] = 2.0  # the slash looks a little more like a 1
-    pen[5, DEFAULT.index("1")] = 0.5
-    src, dst = np.arange(n), np.arange(1, n + 1)
-    tables = get_grammar("us").tables(DEFAULT)
-    plain = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us",
-                   config=DecodeConfig(magnitude_penalty=0.0, no_cents_penalty=()))
+    for k, ch, p in changes:
+        pen[k, DEFAULT.index(ch)] = p
+    return decode(n + 1, np.arange(n), np.arange(1, n + 1), pen, get_grammar("us").tables(DEFAULT),
+                  DEFAULT, locale="us", config=config)
+
+
+def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
+    from chequereader.decode import DecodeConfig
+
+    slash_like_one = ((5, "/", 2.0), (5, "1", 0.5))  # the slash looks a little more like a 1
+    plain = _decode_chain("36000/100", DecodeConfig(magnitude_penalty=0.0, no_cents_penalty=()),
+                          slash_like_one)
     assert plain.amount == "360001100" and 0.75 < plain.confidence < 0.85
-    prior = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us")
+    prior = _decode_chain("36000/100", changes=slash_like_one)
     assert prior.amount == "360.00" and prior.text == "36000/100"
     assert {a.amount for a in prior.alternatives} >= {"360.00", "360001100"}
     assert prior.confidence > 0.9
@@ -478,27 +485,15 @@ def test_prior_penalty_per_locale():
 
 
 def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
-    from chequereader.decode import DecodeConfig, decode
-    from chequereader.grammar import get_grammar
-    from chequereader.models.alphabet import DEFAULT
+    from chequereader.decode import DecodeConfig
 
     # "5 31/100" whose slash looks more like a 1 (by 3.0 nats): read as 5311100 without the
     # US cents prior; with it, 5.31 (the 7-digit reading also pays the magnitude prior).
-    text = "531/100"
-    n = len(text)
-    pen = np.full((n, len(DEFAULT)), 20.0)
-    for k, ch in enumerate(text):
-        pen[k, DEFAULT.index(ch)] = 0.0
-    pen[3, DEFAULT.index("/")] = 3.5
-    pen[3, DEFAULT.index("1")] = 0.5
-    src, dst = np.arange(n), np.arange(1, n + 1)
-    tables = get_grammar("us").tables(DEFAULT)
-    plain = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us",
-                   config=DecodeConfig(no_cents_penalty=()))
+    slash_like_one = ((3, "/", 3.5), (3, "1", 0.5))
+    plain = _decode_chain("531/100", DecodeConfig(no_cents_penalty=()), slash_like_one)
     assert plain.amount == "5311100"
-    prior = decode(n + 1, src, dst, pen, tables, DEFAULT, locale="us")
+    prior = _decode_chain("531/100", changes=slash_like_one)
     assert prior.amount == "5.31" and prior.text == "531/100"
-
 
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})
@@ -512,18 +507,10 @@ def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> No
 
 
 def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
-    from chequereader.decode import DecodeConfig, decode
-    from chequereader.grammar import get_grammar
-    from chequereader.models.alphabet import DEFAULT
+    from chequereader.decode import DecodeConfig
 
     def read(text: str, config: DecodeConfig | None = None):
-        n = len(text)
-        pen = np.full((n, len(DEFAULT)), 30.0)
-        for k, ch in enumerate(text):
-            pen[k, DEFAULT.index(ch)] = 0.0
-        tables = get_grammar("us").tables(DEFAULT)
-        return decode(n + 1, np.arange(n), np.arange(1, n + 1), pen, tables, DEFAULT,
-                      locale="us", config=config)
+        return _decode_chain(text, config, other=30.0)
 
     off = DecodeConfig(lost_point_penalty=())
     assert read("$5549800", off).amount == "5549800"
