@@ -200,6 +200,7 @@ def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
     is read again on its own: if that kills a worker too, it is the culprit and gets an error
     row; the other files in flight were bystanders and are simply resubmitted.
     """
+    from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
     ex = make_pool()
@@ -207,12 +208,22 @@ def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
         pending: collections.deque = collections.deque()
         it = iter(todo)
 
+        def submit(q: str) -> Future:
+            # The pool may break between two submissions (a worker died on a file in flight):
+            # the file then gets a future that says so, and is handled like the others.
+            try:
+                return ex.submit(fn, q)
+            except BrokenProcessPool as exc:
+                broken: Future = Future()
+                broken.set_exception(exc)
+                return broken
+
         def fill() -> None:
             while len(pending) < window:
                 p = next(it, None)
                 if p is None:
                     return
-                pending.append((p, ex.submit(fn, p)))
+                pending.append((p, submit(p)))
 
         fill()
         while pending:
@@ -230,7 +241,7 @@ def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
                     ex.shutdown(wait=False, cancel_futures=True)
                     ex = make_pool()
                     res = _failed(p, "a worker process died while reading this file", exc2)
-                pending = collections.deque((q, ex.submit(fn, q)) for q, _ in pending)
+                pending = collections.deque((q, submit(q)) for q, _ in pending)
             fill()
             yield p, res
     finally:
