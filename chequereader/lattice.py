@@ -68,12 +68,15 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     seg : Segmentation
         Pieces ordered left to right (``labels`` int32 (H, W), piece ``k`` has label ``k+1``).
     config : LatticeConfig
+    locale : str, optional
+        The amount's locale: ``cl`` amounts have no cents, so no superscript-cents arcs.
 
     Returns
     -------
     SegmentationGraph
         ``n_nodes = n_pieces + 1``; arc ``(i, j)`` covers pieces ``i..j-1``; ``images``
-        ``float32 (A, 32, 32)``. A field with no pieces gives one node and no arcs.
+        ``float32 (A, 32, 32)``. A field with no pieces gives one node and no arcs. Arcs
+        added for superscript cents repeat an ``(i, j)`` of an earlier arc, after all others.
 
     Examples
     --------
