@@ -54,8 +54,14 @@ def train() -> None:
 @click.option("--lr", default=2e-3, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--usps/--no-usps", default=False, show_default=True, help="Add USPS train.")
-@click.option("--semeion/--no-semeion", default=False, show_default=True, help="Add Semeion.")
+@click.option("--semeion/--no-semeion", default=False, show_default=True,
+              help="Add Semeion (its last --semeion-holdout rows are kept out, for testing).")
+@click.option("--semeion-repeat", default=1, show_default=True, type=click.IntRange(1),
+              help="Times each Semeion digit is repeated in an epoch.")
+@click.option("--semeion-holdout", default=0.25, show_default=True, type=click.FloatRange(0, 0.9))
 @click.option("--symbols-per-class", default=4000, show_default=True, type=click.IntRange(0))
+@click.option("--strokes-per-class", default=0, show_default=True, type=click.IntRange(0),
+              help="Procedural pen-stroke digits per class, in styles MNIST lacks (looped 2, open 4...).")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0.01, 0.5))
 @click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra framed examples (.npz images/labels, label -1 = rubbish). Repeatable.")
@@ -71,14 +77,16 @@ def train() -> None:
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
-                         usps: bool, semeion: bool, symbols_per_class: int, val_fraction: float,
+                         usps: bool, semeion: bool, semeion_repeat: int, semeion_holdout: float,
+                         symbols_per_class: int, strokes_per_class: int, val_fraction: float,
                          extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, extra_symbols: str, rubbish_j: float, resume: bool, threads: int,
                          quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
     from .train.recognizer import DISTORTIONS, TrainConfig, train_recognizer
 
     cfg = TrainConfig(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, usps=usps,
-                      semeion=semeion, symbols_per_class=symbols_per_class,
+                      semeion=semeion, semeion_repeat=semeion_repeat, semeion_holdout=semeion_holdout,
+                      symbols_per_class=symbols_per_class, strokes_per_class=strokes_per_class,
                       val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
                       continental=continental, distort=DISTORTIONS[distort_name],
                       extra_symbols=extra_symbols)
@@ -112,6 +120,12 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
               help="Weight of the character-level loss mixed in (0 = fields only).")
 @click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra framed examples for the character loss (as `train recognizer --extra`).")
+@click.option("--semeion-repeat", default=0, show_default=True, type=click.IntRange(0),
+              help="Character loss: Semeion's training rows this many times (0 = none).")
+@click.option("--strokes-per-class", default=0, show_default=True, type=click.IntRange(0),
+              help="Character loss: procedural pen-stroke digits per class.")
+@click.option("--europe", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of training amounts written with Semeion and stroke digits.")
 @click.option("--cache", type=click.Path(dir_okay=False),
               help="Keep the training graphs in this .npz (made on first use, reused after).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
@@ -120,7 +134,8 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
 def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_fields: int, epochs: int,
                      batch_fields: int, lr: float, seed: int, data_seed: int | None, locales: str,
                      char_weight: float,
-                     extra: tuple[str, ...], cache: str | None, resume: bool, threads: int,
+                     extra: tuple[str, ...], semeion_repeat: int, strokes_per_class: int, europe: float,
+                     cache: str | None, resume: bool, threads: int,
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
     discriminative forward criterion on synthetic amount fields."""
@@ -133,7 +148,8 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
         _fail(f"--locales: expected some of us,cl,in, got {locales!r}")
     cfg = GlobalConfig(data=data, init=init, fields=n_fields, val_fields=val_fields, epochs=epochs,
                        batch_fields=batch_fields, lr=lr, seed=seed, data_seed=data_seed, locales=locs,
-                       char_weight=char_weight, extra=tuple(extra), threads=threads)
+                       char_weight=char_weight, extra=tuple(extra), threads=threads,
+                       semeion_repeat=semeion_repeat, strokes_per_class=strokes_per_class, europe=europe)
     cmd = _command_line(click.get_current_context())
     try:
         res = train_global(cfg, out, cache=cache, resume=resume,

@@ -334,7 +334,43 @@ class NpzDigitPool:
         return self.symbols.glyph(char, rng, -1 if rng.random() < 0.5 else None)
 
 
-GlyphSource = NpzDigitPool | FontGlyphs
+class MixedPool:
+    """Several digit sources, one drawn per amount with the given weights (one writer per
+    amount, as before: the writer id names the source and its writer)."""
+
+    _SPAN = 1_000_000  # writer ids of one source stay below this
+
+    def __init__(self, sources: Sequence[tuple[NpzDigitPool, float]]):
+        if not sources or any(w < 0 for _, w in sources) or sum(w for _, w in sources) <= 0:
+            raise InvalidImageError("sources: need at least one source and weights >= 0 summing > 0")
+        self.sources = [p for p, _ in sources]
+        w = np.asarray([w for _, w in sources], np.float64)
+        self.weights = w / w.sum()
+
+    def _split(self, writer: int | None) -> tuple[NpzDigitPool, int | None]:
+        if writer is None:
+            return self.sources[0], None
+        k, w = divmod(int(writer), self._SPAN)
+        return self.sources[k], None if w == self._SPAN - 1 else w
+
+    def writers(self) -> list[int]:
+        return [k * self._SPAN + w for k, p in enumerate(self.sources) for w in p.writers()]
+
+    def pick_writer(self, rng: np.random.Generator) -> int:
+        k = int(rng.choice(len(self.sources), p=self.weights))
+        w = self.sources[k].pick_writer(rng)
+        return k * self._SPAN + (self._SPAN - 1 if w is None else int(w) % (self._SPAN - 1))
+
+    def sample(self, digit: int, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        pool, w = self._split(writer)
+        return pool.sample(digit, rng, w)
+
+    def glyph(self, char: str, rng: np.random.Generator, writer: int | None = None) -> np.ndarray:
+        pool, w = self._split(writer)
+        return pool.glyph(char, rng, w)
+
+
+GlyphSource = NpzDigitPool | FontGlyphs | MixedPool
 
 
 # --------------------------------------------------------------------------------------------

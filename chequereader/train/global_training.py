@@ -45,8 +45,15 @@ from ..lattice import LatticeConfig, build_graph
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
-from ..synth import FieldSynthConfig, GlyphSource, NpzDigitPool, amount_text, compose_field
-from .data import mnist_train_split
+from ..synth import (
+    FieldSynthConfig,
+    GlyphSource,
+    MixedPool,
+    NpzDigitPool,
+    amount_text,
+    compose_field,
+)
+from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
     DISTORTIONS,
     TrainConfig,
@@ -99,6 +106,9 @@ class GlobalConfig:
     char_batch: int = 64
     continental: float = 0.5
     usps: bool = True
+    semeion_repeat: int = 0  # character loss: Semeion's training rows this many times (0 = none)
+    strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
+    europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
     extra: tuple[str, ...] = ()
     distort: str = "elastic"
     val_fraction: float = 0.1
@@ -241,15 +251,37 @@ def field_accuracy(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str
             "label_path_found": round(n_crit / max(len(graphs), 1), 5)}
 
 
-def _pools(cfg: GlobalConfig) -> tuple[NpzDigitPool, NpzDigitPool]:
-    """MNIST-train digits of the training writers, and of the validation writers."""
+def _european_pool(cfg: GlobalConfig, symbols: Any) -> NpzDigitPool:
+    """Semeion's training rows and procedural stroke digits (no writer ids), at 28x28."""
+    import cv2
+
+    from .recognizer import semeion_split
+    from .strokes import stroke_digits
+
+    sem = semeion_split(load_digit_npz(Path(cfg.data) / "semeion" / "semeion.npz", split=""),
+                        TrainConfig().semeion_holdout)[0]
+    # Semeion is 16x16 binary: bring it to MNIST's size with soft edges
+    big = np.stack([cv2.GaussianBlur(cv2.resize(im, (28, 28), interpolation=cv2.INTER_LINEAR), (3, 3), 0.6)
+                    for im in sem.images])
+    st = stroke_digits(max(cfg.strokes_per_class, 300), cfg.seed + 5)
+    return NpzDigitPool(np.concatenate([big, st.images]), np.concatenate([sem.labels, st.labels]),
+                        None, symbols)
+
+
+def _pools(cfg: GlobalConfig) -> tuple[GlyphSource, NpzDigitPool]:
+    """MNIST-train digits of the training writers (mixed with Semeion and stroke digits for
+    a share ``europe`` of the amounts), and of the validation writers."""
     path, ds, _, va = mnist_train_split(cfg.data, cfg.val_fraction, cfg.seed)
     assert ds.writers is not None
     full = NpzDigitPool.from_npz(path)
     assert full.writer_ids is not None
     val_w = np.unique(ds.writers[va])
     keep = ~np.isin(full.writer_ids, val_w)
-    return (NpzDigitPool(full.images[keep], full.labels[keep], full.writer_ids[keep], full.symbols),
+    train: GlyphSource = NpzDigitPool(full.images[keep], full.labels[keep], full.writer_ids[keep],
+                                      full.symbols)
+    if cfg.europe > 0:
+        train = MixedPool([(train, 1 - cfg.europe), (_european_pool(cfg, full.symbols), cfg.europe)])
+    return (train,
             NpzDigitPool(full.images[~keep], full.labels[~keep], full.writer_ids[~keep], full.symbols))
 
 
@@ -295,7 +327,9 @@ def train_global(
     chars: dict[str, Any] | None = None
     if cfg.char_weight > 0:
         tc = TrainConfig(data=cfg.data, usps=cfg.usps, continental=cfg.continental, seed=cfg.seed,
-                         extra=cfg.extra, val_fraction=cfg.val_fraction)
+                         extra=cfg.extra, val_fraction=cfg.val_fraction,
+                         semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
+                         strokes_per_class=cfg.strokes_per_class)
         chars = _load_sets(tc, model.alphabet, log)
         xc = torch.from_numpy(chars["x"])[:, None]
         yc = torch.from_numpy(chars["y"])
