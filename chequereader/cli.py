@@ -62,6 +62,8 @@ def train() -> None:
 @click.option("--symbols-per-class", default=4000, show_default=True, type=click.IntRange(0))
 @click.option("--strokes-per-class", default=0, show_default=True, type=click.IntRange(0),
               help="Procedural pen-stroke digits per class, in styles MNIST lacks (looped 2, open 4...).")
+@click.option("--small-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of MNIST digits added again framed small, as Chilean thousands' zeros.")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0.01, 0.5))
 @click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra framed examples (.npz images/labels, label -1 = rubbish). Repeatable.")
@@ -78,7 +80,7 @@ def train() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, semeion_repeat: int, semeion_holdout: float,
-                         symbols_per_class: int, strokes_per_class: int, val_fraction: float,
+                         symbols_per_class: int, strokes_per_class: int, small_digits: float, val_fraction: float,
                          extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, extra_symbols: str, rubbish_j: float, resume: bool, threads: int,
                          quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
@@ -87,7 +89,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
     cfg = TrainConfig(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, usps=usps,
                       semeion=semeion, semeion_repeat=semeion_repeat, semeion_holdout=semeion_holdout,
                       symbols_per_class=symbols_per_class, strokes_per_class=strokes_per_class,
-                      val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
+                      small_digits=small_digits, val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
                       continental=continental, distort=DISTORTIONS[distort_name],
                       extra_symbols=extra_symbols)
     cmd = _command_line(click.get_current_context())
@@ -126,6 +128,10 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
               help="Character loss: procedural pen-stroke digits per class.")
 @click.option("--europe", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of training amounts written with Semeion and stroke digits.")
+@click.option("--small-zeros", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Chance a Chilean training amount writes its trailing zeros small.")
+@click.option("--small-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Character loss: share of MNIST digits added again framed small.")
 @click.option("--cache", type=click.Path(dir_okay=False),
               help="Keep the training graphs in this .npz (made on first use, reused after).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
@@ -135,7 +141,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
                      batch_fields: int, lr: float, seed: int, data_seed: int | None, locales: str,
                      char_weight: float,
                      extra: tuple[str, ...], semeion_repeat: int, strokes_per_class: int, europe: float,
-                     cache: str | None, resume: bool, threads: int,
+                     small_zeros: float, small_digits: float, cache: str | None, resume: bool, threads: int,
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
     discriminative forward criterion on synthetic amount fields."""
@@ -149,7 +155,8 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
     cfg = GlobalConfig(data=data, init=init, fields=n_fields, val_fields=val_fields, epochs=epochs,
                        batch_fields=batch_fields, lr=lr, seed=seed, data_seed=data_seed, locales=locs,
                        char_weight=char_weight, extra=tuple(extra), threads=threads,
-                       semeion_repeat=semeion_repeat, strokes_per_class=strokes_per_class, europe=europe)
+                       semeion_repeat=semeion_repeat, strokes_per_class=strokes_per_class, europe=europe,
+                       small_zeros=small_zeros, small_digits=small_digits)
     cmd = _command_line(click.get_current_context())
     try:
         res = train_global(cfg, out, cache=cache, resume=resume,

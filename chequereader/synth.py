@@ -405,6 +405,11 @@ class FieldSynthConfig:
     p_blur: float = 0.3
     p_jpeg: float = 0.3
     noise_sigma: tuple[float, float] = (0.0, 6.0)
+    # chance an amount writes its trailing zeros small ("150.000" with the thousands' zeros
+    # at half to three quarters of the body, on or a little above the baseline), as
+    # Chilean writers often do; 0 keeps the random stream of earlier versions
+    p_small_zeros: float = 0.0
+    small_zeros: tuple[float, float] = (0.5, 0.75)
 
 
 @dataclass(frozen=True)
@@ -534,7 +539,26 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
     prev: str | None = None
     n_vis = max(1, len([c for c in text if c not in " ^"]))
     k_vis = 0
-    for ch in text:
+    shrink: dict[int, tuple[float, float]] = {}  # text index -> (size factor, lift in bodies)
+    if cfg.p_small_zeros > 0 and rng.random() < cfg.p_small_zeros:
+        digits = [i for i, c in enumerate(text) if c.isdigit()]
+        tail: list[int] = []  # the trailing all-zero groups ("1.000.000"), or three zeros
+        for i in reversed(digits):
+            if text[i] != "0":
+                break
+            tail.append(i)
+        if any(c in ".," for c in text[digits[0]:digits[-1] + 1] if digits):
+            whole = [i for i in tail if text[i - 1] in ".," or (i > 0 and i - 1 in tail)]
+            while whole and text[whole[-1] - 1] not in ".,":
+                whole.pop()  # end at a separator: the zeros of "150" stay full size
+            tail = whole
+        else:
+            tail = tail[:3]
+        if tail and len(tail) < len(digits):
+            f = float(rng.uniform(*cfg.small_zeros))
+            for i in tail:
+                shrink[i] = (f * float(rng.uniform(0.93, 1.07)), float(rng.uniform(-0.02, 0.15)))
+    for ti, ch in enumerate(text):
         if ch == " ":
             x += body * float(rng.uniform(*cfg.space_gap))
             small = False
@@ -545,6 +569,9 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
             continue
         g = source.glyph(ch, rng, writer)
         h, w, bottom = _char_geometry(ch, small, body, rng, g.shape, cfg)
+        if ti in shrink:
+            f, lift = shrink[ti]
+            h, w, bottom = h * f, w * f, -lift * body
         g = _resize(g, h, w)
         if ch in "0123456789$₹":
             g = _thickness(g, rng, cfg, body, pen_mode)

@@ -109,6 +109,8 @@ class GlobalConfig:
     semeion_repeat: int = 0  # character loss: Semeion's training rows this many times (0 = none)
     strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
     europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
+    small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
+    small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
     extra: tuple[str, ...] = ()
     distort: str = "elastic"
     val_fraction: float = 0.1
@@ -127,11 +129,16 @@ def make_field_graphs(
     lat_cfg: LatticeConfig = LatticeConfig(),
     field_cfg: FieldSynthConfig = FieldSynthConfig(),
     progress: bool = False,
+    small_zeros_cl: float = 0.0,
 ) -> list[FieldGraph]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
-    Locales take turns. The same ``seed`` gives the same fields.
+    Locales take turns. The same ``seed`` gives the same fields. ``small_zeros_cl``: the
+    chance that a Chilean amount writes its trailing zeros small (``FieldSynthConfig.p_small_zeros``).
     """
+    from dataclasses import replace
+
+    cl_cfg = replace(field_cfg, p_small_zeros=small_zeros_cl) if small_zeros_cl > 0 else field_cfg
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -139,7 +146,7 @@ def make_field_graphs(
     for t in tqdm(range(int(n)), desc="fields", disable=not progress, mininterval=2.0):
         loc = locales[t % len(locales)]
         written, canon = amount_text(rng, loc)
-        sf = compose_field(written, pool, rng, field_cfg)
+        sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
         g = build_graph(segment(clean_field(sf.image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                               g.geometric.astype(np.float32), sf.text, canon, loc))
@@ -318,7 +325,7 @@ def train_global(
     else:
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
-                                   progress=progress)
+                                   progress=progress, small_zeros_cl=cfg.small_zeros)
         if cache is not None:
             save_field_graphs(graphs, cache)
     val = make_field_graphs(val_pool, cfg.val_fields, cfg.seed + 2000, cfg.locales)
@@ -329,7 +336,7 @@ def train_global(
         tc = TrainConfig(data=cfg.data, usps=cfg.usps, continental=cfg.continental, seed=cfg.seed,
                          extra=cfg.extra, val_fraction=cfg.val_fraction,
                          semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
-                         strokes_per_class=cfg.strokes_per_class)
+                         strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits)
         chars = _load_sets(tc, model.alphabet, log)
         xc = torch.from_numpy(chars["x"])[:, None]
         yc = torch.from_numpy(chars["y"])

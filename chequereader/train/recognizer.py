@@ -30,6 +30,7 @@ from .data import (
     DigitSet,
     continental_variants,
     framed_digits,
+    framed_small_digits,
     framed_symbols,
     load_digit_npz,
     mnist_train_split,
@@ -72,6 +73,7 @@ class TrainConfig:
     semeion_holdout: float = 0.25  # the file's last rows kept out of training, for testing
     symbols_per_class: int = 4000
     strokes_per_class: int = 0  # procedural pen-stroke digits in styles MNIST lacks (train.strokes)
+    small_digits: float = 0.0  # share of MNIST digits added again framed small (zeros x3)
     val_fraction: float = 0.1
     distort: DistortConfig = field(default_factory=DistortConfig)
     extra: tuple[str, ...] = ()  # npz files of framed `images` (N,32,32) + `labels` (-1 = rubbish)
@@ -177,6 +179,11 @@ def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None])
                           cfg.semeion_holdout)[0]
         xs.append(np.repeat(framed_digits(s), cfg.semeion_repeat, axis=0))
         ys.append(np.repeat(s.labels, cfg.semeion_repeat))
+    if cfg.small_digits > 0:
+        smx, smy = framed_small_digits(DigitSet(train.images[tr], train.labels[tr], None),
+                                       cfg.small_digits, cfg.seed + 6)
+        xs.append(smx)
+        ys.append(smy)
     if cfg.strokes_per_class > 0:
         from .strokes import stroke_digits
 
@@ -348,6 +355,7 @@ def train_recognizer(
                                       ("Semeion", cfg.semeion)) if on]
             + (["synthetic symbols (procedural + Debian handwriting fonts)"] if cfg.symbols_per_class else [])
             + (["procedural pen-stroke digits (train.strokes)"] if cfg.strokes_per_class else [])
+            + (["MNIST digits framed small"] if cfg.small_digits else [])
             + [f"extra: {Path(e).name}" for e in cfg.extra],
             "config": json.loads(json.dumps(asdict(cfg))),
             "command": command or " ".join(shlex.quote(a) for a in sys.argv),
