@@ -344,9 +344,11 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
 @main.command("inspect")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Overlay PNG to write.")
+@click.option("--page", default=0, show_default=True, type=click.IntRange(0),
+              help="Page of a multi-page TIFF or item of an X9.37 file (from 0).")
 @_pipeline_options
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
-def inspect_cmd(image: str, output: str, field: bool, locale: str | None,
+def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | None,
                 reject_threshold: float | None, weights: str | None, config: str | None) -> None:
     """Draw the field, cuts, best path (characters, penalties) and n-best of IMAGE."""
     from .inspect import inspect_file
@@ -354,7 +356,7 @@ def inspect_cmd(image: str, output: str, field: bool, locale: str | None,
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
     try:
-        res = inspect_file(image, output, cfg)
+        res = inspect_file(image, output, cfg, page=page)
     except ChequeReaderError as exc:
         _fail(str(exc))
     click.echo(json.dumps(res.to_row()))

@@ -264,21 +264,31 @@ def overlay_for(reader: Any, page: np.ndarray, result: AmountResult, *, truth: s
     return np.concatenate([top, np.full((4, w, 3), 255, np.uint8), img], axis=0)
 
 
-def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None) -> AmountResult:
-    """Read the first page of ``path`` and write its overlay PNG to ``out``; return the result."""
+def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None,
+                 page: int = 0) -> AmountResult:
+    """Read page ``page`` (0-based) of ``path`` and write its overlay PNG to ``out``; return
+    the result. Multi-page TIFFs and X9.37 files have one page per image / item."""
     from .errors import InvalidImageError
     from .io.images import load_pages
     from .pipeline import ChequeReader
 
     rd = reader if reader is not None else ChequeReader(config)
-    pages = load_pages(path, limits=rd.config.limits, source=str(path))
-    page = pages[0]
-    if page.meta.get("error"):
-        raise InvalidImageError(str(page.meta["error"]))
-    res = rd.read_page(page)
-    img = overlay_for(rd, page.image, res)
     out = Path(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
+        raise InvalidImageError(f"{out}: the overlay's file name must end in .png, .jpg or .tif")
+    pages = load_pages(path, limits=rd.config.limits, source=str(path))
+    if not 0 <= page < len(pages):
+        raise InvalidImageError(f"{path}: no page {page} (it has {len(pages)}, numbered from 0)")
+    pg = pages[page]
+    if pg.meta.get("error"):
+        raise InvalidImageError(str(pg.meta["error"]))
+    res = rd.read_page(pg)
+    img = overlay_for(rd, pg.image, res)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), img):
-        raise InvalidImageError(f"{out}: cannot write the overlay (extension must be .png/.jpg)")
+    try:
+        ok = cv2.imwrite(str(out), img)
+    except cv2.error as exc:
+        raise InvalidImageError(f"{out}: cannot write the overlay ({exc})") from None
+    if not ok:
+        raise InvalidImageError(f"{out}: cannot write the overlay")
     return res

@@ -96,3 +96,27 @@ def test_inspect_command(tmp_path: Path, model) -> None:
     bad.write_bytes(b"nope")
     r = CliRunner().invoke(main, ["inspect", str(bad), "-o", str(out), "--field", "--weights", str(w)])
     assert r.exit_code == 1 and "not a recognised image format" in r.output
+
+
+def test_inspect_picks_a_page_and_refuses_bad_pages_and_names(tmp_path: Path, model) -> None:
+    from PIL import Image
+
+    from chequereader.models.weights import save_model
+
+    w = save_model(model, tmp_path / "w.pt")
+    src = tmp_path / "two.tif"
+    a, b = Image.fromarray(field_image("12")), Image.fromarray(field_image("34567"))
+    a.save(src, save_all=True, append_images=[b])
+    base = ["--field", "--weights", str(w)]
+    outs = []
+    for page in (0, 1):
+        out = tmp_path / f"p{page}.png"
+        r = CliRunner().invoke(main, ["inspect", str(src), "-o", str(out), "--page", str(page)] + base)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["page"] == page
+        outs.append(cv2.imread(str(out)))
+    assert outs[1].shape[1] > outs[0].shape[1]  # the second page's wider field
+    r = CliRunner().invoke(main, ["inspect", str(src), "-o", str(tmp_path / "x.png"), "--page", "2"] + base)
+    assert r.exit_code == 1 and "no page 2" in r.output
+    r = CliRunner().invoke(main, ["inspect", str(src), "-o", str(tmp_path / "overlay")] + base)
+    assert r.exit_code == 1 and "must end in .png" in r.output and "Traceback" not in r.output
