@@ -410,6 +410,10 @@ class FieldSynthConfig:
     # Chilean writers often do; 0 keeps the random stream of earlier versions
     p_small_zeros: float = 0.0
     small_zeros: tuple[float, float] = (0.5, 0.75)
+    # chance an amount is written joined up: each pair of neighbouring digits then gets a
+    # connecting pen stroke with chance ``ligature`` (cursive "000"); 0 = as before
+    p_joined: float = 0.0
+    ligature: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -606,6 +610,7 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
     base_y = my - top  # baseline row in the canvas
     canvas = np.zeros((height, width), np.float32)
     chars: list[tuple[str, BBox]] = []
+    placed_at: list[tuple[str, int, int, np.ndarray]] = []
     for ch, g, gx, b in placed:
         x0 = int(round(gx)) + mx
         y0 = int(round(base_y + b - g.shape[0]))
@@ -613,12 +618,45 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
         y0 = min(max(y0, 0), height - g.shape[0])
         sub = canvas[y0: y0 + g.shape[0], x0: x0 + g.shape[1]]
         np.maximum(sub, g, out=sub)
+        placed_at.append((ch, x0, y0, g))
         ys, xs = np.nonzero(g > 0.25)
         if len(ys) == 0:
             ys, xs = np.nonzero(g >= g.max())
         chars.append((ch, BBox(int(x0 + xs.min()), int(y0 + ys.min()),
                                int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))))
+    if cfg.p_joined > 0 and rng.random() < cfg.p_joined:
+        _ligatures(canvas, placed_at, body, pen, cfg.ligature, rng)
     return canvas, chars, body, float(base_y), text.replace("^", "")
+
+
+def _ligatures(canvas: np.ndarray, placed: list[tuple[str, int, int, np.ndarray]], body: float,
+               pen: float, share: float, rng: np.random.Generator) -> None:
+    """Join neighbouring digits with a pen stroke from the left one's lower right ink to the
+    right one's left ink at mid height, as cursive writers join their zeros."""
+    for (c0, x0, y0, g0), (c1, x1, y1, g1) in zip(placed, placed[1:]):
+        if not (c0.isdigit() and c1.isdigit()) or rng.random() >= share:
+            continue
+        ys0, xs0 = np.nonzero(g0 > 0.5)
+        ys1, xs1 = np.nonzero(g1 > 0.5)
+        if len(ys0) == 0 or len(ys1) == 0:
+            continue
+        low = ys0 >= np.percentile(ys0, float(rng.uniform(45, 75)))
+        k = np.argmax(xs0 + 1000 * low)  # rightmost ink of the lower part
+        a = (x0 + xs0[k], y0 + ys0[k])
+        mid = np.abs(ys1 - np.percentile(ys1, float(rng.uniform(25, 60)))) <= max(1, g1.shape[0] * 0.08)
+        if not mid.any():
+            continue
+        j = np.flatnonzero(mid)[np.argmin(xs1[mid])]  # leftmost ink at about mid height
+        b = (x1 + xs1[j], y1 + ys1[j])
+        if b[0] - a[0] > body * 0.9:
+            continue
+        c = ((a[0] + b[0]) / 2, max(a[1], b[1]) + body * float(rng.uniform(0.0, 0.15)))
+        t = np.linspace(0, 1, 12)[:, None]
+        pts = (1 - t) ** 2 * np.array(a) + 2 * (1 - t) * t * np.array(c) + t**2 * np.array(b)
+        layer = np.zeros(canvas.shape, np.uint8)
+        cv2.polylines(layer, [np.round(pts * 8).astype(np.int32).reshape(-1, 1, 2)], False, 255,
+                      max(1, int(round(pen * float(rng.uniform(0.6, 1.0))))), cv2.LINE_AA, shift=3)
+        np.maximum(canvas, layer.astype(np.float32) / 255.0, out=canvas)
 
 
 def _background(shape: tuple[int, int], rng: np.random.Generator, paper: float, strength: float) -> np.ndarray:

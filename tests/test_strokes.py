@@ -132,3 +132,24 @@ def test_framed_small_digits_stay_small_in_the_frame():
     assert np.bincount(y, minlength=10)[0] == 4 and np.bincount(y, minlength=10)[1] == 2  # zeros x3 (capped)
     rows = [(f > 0.3).any(1).sum() for f in x]
     assert max(rows) < 20 and np.mean(rows) < 16  # a full digit is 20 rows high
+
+
+def test_joined_amounts_connect_their_digits():
+    import cv2
+
+    from chequereader.synth import FieldSynthConfig
+
+    pool = _pool(255, 2)
+    loose = FieldSynthConfig(p_touch=0.0, gap=(0.2, 0.3), p_guide_line=0, p_background=0, noise_sigma=(0, 0))
+    joined = FieldSynthConfig(**{**loose.__dict__, "p_joined": 1.0, "ligature": 1.0})
+
+    def pieces(cfg, seed):
+        f = compose_field("35000", pool, np.random.default_rng(seed), cfg)
+        ink = (f.image < 128).astype(np.uint8)
+        return cv2.connectedComponents(ink, connectivity=8)[0] - 1
+
+    apart = [pieces(loose, s) for s in range(5)]
+    together = [pieces(joined, s) for s in range(5)]
+    assert min(apart) >= 5
+    assert np.mean(together) < np.mean(apart) - 2
+    assert FieldSynthConfig().p_joined == 0.0

@@ -110,6 +110,7 @@ class GlobalConfig:
     strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
     europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
     small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
+    joined: float = 0.0  # chance a training amount is written joined up (cursive ligatures)
     small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
     extra: tuple[str, ...] = ()
     distort: str = "elastic"
@@ -130,14 +131,18 @@ def make_field_graphs(
     field_cfg: FieldSynthConfig = FieldSynthConfig(),
     progress: bool = False,
     small_zeros_cl: float = 0.0,
+    joined: float = 0.0,
 ) -> list[FieldGraph]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
     Locales take turns. The same ``seed`` gives the same fields. ``small_zeros_cl``: the
-    chance that a Chilean amount writes its trailing zeros small (``FieldSynthConfig.p_small_zeros``).
+    chance that a Chilean amount writes its trailing zeros small (``FieldSynthConfig.p_small_zeros``);
+    ``joined``: the chance that an amount is written joined up (``FieldSynthConfig.p_joined``).
     """
     from dataclasses import replace
 
+    if joined > 0:
+        field_cfg = replace(field_cfg, p_joined=joined)
     cl_cfg = replace(field_cfg, p_small_zeros=small_zeros_cl) if small_zeros_cl > 0 else field_cfg
     from tqdm import tqdm
 
@@ -325,7 +330,8 @@ def train_global(
     else:
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
-                                   progress=progress, small_zeros_cl=cfg.small_zeros)
+                                   progress=progress, small_zeros_cl=cfg.small_zeros,
+                                   joined=cfg.joined)
         if cache is not None:
             save_field_graphs(graphs, cache)
     val = make_field_graphs(val_pool, cfg.val_fields, cfg.seed + 2000, cfg.locales)
