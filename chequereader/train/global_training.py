@@ -398,15 +398,28 @@ def train_global(
         history.append(rec)
         log(json.dumps(rec))
         save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
-    metrics = evaluate_all(model, cfg.data)
+    # Semeion's held-out tail is the figure to report once its other rows were trained on
+    # (here or in an earlier stage: the weights' own metadata says which).
+    sem_trained = cfg.semeion_repeat > 0 or "Semeion" in json.dumps(read_metadata(cfg.init).get("training", {})) \
+        if cfg.init else cfg.semeion_repeat > 0
+    metrics = evaluate_all(model, cfg.data,
+                           semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None)
     metrics["synthetic_fields_val"] = history[-1]["val"]
     log(json.dumps(metrics))
     meta = {
         "training": {
             "data": ["global: synthetic amount fields written with MNIST train digits "
-                     "(validation writers left out), forward criterion (paper section VI)",
+                     "(validation writers left out)"
+                     + (f", {cfg.europe:.0%} of them with Semeion (training rows) and stroke digits"
+                        if cfg.europe > 0 else "")
+                     + (", joined up" if cfg.joined > 0 else "")
+                     + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
+                     + ", forward criterion (paper section VI)",
                      "character loss: MNIST train (writer-split)"
                      + (", USPS train" if cfg.usps else "")
+                     + (f", Semeion training rows x{cfg.semeion_repeat}" if cfg.semeion_repeat else "")
+                     + (", procedural stroke digits" if cfg.strokes_per_class else "")
+                     + (", MNIST digits framed small" if cfg.small_digits else "")
                      + ", synthetic symbols (procedural + Debian handwriting fonts)"]
             + [f"extra: {Path(e).name}" for e in cfg.extra],
             "init": cfg.init or "bundled lenet5-default.pt",
