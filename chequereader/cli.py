@@ -169,6 +169,31 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
     click.echo(json.dumps(res["metrics"]))
 
 
+@train.command("average")
+@click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("--shares", default=None, help="Comma-separated shares, one per file (default: equal).")
+@click.option("--data", "data", default=None, type=click.Path(file_okay=False),
+              help="Measure MNIST / USPS / Semeion / symbols with this data folder.")
+def train_average_cmd(weights: tuple[str, ...], out: str, shares: str | None, data: str | None) -> None:
+    """Average the parameters of WEIGHTS (files trained from one another) into one file."""
+    from .errors import ConfigError
+    from .train.average import average_files
+
+    try:
+        sh = None if shares is None else [float(x) for x in shares.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{shares!r}: numbers separated by commas", param_hint="--shares") from None
+    cmd = _command_line(click.get_current_context())
+    try:
+        meta = average_files(weights, out, sh, data=data, command=cmd)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(meta.get("metrics", {})))
+
+
 @train.command("mine")
 @click.option("--data", "data", default="../shared/data", show_default=True,
               type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")

@@ -60,6 +60,7 @@ from .recognizer import (
     _load_sets,
     distort,
     evaluate_all,
+    trained_on_semeion,
     load_checkpoint,
     save_checkpoint,
 )
@@ -400,8 +401,7 @@ def train_global(
         save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
     # Semeion's held-out tail is the figure to report once its other rows were trained on
     # (here or in an earlier stage: the weights' own metadata says which).
-    sem_trained = cfg.semeion_repeat > 0 or "Semeion" in json.dumps(read_metadata(cfg.init).get("training", {})) \
-        if cfg.init else cfg.semeion_repeat > 0
+    sem_trained = cfg.semeion_repeat > 0 or trained_on_semeion(read_metadata(cfg.init).get("training"))
     metrics = evaluate_all(model, cfg.data,
                            semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None)
     metrics["synthetic_fields_val"] = history[-1]["val"]

@@ -222,6 +222,20 @@ def semeion_split(ds: DigitSet, holdout: float) -> tuple[DigitSet, DigitSet]:
             DigitSet(ds.images[cut:], ds.labels[cut:], None))
 
 
+def trained_on_semeion(training: Any) -> bool:
+    """Whether a weight file's ``training`` metadata (or any stage it names: its global
+    config, the files it was averaged from) used Semeion's training rows."""
+    if isinstance(training, dict):
+        for key in ("config", "global_config"):
+            c = training.get(key) or {}
+            if c.get("semeion") or (c.get("semeion_repeat") or 0) > 0 and key == "global_config":
+                return True
+        if any("Semeion" in str(d) for d in training.get("data") or []):
+            return True
+        return any(trained_on_semeion(s.get("training")) for s in training.get("averaged_from") or [])
+    return False
+
+
 def evaluate_all(model: LeNet5, data_root: str | Path, seed: int = 12345,
                  semeion_holdout: float | None = None) -> dict[str, Any]:
     """Error rates on MNIST test, USPS test, Semeion and a held-out synthetic symbol set.
