@@ -60,9 +60,9 @@ from .recognizer import (
     _load_sets,
     distort,
     evaluate_all,
-    trained_on_semeion,
     load_checkpoint,
     save_checkpoint,
+    trained_on_semeion,
 )
 
 
