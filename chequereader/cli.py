@@ -18,6 +18,9 @@ def _command_line(ctx: click.Context) -> str:
     parts = ["chequereader", *ctx.command_path.split()[1:]]
     for p in ctx.command.params:
         v = ctx.params.get(p.name or "")
+        if isinstance(p, click.Argument) and v not in (None, ()):
+            parts.extend(shlex.quote(str(x)) for x in (v if isinstance(v, tuple) else (v,)))
+            continue
         if not isinstance(p, click.Option) or v == p.default or v in (None, (), False):
             continue
         flag = p.opts[0]
@@ -225,9 +228,36 @@ def train_mine_cmd(data: str, n_fields: int, seed: int, val_fraction: float, out
     click.echo(json.dumps({"out": out, "candidates": int(len(lab)), "rubbish": int((lab < 0).sum())}))
 
 
+def _abs_weights(weights: str | None) -> str | None:
+    """A weights path made absolute (batch workers may run elsewhere); names kept."""
+    import os
+
+    from .models.weights import BUNDLED
+
+    if not weights or weights in BUNDLED:
+        return weights
+    return os.path.abspath(weights)
+
+
+class _WeightsParam(click.ParamType):
+    """A weights file that exists, or the name of a bundled one."""
+
+    name = "FILE|NAME"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        from .models.weights import BUNDLED
+
+        if value in BUNDLED or Path(value).is_file():
+            return value
+        self.fail(f"{value!r} is neither a file nor a bundled weights name ({', '.join(BUNDLED)})", param, ctx)
+
+
+_WEIGHTS = _WeightsParam()
+
+
 @main.command("evaluate-digits")
 @click.argument("npz", type=click.Path(exists=True, dir_okay=False))
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Default: bundled.")
+@click.option("--weights", type=_WEIGHTS, help="A weights file, or a bundled one by name: default, latin.")
 @click.option("--split", default=None, help="Key prefix: 'train'/'test' (default: images, else test_*).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: bool) -> None:
@@ -277,22 +307,21 @@ _LOCALE_CHOICE = click.Choice(["us", "in", "cl", "any"])
 def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
                      reject_threshold: float | None = None, weights: str | None = None):
     """The pipeline config from ``--config`` plus the options given (a ConfigError is a usage error)."""
-    import os
-
     from .config import load_config
     from .errors import ConfigError
 
     try:
         return load_config(config, locale=locale, field=True if field else None,
                            reject_threshold=reject_threshold,
-                           weights=os.path.abspath(weights) if weights else None)
+                           weights=_abs_weights(weights))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
 
 def _pipeline_options(f):
-    f = click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-                     help="Recognizer weights (default: bundled).")(f)
+    f = click.option("--weights", type=_WEIGHTS,
+                     help="Recognizer weights: a file, or a bundled one by name: default, latin "
+                          "(tuned to Latin American handwriting).")(f)
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
                      help="Reject below this confidence (default 0.5 or the config's).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,

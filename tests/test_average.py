@@ -57,7 +57,7 @@ def test_average_cli_writes_metadata_naming_its_sources(tmp_path):
     meta = read_metadata(out)
     src = meta["training"]["averaged_from"]
     assert [s["file"] for s in src] == ["a.pt", "b.pt"] and [s["share"] for s in src] == [1.0, 2.0]
-    assert meta["training"]["command"].startswith("chequereader train average")
+    assert meta["training"]["command"].startswith(f"chequereader train average {a} {b} ")
     assert trained_on_semeion(meta["training"]) and not trained_on_semeion(read_metadata(a)["training"])
     r = CliRunner().invoke(main, ["train", "average", str(a), "--shares", "x", "--out", str(out)])
     assert r.exit_code == 2 and "--shares" in r.output

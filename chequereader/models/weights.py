@@ -31,6 +31,13 @@ FORMAT = "chequereader-weights"
 FORMAT_VERSION = 1
 ARCHITECTURE = "lenet5-rbf"
 DEFAULT_WEIGHTS = "lenet5-default.pt"
+# Bundled weight files a user can name instead of giving a path (``--weights latin``).
+BUNDLED = {
+    "default": DEFAULT_WEIGHTS,
+    # tuned further towards Latin American / European handwriting (Semeion, stroke digits):
+    # better on Chilean fields, slightly worse on MNIST (pipelines/RECIPES.md)
+    "latin": "lenet5-latin.pt",
+}
 
 FRAMING = {
     "function": "chequereader.framing.frame",
@@ -45,6 +52,16 @@ NORMALISATION = {"background": framing.BACKGROUND, "ink": framing.INK}
 
 def default_weights_path() -> Path:
     return Path(str(resources.files("chequereader.models") / "weights" / DEFAULT_WEIGHTS))
+
+
+def resolve_weights(path: str | Path | None) -> Path:
+    """The file behind a weights argument: None = the default bundled file, a name of
+    :data:`BUNDLED` = that bundled file, anything else = a path."""
+    if path is None:
+        return default_weights_path()
+    if isinstance(path, str) and path in BUNDLED:
+        return Path(str(resources.files("chequereader.models") / "weights" / BUNDLED[path]))
+    return Path(path)
 
 
 def _digest(state: dict[str, torch.Tensor]) -> str:
@@ -88,7 +105,7 @@ def read_metadata(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def _read(path: str | Path | None) -> tuple[dict[str, Any], Path]:
-    p = default_weights_path() if path is None else Path(path)
+    p = resolve_weights(path)
     if not p.exists():
         raise ModelError(f"weights {p}: file not found")
     if p.is_dir():
