@@ -546,18 +546,19 @@ def _compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: 
     shrink: dict[int, tuple[float, float]] = {}  # text index -> (size factor, lift in bodies)
     if cfg.p_small_zeros > 0 and rng.random() < cfg.p_small_zeros:
         digits = [i for i, c in enumerate(text) if c.isdigit()]
-        tail: list[int] = []  # the trailing all-zero groups ("1.000.000"), or three zeros
-        for i in reversed(digits):
-            if text[i] != "0":
-                break
-            tail.append(i)
-        if any(c in ".," for c in text[digits[0]:digits[-1] + 1] if digits):
-            whole = [i for i in tail if text[i - 1] in ".," or (i > 0 and i - 1 in tail)]
-            while whole and text[whole[-1] - 1] not in ".,":
-                whole.pop()  # end at a separator: the zeros of "150" stay full size
-            tail = whole
-        else:
-            tail = tail[:3]
+        groups: list[list[int]] = []  # runs of digits between separators
+        for i in digits:
+            if groups and groups[-1][-1] == i - 1:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        tail: list[int] = []  # the trailing all-zero groups ("1.000.000"), else up to three zeros
+        if len(groups) > 1:
+            while groups and all(text[i] == "0" for i in groups[-1]):
+                tail = groups.pop() + tail
+        elif groups:
+            while groups[0] and text[groups[0][-1]] == "0" and len(tail) < 3:
+                tail.insert(0, groups[0].pop())
         if tail and len(tail) < len(digits):
             f = float(rng.uniform(*cfg.small_zeros))
             for i in tail:
