@@ -70,7 +70,7 @@ def true_box_digit_accuracy(reader: ChequeReader, im: np.ndarray, boxes, locale:
         labels.append(int(d))
     if not crops:
         return 0, 0
-    pen = reader.model.predict(np.stack(crops))
+    pen = reader.model_for(locale).predict(np.stack(crops))
     pred = pen[:, :10].argmin(1)
     return int((pred == np.asarray(labels)).sum()), len(labels)
 

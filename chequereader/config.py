@@ -39,6 +39,8 @@ LOCALES = ("us", "in", "cl", "any")
 class PipelineConfig:
     """How :class:`chequereader.pipeline.ChequeReader` composes the stages.
 
+    ``weights``: recognizer weights for every locale (a file or a bundled name); when it is
+    not given, the bundled default, and ``weights_cl`` for locale ``cl``.
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
     ``max_fields``: field candidates decoded per page, the best kept. ``torch_threads``:
@@ -55,6 +57,9 @@ class PipelineConfig:
     reject_threshold: float = 0.5
     nbest: int = 5
     weights: str | None = None
+    # weights for Chilean amounts when ``weights`` is not given: the bundled file tuned to
+    # Latin American handwriting ("default" or None = the same weights as other locales)
+    weights_cl: str | None = "latin"
     pages: str = "all"
     max_fields: int = 3
     torch_threads: int = 1

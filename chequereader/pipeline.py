@@ -63,6 +63,25 @@ class ChequeReader:
             cv2.setNumThreads(self.config.torch_threads)
         self.model = model if model is not None else load_model(self.config.weights)
         self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
+        # Per-locale bundled weights apply only when no model or weights were named.
+        self._per_locale = model is None and self.config.weights is None
+        self._models: dict[str, Any] = {}
+
+    def model_for(self, locale: str) -> Any:
+        """The recognizer that reads ``locale``: ``config.weights_cl`` for cl when neither a
+        model nor ``config.weights`` was given, else :attr:`model`."""
+        w = self.config.weights_cl
+        if not (self._per_locale and locale == "cl" and w and w != "default"):
+            return self.model
+        if w not in self._models:
+            m = load_model(w)
+            if m.alphabet.string != self.model.alphabet.string:
+                from .errors import ModelError
+
+                raise ModelError(f"weights_cl {w!r}: alphabet {m.alphabet.string!r} differs from "
+                                 f"the default weights' {self.model.alphabet.string!r}")
+            self._models[w] = m
+        return self._models[w]
 
     # ---------------------------------------------------------------- fields
     def trace_field(self, image: np.ndarray, locale: str | None = None,
@@ -84,7 +103,7 @@ class ChequeReader:
         t0 = tick("segment", t0)
         graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
         t0 = tick("lattice", t0)
-        pen = self.model.predict(graph.images) + graph.geometric[:, None]
+        pen = self.model_for(loc).predict(graph.images) + graph.geometric[:, None]
         t0 = tick("recognize", t0)
         scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
         dec = decode_stage.decode(

@@ -1,7 +1,9 @@
 """The composed reader on hand-made fields: what a user calling read_field meets."""
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from chequereader.config import PipelineConfig, load_config
 from chequereader.errors import ConfigError, InvalidImageError
@@ -91,3 +93,28 @@ def test_module_level_read_field_and_config(tmp_path):
         load_config(toml)
     with pytest.raises(ConfigError, match="locale"):
         load_config(None, locale="fr")
+
+
+def test_cl_reads_with_the_latin_weights_unless_weights_are_named(tmp_path):
+    from chequereader.models.weights import BUNDLED, resolve_weights, save_model
+
+    r = ChequeReader(PipelineConfig())
+    cl, us = r.model_for("cl"), r.model_for("us")
+    assert us is r.model and cl is not r.model
+    assert r.model_for("cl") is cl  # loaded once
+    latin = load_model("latin")
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.allclose(cl(x), latin(x))
+    assert resolve_weights("latin").name == BUNDLED["latin"]
+    # named weights (or a model) read every locale, cl included; weights_cl="default" turns it off
+    own = save_model(load_model(), tmp_path / "own.pt")
+    for reader in (ChequeReader(PipelineConfig(weights=str(own))), ChequeReader(model=r.model),
+                   ChequeReader(PipelineConfig(weights_cl="default"))):
+        assert reader.model_for("cl") is reader.model
+    # and the cl reads differ from the default weights' somewhere on real-looking fields
+    img = np.full((40, 140), 255, np.uint8)
+    cv2.putText(img, "1.274", (4, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+    tr_cl = r.trace_field(img, "cl")
+    tr_def = ChequeReader(PipelineConfig(weights_cl="default")).trace_field(img, "cl")
+    assert tr_cl.penalties.shape == tr_def.penalties.shape
+    assert not np.allclose(tr_cl.penalties, tr_def.penalties)
