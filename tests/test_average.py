@@ -61,3 +61,13 @@ def test_average_cli_writes_metadata_naming_its_sources(tmp_path):
     assert trained_on_semeion(meta["training"]) and not trained_on_semeion(read_metadata(a)["training"])
     r = CliRunner().invoke(main, ["train", "average", str(a), "--shares", "x", "--out", str(out)])
     assert r.exit_code == 2 and "--shares" in r.output
+
+
+def test_trained_on_semeion_follows_earlier_stages():
+    plain = {"data": ["MNIST train"], "config": {"semeion": False}}
+    assert not trained_on_semeion(plain) and not trained_on_semeion(None)
+    assert trained_on_semeion({"config": {"semeion": True}})
+    assert trained_on_semeion({"global_config": {"semeion_repeat": 8}})
+    assert trained_on_semeion({"data": [], "pretraining": {"pretraining": {"config": {"semeion": True}}}})
+    assert trained_on_semeion({"averaged_from": [{"training": plain}, {"training": {"global_config": {"semeion_repeat": 1}}}]})
+    assert not trained_on_semeion({"global_config": {"semeion_repeat": 0}, "pretraining": plain})

@@ -223,17 +223,18 @@ def semeion_split(ds: DigitSet, holdout: float) -> tuple[DigitSet, DigitSet]:
 
 
 def trained_on_semeion(training: Any) -> bool:
-    """Whether a weight file's ``training`` metadata (or any stage it names: its global
-    config, the files it was averaged from) used Semeion's training rows."""
-    if isinstance(training, dict):
-        for key in ("config", "global_config"):
-            c = training.get(key) or {}
-            if c.get("semeion") or (c.get("semeion_repeat") or 0) > 0 and key == "global_config":
-                return True
-        if any("Semeion" in str(d) for d in training.get("data") or []):
-            return True
-        return any(trained_on_semeion(s.get("training")) for s in training.get("averaged_from") or [])
-    return False
+    """Whether a weight file's ``training`` metadata, or any stage it names (its earlier
+    stages, the files it was averaged from), used Semeion's training rows."""
+    if not isinstance(training, dict):
+        return False
+    if (training.get("config") or {}).get("semeion"):  # train recognizer --semeion
+        return True
+    if ((training.get("global_config") or {}).get("semeion_repeat") or 0) > 0:  # train global
+        return True
+    if any("Semeion" in str(d) for d in training.get("data") or []):
+        return True
+    earlier = [training.get("pretraining")] + [s.get("training") for s in training.get("averaged_from") or []]
+    return any(trained_on_semeion(t) for t in earlier)
 
 
 def evaluate_all(model: LeNet5, data_root: str | Path, seed: int = 12345,
