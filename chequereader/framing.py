@@ -199,10 +199,16 @@ def frame_digit_images(images: np.ndarray, threshold: int = 100) -> np.ndarray:
     # Binarise at (at least) 56 pixels high, as a scanned field's digits are: the frame then
     # gets the same anti-aliased edges from the area downscale as at inference, instead of
     # the jagged edges of a 20-pixel binary digit.
-    up = max(1, int(np.ceil(56 / images.shape[1])))
     out = np.empty((len(images), SIZE, SIZE), np.float32)
     for k, im in enumerate(images):
-        if up > 1:
-            im = cv2.resize(im, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR)
-        out[k] = frame(im > threshold)
+        out[k] = frame(digit_ink(im, threshold))
     return out
+
+
+def digit_ink(image: np.ndarray, threshold: int = 100) -> np.ndarray:
+    """The binary ink of one ink-bright digit image, upsampled to at least 56 pixels high
+    first (as :func:`frame_digit_images` frames it)."""
+    up = max(1, int(np.ceil(56 / image.shape[0])))
+    if up > 1:
+        image = cv2.resize(image, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR)
+    return image > threshold

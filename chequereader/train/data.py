@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..framing import frame, frame_digit_images
+from ..framing import digit_ink, frame, frame_digit_images
 from ..models.alphabet import Alphabet
 from ..symbols import symbol_samples
 
@@ -90,19 +90,13 @@ def framed_small_digits(ds: DigitSet, share: float, seed: int,
     Zeros are drawn ``zero_boost`` times as often. Returns (framed ``float32 (N, 32, 32)``,
     labels).
     """
-    import cv2
-
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for d in range(10):
         idx = np.flatnonzero(ds.labels == d)
         k = int(min(1.0, share * (zero_boost if d == 0 else 1.0)) * len(idx))
         for i in rng.choice(idx, size=k, replace=False):
-            im = ds.images[i]
-            up = max(1, int(np.ceil(56 / im.shape[0])))
-            if up > 1:
-                im = cv2.resize(im, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR)
-            ink = im > 100
+            ink = digit_ink(ds.images[i])
             rows = np.flatnonzero(ink.any(axis=1))
             if rows.size < 2:
                 continue
