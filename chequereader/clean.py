@@ -177,6 +177,7 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
         lines &= binary
         if lines.any():
             out &= ~_uncrossed(lines, binary, axis=0)
+        out &= ~_dotted_lines(out, hk)
     vlen = max(int(round(config.vertical_line_frac * h)), 12)
     if h > vlen:
         vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen))
@@ -188,6 +189,37 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
             if widths.max() <= 4:
                 out &= ~_uncrossed(vlines, out, axis=1)
     return out
+
+
+LINE_GAP = 6  # widest gap between the dots or dashes of a dotted guide line, px
+DOT_HEIGHT = 3  # highest dot or dash of a dotted guide line, px
+
+
+def _dotted_lines(binary: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The dots and dashes of dotted or dashed guide lines.
+
+    Flat pieces (at most ``DOT_HEIGHT`` px high) that, with the gaps between them bridged
+    (up to ``LINE_GAP`` px), make a run at least as long as ``kernel``. Only whole free
+    pieces are taken: a dash touching a digit is part of the digit's component and stays
+    (the strokes of digits are never bridged, so their horizontal parts cannot join a run).
+    """
+    n, lab, stats = _components(binary)
+    if n <= 2:
+        return np.zeros_like(binary)
+    hts = stats[:, cv2.CC_STAT_HEIGHT]
+    flat = (hts <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
+    flat[0] = False
+    if np.count_nonzero(flat) < 3:
+        return np.zeros_like(binary)
+    pieces = flat[lab].view(np.uint8)
+    bridged = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP + 1), np.uint8))
+    runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, kernel).astype(bool)
+    if not runs.any():
+        return np.zeros_like(binary)
+    hit = np.zeros(n, bool)
+    hit[np.unique(lab[runs & binary])] = True
+    hit &= flat
+    return hit[lab]
 
 
 def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:

@@ -234,3 +234,35 @@ def test_broken_off_fine_pen_bowl_kept_but_flat_hairline_removed():
     cf = clean_field(img, CleanConfig(deslant=False))
     assert cf.binary[bowl].mean() > 0.9
     assert not cf.binary[20, 78:97].any()
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_dotted_guide_line_removed_but_decimal_point_kept(thickness):
+    # (1-px dots are flat slivers that the speckle rule removes anyway; 2-px dots are as
+    # dense and round as a small '.' and need the line rule.)
+    # Two bars, a '.' between them on the baseline, and a dotted guide line (3 px on, 3 px
+    # off) just under them: the dots would pass for decimal points one by one.
+    h, w = 40, 120
+    img = np.full((h, w), 210, np.uint8)
+    digits = np.zeros((h, w), bool)
+    digits[8:30, 20:24] = True
+    digits[8:30, 80:84] = True
+    digits[26:30, 50:54] = True  # '.'
+    img[digits] = 20
+    line = np.zeros((h, w), bool)
+    line[33 : 33 + thickness, (np.arange(w) // 3) % 2 == 0] = True
+    img[line] = 40
+    cf = clean_field(img)
+    assert cf.binary[digits].all()
+    assert not cf.binary[line].any()
+    if thickness == 1:
+        return
+    # Without the bridging, the same dots stay (so the test measures the new rule).
+    import chequereader.clean as clean_mod
+
+    old = clean_mod.LINE_GAP
+    try:
+        clean_mod.LINE_GAP = 0
+        assert clean_field(img).binary[line].any()
+    finally:
+        clean_mod.LINE_GAP = old
