@@ -70,6 +70,17 @@ HANDWRITING_FONT_GLOBS = (
     "/usr/share/fonts/opentype/kaushanscript/*.otf",
 )
 DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
+# Printed (machine) fonts for amounts printed by a cheque writer: DejaVu and Liberation, upright
+# and italic. The whole-cheque generator prints business amounts in DejaVu Sans Bold
+# (:func:`_printed_ink`); :func:`find_printed_fonts` leaves that font out by default so that
+# training on printed amounts never sees the benchmark's font.
+PRINTED_FONT_GLOBS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans*.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif*.ttf",
+    "/usr/share/fonts/truetype/liberation/Liberation*.ttf",
+    "/usr/share/fonts/truetype/liberation2/Liberation*.ttf",
+)
+PRINTED_HELD_OUT = ("DejaVuSans-Bold.ttf",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +176,17 @@ def find_handwriting_fonts() -> list[str]:
     return sorted(out)
 
 
+def find_printed_fonts(held_out: Sequence[str] = PRINTED_HELD_OUT) -> list[str]:
+    """Paths of the installed printed fonts (sorted; empty when none), without the files
+    named in ``held_out`` and without DejaVu's extra-light and maths faces."""
+    out: set[str] = set()
+    for pat in PRINTED_FONT_GLOBS:
+        out.update(glob.glob(pat))
+    skip = set(held_out)
+    return sorted(p for p in out if Path(p).name not in skip
+                  and "ExtraLight" not in p and "Math" not in p)
+
+
 def _dejavu(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     path = Path(DEJAVU_DIR) / name
     try:
@@ -212,8 +234,10 @@ class FontGlyphs:
         self._cache: dict[tuple[int, str], np.ndarray | None] = {}
 
     def writers(self) -> list[int]:
-        """Writer ids: font indices, and ``-1`` for the procedural hand."""
-        return list(range(len(self.fonts))) + [-1]
+        """Writer ids: font indices, and ``-1`` for the procedural hand (left out when
+        ``procedural`` is 0 and there are fonts)."""
+        own = list(range(len(self.fonts)))
+        return own if own and self.procedural == 0 else own + [-1]
 
     def pick_writer(self, rng: np.random.Generator) -> int:
         w = self.writers()
@@ -414,6 +438,15 @@ class FieldSynthConfig:
     # connecting pen stroke with chance ``ligature`` (cursive "000"); 0 = as before
     p_joined: float = 0.0
     ligature: float = 0.6
+
+
+# How a cheque writer prints an amount: one upright font, even size and spacing, no touching
+# digits, no pen changes (the handwriting ranges above otherwise).
+PRINTED_FIELD = FieldSynthConfig(
+    body_height=(22.0, 44.0), gap=(0.04, 0.16), p_touch=0.0, space_gap=(0.3, 0.6),
+    slant_deg=(0.0, 0.0), slant_jitter_deg=0.0, size_jitter=0.02, baseline_jitter=0.01,
+    baseline_drift=0.02, p_thicken=0.0, p_thin=0.0, pen_width=(0.1, 0.16),
+)
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,38 @@ def test_train_global_resume_continues_from_the_checkpoint(tmp_path):
 def test_train_global_cli_refuses_bad_locales(tmp_path):
     r = CliRunner().invoke(main, ["train", "global", "--out", str(tmp_path / "x.pt"), "--locales", "fr"])
     assert r.exit_code != 0 and "--locales" in r.output
+
+
+def test_printed_fonts_hold_out_the_benchmark_font():
+    from chequereader.synth import PRINTED_HELD_OUT, find_printed_fonts
+
+    fonts = find_printed_fonts()
+    if not fonts:
+        pytest.skip("no DejaVu / Liberation fonts installed")
+    names = {f.rsplit("/", 1)[-1] for f in fonts}
+    assert not names & set(PRINTED_HELD_OUT)
+    everything = find_printed_fonts(held_out=())
+    assert set(everything) - set(fonts) == {f for f in everything if f.endswith(PRINTED_HELD_OUT)}
+    # a printed source never falls back to the procedural hand
+    src = FontGlyphs(fonts, procedural=0.0)
+    assert -1 not in src.writers()
+    assert -1 in FontGlyphs(fonts).writers()
+
+
+def test_printed_training_amounts_are_upright_and_tagged_by_share():
+    from chequereader.train.global_training import _printed_pool
+
+    try:
+        printed = _printed_pool()
+    except Exception as exc:  # no printed fonts on this machine
+        pytest.skip(str(exc))
+    hand = FontGlyphs(fonts=[])
+    a = make_field_graphs(hand, 6, seed=5, locales=("us",))
+    b = make_field_graphs(hand, 6, seed=5, locales=("us",), printed=1.0, printed_pool=printed)
+    c = make_field_graphs(hand, 6, seed=5, locales=("us",), printed=0.0, printed_pool=printed)
+    # share 0 keeps the random stream (and the fields) of before; share 1 prints every amount
+    assert all(np.array_equal(x.images, y.images) for x, y in zip(a, c))
+    assert any(x.images.shape != y.images.shape or not np.array_equal(x.images, y.images)
+               for x, y in zip(a, b))
+    # printed amounts carry no superscript markup: their text is what was printed
+    assert all("^" not in g.text for g in b)

@@ -47,11 +47,14 @@ from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
 from ..synth import (
     FieldSynthConfig,
+    FontGlyphs,
     GlyphSource,
+    PRINTED_FIELD,
     MixedPool,
     NpzDigitPool,
     amount_text,
     compose_field,
+    find_printed_fonts,
 )
 from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
@@ -110,6 +113,7 @@ class GlobalConfig:
     semeion_repeat: int = 0  # character loss: Semeion's training rows this many times (0 = none)
     strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
     europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
+    printed: float = 0.0  # share of training amounts printed in a machine font (synth.find_printed_fonts)
     small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
     joined: float = 0.0  # chance a training amount is written joined up (cursive ligatures)
     small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
@@ -133,12 +137,16 @@ def make_field_graphs(
     progress: bool = False,
     small_zeros_cl: float = 0.0,
     joined: float = 0.0,
+    printed: float = 0.0,
+    printed_pool: GlyphSource | None = None,
 ) -> list[FieldGraph]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
     Locales take turns. The same ``seed`` gives the same fields. ``small_zeros_cl``: the
     chance that a Chilean amount writes its trailing zeros small (``FieldSynthConfig.p_small_zeros``);
-    ``joined``: the chance that an amount is written joined up (``FieldSynthConfig.p_joined``).
+    ``joined``: the chance that an amount is written joined up (``FieldSynthConfig.p_joined``);
+    ``printed``: the chance that an amount is printed with ``printed_pool``'s fonts (one font
+    per amount, laid out as :data:`chequereader.synth.PRINTED_FIELD`) instead of written.
     """
     from dataclasses import replace
 
@@ -152,7 +160,10 @@ def make_field_graphs(
     for t in tqdm(range(int(n)), desc="fields", disable=not progress, mininterval=2.0):
         loc = locales[t % len(locales)]
         written, canon = amount_text(rng, loc)
-        sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
+        if printed > 0 and printed_pool is not None and rng.random() < printed:
+            sf = compose_field(written.replace("^", ""), printed_pool, rng, PRINTED_FIELD)
+        else:
+            sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
         g = build_graph(segment(clean_field(sf.image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                               g.geometric.astype(np.float32), sf.text, canon, loc))
@@ -281,6 +292,14 @@ def _european_pool(cfg: GlobalConfig, symbols: Any) -> NpzDigitPool:
                         None, symbols)
 
 
+def _printed_pool() -> FontGlyphs:
+    """Machine fonts for printed training amounts (the cheque benchmark's font held out)."""
+    fonts = find_printed_fonts()
+    if not fonts:
+        raise ConfigError("printed: no printed fonts installed (Debian fonts-dejavu-core, fonts-liberation)")
+    return FontGlyphs(fonts, procedural=0.0)
+
+
 def _pools(cfg: GlobalConfig) -> tuple[GlyphSource, NpzDigitPool]:
     """MNIST-train digits of the training writers (mixed with Semeion and stroke digits for
     a share ``europe`` of the amounts), and of the validation writers."""
@@ -332,7 +351,8 @@ def train_global(
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
                                    progress=progress, small_zeros_cl=cfg.small_zeros,
-                                   joined=cfg.joined)
+                                   joined=cfg.joined, printed=cfg.printed,
+                                   printed_pool=_printed_pool() if cfg.printed > 0 else None)
         if cache is not None:
             save_field_graphs(graphs, cache)
     val = make_field_graphs(val_pool, cfg.val_fields, cfg.seed + 2000, cfg.locales)
@@ -412,6 +432,8 @@ def train_global(
                      "(validation writers left out)"
                      + (f", {cfg.europe:.0%} of them with Semeion (training rows) and stroke digits"
                         if cfg.europe > 0 else "")
+                     + (f", {cfg.printed:.0%} of them printed in DejaVu / Liberation fonts "
+                        "(DejaVu Sans Bold held out)" if cfg.printed > 0 else "")
                      + (", joined up" if cfg.joined > 0 else "")
                      + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
                      + ", forward criterion (paper section VI)",
