@@ -169,3 +169,14 @@ def test_printed_training_amounts_are_upright_and_tagged_by_share():
                for x, y in zip(a, b))
     # printed amounts carry no superscript markup: their text is what was printed
     assert all("^" not in g.text for g in b)
+
+
+def test_touch_option_changes_only_the_touching_chance():
+    hand = FontGlyphs(fonts=[])
+    a = make_field_graphs(hand, 6, seed=7, locales=("us",))
+    same = make_field_graphs(hand, 6, seed=7, locales=("us",), touch=0.2)  # the config's own
+    more = make_field_graphs(hand, 6, seed=7, locales=("us",), touch=1.0)
+    assert all(np.array_equal(x.images, y.images) for x, y in zip(a, same))
+    assert [g.text for g in a] == [g.text for g in more]
+    assert any(x.images.shape != y.images.shape or not np.array_equal(x.images, y.images)
+               for x, y in zip(a, more))

@@ -114,6 +114,7 @@ class GlobalConfig:
     strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
     europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
     printed: float = 0.0  # share of training amounts printed in a machine font (synth.find_printed_fonts)
+    touch: float | None = None  # chance neighbouring handwritten digits touch (None: FieldSynthConfig's 0.2)
     small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
     joined: float = 0.0  # chance a training amount is written joined up (cursive ligatures)
     small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
@@ -139,6 +140,7 @@ def make_field_graphs(
     joined: float = 0.0,
     printed: float = 0.0,
     printed_pool: GlyphSource | None = None,
+    touch: float | None = None,
 ) -> list[FieldGraph]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
@@ -146,12 +148,16 @@ def make_field_graphs(
     chance that a Chilean amount writes its trailing zeros small (``FieldSynthConfig.p_small_zeros``);
     ``joined``: the chance that an amount is written joined up (``FieldSynthConfig.p_joined``);
     ``printed``: the chance that an amount is printed with ``printed_pool``'s fonts (one font
-    per amount, laid out as :data:`chequereader.synth.PRINTED_FIELD`) instead of written.
+    per amount, laid out as :data:`chequereader.synth.PRINTED_FIELD`) instead of written;
+    ``touch``: the chance that a handwritten digit touches or overlaps its left neighbour
+    (``FieldSynthConfig.p_touch``; None keeps the config's).
     """
     from dataclasses import replace
 
     if joined > 0:
         field_cfg = replace(field_cfg, p_joined=joined)
+    if touch is not None:
+        field_cfg = replace(field_cfg, p_touch=touch)
     cl_cfg = replace(field_cfg, p_small_zeros=small_zeros_cl) if small_zeros_cl > 0 else field_cfg
     from tqdm import tqdm
 
@@ -351,7 +357,7 @@ def train_global(
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
                                    progress=progress, small_zeros_cl=cfg.small_zeros,
-                                   joined=cfg.joined, printed=cfg.printed,
+                                   joined=cfg.joined, printed=cfg.printed, touch=cfg.touch,
                                    printed_pool=_printed_pool() if cfg.printed > 0 else None)
         if cache is not None:
             save_field_graphs(graphs, cache)
@@ -434,6 +440,7 @@ def train_global(
                         if cfg.europe > 0 else "")
                      + (f", {cfg.printed:.0%} of them printed in DejaVu / Liberation fonts "
                         "(DejaVu Sans Bold held out)" if cfg.printed > 0 else "")
+                     + (f", digits touching with chance {cfg.touch:g}" if cfg.touch is not None else "")
                      + (", joined up" if cfg.joined > 0 else "")
                      + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
                      + ", forward criterion (paper section VI)",
