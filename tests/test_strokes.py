@@ -134,6 +134,20 @@ def test_framed_small_digits_stay_small_in_the_frame():
     assert max(rows) < 20 and np.mean(rows) < 16  # a full digit is 20 rows high
 
 
+def test_framed_superscript_digits_are_small_and_high_in_the_frame():
+    from chequereader.train.data import framed_superscript_digits
+
+    ims = np.zeros((40, 28, 28), np.uint8)
+    ims[:, 4:24, 10:18] = 255
+    ds = DigitSet(ims, np.arange(40) % 10)
+    x, y = framed_superscript_digits(ds, 0.5, seed=0)
+    assert x.shape[1:] == (32, 32) and len(x) == len(y) == 20
+    ink = [np.flatnonzero((f > 0.3).any(1)) for f in x]
+    assert max(len(r) for r in ink) < 20  # a full digit is 20 rows high
+    # raised: the ink's middle row is above the frame's centre (row 15.5) in every copy
+    assert all((r[0] + r[-1]) / 2 < 15.5 for r in ink)
+
+
 def test_joined_amounts_connect_their_digits():
     import cv2
 

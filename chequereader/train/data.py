@@ -110,6 +110,35 @@ def framed_small_digits(ds: DigitSet, share: float, seed: int,
     return np.stack(xs), np.asarray(ys, np.int64)
 
 
+def framed_superscript_digits(ds: DigitSet, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a share of ``ds``'s digits framed as *superscript cents* are in a field.
+
+    US writers raise and shrink the cents ("$25^00", "12 ^50/100"): 0.42 to 0.6 of the body
+    high, their foot 0.35 to 0.6 body heights above the baseline (as
+    :func:`chequereader.synth.compose_field` writes them). Framed by the field's body
+    (:func:`chequereader.framing.frame`) such a digit comes out small and high in the frame.
+    Returns (framed ``float32 (N, 32, 32)``, labels).
+    """
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for d in range(10):
+        idx = np.flatnonzero(ds.labels == d)
+        k = int(min(1.0, share) * len(idx))
+        for i in rng.choice(idx, size=k, replace=False):
+            ink = digit_ink(ds.images[i])
+            rows = np.flatnonzero(ink.any(axis=1))
+            if rows.size < 2:
+                continue
+            h = float(rows[-1] - rows[0] + 1)
+            body = h / rng.uniform(0.42, 0.62)
+            base = rows[-1] + 1 + rng.uniform(0.3, 0.6) * body
+            xs.append(frame(ink, body, base))
+            ys.append(d)
+    if not xs:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
+    return np.stack(xs), np.asarray(ys, np.int64)
+
+
 def framed_symbols(
     alphabet: Alphabet, per_symbol: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -118,6 +118,7 @@ class GlobalConfig:
     small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
     joined: float = 0.0  # chance a training amount is written joined up (cursive ligatures)
     small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
+    superscript_digits: float = 0.0  # character loss: MNIST digits framed as raised small cents
     extra: tuple[str, ...] = ()
     distort: str = "elastic"
     val_fraction: float = 0.1
@@ -369,7 +370,8 @@ def train_global(
         tc = TrainConfig(data=cfg.data, usps=cfg.usps, continental=cfg.continental, seed=cfg.seed,
                          extra=cfg.extra, val_fraction=cfg.val_fraction,
                          semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
-                         strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits)
+                         strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits,
+                         superscript_digits=cfg.superscript_digits)
         chars = _load_sets(tc, model.alphabet, log)
         xc = torch.from_numpy(chars["x"])[:, None]
         yc = torch.from_numpy(chars["y"])
@@ -449,6 +451,7 @@ def train_global(
                      + (f", Semeion training rows x{cfg.semeion_repeat}" if cfg.semeion_repeat else "")
                      + (", procedural stroke digits" if cfg.strokes_per_class else "")
                      + (", MNIST digits framed small" if cfg.small_digits else "")
+                     + (", MNIST digits framed as raised small cents" if cfg.superscript_digits else "")
                      + ", synthetic symbols (procedural + Debian handwriting fonts)"]
             + [f"extra: {Path(e).name}" for e in cfg.extra],
             "init": cfg.init or "bundled lenet5-default.pt",

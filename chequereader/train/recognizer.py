@@ -31,6 +31,7 @@ from .data import (
     continental_variants,
     framed_digits,
     framed_small_digits,
+    framed_superscript_digits,
     framed_symbols,
     load_digit_npz,
     mnist_train_split,
@@ -74,6 +75,7 @@ class TrainConfig:
     symbols_per_class: int = 4000
     strokes_per_class: int = 0  # procedural pen-stroke digits in styles MNIST lacks (train.strokes)
     small_digits: float = 0.0  # share of MNIST digits added again framed small (zeros x3)
+    superscript_digits: float = 0.0  # share of MNIST digits added again framed as raised small cents
     val_fraction: float = 0.1
     distort: DistortConfig = field(default_factory=DistortConfig)
     extra: tuple[str, ...] = ()  # npz files of framed `images` (N,32,32) + `labels` (-1 = rubbish)
@@ -184,6 +186,11 @@ def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None])
                                        cfg.small_digits, cfg.seed + 6)
         xs.append(smx)
         ys.append(smy)
+    if cfg.superscript_digits > 0:
+        spx, spy = framed_superscript_digits(DigitSet(train.images[tr], train.labels[tr], None),
+                                             cfg.superscript_digits, cfg.seed + 7)
+        xs.append(spx)
+        ys.append(spy)
     if cfg.strokes_per_class > 0:
         from .strokes import stroke_digits
 
@@ -371,6 +378,7 @@ def train_recognizer(
             + (["synthetic symbols (procedural + Debian handwriting fonts)"] if cfg.symbols_per_class else [])
             + (["procedural pen-stroke digits (train.strokes)"] if cfg.strokes_per_class else [])
             + (["MNIST digits framed small"] if cfg.small_digits else [])
+            + (["MNIST digits framed as raised small cents"] if cfg.superscript_digits else [])
             + [f"extra: {Path(e).name}" for e in cfg.extra],
             "config": json.loads(json.dumps(asdict(cfg))),
             "command": command or " ".join(shlex.quote(a) for a in sys.argv),
