@@ -498,8 +498,10 @@ def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})
     poor = pens({"4": 9.0, "9": 30.0}, {"2": 9.0, "7": 30.0})  # one reading, but a bad one
-    on = DecodeConfig(unreadable_penalty=8.0, no_cents_penalty=())  # US prior off: "42" alone
-    assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT).confidence == pytest.approx(1.0)  # off
+    # US prior off: "42" alone; the per-character rubbish factor off too (tested below)
+    on = DecodeConfig(unreadable_penalty=8.0, no_cents_penalty=(), rubbish_penalty=math.inf)
+    off = DecodeConfig(rubbish_penalty=math.inf)
+    assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=off).confidence == pytest.approx(1.0)
     d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=on)
     assert d.amount == "42" and d.status == "rejected"
     assert d.confidence == pytest.approx(1.0 / (1.0 + math.exp(18.0 - 8.0)), rel=1e-3)
@@ -528,3 +530,21 @@ def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
         d = read(text)
         assert d.confidence > 0.99 and "190.05" not in [a.amount for a in d.alternatives[1:]]
     assert DecodeConfig().readings("19005", "19005", "cl") == [("19005", 1.0)]
+
+
+def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() -> None:
+    # One reading only, so the posterior is 1 whatever the penalties; the rubbish alternative
+    # of each character (mass exp(-j)) makes a poor match less sure, a good one stays sure.
+    good = pens({"4": 0.5, "9": 30.0}, {"2": 0.5, "7": 30.0})
+    poor = pens({"4": 19.0, "9": 40.0}, {"2": 21.0, "7": 40.0})
+    cfg = DecodeConfig(no_cents_penalty=(), rubbish_penalty=20.0)
+    g = decode(3, [0, 1], [1, 2], good, US, DEFAULT, config=cfg)
+    assert g.amount == "42" and g.confidence > 0.999 and g.status == "ok"
+    d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=cfg)
+    want = 1.0 / (1.0 + math.exp(19.0 - 20.0)) / (1.0 + math.exp(21.0 - 20.0))
+    assert d.amount == "42" and d.confidence == pytest.approx(want, rel=1e-6)
+    assert d.status == "rejected"  # about 0.2 < 0.5
+    assert d.alternatives[0].confidence == pytest.approx(want, rel=1e-6)
+    off = decode(3, [0, 1], [1, 2], poor, US, DEFAULT,
+                 config=DecodeConfig(no_cents_penalty=(), rubbish_penalty=math.inf))
+    assert off.confidence == pytest.approx(1.0)
