@@ -35,7 +35,11 @@ It is a lower bound of the true posterior: texts outside the explored list are l
 criterion: when every reading is poor the confidence then falls instead of staying near 1.
 Amounts are then weighted by the amount prior (``DecodeConfig.prior_penalty``) and
 renormalised; a text may stand for two amounts (``DecodeConfig.readings``: a US amount whose
-decimal point was lost), whose weights then share that text's mass.
+decimal point was lost), whose weights then share that text's mass. Last, each amount's
+posterior is multiplied by the chance that every character of its best path is a character
+and not rubbish, ``prod 1 / (1 + exp(penalty - j))`` with ``j = DecodeConfig.rubbish_penalty``
+(LeNet-5's MAP constant): the posterior compares readings with each other, this factor
+compares each character with "no character at all".
 
 Examples
 --------
