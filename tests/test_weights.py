@@ -72,6 +72,9 @@ def _global_then_characters(training):
     while "pretraining" in stage:
         assert stage["command"].startswith("chequereader train global")
         stage = stage["pretraining"]
+    if "averaged_from" in stage:  # a stage started from an averaged file
+        _global_then_characters(stage)
+        return
     assert stage["command"].startswith("chequereader train recognizer")
 
 
