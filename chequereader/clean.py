@@ -165,8 +165,7 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
     h, w = binary.shape
     u8 = binary.view(np.uint8)
     out = binary.copy()
-    length = int(min(config.line_length * h, config.line_min_width_frac * w))
-    length = max(length, 12)
+    length = _line_length(h, w, config)
     if w > length:
         hk = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
         # Opening a 3-row dilation finds lines that drift up to 2 rows over the kernel
@@ -177,7 +176,6 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
         lines &= binary
         if lines.any():
             out &= ~_uncrossed(lines, binary, axis=0)
-        out &= ~_dotted_lines(out, hk)
     vlen = max(int(round(config.vertical_line_frac * h)), 12)
     if h > vlen:
         vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen))
@@ -195,31 +193,34 @@ LINE_GAP = 6  # widest gap between the dots or dashes of a dotted guide line, px
 DOT_HEIGHT = 3  # highest dot or dash of a dotted guide line, px
 
 
-def _dotted_lines(binary: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The dots and dashes of dotted or dashed guide lines.
+def _line_length(h: int, w: int, config: CleanConfig) -> int:
+    """Shortest horizontal run taken for a guide line, px."""
+    return max(int(min(config.line_length * h, config.line_min_width_frac * w)), 12)
+
+
+def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray:
+    """Which components (``bool``, one per label, 0 = background) are the dots or dashes of
+    a dotted or dashed guide line.
 
     Flat pieces (at most ``DOT_HEIGHT`` px high) that, with the gaps between them bridged
-    (up to ``LINE_GAP`` px), make a run at least as long as ``kernel``. Only whole free
-    pieces are taken: a dash touching a digit is part of the digit's component and stays
+    (up to ``LINE_GAP`` px), make a horizontal run at least ``length`` px long. Only whole
+    free pieces are taken: a dash touching a digit is part of the digit's component and stays
     (the strokes of digits are never bridged, so their horizontal parts cannot join a run).
+    Works on the components the speckle step has already labelled.
     """
-    n, lab, stats = _components(binary)
-    if n <= 2:
-        return np.zeros_like(binary)
-    hts = stats[:, cv2.CC_STAT_HEIGHT]
-    flat = (hts <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
+    n = len(stats)
+    hit = np.zeros(n, bool)
+    flat = (stats[:, cv2.CC_STAT_HEIGHT] <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
     flat[0] = False
-    if np.count_nonzero(flat) < 3:
-        return np.zeros_like(binary)
+    if np.count_nonzero(flat) < 3 or lab.shape[1] <= length:
+        return hit
     pieces = flat[lab].view(np.uint8)
     bridged = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP + 1), np.uint8))
-    runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, kernel).astype(bool)
+    runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)).view(bool)
     if not runs.any():
-        return np.zeros_like(binary)
-    hit = np.zeros(n, bool)
-    hit[np.unique(lab[runs & binary])] = True
-    hit &= flat
-    return hit[lab]
+        return hit
+    hit[np.unique(lab[runs])] = True
+    return hit & flat
 
 
 def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:
@@ -328,8 +329,8 @@ def punct_floor(config: CleanConfig, locale: str | None = None) -> float:
 def _remove_speckles(binary: np.ndarray, config: CleanConfig, punct_min_frac: float
                      ) -> tuple[np.ndarray, float, float]:
     h = binary.shape[0]
-    n, lab, stats = _components(binary)
-    stats = stats[1:]
+    n, lab, stats_all = _components(binary)
+    stats = stats_all[1:]
     if n <= 1:
         return binary, 0.0, float(h - 1)
     keep = stats[:, cv2.CC_STAT_AREA] >= max(config.min_area, 1)
@@ -348,6 +349,8 @@ def _remove_speckles(binary: np.ndarray, config: CleanConfig, punct_min_frac: fl
     round_ = (cw <= 2.5 * ch) & (ch <= 3.0 * cw)
     punct = dense & near_base & round_ & (area >= max(config.min_area, (punct_min_frac * body) ** 2))
     keep &= ~small | punct
+    if config.remove_lines:  # dotted guide lines: their dots pass for '.' one by one
+        keep &= ~_dotted_lines(lab, stats_all, _line_length(h, binary.shape[1], config))[1:]
     # Left-overs of guide lines and hatching: thin horizontal slivers. A '-' is kept when it
     # sits in the body's middle band and is long enough.
     thin = (ch <= max(2.0, config.sliver_height * body)) & (cw >= 3 * ch)

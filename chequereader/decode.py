@@ -97,8 +97,11 @@ class Decoding:
     """Result of :func:`decode` for one field.
 
     ``amount`` is canonical (None when no path is accepted); ``confidence`` its posterior in
-    ``[0, 1]``; ``alternatives`` the distinct amounts by decreasing confidence (the first is
-    the chosen one); ``path`` the best path spelling ``text``.
+    ``[0, 1]`` times the chance that its characters are characters (the rubbish factor,
+    :class:`DecodeConfig`); ``alternatives`` the distinct amounts by decreasing confidence
+    (the first is the chosen one); ``path`` the best path spelling ``text``; ``posterior``
+    the chosen amount's posterior alone, without the rubbish factor (the reader compares
+    located zones with it: a zone is a field or not whatever its characters' shapes).
     """
 
     status: Literal["ok", "rejected"]
@@ -107,6 +110,7 @@ class Decoding:
     confidence: float
     alternatives: tuple[Alternative, ...]
     path: Path | None
+    posterior: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -1027,9 +1031,10 @@ def decode(
         x = raw[np.asarray(p.arcs), np.asarray(p.classes)] - cfg.rubbish_penalty
         return math.exp(-float(np.logaddexp(0.0, x).sum()))
 
-    scored = sorted(((-(min(1.0, w / z) if z > 0 else 0.0) * characters(p), rank, a, p)
+    scored = sorted(((-(min(1.0, w / z) if z > 0 else 0.0) * characters(p), rank, a, p,
+                      min(1.0, w / z) if z > 0 else 0.0)
                      for a, (w, rank, p) in readings.items()), key=lambda x: (x[0], x[1]))
-    alts = tuple(Alternative(a, p.text, -c) for c, _, a, p in scored[:n_alt])
+    alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
     best = alts[0]
     return Decoding(
         status="ok" if best.confidence >= thr else "rejected",
@@ -1038,6 +1043,7 @@ def decode(
         confidence=best.confidence,
         alternatives=alts,
         path=scored[0][3],
+        posterior=scored[0][4],
     )
 
 

@@ -171,12 +171,15 @@ class ChequeReader:
                 tr = self.trace_field(f.image, locale, timing)
                 cand = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox)
                 # Posterior of the amount, discounted by how unlikely the zone is a field.
-                score = np.log(max(cand.confidence, 1e-12)) - f.penalty
+                # (The posterior alone, without the rubbish factor of the confidence: the
+                # factor would trade a poorly written amount for a printed line of the form.)
+                post = tr.decoding.posterior
+                score = np.log(max(post, 1e-12)) - f.penalty
                 if cand.amount is not None and score > best_score:
                     best_score, res = score, cand
                 elif res.field is None:
                     res = cand
-                if cand.status == "ok":
+                if post >= cfg.reject_threshold:
                     # Candidates come best-located first; a confident read there is kept
                     # without decoding the less likely zones (a third of the time per page).
                     break

@@ -544,6 +544,7 @@ def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() ->
     want = 1.0 / (1.0 + math.exp(19.0 - 20.0)) / (1.0 + math.exp(21.0 - 20.0))
     assert d.amount == "42" and d.confidence == pytest.approx(want, rel=1e-6)
     assert d.status == "rejected"  # about 0.2 < 0.5
+    assert d.posterior == pytest.approx(1.0) and g.posterior == pytest.approx(1.0)
     assert d.alternatives[0].confidence == pytest.approx(want, rel=1e-6)
     off = decode(3, [0, 1], [1, 2], poor, US, DEFAULT,
                  config=DecodeConfig(no_cents_penalty=(), rubbish_penalty=math.inf))
