@@ -206,20 +206,39 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
     (up to ``LINE_GAP`` px), make a horizontal run at least ``length`` px long. Only whole
     free pieces are taken: a dash touching a digit is part of the digit's component and stays
     (the strokes of digits are never bridged, so their horizontal parts cannot join a run).
-    Works on the components the speckle step has already labelled.
+    Works on the components the speckle step has already labelled; the image is only looked
+    at in the rows of a band of flat pieces that could make such a run.
     """
     n = len(stats)
     hit = np.zeros(n, bool)
     flat = (stats[:, cv2.CC_STAT_HEIGHT] <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
     flat[0] = False
-    if np.count_nonzero(flat) < 3 or lab.shape[1] <= length:
+    idx = np.flatnonzero(flat)
+    if len(idx) < 3 or lab.shape[1] <= length:
         return hit
-    pieces = flat[lab].view(np.uint8)
-    bridged = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP + 1), np.uint8))
-    runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)).view(bool)
-    if not runs.any():
-        return hit
-    hit[np.unique(lab[runs])] = True
+    top = stats[idx, cv2.CC_STAT_TOP]
+    bottom = top + stats[idx, cv2.CC_STAT_HEIGHT]
+    left = stats[idx, cv2.CC_STAT_LEFT]
+    right = left + stats[idx, cv2.CC_STAT_WIDTH]
+    # Bands of rows: pieces whose tops lie within DOT_HEIGHT of the band's first piece
+    # (most fields have a few flat specks scattered about and no dotted line).
+    order = np.argsort(top, kind="stable")
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and top[order[j + 1]] - top[order[i]] <= DOT_HEIGHT:
+            j += 1
+        band = order[i : j + 1]
+        i = j + 1
+        if len(band) < 3 or int(right[band].max() - left[band].min()) < length:
+            continue
+        y0, y1 = int(top[band].min()), int(bottom[band].max())
+        sub = lab[y0:y1]
+        pieces = np.isin(sub, idx[band]).view(np.uint8)
+        bridged = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP + 1), np.uint8))
+        runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)).view(bool)
+        if runs.any():
+            hit[np.unique(sub[runs & pieces.view(bool)])] = True
     return hit & flat
 
 

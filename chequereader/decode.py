@@ -1022,14 +1022,19 @@ def decode(
             else:
                 readings[a] = [m * w, rank, p]
     z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
-    raw = np.asarray(penalties, dtype=np.float64)
+    j = cfg.rubbish_penalty
+    rows = penalties if isinstance(penalties, np.ndarray) else np.asarray(penalties, np.float64)
 
     def characters(p: Path) -> float:
-        # the chance that every character of p is a character, not rubbish (DecodeConfig)
-        if not math.isfinite(cfg.rubbish_penalty) or not p.arcs:
+        # the chance that every character of p is a character, not rubbish (DecodeConfig);
+        # plain floats: a path has a handful of characters, numpy's call overhead would dominate
+        if not math.isfinite(j):
             return 1.0
-        x = raw[np.asarray(p.arcs), np.asarray(p.classes)] - cfg.rubbish_penalty
-        return math.exp(-float(np.logaddexp(0.0, x).sum()))
+        s = 0.0
+        for a, c in zip(p.arcs, p.classes):
+            x = float(rows[a, c]) - j
+            s += x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
+        return math.exp(-s)
 
     scored = sorted(((-(min(1.0, w / z) if z > 0 else 0.0) * characters(p), rank, a, p,
                       min(1.0, w / z) if z > 0 else 0.0)
