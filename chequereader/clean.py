@@ -214,7 +214,9 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
     flat = (stats[:, cv2.CC_STAT_HEIGHT] <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
     flat[0] = False
     idx = np.flatnonzero(flat)
-    if len(idx) < 3 or lab.shape[1] <= length:
+    # the dots of a run cover about half its length (a third at least, for the test): most
+    # fields only have a few flat specks and stop here
+    if len(idx) < 3 or lab.shape[1] <= length or 3 * int(stats[idx, cv2.CC_STAT_WIDTH].sum()) < length:
         return hit
     top = stats[idx, cv2.CC_STAT_TOP]
     bottom = top + stats[idx, cv2.CC_STAT_HEIGHT]

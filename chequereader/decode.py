@@ -1036,9 +1036,12 @@ def decode(
             s += x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
         return math.exp(-s)
 
-    scored = sorted(((-(min(1.0, w / z) if z > 0 else 0.0) * characters(p), rank, a, p,
-                      min(1.0, w / z) if z > 0 else 0.0)
-                     for a, (w, rank, p) in readings.items()), key=lambda x: (x[0], x[1]))
+    scored = []
+    for a, (w, rank, p) in readings.items():
+        post = min(1.0, w / z) if z > 0 else 0.0
+        # (amounts of negligible posterior keep it: the factor, <= 1, cannot lift them)
+        scored.append((-post * (characters(p) if post > 1e-6 else 1.0), rank, a, p, post))
+    scored.sort(key=lambda x: (x[0], x[1]))
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
     best = alts[0]
     return Decoding(
