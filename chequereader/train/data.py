@@ -79,16 +79,12 @@ def framed_digits(ds: DigitSet) -> np.ndarray:
     return frame_digit_images(ds.images)
 
 
-def framed_small_digits(ds: DigitSet, share: float, seed: int,
-                        zero_boost: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of a share of ``ds``'s digits framed *small*, as a field's smaller digits are.
+def _framed_shrunk(ds: DigitSet, share: float, seed: int, size: tuple[float, float],
+                   lift: tuple[float, float], zero_boost: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a share of ``ds``'s digits framed by a field body larger than they are.
 
-    Chilean amounts often write the thousands' zeros ("150.000") at half to three quarters
-    of the body height, on or a little above the baseline. Framed by the field's body they
-    stay small, a size MNIST's digits (always framed full) never have. Each copy is framed
-    with a body 1.4 to 2.5 times its own height and a baseline up to a quarter body below it.
-    Zeros are drawn ``zero_boost`` times as often. Returns (framed ``float32 (N, 32, 32)``,
-    labels).
+    Each copy's body is its own ink height over ``uniform(*size)``, its baseline
+    ``uniform(*lift)`` bodies below its foot; zeros are drawn ``zero_boost`` times as often.
     """
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -101,42 +97,39 @@ def framed_small_digits(ds: DigitSet, share: float, seed: int,
             if rows.size < 2:
                 continue
             h = float(rows[-1] - rows[0] + 1)
-            body = h / rng.uniform(0.4, 0.72)
-            base = rows[-1] + 1 + rng.uniform(-0.05, 0.25) * body
+            body = h / rng.uniform(*size)
+            base = rows[-1] + 1 + rng.uniform(*lift) * body
             xs.append(frame(ink, body, base))
             ys.append(d)
     if not xs:
         return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
     return np.stack(xs), np.asarray(ys, np.int64)
+
+
+def framed_small_digits(ds: DigitSet, share: float, seed: int,
+                        zero_boost: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a share of ``ds``'s digits framed *small*, as a field's smaller digits are.
+
+    Chilean amounts often write the thousands' zeros ("150.000") at half to three quarters
+    of the body height, on or a little above the baseline. Framed by the field's body they
+    stay small, a size MNIST's digits (always framed full) never have. Each copy is framed
+    with a body 1.4 to 2.5 times its own height and a baseline up to a quarter body below it.
+    Zeros are drawn ``zero_boost`` times as often. Returns (framed ``float32 (N, 32, 32)``,
+    labels).
+    """
+    return _framed_shrunk(ds, share, seed, (0.4, 0.72), (-0.05, 0.25), zero_boost)
 
 
 def framed_superscript_digits(ds: DigitSet, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Copies of a share of ``ds``'s digits framed as *superscript cents* are in a field.
 
     US writers raise and shrink the cents ("$25^00", "12 ^50/100"): 0.42 to 0.6 of the body
-    high, their foot 0.35 to 0.6 body heights above the baseline (as
+    high, their foot 0.3 to 0.6 body heights above the baseline (as
     :func:`chequereader.synth.compose_field` writes them). Framed by the field's body
     (:func:`chequereader.framing.frame`) such a digit comes out small and high in the frame.
     Returns (framed ``float32 (N, 32, 32)``, labels).
     """
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for d in range(10):
-        idx = np.flatnonzero(ds.labels == d)
-        k = int(min(1.0, share) * len(idx))
-        for i in rng.choice(idx, size=k, replace=False):
-            ink = digit_ink(ds.images[i])
-            rows = np.flatnonzero(ink.any(axis=1))
-            if rows.size < 2:
-                continue
-            h = float(rows[-1] - rows[0] + 1)
-            body = h / rng.uniform(0.42, 0.62)
-            base = rows[-1] + 1 + rng.uniform(0.3, 0.6) * body
-            xs.append(frame(ink, body, base))
-            ys.append(d)
-    if not xs:
-        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
-    return np.stack(xs), np.asarray(ys, np.int64)
+    return _framed_shrunk(ds, share, seed, (0.42, 0.62), (0.3, 0.6))
 
 
 def framed_symbols(
