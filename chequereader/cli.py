@@ -67,6 +67,8 @@ def train() -> None:
               help="Procedural pen-stroke digits per class, in styles MNIST lacks (looped 2, open 4...).")
 @click.option("--small-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of MNIST digits added again framed small, as Chilean thousands' zeros.")
+@click.option("--superscript-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of MNIST digits added again framed as raised small cents.")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0.01, 0.5))
 @click.option("--extra", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra framed examples (.npz images/labels, label -1 = rubbish). Repeatable.")
@@ -83,7 +85,8 @@ def train() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, semeion_repeat: int, semeion_holdout: float,
-                         symbols_per_class: int, strokes_per_class: int, small_digits: float, val_fraction: float,
+                         symbols_per_class: int, strokes_per_class: int, small_digits: float,
+                         superscript_digits: float, val_fraction: float,
                          extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, extra_symbols: str, rubbish_j: float, resume: bool, threads: int,
                          quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
@@ -92,7 +95,8 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
     cfg = TrainConfig(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, usps=usps,
                       semeion=semeion, semeion_repeat=semeion_repeat, semeion_holdout=semeion_holdout,
                       symbols_per_class=symbols_per_class, strokes_per_class=strokes_per_class,
-                      small_digits=small_digits, val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
+                      small_digits=small_digits, superscript_digits=superscript_digits,
+                      val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
                       continental=continental, distort=DISTORTIONS[distort_name],
                       extra_symbols=extra_symbols)
     cmd = _command_line(click.get_current_context())

@@ -134,3 +134,10 @@ def test_train_cli_checkpoints_and_resumes(tmp_path):
     assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2]
     assert meta["training"]["command"].startswith("chequereader train recognizer")
     assert "mnist_test" in meta["metrics"] and meta["training"]["validation_writers"] >= 1
+
+
+def test_both_trainers_take_superscript_digits():
+    runner = CliRunner()
+    for cmd in ("recognizer", "global"):
+        res = runner.invoke(main, ["train", cmd, "--help"])
+        assert res.exit_code == 0 and "--superscript-digits" in res.output
