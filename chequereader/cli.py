@@ -137,6 +137,9 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
               help="Share of training amounts written with Semeion and stroke digits.")
 @click.option("--printed", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of training amounts printed in machine fonts (DejaVu Sans Bold held out).")
+@click.option("--cheques", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of training fields that are zones located on whole synthetic cheques "
+                   "(scanned as PNG / JPEG / G4; the business layout is left out).")
 @click.option("--superscript-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Character loss: share of MNIST digits added again framed as raised small cents.")
 @click.option("--touch", default=None, type=click.FloatRange(0, 1),
@@ -157,7 +160,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
                      batch_fields: int, lr: float, seed: int, data_seed: int | None, locales: str,
                      char_weight: float,
                      extra: tuple[str, ...], semeion_repeat: int, strokes_per_class: int, europe: float,
-                     printed: float, superscript_digits: float, touch: float | None, small_zeros: float, small_digits: float, joined: float, cache: str | None, resume: bool, threads: int,
+                     printed: float, cheques: float, superscript_digits: float, touch: float | None, small_zeros: float, small_digits: float, joined: float, cache: str | None, resume: bool, threads: int,
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
     discriminative forward criterion on synthetic amount fields."""
@@ -172,7 +175,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
                        batch_fields=batch_fields, lr=lr, seed=seed, data_seed=data_seed, locales=locs,
                        char_weight=char_weight, extra=tuple(extra), threads=threads,
                        semeion_repeat=semeion_repeat, strokes_per_class=strokes_per_class, europe=europe,
-                       printed=printed, superscript_digits=superscript_digits, touch=touch, small_zeros=small_zeros, small_digits=small_digits, joined=joined)
+                       printed=printed, cheques=cheques, superscript_digits=superscript_digits, touch=touch, small_zeros=small_zeros, small_digits=small_digits, joined=joined)
     cmd = _command_line(click.get_current_context())
     try:
         res = train_global(cfg, out, cache=cache, resume=resume,

@@ -51,6 +51,8 @@ __all__ = [
     "SynthCheque",
     "LAYOUTS",
     "make_cheque",
+    "scan_format",
+    "SCAN_FORMATS",
     "generate",
 ]
 
@@ -1190,6 +1192,24 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
         img8 = _bitonal(img8, rng)
     return SynthCheque(image=img8, field_box=fbox, amount=canonical,
                        text=amount_text.replace("^", ""), layout=layout)
+
+
+SCAN_FORMATS = ("png", "jpg", "tif")
+
+
+def scan_format(img: np.ndarray, rng: np.random.Generator, fmt: str | None = None) -> np.ndarray:
+    """The grey image a reader decodes after ``img`` was saved as ``fmt`` (random by default).
+
+    ``png``: unchanged; ``jpg``: JPEG at quality 70-95; ``tif``: bitonal, as a G4 TIFF scan
+    (:func:`_bitonal`). The same choices as ``benchmarks/cheques_bench.py``.
+    """
+    fmt = SCAN_FORMATS[int(rng.integers(len(SCAN_FORMATS)))] if fmt is None else fmt
+    check_in(fmt, SCAN_FORMATS, "fmt")
+    if fmt == "jpg":
+        return _jpeg(img, int(rng.integers(70, 95)))
+    if fmt == "tif":
+        return _bitonal(img, rng)
+    return img
 
 
 def _bitonal(img: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -490,10 +490,25 @@ def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
     # "5 31/100" whose slash looks more like a 1 (by 3.0 nats): read as 5311100 without the
     # US cents prior; with it, 5.31 (the 7-digit reading also pays the magnitude prior).
     slash_like_one = ((3, "/", 3.5), (3, "1", 0.5))
-    plain = _decode_chain("531/100", DecodeConfig(no_cents_penalty=()), slash_like_one)
+    plain = _decode_chain("531/100", DecodeConfig(no_cents_penalty=(), magnitude_confidence=False),
+                          slash_like_one)
     assert plain.amount == "5311100"
     prior = _decode_chain("531/100", changes=slash_like_one)
     assert prior.amount == "5.31" and prior.text == "531/100"
+
+
+def test_an_amount_far_beyond_the_locale_size_is_not_reported_as_sure():
+    from chequereader.decode import DecodeConfig
+
+    # one clean reading, no rival: a date line "11132022" read as a US amount
+    big = _decode_chain("1113202.22")
+    off = _decode_chain("1113202.22", DecodeConfig(magnitude_confidence=False))
+    assert big.amount == off.amount == "1113202.22"
+    assert off.confidence > 0.9 and big.posterior == pytest.approx(off.posterior)
+    assert big.confidence == pytest.approx(off.confidence * np.exp(-2.3), rel=1e-6)  # 7 digits, 6 free
+    assert _decode_chain("111320.22").confidence > 0.9  # six integer digits cost nothing
+    assert DecodeConfig().magnitude("123456789", "in") == pytest.approx(2.3)
+    assert DecodeConfig().magnitude("12345678", "cl") == 0.0 and DecodeConfig().magnitude(None, "us") == 0.0
 
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})

@@ -180,3 +180,50 @@ def test_touch_option_changes_only_the_touching_chance():
     assert a[0].text == more[0].text  # (later amounts differ: touching draws more numbers)
     assert any(x.images.shape != y.images.shape or not np.array_equal(x.images, y.images)
                for x, y in zip(a, more))
+
+
+def test_cheque_zones_are_located_on_scanned_cheques_with_their_sign_variants():
+    from chequereader.train.global_training import CHEQUE_LAYOUTS, LABEL_SEP, cheque_zone
+
+    pool = FontGlyphs(fonts=[])
+    tables = {loc: get_grammar(loc).tables(load_model().alphabet) for loc in ("us", "in", "cl")}
+    found = 0
+    for k, loc in enumerate(["us", "in", "cl"] * 2):
+        zone = cheque_zone(pool, loc, np.random.default_rng([4, k]))
+        if zone is None:
+            continue
+        found += 1
+        img, labels, amount = zone
+        # a grey zone crop, much smaller than the cheque it was cut from
+        assert img.dtype == np.uint8 and img.ndim == 2 and img.shape[1] < 1000
+        texts = labels.split(LABEL_SEP)
+        assert 1 <= len(texts) <= 2 and texts[0] in texts[-1]
+        if len(texts) == 2:  # the variant holds the layout's printed sign
+            assert texts[1].startswith(("$", "\u20b9")) and not texts[0].startswith(("$", "\u20b9"))
+        assert any(tables[loc].accepts_classes(s) for s in
+                   [tuple(load_model().alphabet.index(c) for c in t.replace(" ", "")) for t in texts])
+        assert amount
+    assert found >= 5
+    assert set(CHEQUE_LAYOUTS.values()) == {"us_personal", "in_cts", "cl"}  # business font held out
+    # as a share of make_field_graphs: the graph's labels are its written forms
+    gs = make_field_graphs(pool, 6, seed=5, locales=("us", "in", "cl"), cheques=1.0)
+    assert len(gs) == 6
+    multi = [g for g in gs if LABEL_SEP in g.text]
+    assert multi and all(isinstance(g.labels, list) and len(g.labels) == 2 for g in multi)
+    again = make_field_graphs(pool, 6, seed=5, locales=("us", "in", "cl"), cheques=1.0)
+    assert [g.text for g in gs] == [g.text for g in again]
+
+
+def test_scan_format_gives_what_a_reader_decodes():
+    from chequereader.synth import scan_format
+
+    img = np.full((60, 120), 220, np.uint8)
+    img[20:40, 30:90] = 30
+    img = np.clip(img + np.random.default_rng(1).normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    assert scan_format(img, np.random.default_rng(0), "png") is img
+    tif = scan_format(img, np.random.default_rng(0), "tif")
+    assert set(np.unique(tif)) == {0, 255} and tif[30, 60] == 0 and tif[5, 5] == 255
+    jpg = scan_format(img, np.random.default_rng(0), "jpg")
+    assert jpg.shape == img.shape and abs(int(jpg[30, 60]) - int(img[30, 60])) < 25
+    with pytest.raises(Exception):
+        scan_format(img, np.random.default_rng(0), "bmp")

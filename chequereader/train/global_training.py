@@ -52,9 +52,12 @@ from ..synth import (
     PRINTED_FIELD,
     MixedPool,
     NpzDigitPool,
+    LAYOUTS,
     amount_text,
     compose_field,
     find_printed_fonts,
+    make_cheque,
+    scan_format,
 )
 from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
@@ -78,13 +81,26 @@ class FieldGraph:
     dst: np.ndarray  # int64 (A,)
     images: np.ndarray  # float16 (A, 32, 32), framed candidates
     geometric: np.ndarray  # float32 (A,), the lattice's geometric penalty
-    text: str  # as written, e.g. "$1,234.56"
+    text: str  # as written, e.g. "$1,234.56"; several written forms joined by LABEL_SEP
     amount: str  # canonical, e.g. "1234.56"
     locale: str
 
     @property
     def n_arcs(self) -> int:
         return len(self.src)
+
+    @property
+    def labels(self) -> str | list[str]:
+        """The label text(s) for the forward criterion: one string, or its written forms."""
+        return self.text.split(LABEL_SEP) if LABEL_SEP in self.text else self.text
+
+
+# Separates the written forms of one training label in FieldGraph.text (a zone cut from a
+# whole cheque may or may not hold the printed sign before the handwritten amount).
+LABEL_SEP = "|"
+# Layouts whose located zones global training may use (``cheques``): the handwritten ones.
+# Business cheques print their amount in DejaVu Sans Bold, the font held out of training.
+CHEQUE_LAYOUTS = {"us": "us_personal", "in": "in_cts", "cl": "cl"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,7 @@ class GlobalConfig:
     strokes_per_class: int = 0  # character loss: procedural stroke digits (train.strokes)
     europe: float = 0.0  # share of training amounts written with Semeion + stroke digits
     printed: float = 0.0  # share of training amounts printed in a machine font (synth.find_printed_fonts)
+    cheques: float = 0.0  # share of training fields cut by locate from whole synthetic cheques (cheque_zone)
     touch: float | None = None  # chance neighbouring handwritten digits touch (None: FieldSynthConfig's 0.2)
     small_zeros: float = 0.0  # chance a cl training amount writes its trailing zeros small
     joined: float = 0.0  # chance a training amount is written joined up (cursive ligatures)
@@ -142,6 +159,8 @@ def make_field_graphs(
     printed: float = 0.0,
     printed_pool: GlyphSource | None = None,
     touch: float | None = None,
+    cheques: float = 0.0,
+    locate_cfg: Any = None,
 ) -> list[FieldGraph]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
@@ -151,7 +170,9 @@ def make_field_graphs(
     ``printed``: the chance that an amount is printed with ``printed_pool``'s fonts (one font
     per amount, laid out as :data:`chequereader.synth.PRINTED_FIELD`) instead of written;
     ``touch``: the chance that a handwritten digit touches or overlaps its left neighbour
-    (``FieldSynthConfig.p_touch``; None keeps the config's).
+    (``FieldSynthConfig.p_touch``; None keeps the config's); ``cheques``: the chance that a
+    field is instead the zone the reader's own ``locate`` stage cuts from a whole synthetic
+    cheque (:func:`cheque_zone`), scanned as PNG, JPEG or bitonal G4 TIFF.
     """
     from dataclasses import replace
 
@@ -167,6 +188,15 @@ def make_field_graphs(
     for t in tqdm(range(int(n)), desc="fields", disable=not progress, mininterval=2.0):
         loc = locales[t % len(locales)]
         written, canon = amount_text(rng, loc)
+        zone = None
+        if cheques > 0 and rng.random() < cheques:
+            zone = cheque_zone(pool, loc, np.random.default_rng([seed, t]), locate_cfg)
+        if zone is not None:
+            img, text, canon = zone
+            g = build_graph(segment(clean_field(img, clean_cfg, loc), seg_cfg), lat_cfg, loc)
+            out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
+                                  g.geometric.astype(np.float32), text, canon, loc))
+            continue
         if printed > 0 and printed_pool is not None and rng.random() < printed:
             sf = compose_field(written.replace("^", ""), printed_pool, rng, PRINTED_FIELD)
         else:
@@ -175,6 +205,33 @@ def make_field_graphs(
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                               g.geometric.astype(np.float32), sf.text, canon, loc))
     return out
+
+
+def cheque_zone(pool: GlyphSource, locale: str, rng: np.random.Generator,
+                locate_cfg: Any = None) -> tuple[np.ndarray, str, str] | None:
+    """A training field as the reader meets it on a whole cheque: ``(zone image, labels, amount)``.
+
+    A synthetic cheque of the locale's handwritten layout (:data:`CHEQUE_LAYOUTS`) is written
+    with ``pool``'s digits, scanned (:func:`chequereader.synth.scan_format`) and located by
+    :func:`chequereader.locate.locate_fields`; the zone is the candidate among the reader's
+    first three that overlaps the amount's ink best. ``labels`` are the written text and,
+    when it does not begin with the layout's printed sign, the sign and the text (the zone
+    may hold it), joined by :data:`LABEL_SEP`. None when no candidate overlaps the amount
+    (IoU < 0.5).
+    """
+    from ..locate import LocateConfig, locate_fields
+
+    layout = CHEQUE_LAYOUTS[locale]
+    written, canon = amount_text(rng, locale)
+    ch = make_cheque(layout, written, canon, pool, rng)
+    image = scan_format(ch.image, rng)
+    zones = locate_fields(image, locate_cfg or LocateConfig())[:3]
+    best = max(zones, key=lambda z: z.bbox.iou(ch.field_box), default=None)
+    if best is None or best.bbox.iou(ch.field_box) < 0.5:
+        return None
+    sign = LAYOUTS[layout].sign
+    texts = [ch.text] + ([sign + ch.text] if not ch.text.startswith(sign) else [])
+    return best.image, LABEL_SEP.join(texts), canon
 
 
 def save_field_graphs(graphs: Sequence[FieldGraph], path: str | Path) -> None:
@@ -216,7 +273,7 @@ def label_path_penalty(graph: FieldGraph, penalties: np.ndarray, tables: Any) ->
     lost as a speck in cleaning) says the graph cannot represent the label: training on it
     would teach LeNet-5 that a '3' may be a comma.
     """
-    seqs = _accepted_seqs(tables, graph.text)
+    seqs = _accepted_seqs(tables, graph.labels)
     if not seqs:
         return math.inf
     path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, _trie(tables.alphabet, seqs)[0],
@@ -249,7 +306,7 @@ def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, 
             if not worst <= max_arc_penalty:
                 continue
         try:
-            c = forward_criterion(g.n_nodes, g.src, g.dst, p, tables[g.locale], g.text)
+            c = forward_criterion(g.n_nodes, g.src, g.dst, p, tables[g.locale], g.labels)
         except ConfigError:
             continue
         if torch.isfinite(c):
@@ -271,7 +328,7 @@ def field_accuracy(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str
         ok += amounts_equal(d.amount, g.amount)
         try:
             c = float(forward_criterion(g.n_nodes, g.src, g.dst, torch.from_numpy(pen),
-                                        tables[g.locale], g.text))
+                                        tables[g.locale], g.labels))
         except ConfigError:
             continue
         if math.isfinite(c):
@@ -359,6 +416,7 @@ def train_global(
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
                                    progress=progress, small_zeros_cl=cfg.small_zeros,
                                    joined=cfg.joined, printed=cfg.printed, touch=cfg.touch,
+                                   cheques=cfg.cheques,
                                    printed_pool=_printed_pool() if cfg.printed > 0 else None)
         if cache is not None:
             save_field_graphs(graphs, cache)
@@ -442,6 +500,8 @@ def train_global(
                         if cfg.europe > 0 else "")
                      + (f", {cfg.printed:.0%} of them printed in DejaVu / Liberation fonts "
                         "(DejaVu Sans Bold held out)" if cfg.printed > 0 else "")
+                     + (f", {cfg.cheques:.0%} of them zones located on whole synthetic cheques "
+                        "(PNG / JPEG / G4 scans; business layout left out)" if cfg.cheques > 0 else "")
                      + (f", digits touching with chance {cfg.touch:g}" if cfg.touch is not None else "")
                      + (", joined up" if cfg.joined > 0 else "")
                      + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
