@@ -390,10 +390,18 @@ def train_global(
     progress: bool = True,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    graphs: Sequence[FieldGraph] | None = None,
+    val_graphs: Sequence[FieldGraph] | None = None,
+    data_note: str | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 with the forward criterion on synthetic fields; write ``out``.
 
     ``cache``: an ``.npz`` of training graphs, made on first use (same config, same file).
+    ``graphs`` / ``val_graphs``: train and validate on these instead of synthetic fields
+    (the user's own labelled scans, :mod:`chequereader.train.fields`), described in the
+    weights' metadata by ``data_note``. ``evaluate``: measure the result on MNIST / USPS /
+    Semeion / symbols under ``cfg.data`` (off when that data is not at hand).
     """
     from tqdm import tqdm
 
@@ -405,13 +413,17 @@ def train_global(
     out = Path(out)
     ckpt = out.with_name(out.name + ".ckpt")
     model = load_model(cfg.init)
-    tables = {loc: get_grammar(loc).tables(model.alphabet) for loc in set(cfg.locales)}
-    train_pool, val_pool = _pools(cfg)
+    given = graphs is not None
+    locales = set(cfg.locales) | {g.locale for g in [*(graphs or []), *(val_graphs or [])]}
+    tables = {loc: get_grammar(loc).tables(model.alphabet) for loc in locales}
     t0 = time.time()
-    if cache is not None and Path(cache).exists():
+    if given:
+        graphs = list(graphs or [])
+    elif cache is not None and Path(cache).exists():
         graphs = load_field_graphs(cache)
         log(f"loaded {len(graphs)} training graphs from {cache}")
     else:
+        train_pool, val_pool = _pools(cfg)
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
         graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
                                    progress=progress, small_zeros_cl=cfg.small_zeros,
@@ -420,7 +432,10 @@ def train_global(
                                    printed_pool=_printed_pool() if cfg.printed > 0 else None)
         if cache is not None:
             save_field_graphs(graphs, cache)
-    val = make_field_graphs(val_pool, cfg.val_fields, cfg.seed + 2000, cfg.locales)
+    if val_graphs is not None:
+        val = list(val_graphs)
+    else:
+        val = make_field_graphs(_pools(cfg)[1], cfg.val_fields, cfg.seed + 2000, cfg.locales)
     log(f"built {len(graphs)} training and {len(val)} validation graphs in {time.time() - t0:.0f}s")
 
     chars: dict[str, Any] | None = None
@@ -489,12 +504,14 @@ def train_global(
     # (here or in an earlier stage: the weights' own metadata says which).
     sem_trained = cfg.semeion_repeat > 0 or trained_on_semeion(read_metadata(cfg.init).get("training"))
     metrics = evaluate_all(model, cfg.data,
-                           semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None)
-    metrics["synthetic_fields_val"] = history[-1]["val"]
+                           semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None) \
+        if evaluate else {}
+    metrics["labelled_fields_val" if given else "synthetic_fields_val"] = history[-1]["val"]
     log(json.dumps(metrics))
     meta = {
         "training": {
-            "data": ["global: synthetic amount fields written with MNIST train digits "
+            "data": ([f"global: {data_note}, forward criterion (paper section VI)"] if data_note else [])
+            + ([] if given else ["global: synthetic amount fields written with MNIST train digits "
                      "(validation writers left out)"
                      + (f", {cfg.europe:.0%} of them with Semeion (training rows) and stroke digits"
                         if cfg.europe > 0 else "")
@@ -505,14 +522,15 @@ def train_global(
                      + (f", digits touching with chance {cfg.touch:g}" if cfg.touch is not None else "")
                      + (", joined up" if cfg.joined > 0 else "")
                      + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
-                     + ", forward criterion (paper section VI)",
+                     + ", forward criterion (paper section VI)"])
+            + ([] if cfg.char_weight <= 0 else [
                      "character loss: MNIST train (writer-split)"
                      + (", USPS train" if cfg.usps else "")
                      + (f", Semeion training rows x{cfg.semeion_repeat}" if cfg.semeion_repeat else "")
                      + (", procedural stroke digits" if cfg.strokes_per_class else "")
                      + (", MNIST digits framed small" if cfg.small_digits else "")
                      + (", MNIST digits framed as raised small cents" if cfg.superscript_digits else "")
-                     + ", synthetic symbols (procedural + Debian handwriting fonts)"]
+                     + ", synthetic symbols (procedural + Debian handwriting fonts)"])
             + [f"extra: {Path(e).name}" for e in cfg.extra],
             "init": cfg.init or "bundled lenet5-default.pt",
             "global_config": json.loads(json.dumps(asdict(cfg))),

@@ -1,0 +1,271 @@
+"""Global training on a user's own labelled scans (a labels manifest, DESIGN section 6).
+
+DESIGN section 8: most of the real read rate is lost where LeNet-5, taught on MNIST, meets
+real cheque ink; the paper's answer was training on fields cut from real cheques. This module
+turns a manifest of the user's scans (``file,amount``: field crops, or whole cheques whose
+amount zone the reader locates) into segmentation graphs built by the reader's own stages,
+then fine-tunes LeNet-5 on them with the discriminative forward criterion of
+:mod:`chequereader.train.global_training` (paper section VI), the character loss on MNIST
+mixed in when its data is at hand.
+
+The manifest gives the canonical amount, not the text as written. The label of a field is
+therefore every way its locale's grammar may write that amount (:func:`written_forms`:
+``15000`` in ``cl`` is ``15000``, ``15.000``, ``$15.000.-``, ...): the criterion raises the
+mass of all paths that spell the amount, whatever separators the writer used.
+
+For whole cheques the zone trained on is, among the first ``max_fields`` zones that
+:func:`chequereader.locate.locate_fields` proposes, the one whose graph spells the amount best
+under the starting weights (smallest label-path penalty); a page where no zone can spell it
+is left out and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ChequeReaderError, ConfigError
+from ..grammar import RUPEE, canonical_amount, get_grammar
+from ..io.manifest import LabelRow, amounts_equal, read_manifest
+from .global_training import LABEL_SEP, FieldGraph, label_path_penalty
+
+_SIGN = {"us": "$", "cl": "$", "in": RUPEE}
+_FILLS = ("", "*", "**", "***")
+
+
+def _grouped(digits: str, sep: str, indian: bool = False) -> str:
+    if indian and len(digits) > 3:
+        head, tail = digits[:-3], digits[-3:]
+        pairs = []
+        while len(head) > 2:
+            pairs.insert(0, head[-2:])
+            head = head[:-2]
+        return sep.join([head, *pairs, tail])
+    groups = []
+    while len(digits) > 3:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return sep.join([digits, *groups])
+
+
+def written_forms(amount: str, locale: str) -> list[str]:
+    """Every text the ``locale`` grammar accepts that spells ``amount`` (as a label).
+
+    Parameters
+    ----------
+    amount : str
+        Canonical amount (``1234.56``, ``15000``).
+    locale : {"us", "in", "cl"}
+
+    Returns
+    -------
+    list of str
+        With or without the currency sign, check-protection fill of up to three ``*``, plain
+        or grouped thousands, and the locale's endings (``.56`` / ``56/100`` in ``us``;
+        ``-``, ``/-``, ``.-`` ...). Empty when the locale cannot write the amount (cents in
+        ``cl``).
+
+    Examples
+    --------
+    >>> forms = written_forms("15000", "cl")
+    >>> "15.000" in forms and "$15.000.-" in forms and "15000" in forms
+    True
+    >>> "$1,234.56" in written_forms("1234.56", "us") and "123456/100" in written_forms("1234.56", "us")
+    True
+    """
+    if locale not in _SIGN:
+        raise ConfigError(f"locale: expected one of {sorted(_SIGN)}, got {locale!r}")
+    whole, _, cents = amount.partition(".")
+    whole = str(int(whole)) if whole else "0"
+    no_cents = not cents or int(cents) == 0
+    ints = {whole}
+    if locale == "us":
+        ints.add(_grouped(whole, ","))
+    elif locale == "cl":
+        ints |= {_grouped(whole, "."), _grouped(whole, ",")}
+    else:
+        ints.add(_grouped(whole, ",", indian=True))
+    ends: list[str] = []
+    if locale == "us":
+        c = cents if cents else "00"
+        ends += [f".{c}", f"{c}/100"]
+        if no_cents:
+            ends += ["", "-", "/-", ".-"]
+    elif locale == "in":
+        c = cents if cents else "00"
+        ends += [f".{c}", f".{c}-", f".{c}/-"]
+        if no_cents:
+            ends += ["", "-", "/-", ".-", "/"]
+    else:
+        if not no_cents:
+            return []
+        ends += ["", "-", "/-", ".-", ",-", ".", ","]
+    grammar = get_grammar(locale)
+    out: list[str] = []
+    for sign in ("", _SIGN[locale]):
+        for fill in _FILLS:
+            for i in sorted(ints):
+                for e in ends:
+                    t = f"{sign}{fill}{i}{e}"
+                    if grammar.accepts(t) and amounts_equal(canonical_amount(t, locale), amount):
+                        out.append(t)
+            if locale == "us" and whole == "0" and not no_cents:
+                t = f"{sign}{fill}.{cents}"
+                if grammar.accepts(t):
+                    out.append(t)
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class LabelledGraphs:
+    """Graphs built from a manifest, and the rows left out with the reason."""
+
+    graphs: list[FieldGraph]
+    rows: list[LabelRow]  # the row of each graph
+    skipped: list[tuple[str, str]]  # (file, reason)
+
+
+def labelled_graphs(
+    rows: Sequence[LabelRow],
+    locale: str,
+    *,
+    field: bool,
+    weights: str | None = None,
+    max_fields: int = 3,
+    log: Callable[[str], None] | None = None,
+) -> LabelledGraphs:
+    """Build the training graph of every manifest row (the first page of each file).
+
+    ``field=True``: the images are amount-field crops. Otherwise whole cheques: the zone is
+    the located candidate that spells the amount best under ``weights`` (see module doc).
+    A file that cannot be read, an amount the locale cannot write, or a page where no zone
+    can spell the amount is skipped, with its reason.
+    """
+    from ..clean import clean_field
+    from ..config import PipelineConfig
+    from ..io.images import load_pages
+    from ..lattice import build_graph
+    from ..locate import locate_fields
+    from ..models.weights import load_model
+    from ..segment import segment
+
+    cfg = PipelineConfig(weights=weights)
+    model = load_model(weights)
+    tables = get_grammar(locale).tables(model.alphabet)
+    graphs: list[FieldGraph] = []
+    kept: list[LabelRow] = []
+    skipped: list[tuple[str, str]] = []
+    for row in rows:
+        forms = written_forms(row.amount, locale)
+        if not forms:
+            skipped.append((row.file, f"the {locale} grammar cannot write {row.amount}"))
+            continue
+        try:
+            page = load_pages(row.file, limits=cfg.limits, source=row.file)[0]
+        except ChequeReaderError as exc:
+            skipped.append((row.file, str(exc)))
+            continue
+        images = [page.image] if field else [f.image for f in locate_fields(page.image, cfg.locate)[:max_fields]]
+        best: tuple[float, FieldGraph] | None = None
+        for img in images:
+            g = build_graph(segment(clean_field(img, cfg.clean, locale), cfg.segment), cfg.lattice, locale)
+            fg = FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
+                            g.geometric.astype(np.float32), LABEL_SEP.join(forms), row.amount, locale)
+            if not fg.n_arcs:
+                continue
+            if len(images) == 1:
+                best = (0.0, fg)
+                break
+            pen = model.predict(g.images) + g.geometric[:, None]
+            worst = label_path_penalty(fg, pen.astype(np.float64), tables)
+            if math.isfinite(worst) and (best is None or worst < best[0]):
+                best = (worst, fg)
+        if best is None:
+            skipped.append((row.file, "no zone of the page spells the amount" if not field
+                            else "the field holds no ink"))
+            continue
+        graphs.append(best[1])
+        kept.append(row)
+    if log is not None:
+        log(f"{len(graphs)} training fields from {len(rows)} rows ({len(skipped)} skipped)")
+    return LabelledGraphs(graphs, kept, skipped)
+
+
+def split_rows(rows: Sequence[LabelRow], val_fraction: float, seed: int) -> tuple[list[LabelRow], list[LabelRow]]:
+    """A seeded random split of manifest rows: (training, validation)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction: expected 0 <= x < 1, got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_val = int(round(len(rows) * val_fraction))
+    val = sorted(order[:n_val].tolist())
+    tr = sorted(order[n_val:].tolist())
+    return [rows[i] for i in tr], [rows[i] for i in val]
+
+
+def train_fields(
+    manifests: Sequence[str | Path],
+    out: str | Path,
+    *,
+    locale: str,
+    field: bool,
+    init: str | None = None,
+    data: str | None = None,
+    epochs: int = 10,
+    lr: float = 1e-4,
+    batch_fields: int = 16,
+    char_weight: float = 1.0,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    threads: int = 0,
+    max_arc_penalty: float = 25.0,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
+
+    ``data``: a folder laid out like ``../shared/data`` for the character loss (MNIST,
+    USPS); ``None`` or ``char_weight=0`` trains on the fields alone. ``max_arc_penalty``:
+    a field whose best label path needs a candidate penalised above it (under the weights
+    of the moment) counts for nothing in that step (label noise, a digit the cuts cannot
+    isolate; ``inf`` keeps all). Returns the history
+    (validation exact amount per epoch, on the held-out ``val_fraction`` of the rows), the
+    weights' metrics and the skipped rows.
+    """
+    from .global_training import GlobalConfig, train_global
+
+    if locale not in _SIGN:
+        raise ConfigError(f"locale: expected one of {sorted(_SIGN)}, got {locale!r}")
+    rows: list[LabelRow] = []
+    for m in manifests:
+        rows += read_manifest(m)
+    if not rows:
+        raise ConfigError("no rows in the labels manifest(s)")
+    tr_rows, va_rows = split_rows(rows, val_fraction, seed)
+    tr = labelled_graphs(tr_rows, locale, field=field, weights=init, log=log)
+    va = labelled_graphs(va_rows, locale, field=field, weights=init, log=log) if va_rows else None
+    if not tr.graphs:
+        raise ConfigError("no training field could be built: " + "; ".join(f"{f}: {r}" for f, r in tr.skipped[:5]))
+    use_chars = char_weight > 0 and data is not None and (Path(data) / "mnist" / "mnist-train.npz").is_file()
+    if char_weight > 0 and not use_chars:
+        log("character loss off: no MNIST under --data")
+    cfg = GlobalConfig(data=str(data or "."), init=init, fields=len(tr.graphs), epochs=epochs, lr=lr,
+                       batch_fields=batch_fields, seed=seed, locales=(locale,),
+                       char_weight=char_weight if use_chars else 0.0, threads=threads,
+                       val_fields=len(va.graphs) if va else 0, max_arc_penalty=max_arc_penalty)
+    note = (f"your labelled {'field crops' if field else 'cheques (located zones)'}: "
+            f"{len(tr.graphs)} fields from {', '.join(Path(m).name for m in manifests)}, "
+            f"locale {locale}, labels = every written form of the amount")
+    res = train_global(cfg, out, graphs=tr.graphs, val_graphs=va.graphs if va else [],
+                       data_note=note, evaluate=use_chars, progress=progress, log=log, command=command)
+    res["skipped"] = tr.skipped + (va.skipped if va else [])
+    res["fields"] = {"train": len(tr.graphs), "val": len(va.graphs) if va else 0}
+    return res
+
+
+__all__ = ["LabelledGraphs", "labelled_graphs", "split_rows", "train_fields", "written_forms"]

@@ -1,0 +1,126 @@
+"""Training on the user's own labelled scans: label forms, graphs from a manifest, the CLI."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chequereader.cli import main
+from chequereader.grammar import canonical_amount, get_grammar
+from chequereader.io.manifest import amounts_equal, read_manifest
+from chequereader.models.weights import load_model, read_metadata
+from chequereader.synth import FontGlyphs, amount_text, compose_field, generate
+from chequereader.train.fields import labelled_graphs, split_rows, train_fields, written_forms
+from chequereader.train.global_training import LABEL_SEP
+
+
+@pytest.mark.parametrize(
+    "amount, locale, must, must_not",
+    [
+        ("15000", "cl", ["15000", "15.000", "$15.000.-", "15,000-", "$**15000"], ["15.00", "150.00"]),
+        ("1234.56", "us", ["$1,234.56", "1234.56", "123456/100", "$***1,234.56"], ["1234", "1,234"]),
+        ("12.00", "us", ["12.00", "1200/100", "12-", "$12.-", "12"], ["12.0"]),
+        ("0.45", "us", [".45", "$.45", "0.45"], []),
+        ("2630000", "in", ["26,30,000/-", "\u20b926,30,000", "2630000.00", "2630000/"], ["2,630,000"]),
+        ("5000.50", "in", ["5,000.50", "5000.50/-"], ["5000.5"]),
+    ],
+)
+def test_written_forms_spell_the_amount_in_the_locale(amount, locale, must, must_not):
+    forms = written_forms(amount, locale)
+    g = get_grammar(locale)
+    assert len(forms) == len(set(forms))
+    for t in forms:
+        assert g.accepts(t) and amounts_equal(canonical_amount(t, locale), amount), t
+    for t in must:
+        assert t in forms
+    for t in must_not:
+        assert t not in forms
+
+
+def test_written_forms_refuse_what_the_locale_cannot_write():
+    assert written_forms("12.50", "cl") == []  # pesos have no cents
+    with pytest.raises(Exception):
+        written_forms("12", "any")
+
+
+def _field_manifest(tmp_path, n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    pool = FontGlyphs(fonts=[])
+    rows = []
+    for i in range(n):
+        written, canon = amount_text(rng, "us")
+        f = compose_field(written, pool, rng)
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), f.image)
+        rows.append((f"f{i}.png", canon))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    rows.append(("bad.png", "12.00"))
+    with open(tmp_path / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "amount"])
+        w.writerows(rows)
+    return tmp_path / "labels.csv"
+
+
+def test_labelled_graphs_from_field_crops_skip_bad_files(tmp_path):
+    rows = read_manifest(_field_manifest(tmp_path))
+    lg = labelled_graphs(rows, "us", field=True)
+    assert len(lg.graphs) == len(lg.rows) == 8
+    assert [s[0].endswith("bad.png") for s in lg.skipped] == [True]
+    for g, row in zip(lg.graphs, lg.rows):
+        assert g.amount == row.amount and g.locale == "us" and g.n_arcs > 0
+        assert g.labels == g.text.split(LABEL_SEP) and all(t in written_forms(row.amount, "us") for t in g.labels)
+
+
+def test_labelled_graphs_locate_the_zone_that_spells_the_amount_on_whole_cheques(tmp_path):
+    out = generate(4, tmp_path / "chq", locale="cl", seed=3)
+    rows = read_manifest(out)
+    lg = labelled_graphs(rows, "cl", field=False)
+    assert len(lg.graphs) + len(lg.skipped) == 4 and len(lg.graphs) >= 3
+    with open(out, newline="") as fh:
+        truth = {r["file"]: r for r in csv.DictReader(fh)}
+    for g, row in zip(lg.graphs, lg.rows):
+        # the zone trained on is a field-size crop, not the page
+        t = truth[row.file.split("/")[-1]]
+        assert g.n_nodes - 1 < 60 and int(t["field_w"]) > 0
+
+
+def test_split_rows_is_seeded_and_disjoint(tmp_path):
+    rows = read_manifest(_field_manifest(tmp_path))
+    a, b = split_rows(rows, 0.25, seed=1)
+    assert len(b) == round(len(rows) * 0.25) and len(a) + len(b) == len(rows)
+    assert not {r.file for r in a} & {r.file for r in b}
+    assert split_rows(rows, 0.25, seed=1) == (a, b)
+    with pytest.raises(Exception):
+        split_rows(rows, 1.0, seed=1)
+
+
+def test_train_fields_writes_weights_with_the_users_data_in_their_metadata(tmp_path):
+    manifest = _field_manifest(tmp_path, n=10)
+    res = train_fields([manifest], tmp_path / "w.pt", locale="us", field=True, data=None, epochs=2,
+                       lr=1e-4, val_fraction=0.2, log=lambda m: None)
+    assert res["fields"]["train"] + res["fields"]["val"] == 10 and len(res["skipped"]) == 1
+    assert [h["epoch"] for h in res["history"]] == [0, 1, 2]
+    assert res["history"][-1]["fields_counted"] > 0
+    model = load_model(tmp_path / "w.pt")  # a loadable LeNet-5 with its metadata
+    meta = read_metadata(tmp_path / "w.pt")
+    assert "your labelled field crops" in meta["training"]["data"][0]
+    assert "labelled_fields_val" in meta["metrics"] and "mnist_test" not in meta["metrics"]
+    assert model.alphabet.string == load_model().alphabet.string
+
+
+def test_train_fields_cli(tmp_path):
+    manifest = _field_manifest(tmp_path, n=6)
+    r = CliRunner().invoke(main, ["train", "fields", str(manifest), "--out", str(tmp_path / "w.pt"),
+                                  "--field", "--epochs", "1", "--data", str(tmp_path / "none"),
+                                  "--val-fraction", "0.2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert sum(out["fields"].values()) == 6  # 7 rows, the bad file skipped
+    assert out["skipped"] == 1 and (tmp_path / "w.pt").is_file()
+    assert "skipped" in r.stderr and "bad.png" in r.stderr
+    r = CliRunner().invoke(main, ["train", "fields", str(manifest), "--out", str(tmp_path / "x.pt"),
+                                  "--locale", "any"])
+    assert r.exit_code != 0
