@@ -281,7 +281,7 @@ _WEIGHTS = _WeightsParam()
 @click.option("--data", "data", default="../shared/data", show_default=True, type=click.Path(file_okay=False),
               help="MNIST for the character loss mixed in (skipped when absent).")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--lr", default=2e-4, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--batch-fields", default=16, show_default=True, type=click.IntRange(1))
 @click.option("--char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character loss on MNIST (0 = your fields only).")

@@ -216,7 +216,7 @@ def train_fields(
     init: str | None = None,
     data: str | None = None,
     epochs: int = 10,
-    lr: float = 1e-4,
+    lr: float = 2e-4,
     batch_fields: int = 16,
     char_weight: float = 1.0,
     val_fraction: float = 0.1,
