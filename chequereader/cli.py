@@ -295,7 +295,10 @@ _WEIGHTS = _WeightsParam()
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
                      seed: int, max_arc_penalty: float, threads: int, quiet: bool) -> None:
-    """Fine-tune the recognizer on your own labelled scans (LABELS: manifests with file,amount).
+    """Fine-tune the recognizer on your own labelled scans.
+
+    LABELS: manifests (CSV with file,amount), or X9.37 cash letters, whose items are read
+    as whole cheques labelled with their record-25 amounts.
 
     Global training (paper section VI) on graphs the reader builds from your images; each
     field's label is every way the locale writes its amount. Prints the held-out exact-amount

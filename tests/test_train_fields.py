@@ -124,3 +124,19 @@ def test_train_fields_cli(tmp_path):
     r = CliRunner().invoke(main, ["train", "fields", str(manifest), "--out", str(tmp_path / "x.pt"),
                                   "--locale", "any"])
     assert r.exit_code != 0
+
+
+def test_x9_cash_letters_train_on_their_items_record_25_amounts(tmp_path):
+    from pathlib import Path
+
+    from chequereader.train.fields import x9_items
+
+    x9 = Path(__file__).resolve().parents[1] / "samples" / "cheques.x937"
+    items, skipped = x9_items(x9)
+    assert [i.amount for i in items] == ["2.90", "90.00", "2050.00"] and not skipped
+    assert all(i.page is not None and i.file.startswith(str(x9)) for i in items)
+    res = train_fields([x9], tmp_path / "w.pt", locale="us", field=True, data=None, epochs=1,
+                       val_fraction=0.0, log=lambda m: None)
+    # the items are whole cheques even with field=True: each trains on a located zone
+    assert res["fields"]["train"] + len(res["skipped"]) == 3 and res["fields"]["train"] >= 2
+    assert (tmp_path / "w.pt").is_file()

@@ -3,7 +3,8 @@
 DESIGN section 8: most of the real read rate is lost where LeNet-5, taught on MNIST, meets
 real cheque ink; the paper's answer was training on fields cut from real cheques. This module
 turns a manifest of the user's scans (``file,amount``: field crops, or whole cheques whose
-amount zone the reader locates) into segmentation graphs built by the reader's own stages,
+amount zone the reader locates), or X9.37 cash letters (each item's front image, labelled
+by its record-25 amount as keyed by the bank), into segmentation graphs built by the reader's own stages,
 then fine-tunes LeNet-5 on them with the discriminative forward criterion of
 :mod:`chequereader.train.global_training` (paper section VI), the character loss on MNIST
 mixed in when its data is at hand.
@@ -122,16 +123,48 @@ def written_forms(amount: str, locale: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class LabelledItem:
+    """One labelled scan: a manifest row (``page`` None: the file's first page is read) or
+    an X9 item (its front image, its record-25 amount)."""
+
+    file: str
+    amount: str
+    page: Any = None  # chequereader.types.Page when already decoded
+
+
+def x9_items(path: str | Path) -> tuple[list[LabelledItem], list[tuple[str, str]]]:
+    """The items of an X9.37 cash letter as labelled scans: front image + record-25 amount.
+
+    Items without an amount (deposit tickets) or whose image cannot be decoded are returned
+    in the second list with the reason.
+    """
+    from ..io.images import load_pages
+
+    items: list[LabelledItem] = []
+    skipped: list[tuple[str, str]] = []
+    for page in load_pages(path, source=str(path)):
+        name = f"{path}#item{page.meta.get('x9_item', page.index) + 1}"
+        amount = page.meta.get("x9_amount")
+        if page.meta.get("error"):
+            skipped.append((name, str(page.meta["error"])))
+        elif not amount:
+            skipped.append((name, "no record-25 amount (a deposit ticket?)"))
+        else:
+            items.append(LabelledItem(name, str(amount), page))
+    return items, skipped
+
+
+@dataclass(frozen=True)
 class LabelledGraphs:
-    """Graphs built from a manifest, and the rows left out with the reason."""
+    """Graphs built from labelled scans, and the scans left out with the reason."""
 
     graphs: list[FieldGraph]
-    rows: list[LabelRow]  # the row of each graph
+    rows: list[LabelRow | LabelledItem]  # the scan of each graph
     skipped: list[tuple[str, str]]  # (file, reason)
 
 
 def labelled_graphs(
-    rows: Sequence[LabelRow],
+    rows: Sequence[LabelRow | LabelledItem],
     locale: str,
     *,
     field: bool,
@@ -166,11 +199,13 @@ def labelled_graphs(
             skipped.append((row.file, f"the {locale} grammar cannot write {row.amount}"))
             continue
         try:
-            page = load_pages(row.file, limits=cfg.limits, source=row.file)[0]
+            page = getattr(row, "page", None) or load_pages(row.file, limits=cfg.limits, source=row.file)[0]
         except ChequeReaderError as exc:
             skipped.append((row.file, str(exc)))
             continue
-        images = [page.image] if field else [f.image for f in locate_fields(page.image, cfg.locate)[:max_fields]]
+        # an X9 item is a whole cheque whatever ``field`` says
+        whole = not field or getattr(row, "page", None) is not None
+        images = [f.image for f in locate_fields(page.image, cfg.locate)[:max_fields]] if whole else [page.image]
         best: tuple[float, FieldGraph] | None = None
         for img in images:
             g = build_graph(segment(clean_field(img, cfg.clean, locale), cfg.segment), cfg.lattice, locale)
@@ -186,7 +221,7 @@ def labelled_graphs(
             if math.isfinite(worst) and (best is None or worst < best[0]):
                 best = (worst, fg)
         if best is None:
-            skipped.append((row.file, "no zone of the page spells the amount" if not field
+            skipped.append((row.file, "no zone of the page spells the amount" if whole
                             else "the field holds no ink"))
             continue
         graphs.append(best[1])
@@ -196,7 +231,7 @@ def labelled_graphs(
     return LabelledGraphs(graphs, kept, skipped)
 
 
-def split_rows(rows: Sequence[LabelRow], val_fraction: float, seed: int) -> tuple[list[LabelRow], list[LabelRow]]:
+def split_rows(rows: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """A seeded random split of manifest rows: (training, validation)."""
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction: expected 0 <= x < 1, got {val_fraction}")
@@ -241,11 +276,19 @@ def train_fields(
 
     if locale not in _SIGN:
         raise ConfigError(f"locale: expected one of {sorted(_SIGN)}, got {locale!r}")
-    rows: list[LabelRow] = []
+    from ..io.x937 import is_x937
+
+    rows: list[LabelRow | LabelledItem] = []
+    x9_skipped: list[tuple[str, str]] = []
     for m in manifests:
-        rows += read_manifest(m)
+        if is_x937(m):
+            items, bad = x9_items(m)
+            rows += items
+            x9_skipped += bad
+        else:
+            rows += read_manifest(m)
     if not rows:
-        raise ConfigError("no rows in the labels manifest(s)")
+        raise ConfigError("no labelled scans in " + ", ".join(str(m) for m in manifests))
     tr_rows, va_rows = split_rows(rows, val_fraction, seed)
     tr = labelled_graphs(tr_rows, locale, field=field, weights=init, log=log)
     va = labelled_graphs(va_rows, locale, field=field, weights=init, log=log) if va_rows else None
@@ -263,9 +306,10 @@ def train_fields(
             f"locale {locale}, labels = every written form of the amount")
     res = train_global(cfg, out, graphs=tr.graphs, val_graphs=va.graphs if va else [],
                        data_note=note, evaluate=use_chars, progress=progress, log=log, command=command)
-    res["skipped"] = tr.skipped + (va.skipped if va else [])
+    res["skipped"] = x9_skipped + tr.skipped + (va.skipped if va else [])
     res["fields"] = {"train": len(tr.graphs), "val": len(va.graphs) if va else 0}
     return res
 
 
-__all__ = ["LabelledGraphs", "labelled_graphs", "split_rows", "train_fields", "written_forms"]
+__all__ = ["LabelledGraphs", "LabelledItem", "labelled_graphs", "split_rows", "train_fields", "written_forms",
+           "x9_items"]
