@@ -1054,10 +1054,11 @@ def decode(
         # An amount far beyond the locale's usual size (a date or a MICR line read as one,
         # a slash read as a 1) is that much less likely to be right, whatever its rivals:
         # the size part of the prior discounts the confidence itself (DecodeConfig).
+        conf = post
         if post > 1e-6:
-            conf = post * characters(p) * (math.exp(-cfg.magnitude(a, locale)) if cfg.magnitude_confidence else 1.0)
-        else:
-            conf = post
+            conf *= characters(p)
+            if cfg.magnitude_confidence:
+                conf *= math.exp(-cfg.magnitude(a, locale))
         scored.append((-conf, rank, a, p, post))
     scored.sort(key=lambda x: (x[0], x[1]))
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
