@@ -225,5 +225,7 @@ def test_scan_format_gives_what_a_reader_decodes():
     assert set(np.unique(tif)) == {0, 255} and tif[30, 60] == 0 and tif[5, 5] == 255
     jpg = scan_format(img, np.random.default_rng(0), "jpg")
     assert jpg.shape == img.shape and abs(int(jpg[30, 60]) - int(img[30, 60])) < 25
-    with pytest.raises(Exception):
+    from chequereader.errors import ConfigError
+
+    with pytest.raises(ConfigError):
         scan_format(img, np.random.default_rng(0), "bmp")

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from chequereader.cli import main
+from chequereader.errors import ConfigError
 from chequereader.grammar import canonical_amount, get_grammar
 from chequereader.io.manifest import amounts_equal, read_manifest
 from chequereader.models.weights import load_model, read_metadata
@@ -42,7 +43,7 @@ def test_written_forms_spell_the_amount_in_the_locale(amount, locale, must, must
 
 def test_written_forms_refuse_what_the_locale_cannot_write():
     assert written_forms("12.50", "cl") == []  # pesos have no cents
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         written_forms("12", "any")
 
 
@@ -93,7 +94,7 @@ def test_split_rows_is_seeded_and_disjoint(tmp_path):
     assert len(b) == round(len(rows) * 0.25) and len(a) + len(b) == len(rows)
     assert not {r.file for r in a} & {r.file for r in b}
     assert split_rows(rows, 0.25, seed=1) == (a, b)
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         split_rows(rows, 1.0, seed=1)
 
 

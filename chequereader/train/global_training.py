@@ -46,13 +46,13 @@ from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
 from ..synth import (
+    LAYOUTS,
+    PRINTED_FIELD,
     FieldSynthConfig,
     FontGlyphs,
     GlyphSource,
-    PRINTED_FIELD,
     MixedPool,
     NpzDigitPool,
-    LAYOUTS,
     amount_text,
     compose_field,
     find_printed_fonts,
