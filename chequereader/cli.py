@@ -452,7 +452,11 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold: float | None,
                  weights: str | None, config: str | None, out: str, workers: int, quiet: bool) -> None:
-    """Read/error/reject rates, error-reject curve and an HTML report on a labels manifest."""
+    """Read/error/reject rates, error-reject curve and an HTML report on a labels manifest.
+
+    LABELS: a CSV manifest (file,amount), or an X9.37 cash letter whose items' record-25
+    amounts are the labels.
+    """
     from .evaluate import evaluate_manifest
 
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,

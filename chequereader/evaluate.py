@@ -21,6 +21,7 @@ import base64
 import html
 import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -477,7 +478,9 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     Parameters
     ----------
     labels_csv : str or Path
-        Manifest ``file,amount`` (DESIGN section 6), files relative to the CSV.
+        Manifest ``file,amount`` (DESIGN section 6), files relative to the CSV; or an X9.37
+        cash letter, whose items are labelled by their record-25 amounts (items without
+        one, such as deposit tickets, are left out).
     config : PipelineConfig, optional
     out_dir : str or Path
         Created if needed.
@@ -501,11 +504,14 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     from .io.images import load_pages
     from .io.manifest import read_manifest
 
+    from .io.x937 import is_x937
+
     cfg = config or PipelineConfig()
-    rows = read_manifest(labels_csv)
+    x9 = is_x937(labels_csv)
+    rows = [] if x9 else read_manifest(labels_csv)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = list(dict.fromkeys(r.file for r in rows))
+    files = [os.fspath(labels_csv)] if x9 else list(dict.fromkeys(r.file for r in rows))
     by_file: dict[str, list[AmountResult]] = {}
     prog = Progress(len(files), enabled=progress)
     t0 = time.perf_counter()
@@ -518,10 +524,19 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
         prog.close()
     seconds = time.perf_counter() - t0
     results = []
-    for r in rows:
-        got = by_file.get(r.file) or [AmountResult(status="error", file=r.file, error="not read")]
-        results.append(got[0])
-    truth = [r.amount for r in rows]
+    if x9:
+        got = by_file.get(files[0]) or []
+        results = [r for r in got if r.extra.get("x9_amount")]
+        if not results:
+            errs = "; ".join(r.error for r in got if r.error)
+            raise ConfigError(f"{labels_csv}: no X9 item with a record-25 amount to evaluate"
+                              + (f" ({errs})" if errs else ""))
+        truth = [str(r.extra["x9_amount"]) for r in results]
+    else:
+        for r in rows:
+            got = by_file.get(r.file) or [AmountResult(status="error", file=r.file, error="not read")]
+            results.append(got[0])
+        truth = [r.amount for r in rows]
     m = compute_metrics(results, truth, seconds=seconds, reject_threshold=cfg.reject_threshold)
     m.update({"labels": str(labels_csv), "locale": cfg.locale, "field": cfg.field,
               "weights": cfg.weights or "bundled", "workers": workers})

@@ -226,3 +226,21 @@ def test_evaluate_bundled_weights_on_synthetic_fields(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     truth = [ln.split(",")[1] for ln in lines[1:]]
     assert sum(correctness([x["amount"] for x in rows], truth)) == round(m["exact_match"] * 24)
+
+
+def test_evaluate_an_x9_cash_letter_against_its_record_25_amounts(tmp_path: Path) -> None:
+    x9 = Path(__file__).resolve().parents[1] / "samples" / "cheques.x937"
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(main, ["evaluate", str(x9), "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    # three items, labelled 2.90 / 90.00 / 2050.00 by record 25: two read right, the third
+    # (its cents broken up by the bitonal conversion) rejected
+    assert m["n"] == 3 and m["labels"] == str(x9)
+    assert m["read_rate"] == pytest.approx(2 / 3) and m["error_rate"] == 0.0
+    html = (out / "report.html").read_text()
+    assert "2050.00" in html  # the rejected item is in the report with its label
+    bad = tmp_path / "bad.x937"
+    bad.write_bytes(x9.read_bytes()[:200])  # header records only: no item survives
+    r = CliRunner().invoke(main, ["evaluate", str(bad), "--out", str(tmp_path / "ev2"), "--quiet"])
+    assert r.exit_code != 0 and "bad.x937" in r.output
