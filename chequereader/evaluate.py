@@ -503,7 +503,6 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     from .inspect import overlay_for
     from .io.images import load_pages
     from .io.manifest import read_manifest
-
     from .io.x937 import is_x937
 
     cfg = config or PipelineConfig()
