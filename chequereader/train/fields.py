@@ -33,25 +33,11 @@ import numpy as np
 from ..errors import ChequeReaderError, ConfigError
 from ..grammar import RUPEE, canonical_amount, get_grammar
 from ..io.manifest import LabelRow, amounts_equal, read_manifest
+from ..synth import _group
 from .global_training import LABEL_SEP, FieldGraph, label_path_penalty
 
 _SIGN = {"us": "$", "cl": "$", "in": RUPEE}
 _FILLS = ("", "*", "**", "***")
-
-
-def _grouped(digits: str, sep: str, indian: bool = False) -> str:
-    if indian and len(digits) > 3:
-        head, tail = digits[:-3], digits[-3:]
-        pairs = []
-        while len(head) > 2:
-            pairs.insert(0, head[-2:])
-            head = head[:-2]
-        return sep.join([head, *pairs, tail])
-    groups = []
-    while len(digits) > 3:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return sep.join([digits, *groups])
 
 
 def written_forms(amount: str, locale: str) -> list[str]:
@@ -86,11 +72,11 @@ def written_forms(amount: str, locale: str) -> list[str]:
     no_cents = not cents or int(cents) == 0
     ints = {whole}
     if locale == "us":
-        ints.add(_grouped(whole, ","))
+        ints.add(_group(int(whole), ","))
     elif locale == "cl":
-        ints |= {_grouped(whole, "."), _grouped(whole, ",")}
+        ints |= {_group(int(whole), "."), _group(int(whole), ",")}
     else:
-        ints.add(_grouped(whole, ",", indian=True))
+        ints.add(_group(int(whole), ",", indian=True))
     ends: list[str] = []
     if locale == "us":
         c = cents if cents else "00"
