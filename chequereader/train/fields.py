@@ -177,7 +177,7 @@ def labelled_graphs(
     model = load_model(weights)
     tables = get_grammar(locale).tables(model.alphabet)
     graphs: list[FieldGraph] = []
-    kept: list[LabelRow] = []
+    kept: list[LabelRow | LabelledItem] = []
     skipped: list[tuple[str, str]] = []
     for row in rows:
         forms = written_forms(row.amount, locale)
@@ -199,7 +199,7 @@ def labelled_graphs(
                             g.geometric.astype(np.float32), LABEL_SEP.join(forms), row.amount, locale)
             if not fg.n_arcs:
                 continue
-            if len(images) == 1:
+            if not whole:  # a field crop is the field
                 best = (0.0, fg)
                 break
             pen = model.predict(g.images) + g.geometric[:, None]
