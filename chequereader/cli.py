@@ -290,11 +290,12 @@ _WEIGHTS = _WeightsParam()
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-arc-penalty", default=25.0, show_default=True, type=click.FloatRange(0),
               help="Leave out of a step a field whose label path needs a worse candidate (inf: keep all).")
+@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
-                     seed: int, max_arc_penalty: float, threads: int, quiet: bool) -> None:
+                     seed: int, max_arc_penalty: float, resume: bool, threads: int, quiet: bool) -> None:
     """Fine-tune the recognizer on your own labelled scans.
 
     LABELS: manifests (CSV with file,amount), or X9.37 cash letters, whose items are read
@@ -313,7 +314,7 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
         res = train_fields(labels, out, locale=locale, field=field, init=_abs_weights(init), data=data,
                            epochs=epochs, lr=lr, batch_fields=batch_fields, char_weight=char_weight,
                            val_fraction=val_fraction, seed=seed, threads=threads,
-                           max_arc_penalty=max_arc_penalty, progress=not quiet and sys.stderr.isatty(),
+                           max_arc_penalty=max_arc_penalty, resume=resume, progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:
         _fail(str(exc))

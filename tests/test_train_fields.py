@@ -141,3 +141,12 @@ def test_x9_cash_letters_train_on_their_items_record_25_amounts(tmp_path):
     # the items are whole cheques even with field=True: each trains on a located zone
     assert res["fields"]["train"] + len(res["skipped"]) == 3 and res["fields"]["train"] >= 2
     assert (tmp_path / "w.pt").is_file()
+
+
+def test_train_fields_resumes_from_its_checkpoint(tmp_path):
+    manifest = _field_manifest(tmp_path, n=6)
+    kw = dict(locale="us", field=True, data=None, val_fraction=0.2, log=lambda m: None)
+    train_fields([manifest], tmp_path / "w.pt", epochs=1, **kw)
+    assert (tmp_path / "w.pt.ckpt").is_file()
+    res = train_fields([manifest], tmp_path / "w.pt", epochs=2, resume=True, **kw)
+    assert [h["epoch"] for h in res["history"]] == [0, 1, 2]  # epoch 1 not run again

@@ -244,6 +244,7 @@ def train_fields(
     seed: int = 0,
     threads: int = 0,
     max_arc_penalty: float = 25.0,
+    resume: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
     command: str | None = None,
@@ -254,7 +255,9 @@ def train_fields(
     USPS); ``None`` or ``char_weight=0`` trains on the fields alone. ``max_arc_penalty``:
     a field whose best label path needs a candidate penalised above it (under the weights
     of the moment) counts for nothing in that step (label noise, a digit the cuts cannot
-    isolate; ``inf`` keeps all). Returns the history
+    isolate; ``inf`` keeps all). ``resume``: continue from ``out``'s checkpoint
+    (``OUT.ckpt``, written after every epoch; the same manifests, seed and split). Returns
+    the history
     (validation exact amount per epoch, on the held-out ``val_fraction`` of the rows), the
     weights' metrics and the skipped rows.
     """
@@ -291,7 +294,8 @@ def train_fields(
             f"{len(tr.graphs)} fields from {', '.join(Path(m).name for m in manifests)}, "
             f"locale {locale}, labels = every written form of the amount")
     res = train_global(cfg, out, graphs=tr.graphs, val_graphs=va.graphs if va else [],
-                       data_note=note, evaluate=use_chars, progress=progress, log=log, command=command)
+                       data_note=note, evaluate=use_chars, resume=resume, progress=progress, log=log,
+                       command=command)
     res["skipped"] = x9_skipped + tr.skipped + (va.skipped if va else [])
     res["fields"] = {"train": len(tr.graphs), "val": len(va.graphs) if va else 0}
     return res
