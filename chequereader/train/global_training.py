@@ -192,18 +192,16 @@ def make_field_graphs(
         if cheques > 0 and rng.random() < cheques:
             zone = cheque_zone(pool, loc, np.random.default_rng([seed, t]), locate_cfg)
         if zone is not None:
-            img, text, canon = zone
-            g = build_graph(segment(clean_field(img, clean_cfg, loc), seg_cfg), lat_cfg, loc)
-            out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
-                                  g.geometric.astype(np.float32), text, canon, loc))
-            continue
-        if printed > 0 and printed_pool is not None and rng.random() < printed:
-            sf = compose_field(written.replace("^", ""), printed_pool, rng, PRINTED_FIELD)
+            image, text, canon = zone
         else:
-            sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
-        g = build_graph(segment(clean_field(sf.image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
+            if printed > 0 and printed_pool is not None and rng.random() < printed:
+                sf = compose_field(written.replace("^", ""), printed_pool, rng, PRINTED_FIELD)
+            else:
+                sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
+            image, text = sf.image, sf.text
+        g = build_graph(segment(clean_field(image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
-                              g.geometric.astype(np.float32), sf.text, canon, loc))
+                              g.geometric.astype(np.float32), text, canon, loc))
     return out
 
 
@@ -416,6 +414,8 @@ def train_global(
     given = graphs is not None
     locales = set(cfg.locales) | {g.locale for g in [*(graphs or []), *(val_graphs or [])]}
     tables = {loc: get_grammar(loc).tables(model.alphabet) for loc in locales}
+    # MNIST-train digits of the training / validation writers, when synthetic fields are made
+    pools = _pools(cfg) if not given or val_graphs is None else None
     t0 = time.time()
     if given:
         graphs = list(graphs or [])
@@ -423,9 +423,9 @@ def train_global(
         graphs = load_field_graphs(cache)
         log(f"loaded {len(graphs)} training graphs from {cache}")
     else:
-        train_pool, val_pool = _pools(cfg)
+        assert pools is not None
         data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-        graphs = make_field_graphs(train_pool, cfg.fields, data_seed + 1000, cfg.locales,
+        graphs = make_field_graphs(pools[0], cfg.fields, data_seed + 1000, cfg.locales,
                                    progress=progress, small_zeros_cl=cfg.small_zeros,
                                    joined=cfg.joined, printed=cfg.printed, touch=cfg.touch,
                                    cheques=cfg.cheques,
@@ -435,7 +435,8 @@ def train_global(
     if val_graphs is not None:
         val = list(val_graphs)
     else:
-        val = make_field_graphs(_pools(cfg)[1], cfg.val_fields, cfg.seed + 2000, cfg.locales)
+        assert pools is not None
+        val = make_field_graphs(pools[1], cfg.val_fields, cfg.seed + 2000, cfg.locales)
     log(f"built {len(graphs)} training and {len(val)} validation graphs in {time.time() - t0:.0f}s")
 
     chars: dict[str, Any] | None = None
