@@ -305,16 +305,18 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
     field's label is every way the locale writes its amount. Prints the held-out exact-amount
     rate per epoch; read with the result through --weights.
     """
+    from .config import PipelineConfig
     from .train.fields import train_fields
 
-    if init is None:
-        init = "latin" if locale == "cl" else "default"
+    if init is None:  # the file the reader would read this locale with
+        init = (PipelineConfig().weights_cl if locale == "cl" else None) or "default"
     cmd = _command_line(click.get_current_context())
     try:
         res = train_fields(labels, out, locale=locale, field=field, init=_abs_weights(init), data=data,
                            epochs=epochs, lr=lr, batch_fields=batch_fields, char_weight=char_weight,
                            val_fraction=val_fraction, seed=seed, threads=threads,
-                           max_arc_penalty=max_arc_penalty, resume=resume, progress=not quiet and sys.stderr.isatty(),
+                           max_arc_penalty=max_arc_penalty, resume=resume,
+                           progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:
         _fail(str(exc))
