@@ -266,3 +266,32 @@ def test_dotted_guide_line_removed_but_decimal_point_kept(thickness):
         assert clean_field(img).binary[line].any()
     finally:
         clean_mod.LINE_GAP = old
+
+
+def _dollar_in_box(h: int = 33, w: int = 90, side: bool = True) -> np.ndarray:
+    """Grey field: a printed '$' (an S of 4-px strokes with a 2-px stem through it, from row 4
+    to row 31) and, optionally, a 2-px box side crossing the whole crop at x = 80."""
+    img = np.full((h, w), 200, np.uint8)
+    s = np.zeros((h, w), np.uint8)
+    for y in (7, 16, 25):
+        s[y:y + 4, 8:24] = 1
+    s[7:20, 8:12] = 1
+    s[16:29, 20:24] = 1
+    img[s > 0] = 40
+    img[4:32, 15:17] = 40  # the stem, 28 of 33 rows: shorter than a side of the box
+    if side:
+        img[:, 80:82] = 40
+    return img
+
+
+def test_box_side_removed_dollar_stem_kept():
+    cf = clean_field(_dollar_in_box())
+    assert not cf.binary[:, 78:84].any()          # the box's side crosses the crop: a border
+    assert cf.binary[4:7, 15:17].all()             # the '$' keeps its stem above the S ...
+    assert cf.binary[29:32, 15:17].all()           # ... and below it
+
+
+def test_dollar_stem_taken_for_a_border_at_the_old_fraction():
+    # The regression this default guards against: at 0.85 the stem went with the border.
+    cf = clean_field(_dollar_in_box(), CleanConfig(vertical_line_frac=0.85))
+    assert not cf.binary[4:7, 15:17].any()
