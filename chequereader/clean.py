@@ -189,8 +189,25 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
             # they are thick; only thin runs are borders.
             widths = vlines.sum(axis=1)
             if widths.max() <= 4:
-                out &= ~_uncrossed(vlines, out, axis=1)
+                out &= ~_not_strokes(vlines, _uncrossed(vlines, out, axis=1))
     return out
+
+
+def _not_strokes(vlines: np.ndarray, remove: np.ndarray, min_crossings: int = 3) -> np.ndarray:
+    """``remove`` without the vertical runs that ink crosses at ``min_crossings`` or more
+    separate places: the stem of a '$', whose S crosses it three times. A box's side is
+    touched, or crossed by a digit written over it (a 0: twice), and goes."""
+    n, lab = cv2.connectedComponents(vlines.view(np.uint8), connectivity=8)
+    if n <= 1:
+        return remove
+    crossed_rows = np.zeros((n, vlines.shape[0]), bool)
+    ys, xs = np.nonzero(vlines & ~remove)
+    crossed_rows[lab[ys, xs], ys] = True
+    # separate crossings = runs of crossed rows
+    starts = (crossed_rows[:, 1:] & ~crossed_rows[:, :-1]).sum(axis=1) + crossed_rows[:, 0]
+    stroke = starts >= min_crossings
+    stroke[0] = False
+    return remove & ~stroke[lab]
 
 
 LINE_GAP = 6  # widest gap between the dots or dashes of a dotted guide line, px
@@ -248,15 +265,16 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
     return hit & flat
 
 
-def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:
+def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int, cross: bool = False) -> np.ndarray:
     """The line pixels that no stroke crosses or touches.
 
     For horizontal lines (``axis=0``): a line pixel is kept (returned False) when the ink
     just above or just below the line band in its column is not part of the line, i.e. a
-    stroke arrives there. ``axis=1`` does the same for vertical lines, left/right.
+    stroke arrives there. ``axis=1`` does the same for vertical lines (box sides), but keeps
+    only the pixels with ink both left and right of the band (``cross``).
     """
     if axis == 1:
-        return _uncrossed(lines.T, binary.T, 0).T
+        return _uncrossed(lines.T, binary.T, 0, cross=True).T
     other = binary & ~lines
     h = lines.shape[0]
     # Each line pixel looks up and down along its column past the line band (at most 3 px).
@@ -268,8 +286,10 @@ def _uncrossed(lines: np.ndarray, binary: np.ndarray, axis: int) -> np.ndarray:
         up[d:] |= other[:-d]
         down[:-d] |= other[d:]
     # Pixels of the line band right next to a stroke: keep them so that the stroke is not
-    # cut, and a digit standing on the line keeps its foot.
-    touch = up | down
+    # cut, and a digit standing on the line keeps its foot. With ``cross``, only where ink
+    # lies on both sides: a digit that merely touches the line (the last 0 of an amount
+    # written against the box's side) does not keep a stretch of it as a tail (read 9).
+    touch = (up & down) if cross else (up | down)
     return lines & ~touch
 
 

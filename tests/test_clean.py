@@ -291,7 +291,20 @@ def test_box_side_removed_dollar_stem_kept():
     assert cf.binary[29:32, 15:17].all()           # ... and below it
 
 
-def test_dollar_stem_taken_for_a_border_at_the_old_fraction():
-    # The regression this default guards against: at 0.85 the stem went with the border.
+def test_dollar_stem_kept_even_when_as_tall_as_a_border():
+    # At 0.85 the stem is long enough to be a border; its S crosses it three times, so it
+    # stays a stroke.
     cf = clean_field(_dollar_in_box(), CleanConfig(vertical_line_frac=0.85))
-    assert not cf.binary[4:7, 15:17].any()
+    assert cf.binary[4:7, 15:17].all() and cf.binary[29:32, 15:17].all()
+    assert not cf.binary[:, 78:84].any()
+
+
+def test_box_side_touched_by_a_zero_leaves_no_tail():
+    # The last 0 of an amount written against the box's right side: before, the side's
+    # pixels next to the 0 were kept (a stroke "arrived" there) and the 0 read as a 9.
+    img = np.full((40, 70), 200, np.uint8)
+    cv2.ellipse(img, (50, 20), (9, 12), 0, 0, 360, 30, 3)   # the 0: x 40..61
+    img[:, 61:63] = 30                                       # the side, touching it
+    cf = clean_field(img)
+    assert not cf.binary[:, 62].any()                        # no tail left of the side
+    assert cf.binary[8:33, 38:43].any() and cf.binary[6:10, 45:56].any()   # the 0 is there
