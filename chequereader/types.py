@@ -123,8 +123,9 @@ class SegmentationGraph:
     Arc ``a`` goes from ``src[a]`` to ``dst[a]`` and covers pieces ``src[a]..dst[a]-1``.
     ``images`` are the arcs' framed candidate inputs ``float32 (A, 32, 32)``; ``boxes`` the
     arcs' boxes ``int32 (A, 4)`` as ``x, y, w, h`` in field coordinates; ``geometric`` an extra
-    per-arc penalty ``float32 (A,)`` added to every class. Start node is 0, final node
-    ``n_nodes - 1``.
+    per-arc penalty ``float32 (A,)`` added to every class. ``only``: empty, or per arc the one
+    character that arc may be read as (``""``: any); see :func:`chequereader.lattice.arc_penalties`.
+    Start node is 0, final node ``n_nodes - 1``.
     """
 
     n_nodes: int
@@ -133,6 +134,7 @@ class SegmentationGraph:
     images: np.ndarray
     boxes: np.ndarray
     geometric: np.ndarray
+    only: tuple[str, ...] = ()
 
     @property
     def n_arcs(self) -> int:

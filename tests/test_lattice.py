@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chequereader.framing import BACKGROUND
-from chequereader.lattice import LatticeConfig, build_graph
+from chequereader.lattice import BARRED, LatticeConfig, arc_penalties, build_graph, unrestricted
 from chequereader.types import BBox, Segmentation
 
 
@@ -109,8 +109,10 @@ def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
     assert np.array_equal(g.images[a], own)
     assert (g.images[a] > 0.3).sum() > 2 * (base.images[arcs.index((2, 3))] > 0.3).sum()
     assert g.geometric[a] == base.geometric[arcs.index((2, 3))] + 1.0
-    # no cents in Chilean amounts: no superscript reading
-    assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10), "cl").n_arcs == base.n_arcs
+    assert g.only == ()  # any character
+    # no cents in Chilean amounts: no superscript reading (small trailing zeros instead)
+    assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf),
+                       "cl").n_arcs == base.n_arcs
     # a raised piece followed by one on the baseline is not superscript
     seg2 = _seg([(0, 11, 8, 20), (10, 10, 5, 10), (17, 11, 8, 20)])
     assert build_graph(seg2).n_arcs == build_graph(seg2, LatticeConfig(superscript_penalty=np.inf)).n_arcs
@@ -143,3 +145,32 @@ def test_slanted_neighbours_that_do_not_touch_stand_apart():
         off = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, apart_overlap=0.0))
         a = list(zip(g.src.tolist(), g.dst.tolist())).index((0, 2))
         assert g.geometric[a] == pytest.approx(off.geometric[a] + extra), touch
+
+
+def test_small_trailing_zeros_of_chilean_amounts_get_own_box_arcs_read_only_as_0():
+    from chequereader.framing import frame
+
+    # body 20, baseline 30: "6" then "00" written small on the baseline (rows 20..29), then
+    # a '-' (3 px high): the Chilean thousands' zeros.
+    seg = _seg([(0, 11, 8, 20), (10, 20, 7, 10), (19, 20, 7, 10), (28, 24, 6, 3)])
+    cfg = LatticeConfig(max_width=10, max_gap=10)
+    base = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf), "cl")
+    g = build_graph(seg, cfg, "cl")
+    arcs = list(zip(g.src.tolist(), g.dst.tolist()))
+    extra = arcs[base.n_arcs:]
+    # spans of trailing pieces under 0.75 body, each at least 0.3 body high: not the '-' alone
+    assert sorted(extra) == [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4)]
+    assert g.only == ("",) * base.n_arcs + ("0",) * len(extra)
+    a = base.n_arcs + extra.index((1, 2))
+    assert np.array_equal(g.images[a], frame(seg.labels[20:30, 10:17] == 2))
+    # the recognizer's penalties: every class but '0' barred on those arcs, the others as given
+    chars = tuple("0123456789-")
+    rec = np.arange(g.n_arcs * len(chars), dtype=np.float32).reshape(g.n_arcs, len(chars)) % 7
+    pen = arc_penalties(g, rec.copy(), chars)
+    assert np.array_equal(pen[: base.n_arcs], rec[: base.n_arcs] + g.geometric[: base.n_arcs, None])
+    assert (pen[base.n_arcs:, 1:] == BARRED).all()
+    assert np.array_equal(pen[base.n_arcs:, 0], rec[base.n_arcs:, 0] + g.geometric[base.n_arcs:])
+    # training graphs leave them out; other locales do not make them
+    u = unrestricted(g)
+    assert u.n_arcs == base.n_arcs and u.only == () and np.array_equal(u.images, base.images)
+    assert build_graph(seg, cfg, "us").only == ()

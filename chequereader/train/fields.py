@@ -168,7 +168,7 @@ def labelled_graphs(
     from ..clean import clean_field
     from ..config import PipelineConfig
     from ..io.images import load_pages
-    from ..lattice import build_graph
+    from ..lattice import build_graph, unrestricted
     from ..locate import locate_fields
     from ..models.weights import load_model
     from ..segment import segment
@@ -194,7 +194,8 @@ def labelled_graphs(
         images = [f.image for f in locate_fields(page.image, cfg.locate)[:max_fields]] if whole else [page.image]
         best: tuple[float, FieldGraph] | None = None
         for img in images:
-            g = build_graph(segment(clean_field(img, cfg.clean, locale), cfg.segment), cfg.lattice, locale)
+            g = unrestricted(build_graph(segment(clean_field(img, cfg.clean, locale), cfg.segment),
+                                         cfg.lattice, locale))
             fg = FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                             g.geometric.astype(np.float32), LABEL_SEP.join(forms), row.amount, locale)
             if not fg.n_arcs:

@@ -41,7 +41,7 @@ from ..decode import _accepted_seqs, _trie, decode, forward_criterion, viterbi
 from ..errors import ConfigError
 from ..grammar import get_grammar
 from ..io.manifest import amounts_equal
-from ..lattice import LatticeConfig, build_graph
+from ..lattice import LatticeConfig, build_graph, unrestricted
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
@@ -199,7 +199,7 @@ def make_field_graphs(
             else:
                 sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
             image, text = sf.image, sf.text
-        g = build_graph(segment(clean_field(image, clean_cfg, loc), seg_cfg), lat_cfg, loc)
+        g = unrestricted(build_graph(segment(clean_field(image, clean_cfg, loc), seg_cfg), lat_cfg, loc))
         out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
                               g.geometric.astype(np.float32), text, canon, loc))
     return out

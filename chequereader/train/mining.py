@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clean import CleanConfig, clean_field
-from ..lattice import LatticeConfig, build_graph
+from ..lattice import LatticeConfig, build_graph, unrestricted
 from ..models.alphabet import DEFAULT, Alphabet
 from ..segment import SegmentConfig, segment
 from ..synth import FieldSynthConfig, NpzDigitPool, SynthField, amount_text, compose_field
@@ -99,7 +99,7 @@ def mine(
         sf = compose_field(written, pool, rng, field_cfg)
         cf = clean_field(sf.image, clean_cfg, loc)
         seg = segment(cf, seg_cfg)
-        g = build_graph(seg, lat_cfg, loc)
+        g = unrestricted(build_graph(seg, lat_cfg, loc))
         lab = label_arcs(sf, seg, g, alphabet)
         keep = lab >= -1
         xs.append(g.images[keep])
