@@ -308,6 +308,8 @@ def _open_hairlines(binary: np.ndarray) -> np.ndarray:
     vert[1:] |= binary[:-1]
     vert[:-1] |= binary[1:]
     opened = binary & vert
+    if np.array_equal(opened, binary):  # no hairline anywhere: nothing to decide
+        return binary
     u8 = binary.view(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(u8, connectivity=8)
     # Hatching is flat: a thin component that is mostly hairline but about as high as wide

@@ -184,7 +184,13 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         dst += [dst[a] for a in sup]
         boxes += [boxes[a] for a in sup]
         geo += [geo[a] + extra for a in sup]
-        imgs = np.concatenate([imgs, np.stack([frame(masks[a]) for a in sup])])
+        more = np.full((len(sup), SIZE, SIZE), BACKGROUND, np.float32)
+        for k, a in enumerate(sup):  # framed by their own box: body = ink height, baseline = its foot
+            if all(tight[src[a]:dst[a]]):
+                frame_tight(masks[a], float(masks[a].shape[0]), float(masks[a].shape[0]), out=more[k])
+            else:
+                more[k] = frame(masks[a])
+        imgs = np.concatenate([imgs, more])
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),
@@ -221,11 +227,12 @@ def arc_penalties(graph: SegmentationGraph, recognized: np.ndarray, chars: Seque
     :data:`BARRED`. ``chars`` is the recognizer's alphabet, class ``k`` = ``chars[k]``."""
     pen = recognized + graph.geometric[:, None]
     if graph.only:
-        for a, c in enumerate(graph.only):
-            if c:
-                keep = pen[a, chars.index(c)]
-                pen[a] = BARRED
-                pen[a, chars.index(c)] = keep
+        for c in set(graph.only) - {""}:
+            rows = np.fromiter((x == c for x in graph.only), bool, len(graph.only))
+            k = chars.index(c)
+            keep = pen[rows, k]
+            pen[rows] = BARRED
+            pen[rows, k] = keep
     return pen
 
 
