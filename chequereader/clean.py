@@ -319,7 +319,7 @@ def _open_hairlines(binary: np.ndarray) -> np.ndarray:
     interior = cv2.erode(u8, np.ones((3, 3), np.uint8)).astype(bool)
     # Counts over the ink only (the background, label 0, is always "opened" below; a
     # bincount over the whole label image costs several times more).
-    total = np.bincount(lab[binary], minlength=n).astype(float)
+    total = stats[:, cv2.CC_STAT_AREA].astype(float)  # (label 0's entry is never used)
     kept = np.bincount(lab[opened], minlength=n)
     thick = np.bincount(lab[interior], minlength=n) >= 0.1 * total
     whole_field = np.count_nonzero(opened) >= 0.85 * np.count_nonzero(binary)
