@@ -161,6 +161,17 @@ class DecodeConfig:
     # synthetic cheques of seed 1, 4 such reads were wrong and 1 right), and a 7-digit
     # reading without cents loses to the one with.
     lost_point_penalty: tuple[tuple[str, float], ...] = (("us", 4.2),)
+    # Indian amounts close with "/-"; a '-' alone is most often a "/-" whose '/' was read as
+    # a 1 ("190/-" -> 1901.-, "2600000/-" -> 26000001-). A text ending in a '-' with no '/'
+    # before it costs this much (per text, before its amount's mass is summed).
+    lone_dash_penalty: tuple[tuple[str, float], ...] = (("in", 3.0),)
+
+    def text_penalty(self, text: str, locale: str) -> float:
+        """``-log`` prior weight of a decoded text for its form alone (0 for most texts)."""
+        dash = dict(self.lone_dash_penalty).get(locale)
+        if dash is not None and text.endswith("-") and not text.endswith("/-"):
+            return dash
+        return 0.0
     # Rubbish: any candidate may be no character at all (half a digit, two digits, noise),
     # with mass exp(-rubbish_penalty) against its class's exp(-penalty) -- LeNet-5's MAP
     # criterion (paper section III-C: the constant j) kept at reading time. An amount's
@@ -1016,16 +1027,23 @@ def decode(
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
     masses = []
+    weighted = []  # with each text's own prior (DecodeConfig.text_penalty)
     for idx in groups.values():
         # One text: its own value (what _neg_lse of one value returns, m - log(1)).
         f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
-        masses.append(min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0)
+        m = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
+        masses.append(m)
+        tp = [cfg.text_penalty(paths[q].text, locale) for q in idx]
+        if any(tp):
+            f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
+            m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0
+        weighted.append(m)
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
     # A text may have two readings (a US amount whose decimal point was lost, see
     # DecodeConfig.lost_point_penalty): its mass is shared between them by their priors.
     readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path]
-    for rank, ((amount, idx), m) in enumerate(zip(groups.items(), masses)):
+    for rank, ((amount, idx), m) in enumerate(zip(groups.items(), weighted)):
         p = paths[idx[0]]
         for a, w in cfg.readings(amount, p.text, locale):
             if a in readings:

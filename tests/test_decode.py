@@ -467,6 +467,31 @@ def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
     assert prior.confidence > 0.9
 
 
+def test_indian_lone_dash_is_a_slash_dash_whose_slash_was_read_as_1():
+    from chequereader.decode import DecodeConfig, decode
+    from chequereader.grammar import get_grammar
+    from chequereader.models.alphabet import DEFAULT
+
+    def read(config=None):
+        # "190/-" whose '/' looks a little more like a 1 (by 2 nats)
+        text = "190/-"
+        pen = np.full((len(text), len(DEFAULT)), 20.0)
+        for k, ch in enumerate(text):
+            pen[k, DEFAULT.index(ch)] = 0.0
+        pen[3, DEFAULT.index("/")], pen[3, DEFAULT.index("1")] = 2.5, 0.5
+        return decode(len(text) + 1, np.arange(len(text)), np.arange(1, len(text) + 1), pen,
+                      get_grammar("in").tables(DEFAULT), DEFAULT, locale="in", config=config)
+
+    off = read(DecodeConfig(lone_dash_penalty=()))
+    assert off.amount == "1901" and off.text == "1901-" and off.confidence > 0.85
+    on = read()
+    assert on.amount == "190" and on.text == "190/-" and on.confidence > 0.7
+    assert "1901" in [a.amount for a in on.alternatives]
+    cfg = DecodeConfig()
+    assert cfg.text_penalty("1901-", "in") == 3.0 and cfg.text_penalty("190/-", "in") == 0.0
+    assert cfg.text_penalty("1901-", "us") == 0.0 and cfg.text_penalty("1901.-", "cl") == 0.0
+
+
 def test_prior_penalty_per_locale():
     from chequereader.decode import DecodeConfig
 
