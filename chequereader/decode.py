@@ -165,6 +165,10 @@ class DecodeConfig:
     # a 1 ("190/-" -> 1901.-, "2600000/-" -> 26000001-). A text ending in a '-' with no '/'
     # before it costs this much (per text, before its amount's mass is summed).
     lone_dash_penalty: tuple[tuple[str, float], ...] = (("in", 3.0),)
+    # US fractions: the small '/' of "540 00/100" is a short stroke like the 1 after it, and
+    # is read as one ("540001100"). A text of digits alone that ends in 1100 after at least
+    # three digits is also read as such a fraction (540.00), at this prior penalty.
+    slash_one_penalty: tuple[tuple[str, float], ...] = (("us", 3.0),)
 
     def text_penalty(self, text: str, locale: str) -> float:
         """``-log`` prior weight of a decoded text for its form alone (0 for most texts)."""
@@ -197,6 +201,13 @@ class DecodeConfig:
                 and "." not in text and "," not in text):
             cents = f"{int(amount[:-2])}.{amount[-2:]}"
             out.append((cents, math.exp(-(lost + self.prior_penalty(cents, locale)))))
+        slash = dict(self.slash_one_penalty).get(locale)
+        digits = text.lstrip("$*")
+        if (slash is not None and digits.isdigit() and digits.endswith("1100") and len(digits) >= 7
+                and digits[0] != "0"):
+            frac = f"{int(digits[:-6])}.{digits[-6:-4]}"
+            if all(frac != a for a, _ in out):
+                out.append((frac, math.exp(-(slash + self.prior_penalty(frac, locale)))))
         return out
 
     def magnitude(self, amount: str | None, locale: str) -> float:
@@ -1042,14 +1053,20 @@ def decode(
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
     # A text may have two readings (a US amount whose decimal point was lost, see
     # DecodeConfig.lost_point_penalty): its mass is shared between them by their priors.
-    readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path]
+    # An amount reached from several texts is reported with the text that gives it most
+    # (on a tie, one that spells it as written rather than through a lost '.' or '/').
+    readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path, (share, spelt)]
     for rank, ((amount, idx), m) in enumerate(zip(groups.items(), weighted)):
         p = paths[idx[0]]
         for a, w in cfg.readings(amount, p.text, locale):
-            if a in readings:
-                readings[a][0] += m * w
+            key = (m * w, a == amount)
+            r = readings.get(a)
+            if r is None:
+                readings[a] = [m * w, rank, p, key]
             else:
-                readings[a] = [m * w, rank, p]
+                r[0] += m * w
+                if key > r[3]:
+                    r[1:] = [rank, p, key]
     z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
     j = cfg.rubbish_penalty
     rows = penalties if isinstance(penalties, np.ndarray) else np.asarray(penalties, np.float64)
@@ -1066,7 +1083,7 @@ def decode(
         return math.exp(-s)
 
     scored = []
-    for a, (w, rank, p) in readings.items():
+    for a, (w, rank, p, _) in readings.items():
         post = min(1.0, w / z) if z > 0 else 0.0
         # (amounts of negligible posterior keep it: the factor, <= 1, cannot lift them)
         # An amount far beyond the locale's usual size (a date or a MICR line read as one,

@@ -467,6 +467,22 @@ def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
     assert prior.confidence > 0.9
 
 
+def test_us_fraction_whose_slash_was_read_as_1_is_also_read_as_a_fraction():
+    from chequereader.decode import DecodeConfig
+
+    # "540 00/100" with the '/' looking much more like a 1 (by 14 nats): the text 540001100.
+    slash_as_one = ((5, "/", 14.5), (5, "1", 0.5))
+    off = _decode_chain("54000/100", DecodeConfig(slash_one_penalty=()), slash_as_one)
+    assert off.text == "540001100" and off.amount != "540.00"
+    d = _decode_chain("54000/100", changes=slash_as_one)
+    assert d.amount == "540.00" and d.text == "540001100" and d.confidence > 0.5
+    r = DecodeConfig().readings
+    assert ("6.98", pytest.approx(np.exp(-3.0))) in r("6981100", "$6981100", "us")
+    # at least one integer digit and the two of the cents before "1100"; not other locales
+    assert [a for a, _ in r("251100", "251100", "us")] == ["251100", "2511.00"]
+    assert [a for a, _ in r("6981100", "6981100", "in")] == ["6981100"]
+
+
 def test_indian_lone_dash_is_a_slash_dash_whose_slash_was_read_as_1():
     from chequereader.decode import DecodeConfig, decode
     from chequereader.grammar import get_grammar
