@@ -169,13 +169,6 @@ class DecodeConfig:
     # is read as one ("540001100"). A text of digits alone that ends in 1100 after at least
     # three digits is also read as such a fraction (540.00), at this prior penalty.
     slash_one_penalty: tuple[tuple[str, float], ...] = (("us", 3.0),)
-
-    def text_penalty(self, text: str, locale: str) -> float:
-        """``-log`` prior weight of a decoded text for its form alone (0 for most texts)."""
-        dash = dict(self.lone_dash_penalty).get(locale)
-        if dash is not None and text.endswith("-") and not text.endswith("/-"):
-            return dash
-        return 0.0
     # Rubbish: any candidate may be no character at all (half a digit, two digits, noise),
     # with mass exp(-rubbish_penalty) against its class's exp(-penalty) -- LeNet-5's MAP
     # criterion (paper section III-C: the constant j) kept at reading time. An amount's
@@ -188,20 +181,42 @@ class DecodeConfig:
     rubbish_penalty: float = 20.0
     magnitude_confidence: bool = True
 
+    def _locale(self, locale: str) -> tuple[float | None, ...]:
+        """This locale's (lost point, slash as 1, lone dash, no cents, free digits): the
+        tuples above as one lookup (the decoder asks for them once per text)."""
+        cache = self.__dict__.setdefault("_locale_priors", {})  # not a field: frozen allows it
+        got = cache.get(locale)
+        if got is None:
+            free = dict(self.free_digits)
+            got = cache[locale] = (
+                dict(self.lost_point_penalty).get(locale), dict(self.slash_one_penalty).get(locale),
+                dict(self.lone_dash_penalty).get(locale), dict(self.no_cents_penalty).get(locale, 0.0),
+                float(free.get(locale, free.get("any", 8))))
+        return got
+
+    def text_penalty(self, text: str, locale: str) -> float:
+        """``-log`` prior weight of a decoded text for its form alone (0 for most texts):
+        ``lone_dash_penalty`` for a text that ends in '-' without a '/' before it."""
+        dash = self._locale(locale)[2]
+        if dash is not None and text.endswith("-") and not text.endswith("/-"):
+            return dash
+        return 0.0
+
     def readings(self, amount: str, text: str, locale: str) -> list[tuple[str, float]]:
         """The amounts a decoded text stands for, each with its prior weight (<= 1).
 
-        One reading, ``amount`` at ``exp(-prior_penalty)``, except for a locale with a
-        ``lost_point_penalty``: a text that ends in a digit, has no '.' or ',', and spells at
-        least three integer digits is also read with its last two digits as cents.
+        One reading, ``amount`` at ``exp(-prior_penalty)``, and in a locale with a
+        ``lost_point_penalty`` / ``slash_one_penalty`` also: for a text that ends in a digit,
+        has no '.' or ',', and spells at least three integer digits, the amount with its last
+        two digits as cents; for a text of digits alone ending in 1100 after at least three
+        digits, the fraction whose '/' was read as 1.
         """
         out = [(amount, math.exp(-self.prior_penalty(amount, locale)))]
-        lost = dict(self.lost_point_penalty).get(locale)
+        lost, slash = self._locale(locale)[:2]
         if (lost is not None and "." not in amount and len(amount) >= 3 and text[-1:].isdigit()
                 and "." not in text and "," not in text):
             cents = f"{int(amount[:-2])}.{amount[-2:]}"
             out.append((cents, math.exp(-(lost + self.prior_penalty(cents, locale)))))
-        slash = dict(self.slash_one_penalty).get(locale)
         digits = text.lstrip("$*")
         if (slash is not None and digits.isdigit() and digits.endswith("1100") and len(digits) >= 7
                 and digits[0] != "0"):
@@ -215,14 +230,14 @@ class DecodeConfig:
         integer digit beyond the locale's ``free_digits``; 0 for ordinary amounts)."""
         if amount is None or self.magnitude_penalty <= 0:
             return 0.0
-        free = dict(self.free_digits).get(locale, dict(self.free_digits).get("any", 8))
+        free = self._locale(locale)[4]
         return self.magnitude_penalty * max(0, len(amount.split(".")[0]) - free)
 
     def prior_penalty(self, amount: str | None, locale: str) -> float:
         """``-log`` prior weight (>= 0; 0 for ordinary amounts) of a canonical amount."""
         if amount is None:
             return 0.0
-        cents = 0.0 if "." in amount else dict(self.no_cents_penalty).get(locale, 0.0)
+        cents = 0.0 if "." in amount else self._locale(locale)[3]
         return cents + self.magnitude(amount, locale)
 
 
@@ -1039,12 +1054,13 @@ def decode(
         groups.setdefault(amount_of[p.text], []).append(q)
     masses = []
     weighted = []  # with each text's own prior (DecodeConfig.text_penalty)
+    text_priors = bool(cfg._locale(locale)[2])
     for idx in groups.values():
         # One text: its own value (what _neg_lse of one value returns, m - log(1)).
         f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
         m = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
         masses.append(m)
-        tp = [cfg.text_penalty(paths[q].text, locale) for q in idx]
+        tp = [cfg.text_penalty(paths[q].text, locale) for q in idx] if text_priors else []
         if any(tp):
             f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
             m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0
