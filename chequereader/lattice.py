@@ -138,7 +138,17 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(max(0.0, width - config.wide_start) * config.wide_penalty
                        + apart * config.apart_penalty)
-    imgs = np.empty((len(src), SIZE, SIZE), np.float32)  # every frame is written below
+    # Arcs that also get a frame of their own box, added after all others (Chilean amounts
+    # have no cents: small trailing zeros there, superscript cents elsewhere).
+    if not n:
+        sup: list[int] = []
+    elif locale != "cl":
+        sup, extra, read_as = _superscript_arcs(seg, bx, src, boxes, body, config), \
+            config.superscript_penalty, ""
+    else:
+        sup, extra, read_as = _small_end_arcs(bx, src, boxes, body, config), config.small_end_penalty, "0"
+    n_main = len(src)
+    imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
     labels = seg.labels
     # A piece whose ink touches the four sides of its box is framed without a box search;
     # so is every span of such pieces (each side of their joint box is one of theirs).
@@ -159,38 +169,31 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             crop = labels[y0 : y0 + h, x0 : x0 + w]
             masks.append((crop > i) & (crop <= j))
         bases.append(seg.baseline - y0)
+    main = imgs[:n_main]
     if all(tight):
-        frame_tight_many(masks, body, bases, imgs)
+        frame_tight_many(masks, body, bases, main)
     else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
-        imgs.fill(BACKGROUND)
+        main.fill(BACKGROUND)
         for a, (i, j) in enumerate(zip(src, dst, strict=True)):
             if all(tight[i:j]):
-                frame_tight(masks[a], body, bases[a], out=imgs[a])
+                frame_tight(masks[a], body, bases[a], out=main[a])
             else:
-                imgs[a] = frame(masks[a], body, bases[a])
-    # Chilean amounts have no cents: no superscript reading there.
+                main[a] = frame(masks[a], body, bases[a])
     only: tuple[str, ...] = ()
-    if not n:
-        sup = []
-    elif locale != "cl":
-        sup, extra, read_as = _superscript_arcs(seg, bx, src, boxes, body, config), \
-            config.superscript_penalty, ""
-    else:
-        sup, extra, read_as = _small_end_arcs(bx, src, boxes, body, config), config.small_end_penalty, "0"
     if sup:
         if read_as:
-            only = ("",) * len(src) + (read_as,) * len(sup)
-        src += [src[a] for a in sup]
-        dst += [dst[a] for a in sup]
-        boxes += [boxes[a] for a in sup]
-        geo += [geo[a] + extra for a in sup]
-        more = np.full((len(sup), SIZE, SIZE), BACKGROUND, np.float32)
+            only = ("",) * n_main + (read_as,) * len(sup)
+        more = imgs[n_main:]
+        more.fill(BACKGROUND)
         for k, a in enumerate(sup):  # framed by their own box: body = ink height, baseline = its foot
             if all(tight[src[a]:dst[a]]):
                 frame_tight(masks[a], float(masks[a].shape[0]), float(masks[a].shape[0]), out=more[k])
             else:
                 more[k] = frame(masks[a])
-        imgs = np.concatenate([imgs, more])
+        src += [src[a] for a in sup]
+        dst += [dst[a] for a in sup]
+        boxes += [boxes[a] for a in sup]
+        geo += [geo[a] + extra for a in sup]
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),
