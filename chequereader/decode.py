@@ -181,7 +181,7 @@ class DecodeConfig:
     rubbish_penalty: float = 20.0
     magnitude_confidence: bool = True
 
-    def _locale(self, locale: str) -> tuple[float | None, ...]:
+    def _locale(self, locale: str) -> tuple[float | None, float | None, float | None, float, float]:
         """This locale's (lost point, slash as 1, lone dash, no cents, free digits): the
         tuples above as one lookup (the decoder asks for them once per text)."""
         cache = self.__dict__.setdefault("_locale_priors", {})  # not a field: frozen allows it
