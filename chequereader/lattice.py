@@ -240,6 +240,14 @@ def arc_penalties(graph: SegmentationGraph, recognized: np.ndarray, chars: Seque
     return pen
 
 
+def _trailing(flags: list[bool]) -> list[bool]:
+    """``out[k]``: ``flags[k:]`` all true (``out[len(flags)]`` is True)."""
+    out = [True] * (len(flags) + 1)
+    for k in range(len(flags) - 1, -1, -1):
+        out[k] = out[k + 1] and flags[k]
+    return out
+
+
 def _superscript_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], src: list[int],
                       boxes: list[tuple[int, int, int, int]], body: float,
                       config: LatticeConfig) -> list[int]:
@@ -247,10 +255,7 @@ def _superscript_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], sr
     if not np.isfinite(config.superscript_penalty):
         return []
     top_of_band = seg.baseline - config.superscript_raise * body
-    trailing = [False] * (len(bx) + 1)
-    trailing[len(bx)] = True
-    for k in range(len(bx) - 1, -1, -1):  # piece k and every piece right of it are raised
-        trailing[k] = trailing[k + 1] and bx[k][3] - 1 <= top_of_band
+    trailing = _trailing([b[3] - 1 <= top_of_band for b in bx])  # this piece and all right of it raised
     lo, hi = config.superscript_min * body, FULL * body
     return [a for a, (i, (_, _, _, h)) in enumerate(zip(src, boxes, strict=True))
             if trailing[i] and lo <= h < hi]
@@ -262,10 +267,7 @@ def _small_end_arcs(bx: list[tuple[int, int, int, int]], src: list[int], dst: li
     """Arcs that also get a frame of their own box: spans of trailing small pieces."""
     if not math.isfinite(config.small_end_penalty) or not bx or bx[-1][3] - bx[-1][1] >= FULL * body:
         return []
-    trailing = [False] * (len(bx) + 1)
-    trailing[len(bx)] = True
-    for k in range(len(bx) - 1, -1, -1):
-        trailing[k] = trailing[k + 1] and bx[k][3] - bx[k][1] < FULL * body
+    trailing = _trailing([b[3] - b[1] < FULL * body for b in bx])  # ... all small
     lo, hi = config.small_end_min * body, FULL * body
     return [a for a, (i, j, (_, _, _, h)) in enumerate(zip(src, dst, boxes, strict=True))
             if trailing[i] and lo <= h < hi and j - i <= config.small_end_span]
