@@ -49,6 +49,12 @@ def test_every_style_of_every_digit_draws_and_the_styles_differ():
     assert share_closed(0, 0) > 0.9
     assert share_closed(4, 4) > 0.8
     assert share_closed(4, 0) < 0.2
+    # the Latin American shapes ORAND's true-box digits were misread on: the 2 whose round
+    # head is closed by the stroke leaving it (style 4) and the rho-like 9 (style 4) enclose
+    # a hole; the "h"-like 4 (style 5) does not
+    assert share_closed(2, 4) > 0.7
+    assert share_closed(9, 4) > 0.7
+    assert share_closed(4, 5) < 0.3
 
 
 def test_semeion_split_holds_out_whole_rounds_of_the_tail():
