@@ -395,6 +395,12 @@ class MixedPool:
         pool, w = self._split(writer)
         return pool.glyph(char, rng, w)
 
+    @property
+    def symbols(self) -> FontGlyphs:
+        """The first source's symbol glyphs (its handwriting fonts write a cheque's printed
+        hand: payee, legal amount)."""
+        return self.sources[0].symbols
+
 
 GlyphSource = NpzDigitPool | FontGlyphs | MixedPool
 
@@ -1010,7 +1016,7 @@ _BANKS = {"us": ("FIRST NATIONAL BANK", "MAPLE TRUST BANK", "UNION SAVINGS BANK"
 
 
 def _hand_font(source: GlyphSource, rng: np.random.Generator, size: int):
-    fonts = source.symbols.font_paths if isinstance(source, NpzDigitPool) else source.font_paths
+    fonts = (source if isinstance(source, FontGlyphs) else source.symbols).font_paths
     if fonts:
         try:
             return ImageFont.truetype(fonts[int(rng.integers(len(fonts)))], size)

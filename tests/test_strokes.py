@@ -95,6 +95,20 @@ def test_mixed_pool_draws_each_amount_from_one_source_by_weight():
         MixedPool([])
 
 
+def test_a_whole_cheque_can_be_written_with_a_mixed_pool():
+    # `train global --cheques P --europe Q` writes cheques with a MixedPool: the cheque's
+    # printed hand (payee, legal amount) takes the first source's fonts (it once raised
+    # AttributeError: MixedPool had no fonts of its own)
+    from chequereader.synth import make_cheque
+
+    mix = MixedPool([(_pool(200, 3), 0.5), (_pool(120, 2), 0.5)])
+    assert mix.symbols is mix.sources[0].symbols
+    ch = make_cheque("us_personal", "$12.50", "12.50", mix, np.random.default_rng(0))
+    assert ch.image.shape == (550, 1200)
+    x, y, w, h = ch.field_box.x, ch.field_box.y, ch.field_box.w, ch.field_box.h
+    assert (ch.image[y : y + h, x : x + w] < 128).any()  # the amount was written
+
+
 def test_train_recognizer_cli_with_stroke_digits(tmp_path):
     from chequereader.models.weights import read_metadata
     from tests.test_train import _fake_data_dir
