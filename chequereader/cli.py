@@ -258,7 +258,7 @@ class _WeightsParam(click.ParamType):
 
     name = "FILE|NAME"
 
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+    def convert(self, value, param, ctx):
         from .models.weights import BUNDLED
 
         if value in BUNDLED or Path(value).is_file():

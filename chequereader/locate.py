@@ -694,8 +694,9 @@ def _refine(grey: np.ndarray, labels: np.ndarray, rules: np.ndarray, sel: np.nda
                 break
             seed = grown
         gy, gx = np.nonzero(seed)
-        rows = (dark & mask).any(axis=1)[gy]
-        cols = (dark & mask).any(axis=0)[gx]
+        hit = dark & mask
+        rows = np.asarray(hit.any(axis=1))[gy]
+        cols = np.asarray(hit.any(axis=0))[gx]
         if rows.any():
             bx0, bx1 = min(bx0, gx[rows].min()), max(bx1, gx[rows].max() + 1)
         if cols.any():

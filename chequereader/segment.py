@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -488,15 +488,15 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     piece_of = [0] * n
     cut_pieces: list[tuple[np.ndarray, np.ndarray, int]] = []
     boxes: list[BBox] = []
-    for k, (_c, ys, xs, known) in enumerate(pieces):
-        if xs is None:
-            for c in ys:
+    for k, (_c, pys, pxs, known) in enumerate(pieces):
+        if pxs is None:  # a whole group: its members' labels, and its box
+            for c in pys:
                 piece_of[c + 1] = k + 1
+            boxes.append(cast(BBox, known))
         else:
-            cut_pieces.append((ys, xs, k + 1))
-            x, y = int(xs.min()), int(ys.min())
-            known = BBox(x, y, int(xs.max()) - x + 1, int(ys.max()) - y + 1)
-        boxes.append(known)  # type: ignore[arg-type]
+            cut_pieces.append((pys, pxs, k + 1))
+            x, y = int(pxs.min()), int(pys.min())
+            boxes.append(BBox(x, y, int(pxs.max()) - x + 1, int(pys.max()) - y + 1))
     labels = np.asarray(piece_of, np.int32)[lab]
     for ys, xs, k in cut_pieces:
         labels[ys, xs] = k

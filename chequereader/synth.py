@@ -199,7 +199,7 @@ def _dejavu(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFon
 
 
 def _render_font_char(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
-    size = font.size
+    size = int(font.size)
     img = Image.new("L", (size * 3, size * 3), 0)
     ImageDraw.Draw(img).text((size // 2, size // 2), char, fill=255, font=font)
     return np.asarray(img, np.float32) / 255.0
@@ -488,7 +488,7 @@ def _shear(ink: np.ndarray, deg: float) -> np.ndarray:
         return ink
     # x' = x + k (h - 1 - y) (+ extra when k < 0 so everything stays in frame)
     off = extra if k < 0 else 0
-    m = np.float32([[1, -k, k * (h - 1) + off], [0, 1, 0]])
+    m = np.array([[1, -k, k * (h - 1) + off], [0, 1, 0]], np.float32)
     return cv2.warpAffine(ink, m, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
@@ -728,7 +728,8 @@ def _background(shape: tuple[int, int], rng: np.random.Generator, paper: float, 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else img
+    out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else None
+    return img if out is None else out
 
 
 def compose_field(text: str, digits: GlyphSource, rng: np.random.Generator,
@@ -777,7 +778,7 @@ def compose_field(text: str, digits: GlyphSource, rng: np.random.Generator,
         if dotted:
             row[(np.arange(w) // 3) % 2 == 1] = paper
         bg[y: y + t] = np.minimum(bg[y: y + t], row)
-    img = bg - ink * (bg - inkc)
+    img: np.ndarray = bg - ink * (bg - inkc)
     sigma = float(rng.uniform(*config.noise_sigma))
     if sigma > 0:
         img = img + rng.normal(0, sigma, img.shape).astype(np.float32)
@@ -799,14 +800,14 @@ def _group(n: int, sep: str, indian: bool = False) -> str:
         return s
     if indian and len(s) > 3:
         head, tail = s[:-3], s[-3:]
-        parts = []
+        parts: list[str] = []
         while len(head) > 2:
             parts.insert(0, head[-2:])
             head = head[:-2]
         if head:
             parts.insert(0, head)
         return sep.join(parts + [tail])
-    out = []
+    out: list[str] = []
     while len(s) > 3:
         out.insert(0, s[-3:])
         s = s[:-3]
@@ -1037,7 +1038,7 @@ def _scribble(draw: ImageDraw.ImageDraw, x0: float, y0: float, w: float, h: floa
 def _printed_ink(text: str, height: int) -> np.ndarray:
     font = _dejavu("DejaVuSans-Bold.ttf", max(8, height))
     _, _, r, b = font.getbbox(text)
-    img = Image.new("L", (r + 8, b + 8), 0)
+    img = Image.new("L", (int(r) + 8, int(b) + 8), 0)
     ImageDraw.Draw(img).text((4, 4), text, fill=255, font=font)
     return _crop_ink(np.asarray(img, np.float32) / 255.0)
 
@@ -1137,7 +1138,7 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
     d.text((W * (0.12 + jit()), H * 0.9), micr, fill=255, font=f_micr)
     form_ink = np.asarray(form, np.float32) / 255.0
     printed_level = float(u(20, 90))
-    img = base - form_ink * (base - printed_level)
+    img: np.ndarray = base - form_ink * (base - printed_level)
 
     # Handwritten filler: payee, legal amount, date, signature.
     hand = Image.new("L", (W, H), 0)

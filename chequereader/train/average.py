@@ -55,11 +55,11 @@ def average_files(paths: Sequence[str | Path], out: str | Path, shares: Sequence
     from .recognizer import TrainConfig, evaluate_all, trained_on_semeion
 
     model = average_weights(paths, shares)
-    sources = []
+    sources: list[dict[str, Any]] = []
     for p, w in zip(paths, shares or [1.0] * len(paths)):
-        meta = read_metadata(p)
-        sources.append({"file": Path(p).name, "share": w, "training": meta.get("training"),
-                        "metrics": meta.get("metrics")})
+        src_meta = read_metadata(p)
+        sources.append({"file": Path(p).name, "share": w, "training": src_meta.get("training"),
+                        "metrics": src_meta.get("metrics")})
     meta: dict[str, Any] = {
         "training": {
             "data": sorted({d for s in sources for d in ((s["training"] or {}).get("data") or [])}),

@@ -371,10 +371,10 @@ def _pools(cfg: GlobalConfig) -> tuple[GlyphSource, NpzDigitPool]:
     assert full.writer_ids is not None
     val_w = np.unique(ds.writers[va])
     keep = ~np.isin(full.writer_ids, val_w)
-    train: GlyphSource = NpzDigitPool(full.images[keep], full.labels[keep], full.writer_ids[keep],
-                                      full.symbols)
+    mnist = NpzDigitPool(full.images[keep], full.labels[keep], full.writer_ids[keep], full.symbols)
+    train: GlyphSource = mnist
     if cfg.europe > 0:
-        train = MixedPool([(train, 1 - cfg.europe), (_european_pool(cfg, full.symbols), cfg.europe)])
+        train = MixedPool([(mnist, 1 - cfg.europe), (_european_pool(cfg, full.symbols), cfg.europe)])
     return (train,
             NpzDigitPool(full.images[~keep], full.labels[~keep], full.writer_ids[~keep], full.symbols))
 
