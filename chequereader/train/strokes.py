@@ -2,9 +2,9 @@
 
 MNIST's American writers give the recognizer a narrow idea of some digits. Cheques from Latin
 America and Europe (ORAND-CAR's Chilean fields, Semeion's Italian writers) are full of shapes
-it has hardly seen: the 2 with a loop at its foot, the open-topped 4 drawn in two strokes, the
-7 with a crossbar or a hooked start, the 1 with a long lead-in flag, the 9 with a small head
-and a long straight stem. Each style here is a few pen strokes through control points in a
+it has hardly seen: the 2 with a loop at its foot or a round head closed by its own stroke, the
+open-topped 4 drawn in two strokes or like an `h`, the 7 with a crossbar or a hooked start, the
+1 with a long lead-in flag, the 9 with a small head and a long straight stem or like a rho. Each style here is a few pen strokes through control points in a
 unit box; every sample jitters the points, the slant, the width, the pen and the strokes'
 ends, and is drawn anti-aliased and laid out like an MNIST digit (28x28, ink bright, the
 digit fitted into 20x20 and centred by its centre of mass). Nothing is read from disk.
@@ -39,7 +39,7 @@ STYLES: dict[int, list[list[Stroke]]] = {
         # plain
         [[(0.1, 0.25), (0.5, 0.0), (0.9, 0.28), (0.5, 0.65), (0.05, 1.0), (0.95, 0.97)]],
         [[(0.1, 0.2), (0.45, 0.0), (0.85, 0.2), (0.7, 0.5), (0.1, 0.95), (0.5, 0.9), (1.0, 0.98)]],
-        # a round head closed by the stroke that leaves it (read 9 or 0 by MNIST-trained nets)
+        # a round head closed by the stroke that leaves it (read 9 or 8 by MNIST-trained nets)
         [[(0.55, 0.72), (0.2, 0.5), (0.15, 0.2), (0.45, 0.02), (0.85, 0.15), (0.85, 0.45),
           (0.55, 0.72), (0.2, 0.95), (0.6, 0.92), (1.0, 1.0)]],
         # a curl where the pen starts
