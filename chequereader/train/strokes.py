@@ -4,10 +4,11 @@ MNIST's American writers give the recognizer a narrow idea of some digits. Chequ
 America and Europe (ORAND-CAR's Chilean fields, Semeion's Italian writers) are full of shapes
 it has hardly seen: the 2 with a loop at its foot or a round head closed by its own stroke, the
 open-topped 4 drawn in two strokes or like an `h`, the 7 with a crossbar or a hooked start, the
-1 with a long lead-in flag, the 9 with a small head and a long straight stem or like a rho. Each style here is a few pen strokes through control points in a
-unit box; every sample jitters the points, the slant, the width, the pen and the strokes'
-ends, and is drawn anti-aliased and laid out like an MNIST digit (28x28, ink bright, the
-digit fitted into 20x20 and centred by its centre of mass). Nothing is read from disk.
+1 with a long lead-in flag, the 9 with a small head and a long straight stem or like a rho.
+Each style here is a few pen strokes through control points in a unit box; every sample
+jitters the points, the slant, the width, the pen and the strokes' ends, and is drawn
+anti-aliased and laid out like an MNIST digit (28x28, ink bright, the digit fitted into 20x20
+and centred by its centre of mass). Nothing is read from disk.
 """
 
 from __future__ import annotations
