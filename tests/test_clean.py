@@ -308,3 +308,28 @@ def test_box_side_touched_by_a_zero_leaves_no_tail():
     cf = clean_field(img)
     assert not cf.binary[:, 62].any()                        # no tail left of the side
     assert cf.binary[8:33, 38:43].any() and cf.binary[6:10, 45:56].any()   # the 0 is there
+
+
+def _one_digit_and_superscript_cents() -> np.ndarray:
+    """A tall ring (the integer '0') on the baseline and five small raised rings after it
+    (cents and "/100" written small and high): the small ones outnumber the digit."""
+    img = np.full((60, 200), 210, np.uint8)
+    cv2.ellipse(img, (25, 35), (10, 18), 0, 0, 360, 20, 3)  # rows 17..53
+    for k in range(5):
+        cv2.ellipse(img, (60 + 25 * k, 18), (7, 8), 0, 0, 360, 20, 2)  # rows 10..26
+    return img
+
+
+def test_body_of_a_short_amount_with_superscript_cents_is_the_digit():
+    img = _one_digit_and_superscript_cents()
+    cf = clean_field(img, locale="us")
+    assert 36 <= cf.body_height <= 44  # the tall digit, not the small raised rings (~17 px)
+    assert 51 <= cf.baseline <= 57
+    # With every component counted (as for Chilean amounts), the median is a small ring's.
+    old = clean_field(img, CleanConfig(body_min_frac=0.0), locale="us")
+    assert old.body_height < 20
+
+
+def test_body_min_frac_is_checked():
+    with pytest.raises(ConfigError):
+        CleanConfig(body_min_frac=1.5)
