@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ def _seg(blocks, h=40, body=20.0, base=30.0):
 
 def test_arcs_are_spans_of_up_to_max_span_pieces():
     seg = _seg([(0, 10, 6, 20), (8, 10, 6, 20), (16, 10, 6, 20), (24, 10, 6, 20)])
-    g = build_graph(seg, LatticeConfig(max_span=3, max_width=10, max_gap=10))
+    g = build_graph(seg, LatticeConfig(max_span=3, max_width=10, max_gap=10, max_geometric=np.inf))
     arcs = set(zip(g.src.tolist(), g.dst.tolist()))
     assert arcs == {(i, j) for i in range(4) for j in range(i + 1, min(4, i + 3) + 1)}
     assert g.n_nodes == 5 and g.images.shape == (g.n_arcs, 32, 32) and g.images.dtype == np.float32
@@ -42,10 +44,23 @@ def test_wide_and_gapped_spans_are_left_out():
     g = build_graph(seg)
     assert (0, 2) not in set(zip(g.src.tolist(), g.dst.tolist()))
     seg = _seg([(0, 10, 18, 20), (19, 10, 18, 20), (38, 10, 18, 20)])
-    g = build_graph(seg, LatticeConfig(max_width=2.0))
+    g = build_graph(seg, LatticeConfig(max_width=2.0, max_geometric=np.inf))
     assert (0, 3) not in set(zip(g.src.tolist(), g.dst.tolist()))
     wide = [k for k in range(g.n_arcs) if (g.src[k], g.dst[k]) == (0, 2)][0]
     assert g.geometric[wide] > 0 and g.geometric[0] == 0
+
+
+def test_arcs_whose_geometry_alone_costs_more_than_max_geometric_are_left_out():
+    # Three strokes standing apart: joining two costs one apart penalty, joining all three two.
+    seg = _seg([(0, 10, 6, 20), (10, 10, 6, 20), (20, 10, 6, 20)])
+    cfg = LatticeConfig(max_width=10, max_gap=10, apart_penalty=14.0, wide_penalty=0.0)
+    every = build_graph(seg, replace(cfg, max_geometric=np.inf))
+    assert (0, 3) in set(zip(every.src.tolist(), every.dst.tolist()))
+    assert float(every.geometric.max()) == 28.0
+    kept = build_graph(seg, replace(cfg, max_geometric=20.0))
+    arcs = set(zip(kept.src.tolist(), kept.dst.tolist()))
+    assert (0, 3) not in arcs and {(0, 2), (1, 3), (0, 1)} <= arcs
+    assert kept.n_arcs == every.n_arcs - 1 and kept.images.shape == (kept.n_arcs, 32, 32)
 
 
 def test_empty_segmentation_gives_one_node_no_arcs():
@@ -153,14 +168,14 @@ def test_small_trailing_zeros_of_chilean_amounts_get_own_box_arcs_read_only_as_0
     # body 20, baseline 30: "6" then "00" written small on the baseline (rows 20..29), then
     # a '-' (3 px high): the Chilean thousands' zeros.
     seg = _seg([(0, 11, 8, 20), (10, 20, 7, 10), (19, 20, 7, 10), (28, 24, 6, 3)])
-    cfg = LatticeConfig(max_width=10, max_gap=10)
-    base = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf), "cl")
+    cfg = LatticeConfig(max_width=10, max_gap=10, max_geometric=np.inf)
+    base = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf, max_geometric=np.inf), "cl")
     g = build_graph(seg, cfg, "cl")
     arcs = list(zip(g.src.tolist(), g.dst.tolist()))
     extra = arcs[base.n_arcs:]
     # spans of up to 2 trailing pieces under 0.75 body, at least 0.3 body high: not the '-' alone
     assert sorted(extra) == [(1, 2), (1, 3), (2, 3), (2, 4)]
-    wider = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_span=3), "cl")
+    wider = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_span=3, max_geometric=np.inf), "cl")
     assert len(wider.only) == base.n_arcs + 5  # and (1, 4), the zeros with the '-'
     assert g.only == ("",) * base.n_arcs + ("0",) * len(extra)
     a = base.n_arcs + extra.index((1, 2))
