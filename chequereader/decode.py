@@ -161,6 +161,13 @@ class DecodeConfig:
     # synthetic cheques of seed 1, 4 such reads were wrong and 1 right), and a 7-digit
     # reading without cents loses to the one with.
     lost_point_penalty: tuple[tuple[str, float], ...] = (("us", 4.2),)
+    # Superscript cents (a field that ends in a run of small raised pieces,
+    # ``SegmentationGraph.raised_from``): a text is also read as the full-size digits before
+    # the run for dollars and the run's first two characters for cents, whatever the run's
+    # other characters were read as ("343 ^48/100" read 34348110, its small '/' a 1 and
+    # its "00" one 0 -> 343.48; "$589.^13" with its '.' lost -> 589.13), at this prior
+    # penalty (in the locales with a ``lost_point_penalty``; inf: off).
+    raised_cents_penalty: float = 1.0
     # Indian amounts close with "/-"; a '-' alone is most often a "/-" whose '/' was read as
     # a 1 ("190/-" -> 1901.-, "2600000/-" -> 26000001-). A text ending in a '-' with no '/'
     # before it costs this much (per text, before its amount's mass is summed).
@@ -202,14 +209,17 @@ class DecodeConfig:
             return dash
         return 0.0
 
-    def readings(self, amount: str, text: str, locale: str) -> list[tuple[str, float]]:
+    def readings(self, amount: str, text: str, locale: str,
+                 raised: str | None = None) -> list[tuple[str, float]]:
         """The amounts a decoded text stands for, each with its prior weight (<= 1).
 
         One reading, ``amount`` at ``exp(-prior_penalty)``, and in a locale with a
         ``lost_point_penalty`` / ``slash_one_penalty`` also: for a text that ends in a digit,
         has no '.' or ',', and spells at least three integer digits, the amount with its last
         two digits as cents; for a text of digits alone ending in 1100 after at least three
-        digits, the fraction whose '/' was read as 1.
+        digits, the fraction whose '/' was read as 1; and ``raised``, the amount its path
+        spells with the field's raised run as superscript cents (``_raised_cents``), at
+        ``raised_cents_penalty`` (the larger weight where another reading gives it too).
         """
         out = [(amount, math.exp(-self.prior_penalty(amount, locale)))]
         lost, slash = self._locale(locale)[:2]
@@ -217,6 +227,13 @@ class DecodeConfig:
                 and "." not in text and "," not in text):
             cents = f"{int(amount[:-2])}.{amount[-2:]}"
             out.append((cents, math.exp(-(lost + self.prior_penalty(cents, locale)))))
+        if raised is not None and lost is not None and math.isfinite(self.raised_cents_penalty):
+            w = math.exp(-(self.raised_cents_penalty + self.prior_penalty(raised, locale)))
+            same = [k for k, (a, _) in enumerate(out) if a == raised]
+            if same:  # the lost point's reading, now seen raised: the likelier weight
+                out[same[0]] = (raised, max(w, out[same[0]][1]))
+            else:
+                out.append((raised, w))
         digits = text.lstrip("$*")
         if (slash is not None and digits.isdigit() and digits.endswith("1100") and len(digits) >= 7
                 and digits[0] != "0"):
@@ -983,6 +1000,22 @@ def _search(
             b = _widen(b, cfg.beam)
 
 
+def _raised_cents(path: Path, src: Any, raised_from: int) -> str | None:
+    """The amount ``path`` spells when the characters it reads from the field's trailing
+    raised run (arcs starting at node ``raised_from`` or later) are superscript cents: the
+    digits before the run (signs, fill and thousands' commas dropped; a '.' only as the last
+    of them) for dollars, the run's first two characters, both digits, for cents."""
+    if len(path.text) != len(path.arcs):
+        return None
+    k = next((i for i, a in enumerate(path.arcs) if int(src[a]) >= raised_from), len(path.arcs))
+    head, run = path.text[:k].lstrip("$*").replace(",", ""), path.text[k:]
+    if head.endswith("."):
+        head = head[:-1]
+    if not head.isdigit() or len(run) < 2 or not run[:2].isdigit():
+        return None
+    return f"{int(head)}.{run[:2]}"
+
+
 def decode(
     n_nodes: int,
     src: Any,
@@ -997,6 +1030,7 @@ def decode(
     starts: Any = None,
     finals: Any = None,
     locale: str | None = None,
+    raised_from: int = -1,
 ) -> Decoding:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
@@ -1013,6 +1047,9 @@ def decode(
     config : DecodeConfig, optional
     locale : str, optional
         Locale used to read amounts (default: the grammar's own, else ``any``).
+    raised_from : int
+        First node of the field's trailing run of small raised pieces (superscript cents;
+        ``SegmentationGraph.raised_from``), -1: none; see ``DecodeConfig.raised_cents_penalty``.
 
     Other parameters as :func:`viterbi`.
     """
@@ -1074,7 +1111,8 @@ def decode(
     readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path, (share, spelt)]
     for rank, ((amount, idx), m) in enumerate(zip(groups.items(), weighted)):
         p = paths[idx[0]]
-        for a, w in cfg.readings(amount, p.text, locale):
+        raised = _raised_cents(p, src, raised_from) if raised_from >= 0 else None
+        for a, w in cfg.readings(amount, p.text, locale, raised):
             key = (m * w, a == amount)
             r = readings.get(a)
             if r is None:

@@ -156,6 +156,8 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             config.superscript_penalty, ""
     else:
         sup, extra, read_as = _small_end_arcs(bx, src, dst, boxes, body, config), config.small_end_penalty, "0"
+    # Where superscript cents begin: the first piece of the trailing raised run.
+    raised_from = min((src[a] for a in sup), default=-1) if sup and not read_as else -1
     n_main = len(src)
     imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
     labels = seg.labels
@@ -211,6 +213,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         boxes=np.asarray(boxes, np.int32).reshape(-1, 4),
         geometric=np.asarray(geo, np.float32),
         only=only,
+        raised_from=int(raised_from),
     )
 
 

@@ -111,6 +111,7 @@ class ChequeReader:
             graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
             self.model.alphabet,
             nbest=cfg.nbest, reject_threshold=cfg.reject_threshold, config=cfg.decode, locale=loc,
+            raised_from=graph.raised_from,
         )
         tick("decode", t0)
         return FieldTrace(cf, seg, graph, pen, dec)

@@ -125,6 +125,8 @@ class SegmentationGraph:
     arcs' boxes ``int32 (A, 4)`` as ``x, y, w, h`` in field coordinates; ``geometric`` an extra
     per-arc penalty ``float32 (A,)`` added to every class. ``only``: empty, or per arc the one
     character that arc may be read as (``""``: any); see :func:`chequereader.lattice.arc_penalties`.
+    ``raised_from``: the node where a trailing run of small raised pieces (superscript cents)
+    begins, -1 when the field does not end in one.
     Start node is 0, final node ``n_nodes - 1``.
     """
 
@@ -135,6 +137,7 @@ class SegmentationGraph:
     boxes: np.ndarray
     geometric: np.ndarray
     only: tuple[str, ...] = ()
+    raised_from: int = -1
 
     @property
     def n_arcs(self) -> int:

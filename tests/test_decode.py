@@ -437,7 +437,7 @@ def test_union_with_trie_equals_sorting_the_union(locale) -> None:
     assert np.array_equal(Q, _pair_penalties(ref, pen, log=True))
 
 
-def _decode_chain(text: str, config=None, changes=(), other: float = 20.0):
+def _decode_chain(text: str, config=None, changes=(), other: float = 20.0, raised_from: int = -1):
     """Decode a chain graph that spells ``text`` (penalty 0, every other class ``other``) with
     the US grammar; ``changes`` are ``(position, char, penalty)`` overrides."""
     from chequereader.decode import decode
@@ -451,7 +451,7 @@ def _decode_chain(text: str, config=None, changes=(), other: float = 20.0):
     for k, ch, p in changes:
         pen[k, DEFAULT.index(ch)] = p
     return decode(n + 1, np.arange(n), np.arange(1, n + 1), pen, get_grammar("us").tables(DEFAULT),
-                  DEFAULT, locale="us", config=config)
+                  DEFAULT, locale="us", config=config, raised_from=raised_from)
 
 
 def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
@@ -587,6 +587,28 @@ def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
         d = read(text)
         assert d.confidence > 0.99 and "190.05" not in [a.amount for a in d.alternatives[1:]]
     assert DecodeConfig().readings("19005", "19005", "cl") == [("19005", 1.0)]
+
+
+def test_superscript_cents_are_read_from_the_raised_run_whatever_follows_them():
+    from chequereader.decode import DecodeConfig
+
+    def read(text: str, raised_from: int, config: DecodeConfig | None = None):
+        return _decode_chain(text, config, other=30.0, raised_from=raised_from)
+
+    # "343 ^48/100" with its small '/' read as a 1 and its "00" as one 0: the field ends in a
+    # raised run from node 3 (the 4 of the cents); without it a lost point is the best guess.
+    assert read("34348110", -1).amount == "343481.10"
+    d = read("34348110", 3)
+    assert d.amount == "343.48" and d.text == "34348110"
+    assert read("34348110", 3, DecodeConfig(raised_cents_penalty=math.inf)).amount == "343481.10"
+    # "$589.^13" whose '.' was lost: a lost point alone is a guess, raised cents are likelier
+    lost = read("$58913", -1)
+    assert lost.amount == "589.13" and lost.confidence < 0.7
+    assert read("$58913", 4).amount == "589.13" and read("$58913", 4).confidence > 0.9
+    assert read("$589.13", 5).amount == "589.13"
+    # a run of one character, or no digits before it: no such reading
+    assert read("$58913", 5).confidence == pytest.approx(lost.confidence)
+    assert "0.13" not in [a.amount for a in read("13", 0).alternatives]
 
 
 def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() -> None:

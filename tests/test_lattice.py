@@ -125,12 +125,15 @@ def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
     assert (g.images[a] > 0.3).sum() > 2 * (base.images[arcs.index((2, 3))] > 0.3).sum()
     assert g.geometric[a] == base.geometric[arcs.index((2, 3))] + 1.0
     assert g.only == ()  # any character
+    assert g.raised_from == 2 and base.raised_from == -1  # where the cents begin, for decode
     # no cents in Chilean amounts: no superscript reading (small trailing zeros instead)
     assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf),
                        "cl").n_arcs == base.n_arcs
     # a raised piece followed by one on the baseline is not superscript
     seg2 = _seg([(0, 11, 8, 20), (10, 10, 5, 10), (17, 11, 8, 20)])
     assert build_graph(seg2).n_arcs == build_graph(seg2, LatticeConfig(superscript_penalty=np.inf)).n_arcs
+    assert build_graph(seg2).raised_from == -1
+    assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10), "cl").raised_from == -1
 
 
 def test_slanted_neighbours_that_do_not_touch_stand_apart():
