@@ -606,6 +606,8 @@ def test_superscript_cents_are_read_from_the_raised_run_whatever_follows_them():
     assert lost.amount == "589.13" and lost.confidence < 0.7
     assert read("$58913", 4).amount == "589.13" and read("$58913", 4).confidence > 0.9
     assert read("$589.13", 5).amount == "589.13"
+    # "3103 ^00/100" with its "00" read as one 0: the run 0110 is no "DD" + "/100"
+    assert "3103.01" not in [a.amount for a in read("31030110", 4).alternatives]
     # a run of one character, or no digits before it: no such reading
     assert read("$58913", 5).confidence == pytest.approx(lost.confidence)
     assert "0.13" not in [a.amount for a in read("13", 0).alternatives]
