@@ -383,8 +383,9 @@ PUNCT_MIN_FRAC_DEFAULT = 0.06
 # median over all of them made the body half its height, so that every whole digit was
 # framed too large (600 synthetic superscript fields of MNIST-test digits: 64.0 -> 66.7%
 # exact, read at <= 1% error 25.2 -> 33.0%; us_personal cheques of seeds 0 / 1 / 2: read
-# 71.6 / 70.3 / 72.3 -> 72.8 / 72.0 / 73.3%). Chilean amounts have no cents, and their small thousands' zeros are read by arcs
-# tuned on the plain median (ORAND-CAR-A 0.4 points worse with 0.6).
+# 71.6 / 70.3 / 72.3 -> 72.8 / 72.0 / 73.3%). Chilean amounts have no cents, and their small
+# thousands' zeros are read by arcs tuned on the plain median (ORAND-CAR-A exact 60.3 ->
+# 59.1% with 0.6).
 BODY_MIN_FRAC = {"cl": 0.0}
 BODY_MIN_FRAC_DEFAULT = 0.6
 
