@@ -1010,8 +1010,6 @@ def _raised_cents(path: Path, src: Any, raised_from: int) -> str | None:
     of them) for dollars, the run's first two characters, both digits, for cents. What
     follows them must be nothing or the "/100" of a fraction as it may be misread (3 or 4
     of '/', '1', '0', ending in 0: "110", "1100", "100"); else None."""
-    if len(path.text) != len(path.arcs):
-        return None
     k = next((i for i, a in enumerate(path.arcs) if int(src[a]) >= raised_from), len(path.arcs))
     head, run = path.text[:k].lstrip("$*").replace(",", ""), path.text[k:]
     if head.endswith("."):

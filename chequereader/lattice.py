@@ -157,7 +157,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     else:
         sup, extra, read_as = _small_end_arcs(bx, src, dst, boxes, body, config), config.small_end_penalty, "0"
     # Where superscript cents begin: the first piece of the trailing raised run.
-    raised_from = min((src[a] for a in sup), default=-1) if sup and not read_as else -1
+    raised_from = min(src[a] for a in sup) if sup and not read_as else -1
     n_main = len(src)
     imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
     labels = seg.labels
