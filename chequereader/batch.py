@@ -465,8 +465,12 @@ class Progress:
             return
         for r in results:
             if r.status == "error":
+                # Messages about a whole file begin with its path already; say it once.
+                msg = str(r.error)
+                if r.file and msg.startswith(f"{r.file}: "):
+                    msg = msg[len(r.file) + 2:]
                 self._say(f"chequereader: error: {r.file}"
-                          + (f" page {r.page}" if r.page else "") + f": {r.error}")
+                          + (f" page {r.page}" if r.page else "") + f": {msg}")
         if self._bar is not None:
             self._bar.set_postfix(self.counts, refresh=False)
             self._bar.update(1)

@@ -310,6 +310,14 @@ def test_progress_bar_on_a_terminal_and_log_lines_otherwise() -> None:
     assert lines[0] == "chequereader: error: : x"
     assert lines[1].startswith("chequereader: 1/2 files") and lines[1].endswith("ok=1 rejected=0 error=1")
     assert len(lines) == 3
+    named = _Stream(False)
+    p = Progress(1, stream=named, every_s=0.0)
+    p.update([AmountResult("error", file="a.png", error="a.png: empty file (0 bytes)"),
+              AmountResult("error", file="b.tif", page=1, error="page 1 unreadable")])
+    p.close()
+    said = named.buf.getvalue().splitlines()
+    assert said[0] == "chequereader: error: a.png: empty file (0 bytes)"  # the path once
+    assert said[1] == "chequereader: error: b.tif page 1: page 1 unreadable"
     quiet = _Stream(False)
     p = Progress(2, enabled=False, stream=quiet)
     p.update(res)
