@@ -96,6 +96,18 @@ def test_16bit_png_to_8bit_grey() -> None:
     assert out[0, 0] == 0 and out[0, 6] == 10 and out[0, 17] == 255
 
 
+def test_float_tiff_to_8bit_grey() -> None:
+    # 32-bit float samples (mode F), as scientific scanners write them: 0..1 is black..white,
+    # and a NaN sample is paper.
+    arr = np.repeat(np.array([[0.0, 0.5, 1.0]] * 16, np.float32), 6, axis=1)
+    arr[0, 0] = np.nan
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="F").save(buf, format="TIFF")
+    out = load_pages(buf.getvalue())[0].image
+    assert out.dtype == np.uint8 and out.shape == (16, 18)
+    assert out[1, 0] == 0 and out[1, 6] == 128 and out[1, 17] == 255 and out[0, 0] == 255
+
+
 def test_colour_png_to_grey() -> None:
     rgb = np.zeros((16, 20, 3), np.uint8)
     rgb[:, :10] = (255, 255, 255)
@@ -215,6 +227,10 @@ def _make_bad(kind: str, tmp: Path) -> tuple[object, ImageLimits, str]:
         return _png_header_only(100_000, 100_000), lim, "decompression bomb"
     if kind == "too_many_bytes":
         return _encode(noise, "PNG"), ImageLimits(max_bytes=100), "bytes is over the limit"
+    if kind == "too_many_bytes_file":  # refused from its size on disk, before it is read
+        p = tmp / "huge.png"
+        p.write_bytes(_encode(noise, "PNG"))
+        return p, ImageLimits(max_bytes=100), "bytes is over the limit"
     if kind == "wrong_type":
         return 12345, lim, "expected a path or bytes"
     raise AssertionError(kind)
@@ -238,6 +254,7 @@ BAD_KINDS = [
     "too_many_pixels",
     "decompression_bomb",
     "too_many_bytes",
+    "too_many_bytes_file",
     "wrong_type",
 ]
 

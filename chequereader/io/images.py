@@ -224,7 +224,8 @@ def _to_grey(im: Image.Image) -> np.ndarray:
             finite = arr[np.isfinite(arr)]
             hi = float(finite.max()) if finite.size else 1.0
             scale = 255.0 if hi <= 1.0 else (255.0 / 65535.0 if hi > 255 else 1.0)
-            arr = np.nan_to_num(arr, nan=1.0 / scale if scale else 0.0) * scale
+            # A sample that is no number (NaN) is paper, not ink.
+            arr = np.nan_to_num(arr * scale, nan=255.0, posinf=255.0, neginf=0.0)
             return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
         arr = arr.astype(np.int64)
         # 16-bit samples (mode I from PNG/TIFF holds 16-bit data); anything wider is clipped.
