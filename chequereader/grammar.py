@@ -328,12 +328,21 @@ class GrammarTables:
         np.add.at(ptr, self.src + 1, 1)
         return order, np.cumsum(ptr)
 
+    @cached_property
+    def moves(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        """``(state, class) -> destination states``, for walking texts one class at a time."""
+        out: dict[tuple[int, int], list[int]] = {}
+        for s, c, d in zip(self.src.tolist(), self.cls.tolist(), self.dst.tolist(), strict=True):
+            out.setdefault((s, c), []).append(d)
+        return {k: tuple(v) for k, v in out.items()}
+
     def walk(self, classes: Iterable[int]) -> frozenset[int]:
         """States reached from ``start`` reading ``classes`` (an empty set when stuck)."""
+        moves = self.moves  # a dict walk: training checks every written form of every label
         cur = {self.start}
         for c in classes:
-            hit = np.isin(self.src, list(cur)) & (self.cls == c)
-            cur = set(self.dst[hit].tolist())
+            c = int(c)
+            cur = {d for s in cur for d in moves.get((s, c), ())}
             if not cur:
                 break
         return frozenset(cur)

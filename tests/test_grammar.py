@@ -206,3 +206,20 @@ def test_automata_match_reference_and_amounts_agree(text: str) -> None:
         amount = canonical_amount(text, "any")
         assert amount in readings.values()
         assert re.fullmatch(r"(0|[1-9][0-9]*)(\.[0-9]{2})?", amount)
+
+
+@pytest.mark.parametrize("locale", [loc for loc in LOCALES])
+def test_tables_accept_exactly_the_grammars_strings(locale: str) -> None:
+    # The class-level walk (training checks every written form of every label with it) agrees
+    # with the grammar's own string acceptor on the tables above, and on the states it reaches.
+    g = get_grammar(locale)
+    alpha = DEFAULT.extend(RUPEE)
+    t = g.tables(alpha)
+    texts = ["".join(x[0].split()) for x in ACCEPTED + REFUSED]
+    for text in texts:
+        seq = [alpha.index(c) for c in text]
+        assert t.accepts_classes(seq) == g.accepts(text), text
+    assert t.walk([]) == frozenset({t.start})
+    assert t.walk([alpha.index("-")] * 3) == frozenset()  # stuck: no state reached
+    one = t.walk([alpha.index("1")])
+    assert len(one) == 1 and set(t.dst[(t.src == t.start) & (t.cls == alpha.index("1"))].tolist()) == one
