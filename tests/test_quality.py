@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chequereader.errors import InvalidImageError
-from chequereader.quality import QualityConfig, assess, estimate_skew
+from chequereader.quality import QualityConfig, _shrink, assess, estimate_skew
 from chequereader.types import Page
 
 H, W = 560, 1300  # 6.5 x 2.8 in at 200 dpi: a cheque
@@ -112,3 +112,19 @@ def test_not_an_image() -> None:
         assess(np.zeros((0, 5), np.uint8))
     with pytest.raises(InvalidImageError):
         assess(np.zeros((4, 5, 3, 2), np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(550, 1200), (1001, 2003), (7, 1601), (600, 501), (40, 60)])
+def test_shrink_is_the_minimum_of_each_block(shape: tuple[int, int]) -> None:
+    # Thin dark strokes and streaks must survive the analysis scale: each pixel of the small
+    # image is the darkest of its f x f block (trailing rows / columns short of a block dropped).
+    g = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.uint8)
+    small, f = _shrink(g, 500)
+    if max(shape) <= 500:
+        assert f == 1 and small is g
+        return
+    assert f == -(-max(shape) // 500)
+    h, w = shape[0] // f * f, shape[1] // f * f
+    ref = g[:h, :w].reshape(h // f, f, w // f, f).min(axis=(1, 3))
+    assert small.shape == ref.shape
+    np.testing.assert_array_equal(small, ref)
