@@ -141,3 +141,31 @@ def test_both_trainers_take_superscript_digits():
     for cmd in ("recognizer", "global"):
         res = runner.invoke(main, ["train", cmd, "--help"])
         assert res.exit_code == 0 and "--superscript-digits" in res.output
+
+
+def test_train_cli_device(tmp_path):
+    import pytest
+
+    from chequereader.errors import ConfigError
+    from chequereader.models.weights import load_model
+    from chequereader.train.recognizer import training_device
+
+    data = _fake_data_dir(tmp_path / "data")
+    base = ["train", "recognizer", "--data", str(data), "--symbols-per-class", "4", "--quiet",
+            "--seed", "1", "--val-fraction", "0.2", "--epochs", "1"]
+    r = CliRunner().invoke(main, base + ["--out", str(tmp_path / "a.pt")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, base + ["--out", str(tmp_path / "b.pt"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    # Naming the CPU changes nothing: same random streams, same weights.
+    a, b = load_model(tmp_path / "a.pt"), load_model(tmp_path / "b.pt")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    r = CliRunner().invoke(main, base + ["--out", str(tmp_path / "c.pt"), "--device", "tpu:9"])
+    assert r.exit_code != 0 and "device" in r.output and not (tmp_path / "c.pt").exists()
+    with pytest.raises(ConfigError, match="not a torch device"):
+        training_device("a GPU")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            training_device("cuda")
+    assert training_device("cpu") == torch.device("cpu")

@@ -192,9 +192,11 @@ class LeNet5(nn.Module):
         w = self._inference_weights()
         out = []
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        dev = w[0].device  # a model trained on a GPU reads there too
         for i in range(0, len(x), batch_size):
-            out.append(self._fast_penalties(x[i : i + batch_size, None], w))
-        return torch.cat(out).numpy() if len(out) > 1 else out[0].numpy()
+            out.append(self._fast_penalties(x[i : i + batch_size, None].to(dev), w))
+        pen = torch.cat(out) if len(out) > 1 else out[0]
+        return pen.cpu().numpy()
 
     def _inference_weights(self) -> tuple[torch.Tensor, ...]:
         """The layers' weights with the squashing constants folded in, cached per version.

@@ -84,6 +84,7 @@ class TrainConfig:
     continental: float = 0.0  # share of MNIST 1s/7s added again with a flag / crossbar
     extra_symbols: str = ""  # classes added to the default alphabet, e.g. "₹"
     threads: int = 0
+    device: str = "cpu"  # torch device of the training, e.g. "cuda" (the weights are saved for CPU)
 
 
 def _set_seed(seed: int) -> None:
@@ -93,10 +94,10 @@ def _set_seed(seed: int) -> None:
 
 def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.Tensor:
     """Random affine distortion (+ thickness change) of framed inputs ``(N, 1, 32, 32)``."""
-    n = x.shape[0]
+    n, dev = x.shape[0], x.device
 
     def u(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(n, generator=gen)
+        return lo + (hi - lo) * torch.rand(n, generator=gen, device=dev)
 
     s = u(*cfg.scale)
     sx = s * u(*cfg.squeeze)
@@ -119,7 +120,7 @@ def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.
     bg = -0.1
     y = F.grid_sample(x - bg, grid, align_corners=False, padding_mode="zeros") + bg
     if cfg.thickness_p > 0:
-        r = torch.rand(n, generator=gen)
+        r = torch.rand(n, generator=gen, device=dev)
         dil = F.max_pool2d(y, 3, 1, 1)
         ero = 0.5 * (y - F.max_pool2d(-y, 3, 1, 1))  # half erosion: thin strokes must survive
         y = torch.where((r < cfg.thickness_p / 2)[:, None, None, None], dil, y)
@@ -130,16 +131,17 @@ def distort(x: torch.Tensor, cfg: DistortConfig, gen: torch.Generator) -> torch.
 def _elastic_flow(n: int, size: int, cfg: DistortConfig, gen: torch.Generator) -> torch.Tensor:
     """Smooth random displacement fields ``(n, size, size, 2)`` in grid units (0 for the
     samples not drawn for elastic distortion)."""
+    dev = gen.device
     r = int(2 * round(2 * cfg.elastic_sigma) + 1)
-    t = torch.arange(r, dtype=torch.float32) - r // 2
+    t = torch.arange(r, dtype=torch.float32, device=dev) - r // 2
     k = torch.exp(-(t**2) / (2 * cfg.elastic_sigma**2))
     k = k / k.sum()
-    flow = torch.rand(n * 2, 1, size, size, generator=gen) * 2 - 1
+    flow = torch.rand(n * 2, 1, size, size, generator=gen, device=dev) * 2 - 1
     flow = F.conv2d(F.pad(flow, (r // 2, r // 2, 0, 0), mode="reflect"), k.view(1, 1, 1, r))
     flow = F.conv2d(F.pad(flow, (0, 0, r // 2, r // 2), mode="reflect"), k.view(1, 1, r, 1))
     flow = flow.view(n, 2, size, size)
     flow = flow / flow.flatten(1).abs().amax(1).clamp_min(1e-6)[:, None, None, None]
-    on = (torch.rand(n, generator=gen) < cfg.elastic_p).float()[:, None, None, None]
+    on = (torch.rand(n, generator=gen, device=dev) < cfg.elastic_p).float()[:, None, None, None]
     return (flow * on * cfg.elastic_alpha * 2 / size).permute(0, 2, 3, 1)
 
 
@@ -292,6 +294,21 @@ def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
     return st["history"], st["epoch"]
 
 
+def training_device(name: str) -> torch.device:
+    """The torch device called ``name`` ("cpu", "cuda", "cuda:1"...), checked usable here."""
+    from ..errors import ConfigError
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device: {name!r} is not a torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} asked for, but torch sees no CUDA device on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device: {name!r}: training runs on 'cpu' or 'cuda' devices")
+    return dev
+
+
 def train_recognizer(
     cfg: TrainConfig,
     out: str | Path,
@@ -313,17 +330,18 @@ def train_recognizer(
     if cfg.extra_symbols:
         alphabet = alphabet.extend(cfg.extra_symbols)
     sets = _load_sets(cfg, alphabet, log)
-    x = torch.from_numpy(sets["x"])[:, None]
-    y = torch.from_numpy(sets["y"])
+    dev = training_device(cfg.device)
+    x = torch.from_numpy(sets["x"])[:, None].to(dev)
+    y = torch.from_numpy(sets["y"]).to(dev)
     model = (load_model(cfg.init, alphabet=alphabet, extend=True) if cfg.init
-             else LeNet5(alphabet, cfg.rubbish_j))
+             else LeNet5(alphabet, cfg.rubbish_j)).to(dev)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
     )
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []
     start = 0
     if resume and ckpt.exists():
@@ -333,7 +351,7 @@ def train_recognizer(
         log(f"resumed from {ckpt} at epoch {start}")
     for epoch in range(start, cfg.epochs):
         model.train()
-        perm = torch.randperm(len(x), generator=gen)
+        perm = torch.randperm(len(x), generator=gen, device=dev)
         wrong, seen, tot_loss = 0, 0, 0.0
         t0 = time.time()
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
