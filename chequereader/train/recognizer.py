@@ -329,8 +329,8 @@ def train_recognizer(
     ckpt = out.with_name(out.name + ".ckpt")
     if cfg.extra_symbols:
         alphabet = alphabet.extend(cfg.extra_symbols)
+    dev = training_device(cfg.device)  # before the data: a missing GPU is said at once
     sets = _load_sets(cfg, alphabet, log)
-    dev = training_device(cfg.device)
     x = torch.from_numpy(sets["x"])[:, None].to(dev)
     y = torch.from_numpy(sets["y"]).to(dev)
     model = (load_model(cfg.init, alphabet=alphabet, extend=True) if cfg.init
