@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,3 +17,29 @@ def data_dir() -> Path:
     if not (DATA / "mnist" / "mnist-test.npz").exists():
         pytest.skip("../shared/data is absent (real handwriting data is not shipped)")
     return DATA
+
+
+def _digit_image(d: int, shift: int) -> np.ndarray:
+    img = np.zeros((28, 28), np.uint8)
+    cv2.putText(img, str(d), (6 + shift, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    return img
+
+
+@pytest.fixture()
+def write_digit_npz() -> Callable[[Path, dict[int, int]], Path]:
+    """Writes an MNIST-format ``.npz`` (ink bright, 28x28) of the ten digits per writer, drawn
+    in a font and shifted per writer: ``write(path, {writer_id: x_shift, ...})``."""
+
+    def write(path: Path, shifts: dict[int, int]) -> Path:
+        images, labels, writers = [], [], []
+        for w, shift in shifts.items():
+            for d in range(10):
+                images.append(_digit_image(d, shift))
+                labels.append(d)
+                writers.append(w)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, images=np.stack(images), labels=np.array(labels, np.uint8),
+                 writers=np.array(writers, np.int32))
+        return path
+
+    return write

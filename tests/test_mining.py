@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,24 +19,10 @@ from chequereader.train.mining import label_arcs, mine
 from chequereader.types import BBox
 
 
-def _digit(d: int, shift: int = 0) -> np.ndarray:
-    img = np.zeros((28, 28), np.uint8)
-    cv2.putText(img, str(d), (6 + shift, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
-    return img
-
-
 @pytest.fixture()
-def tiny_mnist(tmp_path: Path) -> Path:
+def tiny_mnist(tmp_path: Path, write_digit_npz) -> Path:
     """A folder laid out like ../shared/data with a 40-digit MNIST train file, 4 writers."""
-    images, labels, writers = [], [], []
-    for w in range(4):
-        for d in range(10):
-            images.append(_digit(d, shift=w - 2))
-            labels.append(d)
-            writers.append(100 + w)
-    (tmp_path / "mnist").mkdir()
-    np.savez(tmp_path / "mnist" / "mnist-train.npz", images=np.stack(images),
-             labels=np.array(labels, np.uint8), writers=np.array(writers, np.int32))
+    write_digit_npz(tmp_path / "mnist" / "mnist-train.npz", {100 + w: w - 2 for w in range(4)})
     return tmp_path
 
 

@@ -6,7 +6,6 @@ import csv
 import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -24,24 +23,9 @@ from chequereader.synth import (
 )
 
 
-def _digit_image(d: int, shift: int) -> np.ndarray:
-    img = np.zeros((28, 28), np.uint8)
-    cv2.putText(img, str(d), (6 + shift, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
-    return img
-
-
 @pytest.fixture()
-def tiny_npz(tmp_path: Path) -> Path:
-    images, labels, writers = [], [], []
-    for w in (7, 9):
-        for d in range(10):
-            images.append(_digit_image(d, shift=w - 8))
-            labels.append(d)
-            writers.append(w)
-    p = tmp_path / "tiny.npz"
-    np.savez(p, images=np.stack(images), labels=np.array(labels, np.uint8),
-             writers=np.array(writers, np.int32))
-    return p
+def tiny_npz(tmp_path: Path, write_digit_npz) -> Path:
+    return write_digit_npz(tmp_path / "tiny.npz", {7: -1, 9: 1})
 
 
 def test_pool_loads_writers_and_samples(tiny_npz: Path) -> None:
