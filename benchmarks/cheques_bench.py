@@ -202,7 +202,7 @@ def main() -> None:
                config=args.config)
     cmd = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
     print(f"`{cmd}`\n")
-    print(table(rows, PipelineConfig().reject_threshold))
+    print(table(rows, PipelineConfig().threshold))
     print()
     print(speed(rows, args.threads))
 

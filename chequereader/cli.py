@@ -475,6 +475,58 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
     click.echo(json.dumps({k: metrics[k] for k in keys} | {"out": out}))
 
 
+@main.command("calibrate")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Pipeline TOML to write (use it with read/evaluate --config).")
+@click.option("--target-error", default=0.01, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Most accepted-and-wrong readings allowed, as a share of all readings.")
+@click.option("--folds", default=10, show_default=True, type=click.IntRange(2, 100),
+              help="Cross-validation folds for the figures and the threshold.")
+@_pipeline_options
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
+              help="Pipeline TOML to start from (its settings are kept).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, field: bool,
+                  locale: str | None, reject_threshold: float | None, weights: str | None,
+                  config: str | None, workers: int, quiet: bool) -> None:
+    """Fit the confidence model and the reject threshold on labelled scans.
+
+    LABELS: a CSV manifest (file,amount) or a labelled X9.37 file, as for evaluate. The
+    scans are read, a model of the probability that each reading is right is fitted on what
+    the reader saw (decoder confidence, margins, character penalties, how each character
+    stands small distortions, quality flags), and the threshold is chosen for
+    --target-error. The figures printed are cross-validated (each reading judged by a model
+    that did not see it), with 95% intervals; the pipeline file holds the model fitted on all.
+    """
+    from .errors import ConfigError
+    from .evaluate import calibrate_manifest, pipeline_toml
+
+    if reject_threshold is not None:
+        raise click.UsageError("calibrate chooses the threshold: --reject-threshold does not apply")
+    cfg = _pipeline_config(config, locale=locale, field=field, weights=weights)
+    try:
+        rep = calibrate_manifest(labels, cfg, target_error=target_error, folds=folds,
+                                 workers=workers, progress=not quiet, torch_threads=1)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    cv = rep.cross_validated
+    header = [f"written by: {_command_line(click.get_current_context())}",
+              f"fitted on {rep.n} labelled scans; cross-validated at threshold {cv.threshold:.4f}: "
+              f"read {cv.read:.1%}, error {cv.error:.2%} "
+              f"(95% {cv.error_interval[0]:.2%}-{cv.error_interval[1]:.2%}), reject {cv.reject:.1%}"]
+    try:
+        Path(output).write_text(pipeline_toml(cfg, rep.calibration, header))
+    except OSError as exc:
+        _fail(f"{output}: cannot write ({exc.strerror or exc})")
+    for w in rep.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(json.dumps(rep.as_dict() | {"pipeline": output}))
+
+
 @main.command("inspect")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Overlay PNG to write.")

@@ -23,6 +23,7 @@ from typing import Any
 import tomllib
 
 from ._validate import check_in, check_range
+from .calibration import Calibration, default_calibration
 from .clean import CleanConfig
 from .decode import DecodeConfig
 from .errors import ConfigError
@@ -39,6 +40,13 @@ LOCALES = ("us", "in", "cl", "any")
 class PipelineConfig:
     """How :class:`chequereader.pipeline.ChequeReader` composes the stages.
 
+    ``reject_threshold``: a reading whose confidence is below it is ``rejected``; None (the
+    default) takes the calibration's threshold, or 0.5 without a calibration.
+    ``calibration``: the model that turns a reading's evidence into the probability that it
+    is right (:mod:`chequereader.calibration`); by default the bundled one, fitted on real
+    cheque fields; ``chequereader calibrate`` writes one for a user's own scans.
+    ``evidence``: compute every calibration feature of every reading (``calibrate`` does),
+    kept in :attr:`AmountResult.features`.
     ``weights``: recognizer weights for every locale (a file or a bundled name); when it is
     not given, the bundled default, and ``weights_cl`` for locale ``cl``.
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
@@ -54,7 +62,7 @@ class PipelineConfig:
 
     locale: str = "us"
     field: bool = False
-    reject_threshold: float = 0.5
+    reject_threshold: float | None = None
     nbest: int = 5
     weights: str | None = None
     # weights for Chilean amounts when ``weights`` is not given: the bundled file tuned to
@@ -71,17 +79,30 @@ class PipelineConfig:
     locate: LocateConfig = dc_field(default_factory=LocateConfig)
     quality: QualityConfig = dc_field(default_factory=QualityConfig)
     limits: ImageLimits = dc_field(default_factory=ImageLimits)
+    calibration: Calibration = dc_field(default_factory=default_calibration)
+    evidence: bool = False
 
     def __post_init__(self) -> None:
         check_in(self.locale, LOCALES, "locale")
         check_in(self.pages, ("all", "first"), "pages")
-        check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
+        if self.reject_threshold is not None:
+            check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
         check_range(self.nbest, "nbest", 1, 100)
         check_range(self.max_fields, "max_fields", 1, 20)
         check_range(self.temperature, "temperature", 0.05, 100.0)
 
+    @property
+    def threshold(self) -> float:
+        """The reject threshold in force: ``reject_threshold``, else the calibration's, else
+        the decoder's."""
+        if self.reject_threshold is not None:
+            return float(self.reject_threshold)
+        if self.calibration.active:
+            return float(self.calibration.threshold)
+        return float(self.decode.reject_threshold)
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+
+def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kw: dict[str, Any] = {}
     for k, v in data.items():
@@ -93,13 +114,17 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if dataclasses.is_dataclass(default):
             if not isinstance(v, dict):
                 raise ConfigError(f"{where}.{k}: expected a table")
-            kw[k] = _build(type(default), v, f"{where}.{k}")
+            # From the default instance: a table may change some keys of a bundled default
+            # (the calibration's threshold, say); a calibration table that names its
+            # features is a model of its own and starts from nothing.
+            fresh = isinstance(default, Calibration) and "features" in v
+            kw[k] = _build(type(default), v, f"{where}.{k}", base=None if fresh else default)
         elif isinstance(default, tuple) and isinstance(v, list):
             kw[k] = tuple(v)
         else:
             kw[k] = v
     try:
-        return cls(**kw)
+        return dataclasses.replace(base, **kw) if base is not None else cls(**kw)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

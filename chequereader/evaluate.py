@@ -24,12 +24,14 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .calibration import reliability
 from .errors import ConfigError
 from .io.manifest import amounts_equal
 from .types import AmountResult
@@ -134,6 +136,17 @@ def error_at_reject(confidence: FloatArray, correct: BoolArray, fraction: float)
     _, err = error_reject_curve(confidence, correct)
     n = len(err) - 1
     return float(err[int(math.floor(fraction * n + 1e-9))])
+
+
+def read_at_error(confidence: FloatArray, correct: BoolArray, target: float = 0.01) -> float:
+    """The largest share of all rows read right while the rows accepted wrong stay at most
+    ``target`` of all rows, accepting the most confident first (ties are accepted or rejected
+    together: a threshold cannot split them)."""
+    from .calibration import choose_threshold
+
+    if len(correct) == 0:
+        return 0.0
+    return float(choose_threshold(np.asarray(confidence, np.float64), correct, target).read)
 
 
 def amount_digits(amount: str | None, decimals: bool = False) -> str:
@@ -297,6 +310,8 @@ def compute_metrics(results: Sequence[AmountResult], truth: Sequence[str], *,
         "by_quality": breakdown_by_flag([r.quality for r in results], status, c),
         "stage_ms": stage_means([r.timing_ms for r in results if r.status != "error"]),
         "curve": {"reject_fraction": rf.tolist(), "error_rate": er.tolist()},
+        "read_at_1pct_error": read_at_error(conf, c, 0.01),
+        "reliability": reliability(conf, c),
     }
     if seconds is not None:
         m["seconds"] = float(seconds)
@@ -323,6 +338,35 @@ def plot_curve(reject_fraction: Sequence[float], error_rate: Sequence[float], pa
     ax.set_xlim(0, 100)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p)
+    plt.close(fig)
+    return p
+
+
+def plot_reliability(rel: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
+    """Write a reliability diagram (share right against stated confidence, per bin) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfectly calibrated")
+    mp, right, cnt = rel.get("mean_probability", []), rel.get("right", []), rel.get("count", [])
+    if mp:
+        ax.plot(mp, right, marker="o", lw=1.5, label="readings")
+        for x, y, n in zip(mp, right, cnt):
+            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("share right")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -396,7 +440,8 @@ def _fmt(v: Any) -> str:
 
 
 def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequence[Mapping[str, Any]],
-                 curve_png: str | Path | None = None, title: str = "chequereader evaluation") -> Path:
+                 curve_png: str | Path | None = None, title: str = "chequereader evaluation",
+                 reliability_png: str | Path | None = None) -> Path:
     """Write a self-contained ``report.html`` (inline PNGs, inline JS, no network).
 
     ``failures`` rows: ``file, truth, text, amount, confidence, status, quality, error`` and an
@@ -407,6 +452,8 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
                ("reject threshold", None if metrics.get("reject_threshold") is None
                 else f"{metrics['reject_threshold']:g}"),
                ("exact match (no reject)", metrics.get("exact_match")),
+               ("read at <= 1% error", metrics.get("read_at_1pct_error")),
+               ("calibration error (ECE)", (metrics.get("reliability") or {}).get("ece")),
                ("character error rate", metrics.get("char_error_rate"))]
     for k, v in (metrics.get("error_at_reject") or {}).items():
         summary.append((f"error at {100 * float(k):g}% reject", v))
@@ -421,6 +468,10 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
     if curve_png is not None and Path(curve_png).exists():
         b64 = base64.b64encode(Path(curve_png).read_bytes()).decode("ascii")
         parts.append(f"<h2>Error vs reject</h2><img id='curve' alt='error-reject curve' src='data:image/png;base64,{b64}'>")
+    if reliability_png is not None and Path(reliability_png).exists():
+        b64 = base64.b64encode(Path(reliability_png).read_bytes()).decode("ascii")
+        parts.append("<h2>Reliability</h2><img id='reliability' alt='reliability diagram' "
+                     f"src='data:image/png;base64,{b64}'>")
     stage = metrics.get("stage_ms") or {}
     if stage:
         parts.append("<h2>Mean time per stage (ms)</h2><table id='stages'><tbody>")
@@ -470,6 +521,50 @@ def write_report(path: str | Path, metrics: Mapping[str, Any], failures: Sequenc
 # The whole evaluation
 
 
+def read_labelled(labels_csv: str | Path, config: Any, *, workers: int = 1, progress: bool = True,
+                  reader: Any = None, torch_threads: int | None = None
+                  ) -> tuple[list[AmountResult], list[str], float]:
+    """Read every entry of a labels manifest (or the labelled items of an X9.37 file).
+
+    Returns the results (the first page of each manifest entry, in manifest order; a file
+    that gave nothing is an ``error`` result), the true amounts and the seconds taken.
+    """
+    from .batch import Progress, iter_batch
+    from .io.manifest import read_manifest
+    from .io.x937 import is_x937
+
+    cfg = config
+    x9 = is_x937(labels_csv)
+    rows = [] if x9 else read_manifest(labels_csv)
+    files = [os.fspath(labels_csv)] if x9 else list(dict.fromkeys(r.file for r in rows))
+    by_file: dict[str, list[AmountResult]] = {}
+    prog = Progress(len(files), enabled=progress)
+    t0 = time.perf_counter()
+    try:
+        for path, res in iter_batch(files, cfg, workers=workers, reader=reader,
+                                     torch_threads=torch_threads):
+            by_file[path] = res
+            prog.update(res)
+    finally:
+        prog.close()
+    seconds = time.perf_counter() - t0
+    results: list[AmountResult] = []
+    if x9:
+        got = by_file.get(files[0]) or []
+        results = [r for r in got if r.extra.get("x9_amount")]
+        if not results:
+            errs = "; ".join(r.error for r in got if r.error)
+            raise ConfigError(f"{labels_csv}: no X9 item with a record-25 amount to evaluate"
+                              + (f" ({errs})" if errs else ""))
+        truth = [str(r.extra["x9_amount"]) for r in results]
+    else:
+        for r in rows:
+            got = by_file.get(r.file) or [AmountResult(status="error", file=r.file, error="not read")]
+            results.append(got[0])
+        truth = [r.amount for r in rows]
+    return results, truth, seconds
+
+
 def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str | Path = "evaluation", *,
                       workers: int = 1, progress: bool = True, reader: Any = None,
                       max_report: int = 300, torch_threads: int | None = None) -> dict[str, Any]:
@@ -498,50 +593,24 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     dict
         The metrics written to ``metrics.json``.
     """
-    from .batch import Progress, cached_reader, iter_batch
+    from .batch import cached_reader
     from .config import PipelineConfig
     from .inspect import overlay_for
     from .io.images import load_pages
-    from .io.manifest import read_manifest
-    from .io.x937 import is_x937
 
     cfg = config or PipelineConfig()
-    x9 = is_x937(labels_csv)
-    rows = [] if x9 else read_manifest(labels_csv)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = [os.fspath(labels_csv)] if x9 else list(dict.fromkeys(r.file for r in rows))
-    by_file: dict[str, list[AmountResult]] = {}
-    prog = Progress(len(files), enabled=progress)
-    t0 = time.perf_counter()
-    try:
-        for path, res in iter_batch(files, cfg, workers=workers, reader=reader,
-                                     torch_threads=torch_threads):
-            by_file[path] = res
-            prog.update(res)
-    finally:
-        prog.close()
-    seconds = time.perf_counter() - t0
-    results = []
-    if x9:
-        got = by_file.get(files[0]) or []
-        results = [r for r in got if r.extra.get("x9_amount")]
-        if not results:
-            errs = "; ".join(r.error for r in got if r.error)
-            raise ConfigError(f"{labels_csv}: no X9 item with a record-25 amount to evaluate"
-                              + (f" ({errs})" if errs else ""))
-        truth = [str(r.extra["x9_amount"]) for r in results]
-    else:
-        for r in rows:
-            got = by_file.get(r.file) or [AmountResult(status="error", file=r.file, error="not read")]
-            results.append(got[0])
-        truth = [r.amount for r in rows]
-    m = compute_metrics(results, truth, seconds=seconds, reject_threshold=cfg.reject_threshold)
+    results, truth, seconds = read_labelled(labels_csv, cfg, workers=workers, progress=progress,
+                                            reader=reader, torch_threads=torch_threads)
+    m = compute_metrics(results, truth, seconds=seconds, reject_threshold=cfg.threshold)
     m.update({"labels": str(labels_csv), "locale": cfg.locale, "field": cfg.field,
               "weights": cfg.weights or "bundled", "workers": workers})
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
     curve = plot_curve(m["curve"]["reject_fraction"], m["curve"]["error_rate"], out / "curve.png",
                        title=f"{Path(labels_csv).name}: n={m['n']}")
+    plot_reliability(m["reliability"], out / "reliability.png",
+                     title=f"{Path(labels_csv).name}: n={m['n']}, ECE {m['reliability']['ece']:.3f}")
 
     correct = correctness([r.amount for r in results], truth)
     fail_idx = [i for i, r in enumerate(results) if r.status != "ok" or not correct[i]]
@@ -563,5 +632,126 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
             except Exception as exc:  # a thumbnail is never worth losing the report
                 row["error"] = f"no overlay ({type(exc).__name__}: {exc})"
         failures.append(row)
-    write_report(out / "report.html", m, failures, curve)
+    write_report(out / "report.html", m, failures, curve, reliability_png=out / "reliability.png")
     return m
+
+
+# ------------------------------------------------------------------------------------------
+# Calibration on labelled scans
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """What :func:`calibrate_manifest` fitted and how it is expected to do.
+
+    ``calibration``: the model fitted on every labelled reading, with its threshold.
+    ``cross_validated``: the operating point measured out of fold (each reading judged by a
+    model that did not see it, at a threshold chosen on out-of-fold probabilities): what the
+    pipeline file should do on new scans like these. ``before``: the same figures with the
+    decoder's own confidence. ``feature_weights``: the standardised weight per feature
+    (which evidence matters); ``reliability``: out-of-fold reliability diagram data.
+    """
+
+    calibration: Any
+    n: int
+    exact: float
+    cross_validated: Any
+    before: Any
+    feature_weights: dict[str, float]
+    reliability: dict[str, Any]
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "exact": self.exact, "threshold": self.calibration.threshold,
+                "cross_validated": self.cross_validated.as_dict(), "before": self.before.as_dict(),
+                "feature_weights": self.feature_weights, "reliability": self.reliability,
+                "warnings": list(self.warnings)}
+
+
+def calibrate_results(results: Sequence[AmountResult], truth: Sequence[str], *, target_error: float,
+                      folds: int = 10, l2: float = 1.0, fitted_on: str = "",
+                      features: Sequence[str] | None = None) -> CalibrationReport:
+    """Fit the confidence model on read results that carry their evidence
+    (``AmountResult.features``, a reader with ``PipelineConfig(evidence=True)``)."""
+    from . import calibration as cal
+
+    names = tuple(features or cal.FEATURES)
+    cols = [cal.FEATURES.index(f) for f in names]
+    keep = [i for i, r in enumerate(results) if r.status != "error"]
+    n_err = len(results) - len(keep)
+    c_all = correctness([r.amount for r in results], truth)
+    x = np.array([results[i].features for i in keep if results[i].features], np.float64)
+    if len(x) != len(keep):
+        raise ConfigError("calibrate: results carry no evidence (read with evidence=True)")
+    if len(keep) < 2:
+        raise ConfigError(f"calibrate: {len(keep)} readable labelled scans; at least 2 needed")
+    x = x[:, cols]
+    y = c_all[keep]
+    p_cv = np.zeros(len(results))
+    p_cv[keep] = cal.cross_validated(x, y, folds=folds, features=names, l2=l2)
+    # error rows stay in the denominator (they are rejects: sent to a person)
+    op = cal.choose_threshold(p_cv, c_all, target_error)
+    raw = np.array([r.confidence if r.amount is not None else 0.0 for r in results])
+    before = cal.choose_threshold(raw, c_all, target_error)
+    model = cal.fit(x, y, features=names, l2=l2, threshold=op.threshold, fitted_on=fitted_on,
+                    target_error=target_error)
+    warnings = list(op.warnings)
+    if n_err:
+        warnings.append(f"{n_err} labelled scans could not be read (error rows): counted as rejects")
+    return CalibrationReport(model, len(results), float(c_all.mean()), op,
+                             before,
+                             {f: float(w) for f, w in zip(names, model.coef)},
+                             reliability(p_cv[keep], y), tuple(warnings))
+
+
+def calibrate_manifest(labels_csv: str | Path, config: Any = None, *, target_error: float = 0.01,
+                       folds: int = 10, workers: int = 1, progress: bool = True,
+                       torch_threads: int | None = None) -> CalibrationReport:
+    """Read a labels manifest with every calibration feature and fit the confidence model
+    and threshold for ``target_error`` (:func:`calibrate_results`)."""
+    from dataclasses import replace
+
+    from .config import PipelineConfig
+
+    cfg = replace(config or PipelineConfig(), evidence=True)
+    results, truth, _ = read_labelled(labels_csv, cfg, workers=workers, progress=progress,
+                                      torch_threads=torch_threads)
+    return calibrate_results(results, truth, target_error=target_error, folds=folds,
+                             fitted_on=f"{Path(labels_csv).name} ({len(results)} labelled scans)")
+
+
+def pipeline_toml(config: Any, calibration: Any, header: Sequence[str] = ()) -> str:
+    """A pipeline TOML that reads as ``config`` does with ``calibration``: the top-level
+    settings that differ from the defaults, each stage table that differs, and the
+    ``[calibration]`` table (comment lines ``header`` first)."""
+    import dataclasses
+
+    from .config import PipelineConfig
+
+    def val(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, tuple):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, float) and not math.isfinite(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+
+    default = PipelineConfig()
+    lines = [f"# {h}" for h in header]
+    tables: list[str] = []
+    for f in dataclasses.fields(PipelineConfig):
+        if f.name in ("calibration", "evidence", "reject_threshold"):
+            continue
+        v, d = getattr(config, f.name), getattr(default, f.name)
+        if dataclasses.is_dataclass(v):
+            diff = [(g.name, getattr(v, g.name)) for g in dataclasses.fields(v)
+                    if getattr(v, g.name) != getattr(d, g.name)]
+            if diff:
+                tables.append(f"\n[{f.name}]")
+                tables += [f"{k} = {val(x)}" for k, x in diff if x is not None]
+        elif v != d and v is not None:
+            lines.append(f"{f.name} = {val(v)}")
+    return "\n".join(lines + tables) + "\n\n" + calibration.to_toml()

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import calibration as calibration_stage
 from . import clean as clean_stage
 from . import decode as decode_stage
 from . import lattice as lattice_stage
@@ -110,14 +111,50 @@ class ChequeReader:
         dec = decode_stage.decode(
             graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
             self.model.alphabet,
-            nbest=cfg.nbest, reject_threshold=cfg.reject_threshold, config=cfg.decode, locale=loc,
+            nbest=cfg.nbest, reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
             raised_from=graph.raised_from,
         )
         tick("decode", t0)
         return FieldTrace(cf, seg, graph, pen, dec)
 
+    def evidence(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
+                 field_penalty: float = 0.0) -> calibration_stage.Evidence:
+        """What the calibration needs of one traced field (the distorted copies of its best
+        path's characters are scored only when the calibration uses them)."""
+        dec = tr.decoding
+        stab = None
+        if dec.path is not None and (self.config.calibration.needs_stability or self.config.evidence):
+            loc = locale or self.config.locale
+            arcs = list(dec.path.arcs)
+            stab = calibration_stage.stability(self.model_for(loc), tr.graph.images[arcs],
+                                               dec.path.classes)
+        return calibration_stage.evidence_of(dec, tr.penalties, stab, n_quality_flags, field_penalty)
+
+    def calibrated(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
+                   field_penalty: float = 0.0) -> tuple[str, float, tuple[float, ...]]:
+        """``(status, confidence, features)`` of a traced field under the configured
+        calibration: the probability that its amount is right, rejected below
+        :attr:`PipelineConfig.threshold`; without a calibration, the decoder's own. The
+        features (all of :data:`calibration.FEATURES`) are computed when a calibration or
+        ``config.evidence`` asks for them, else empty."""
+        cfg = self.config
+        cal = cfg.calibration
+        dec = tr.decoding
+        if not (cal.active or cfg.evidence):
+            return dec.status, dec.confidence, ()
+        feats = calibration_stage.field_features(
+            self.evidence(tr, locale, n_quality_flags, field_penalty))
+        if not cal.active:
+            return dec.status, dec.confidence, tuple(float(v) for v in feats)
+        if dec.amount is None:
+            return "rejected", 0.0, tuple(float(v) for v in feats)
+        x = feats[[calibration_stage.FEATURES.index(f) for f in cal.features]]
+        p = float(cal.probability(x))
+        return ("ok" if p >= cfg.threshold else "rejected"), p, tuple(float(v) for v in feats)
+
     def _result(self, tr: FieldTrace, offset: tuple[int, int] = (0, 0),
-                field_box: BBox | None = None) -> AmountResult:
+                field_box: BBox | None = None, locale: str | None = None,
+                n_quality_flags: int = 0, field_penalty: float = 0.0) -> AmountResult:
         dec = tr.decoding
         chars: list[Character] = []
         if dec.path is not None:
@@ -126,9 +163,10 @@ class ChequeReader:
                 chars.append(Character(self.model.alphabet.chars[c],
                                        BBox(x + offset[0], y + offset[1], w, h),
                                        float(tr.penalties[a, c])))
+        status, confidence, feats = self.calibrated(tr, locale, n_quality_flags, field_penalty)
         return AmountResult(
-            status=dec.status, amount=dec.amount, text=dec.text, confidence=dec.confidence,
-            alternatives=dec.alternatives, field=field_box, characters=tuple(chars),
+            status=status, amount=dec.amount, text=dec.text, confidence=confidence,  # type: ignore[arg-type]
+            alternatives=dec.alternatives, field=field_box, characters=tuple(chars), features=feats,
         )
 
     def read_field(self, image: np.ndarray, locale: str | None = None) -> AmountResult:
@@ -137,7 +175,8 @@ class ChequeReader:
         timing: dict[str, float] = {}
         t0 = time.perf_counter()
         tr = self.trace_field(image, locale, timing)
-        res = self._result(tr, field_box=BBox(0, 0, int(image.shape[1]), int(image.shape[0])))
+        res = self._result(tr, field_box=BBox(0, 0, int(image.shape[1]), int(image.shape[0])),
+                           locale=locale)
         timing["total"] = 1000 * (time.perf_counter() - t0)
         return replace(res, timing_ms=timing)
 
@@ -162,29 +201,36 @@ class ChequeReader:
         if field_mode:
             h, w = page.image.shape[:2]
             tr = self.trace_field(page.image, locale, timing)
-            res = self._result(tr, field_box=BBox(0, 0, int(w), int(h)))
+            res = self._result(tr, field_box=BBox(0, 0, int(w), int(h)), locale=locale)
         else:
             t1 = time.perf_counter()
             fields = locate_stage.locate_fields(page.image, cfg.locate)[: cfg.max_fields]
             timing["locate"] = 1000 * (time.perf_counter() - t1)
             res = AmountResult(status="rejected", error=None)
             best_score = -np.inf
+            best: tuple[FieldTrace, Any] | None = None
             for f in fields:
                 tr = self.trace_field(f.image, locale, timing)
-                cand = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox)
                 # Posterior of the amount, discounted by how unlikely the zone is a field.
                 # (The posterior alone, without the rubbish factor of the confidence: the
                 # factor would trade a poorly written amount for a printed line of the form.)
                 post = tr.decoding.posterior
                 score = np.log(max(post, 1e-12)) - f.penalty
-                if cand.amount is not None and score > best_score:
-                    best_score, res = score, cand
-                elif res.field is None:
-                    res = cand
-                if post >= cfg.reject_threshold:
+                if tr.decoding.amount is not None and score > best_score:
+                    best_score, best = score, (tr, f)
+                elif best is None:
+                    best = (tr, f)
+                if post >= cfg.decode.reject_threshold:
                     # Candidates come best-located first; a confident read there is kept
                     # without decoding the less likely zones (a third of the time per page).
                     break
+            if best is not None:
+                tr, f = best
+                t1 = time.perf_counter()
+                res = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox,
+                                   locale=locale, n_quality_flags=len(flags),
+                                   field_penalty=float(f.penalty))
+                timing["calibrate"] = 1000 * (time.perf_counter() - t1)
         timing["total"] = 1000 * (time.perf_counter() - t0)
         if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
             extra["match"] = bool(amounts_equal(res.amount, extra["x9_amount"]))

@@ -179,6 +179,9 @@ class AmountResult:
     file: str = ""
     page: int = 0
     extra: Mapping[str, Any] = dc_field(default_factory=dict)
+    # The calibration's evidence of this reading (``chequereader.calibration.FEATURES``
+    # order); kept for ``calibrate`` and the evaluation report, not written to rows.
+    features: tuple[float, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
         """The JSON Lines row of DESIGN section 6 (``extra`` keys such as ``x9_amount`` merged)."""

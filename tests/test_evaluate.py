@@ -195,7 +195,10 @@ def test_evaluate_command_writes_outputs(tmp_path: Path, weights: str) -> None:
     html = (out / "report.html").read_text()
     n_fail = sum(1 for _ in re.finditer(r"<tr><td data-v=", html))
     assert n_fail == 4 - round(m["read_rate"] * 4)
-    assert html.count("data:image/png;base64,") == 1 + n_fail - 1  # curve + thumbnails, none for the missing file
+    # curve + reliability diagram + thumbnails, none for the missing file
+    assert html.count("data:image/png;base64,") == 2 + n_fail - 1
+    assert "id='reliability'" in html and (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert sum(m["reliability"]["count"]) == 4 and 0 <= m["reliability"]["ece"] <= 1
     assert json.loads(r.stdout)["n"] == 4
 
 
@@ -234,10 +237,12 @@ def test_evaluate_an_x9_cash_letter_against_its_record_25_amounts(tmp_path: Path
     r = CliRunner().invoke(main, ["evaluate", str(x9), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
-    # three items, labelled 2.90 / 90.00 / 2050.00 by record 25: two read right, the third
-    # (its cents broken up by the bitonal conversion) rejected
+    # three items, labelled 2.90 / 90.00 / 2050.00 by record 25: the bundled calibration's
+    # strict default accepts 2.90, rejects 90.00 (right, but short of its threshold) and the
+    # third (its cents broken up by the bitonal conversion); no item is accepted wrong
     assert m["n"] == 3 and m["labels"] == str(x9)
-    assert m["read_rate"] == pytest.approx(2 / 3) and m["error_rate"] == 0.0
+    assert m["read_rate"] == pytest.approx(1 / 3) and m["error_rate"] == 0.0
+    assert m["exact_match"] == pytest.approx(2 / 3)
     html = (out / "report.html").read_text()
     assert "2050.00" in html  # the rejected item is in the report with its label
     bad = tmp_path / "bad.x937"
