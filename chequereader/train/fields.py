@@ -34,7 +34,7 @@ from ..errors import ChequeReaderError, ConfigError
 from ..grammar import RUPEE, canonical_amount, get_grammar
 from ..io.manifest import LabelRow, amounts_equal, read_manifest
 from ..synth import _group
-from .global_training import LABEL_SEP, FieldGraph, label_path_penalty
+from .global_training import LABEL_SEP, FieldGraph, label_path, label_path_penalty
 
 _SIGN = {"us": "$", "cl": "$", "in": RUPEE}
 _FILLS = ("", "*", "**", "***")
@@ -218,6 +218,35 @@ def labelled_graphs(
     return LabelledGraphs(graphs, kept, skipped)
 
 
+def aligned_characters(graphs: Sequence[FieldGraph], model: Any, tables: dict[str, Any],
+                       max_penalty: float = 25.0) -> tuple[np.ndarray, np.ndarray]:
+    """The characters of the user's fields, cut where the label says they are.
+
+    Each graph's label is aligned through its lattice (the best path that spells it, under
+    ``model``: Viterbi constrained to the label, as the paper's global training does), and
+    every arc of that path gives one framed candidate with the class the label puts there.
+    Returns ``images float32 (N, 32, 32)`` and ``labels int64 (N,)``. Characters whose
+    aligned penalty exceeds ``max_penalty`` are left out (a path forced through a candidate
+    that looks nothing like its class is more likely a bad cut than a strange glyph).
+    """
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    for g in graphs:
+        if not g.n_arcs:
+            continue
+        pen = model.predict(g.images.astype(np.float32)).astype(np.float64) + g.geometric[:, None]
+        path = label_path(g, pen, tables[g.locale])
+        if path is None:
+            continue
+        for a, c in zip(path.arcs, path.classes):
+            if pen[a, c] <= max_penalty:
+                xs.append(g.images[a].astype(np.float32))
+                ys.append(int(c))
+    if not xs:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
+    return np.stack(xs), np.asarray(ys, np.int64)
+
+
 def split_rows(rows: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """A seeded random split of manifest rows: (training, validation)."""
     if not 0.0 <= val_fraction < 1.0:
@@ -249,6 +278,7 @@ def train_fields(
     progress: bool = False,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    own_char_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -257,7 +287,10 @@ def train_fields(
     a field whose best label path needs a candidate penalised above it (under the weights
     of the moment) counts for nothing in that step (label noise, a digit the cuts cannot
     isolate; ``inf`` keeps all). ``resume``: continue from ``out``'s checkpoint
-    (``OUT.ckpt``, written after every epoch; the same manifests, seed and split). Returns
+    (``OUT.ckpt``, written after every epoch; the same manifests, seed and split).
+    ``own_char_weight``: weight of a character loss on the training fields' own characters,
+    cut where the label aligns through each lattice (:func:`aligned_characters`), distorted
+    like the other characters; 0 turns it off. Returns
     the history
     (validation exact amount per epoch, on the held-out ``val_fraction`` of the rows), the
     weights' metrics and the skipped rows.
@@ -287,20 +320,36 @@ def train_fields(
     use_chars = char_weight > 0 and data is not None and (Path(data) / "mnist" / "mnist-train.npz").is_file()
     if char_weight > 0 and not use_chars:
         log("character loss off: no MNIST under --data")
+    own_path: str | None = None
+    if own_char_weight > 0:
+        from ..models.weights import load_model
+
+        m0 = load_model(init)
+        own_x, own_y = aligned_characters(tr.graphs, m0, {locale: get_grammar(locale).tables(m0.alphabet)},
+                                          max_arc_penalty)
+        log(f"{len(own_y)} characters aligned on the training fields")
+        if len(own_y):
+            own_path = str(Path(out).with_name(Path(out).name + ".chars.npz"))
+            np.savez_compressed(own_path, images=own_x.astype(np.float16), labels=own_y)
     cfg = GlobalConfig(data=str(data or "."), init=init, fields=len(tr.graphs), epochs=epochs, lr=lr,
                        batch_fields=batch_fields, seed=seed, locales=(locale,),
                        char_weight=char_weight if use_chars else 0.0, threads=threads,
-                       val_fields=len(va.graphs) if va else 0, max_arc_penalty=max_arc_penalty)
+                       val_fields=len(va.graphs) if va else 0, max_arc_penalty=max_arc_penalty,
+                       own_chars=own_path, own_char_weight=own_char_weight)
     note = (f"your labelled {'field crops' if field else 'cheques (located zones)'}: "
             f"{len(tr.graphs)} fields from {', '.join(Path(m).name for m in manifests)}, "
             f"locale {locale}, labels = every written form of the amount")
-    res = train_global(cfg, out, graphs=tr.graphs, val_graphs=va.graphs if va else [],
-                       data_note=note, evaluate=use_chars, resume=resume, progress=progress, log=log,
-                       command=command)
+    try:
+        res = train_global(cfg, out, graphs=tr.graphs, val_graphs=va.graphs if va else [],
+                           data_note=note, evaluate=use_chars, resume=resume, progress=progress,
+                           log=log, command=command)
+    finally:
+        if own_path is not None:
+            Path(own_path).unlink(missing_ok=True)
     res["skipped"] = x9_skipped + tr.skipped + (va.skipped if va else [])
     res["fields"] = {"train": len(tr.graphs), "val": len(va.graphs) if va else 0}
     return res
 
 
-__all__ = ["LabelledGraphs", "LabelledItem", "labelled_graphs", "split_rows", "train_fields", "written_forms",
+__all__ = ["LabelledGraphs", "LabelledItem", "aligned_characters", "labelled_graphs", "split_rows", "train_fields", "written_forms",
            "x9_items"]

@@ -137,6 +137,11 @@ class GlobalConfig:
     small_digits: float = 0.0  # character loss: MNIST digits framed small (train.data)
     superscript_digits: float = 0.0  # character loss: MNIST digits framed as raised small cents
     extra: tuple[str, ...] = ()
+    # characters cut from the user's own fields (an npz of framed ``images`` and class
+    # ``labels``, train.fields.aligned_characters): a second character batch per step from
+    # them, distorted the same way, at weight ``own_char_weight``
+    own_chars: str | None = None
+    own_char_weight: float = 1.0
     distort: str = "elastic"
     val_fraction: float = 0.1
     threads: int = 0
@@ -264,6 +269,18 @@ def load_field_graphs(path: str | Path) -> list[FieldGraph]:
     ]
 
 
+def label_path(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> Any:
+    """The best path of ``graph`` that spells its label (Viterbi constrained to the label's
+    written forms, paper section VI), a :class:`chequereader.decode.Path`; None when no
+    path of the graph spells it."""
+    seqs = _accepted_seqs(tables, graph.labels)
+    if not seqs:
+        return None
+    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, _trie(tables.alphabet, seqs)[0],
+                   tables.alphabet)
+    return path if path is not None and path.arcs else None
+
+
 def label_path_penalty(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> float:
     """Largest arc penalty on the best path that spells the field's label (``inf``: no path).
 
@@ -271,12 +288,8 @@ def label_path_penalty(graph: FieldGraph, penalties: np.ndarray, tables: Any) ->
     lost as a speck in cleaning) says the graph cannot represent the label: training on it
     would teach LeNet-5 that a '3' may be a comma.
     """
-    seqs = _accepted_seqs(tables, graph.labels)
-    if not seqs:
-        return math.inf
-    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, _trie(tables.alphabet, seqs)[0],
-                   tables.alphabet)
-    if path is None or not path.arcs:
+    path = label_path(graph, penalties, tables)
+    if path is None:
         return math.inf
     return float(max(penalties[a, c] for a, c in zip(path.arcs, path.classes)))
 
@@ -449,6 +462,15 @@ def train_global(
         chars = _load_sets(tc, model.alphabet, log)
         xc = torch.from_numpy(chars["x"])[:, None]
         yc = torch.from_numpy(chars["y"])
+    own: tuple[torch.Tensor, torch.Tensor] | None = None
+    if cfg.own_chars and cfg.own_char_weight > 0:
+        with np.load(cfg.own_chars) as d:
+            own = (torch.from_numpy(d["images"].astype(np.float32))[:, None],
+                   torch.from_numpy(d["labels"].astype(np.int64)))
+        if not len(own[1]):
+            own = None
+        else:
+            log(f"own characters: {len(own[1])} from {Path(cfg.own_chars).name}")
     dcfg = DISTORTIONS[cfg.distort]
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -482,6 +504,10 @@ def train_global(
                 loss = loss + cfg.char_weight * cl
                 tot_c += float(cl.detach()) * cfg.char_batch
                 n_c += cfg.char_batch
+            if own is not None:
+                idx = torch.randint(len(own[1]), (cfg.char_batch,), generator=gen)
+                loss = loss + cfg.own_char_weight * model.loss(model(distort(own[0][idx], dcfg, gen)),
+                                                               own[1][idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
