@@ -373,3 +373,24 @@ def test_second_run_on_the_same_output_exits_with_a_clear_error(tmp_path: Path, 
                                       "-o", str(out)])
     assert r.exit_code == 1 and "another run is writing this file" in r.stderr, r.output
     assert out.read_bytes() == b""
+
+
+def test_unreadable_subfolder_is_said_and_exits_3(tmp_path: Path, weights: str, monkeypatch) -> None:
+    d = tmp_path / "scans"
+    (d / "locked").mkdir(parents=True)
+    (d / "ok.png").write_bytes(_encoded(field_image("12"), "png"))
+    (d / "locked" / "hidden.png").write_bytes(_encoded(field_image("34"), "png"))
+    (d / "link").symlink_to(d / "locked", target_is_directory=True)
+    real_scandir = os.scandir
+
+    def scandir(path):  # root may list any folder: make one unreadable for everybody
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    r = CliRunner().invoke(main, ["read", str(d), "--field", "--weights", weights, "--quiet"])
+    assert r.exit_code == 3, r.output
+    assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == [str(d / "ok.png")]
+    assert f"skipped {d / 'locked'}: cannot list folder (Permission denied)" in r.stderr
+    assert f"skipped {d / 'link'}: symbolic link to a folder, not followed" in r.stderr
