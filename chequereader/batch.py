@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import collections
 import csv
+import errno
 import io
 import json
+import logging
 import os
+import re
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,10 +43,12 @@ from typing import IO, Any
 
 from ._validate import check_in, check_range
 from .config import PipelineConfig
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .types import CSV_COLUMNS, AmountResult
 
 FORMATS = ("jsonl", "csv")
+
+_log = logging.getLogger("chequereader")
 
 # ------------------------------------------------------------------------------------------
 # Reading one file (runs in whichever process does the work)
@@ -68,7 +74,14 @@ def cached_reader(config: PipelineConfig) -> Any:
 def read_one(path: str, config: PipelineConfig, raise_on_error: bool = False) -> list[AmountResult]:
     """All pages of one input file as results (an unreadable file gives one ``error`` result)."""
     reader = cached_reader(config)
-    return list(reader.iter_file(path, raise_on_error=raise_on_error))
+    return _nonempty(path, list(reader.iter_file(path, raise_on_error=raise_on_error)))
+
+
+def _nonempty(path: str, results: list[AmountResult]) -> list[AmountResult]:
+    # Every input gets at least one row, whatever a reader returns for it.
+    if results:
+        return results
+    return [AmountResult(status="error", file=path, page=0, error=f"{path}: no pages in file")]
 
 
 def _worker_init(config: PipelineConfig) -> None:
@@ -125,7 +138,8 @@ def iter_batch(
     raise_on_error : bool
         Re-raise the first error instead of turning it into an ``error`` row (debugging).
     skip : iterable of str
-        Paths (as discovered) not to read again (see :func:`open_resume`).
+        Paths not to read again (see :func:`open_resume`), compared by :func:`path_key`:
+        ``./x/a.png`` skips ``x/a.png``.
     reader : ChequeReader, optional
         Reader used in-process (``workers=1``, no dask), e.g. one built with an explicit model.
     window : int, optional
@@ -146,8 +160,9 @@ def iter_batch(
 
     cfg = config or PipelineConfig()
     n_workers = int(check_range(workers, "workers", 1, 1024))
-    done = set(skip)
-    todo = [p for p in discover([inputs] if isinstance(inputs, str) else list(inputs)) if p not in done]
+    done = {path_key(p) for p in skip}
+    todo = [p for p in discover([inputs] if isinstance(inputs, str) else list(inputs))
+            if path_key(p) not in done]
     if dask is not None:
         yield from _iter_dask(todo, cfg, dask, raise_on_error, window)
     elif n_workers > 1:
@@ -159,7 +174,7 @@ def iter_batch(
             torch.set_num_threads(int(check_range(torch_threads, "torch_threads", 1, 1024)))
         rd = reader if reader is not None else cached_reader(cfg)
         for p in todo:
-            yield p, list(rd.iter_file(p, raise_on_error=raise_on_error))
+            yield p, _nonempty(p, list(rd.iter_file(p, raise_on_error=raise_on_error)))
 
 
 def _failed(path: str, what: str, exc: BaseException) -> list[AmountResult]:
@@ -313,18 +328,36 @@ def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
     return "jsonl"
 
 
+def path_key(path: str) -> str:
+    """The key that says two spellings of a path name the same input (``./x/a.png`` and
+    ``x/a.png``): absolute, normalised, case-folded where the OS folds case. Resume compares
+    these, relative paths against the current folder."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    # A file name whose bytes are not UTF-8 reaches Python with lone surrogates
+    # (surrogateescape). Written as JSON \u escapes the line stays valid UTF-8, and json.loads
+    # gives back the same str, which os.fsencode turns back into the exact bytes.
+    text = json.dumps(row, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
 def _csv_cell(v: Any) -> Any:
-    # One record per physical line keeps resume line-based for CSV too.
-    if isinstance(v, str):
-        return v.replace("\r", " ").replace("\n", " ")
     return "" if v is None else v
 
 
 def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
-    """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows; ``csv``: the
-    :data:`~chequereader.types.CSV_COLUMNS` subset, no header), one line per result."""
+    """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows, one line each;
+    ``csv``: the :data:`~chequereader.types.CSV_COLUMNS` subset, no header, one record each,
+    cells quoted as RFC 4180 says, so a newline inside a name or message stays in its quoted
+    cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV
+    keeps them, to be written back as their original bytes (see :class:`RowWriter`)."""
     if fmt == "jsonl":
-        return "".join(json.dumps(r.to_row(), ensure_ascii=False) + "\n" for r in results)
+        return "".join(_json_line(r.to_row()) for r in results)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     for r in results:
@@ -333,13 +366,36 @@ def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
     return buf.getvalue()
 
 
+def _records(data: bytes, fmt: str) -> list[tuple[bytes, int]]:
+    """Each complete record of an output as ``(bytes without its newline, end offset)``.
+
+    A JSON line never holds a raw newline. A CSV record ends at a newline outside quotes: a
+    quoted cell may hold newlines, and its quotes are doubled inside it, so an odd count of
+    ``"`` so far means the newline belongs to a cell.
+    """
+    out: list[tuple[bytes, int]] = []
+    start = pos = quotes = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return out
+        if fmt == "csv":
+            quotes += data.count(b'"', pos, nl)
+            if quotes % 2:
+                pos = nl + 1
+                continue
+        out.append((data[start:nl], nl + 1))
+        start = pos = nl + 1
+        quotes = 0
+
+
 def _row_file(line: str, fmt: str) -> str | None:
     try:
         if fmt == "jsonl":
             obj = json.loads(line)
             return str(obj["file"]) if isinstance(obj, dict) and "file" in obj else None
-        rec = next(csv.reader([line]))
-        return rec[0] if rec else None
+        rec = next(csv.reader(io.StringIO(line, newline="")))
+        return rec[0] if len(rec) == len(CSV_COLUMNS) else None
     except (ValueError, KeyError, StopIteration, csv.Error):
         return None
 
@@ -347,20 +403,20 @@ def _row_file(line: str, fmt: str) -> str | None:
 def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
     """Make ``path`` safe to append to and return the input files it already holds.
 
-    A torn last line (no newline, or not parseable) is cut off; so are the rows of the last
+    A torn last record (no newline, or not parseable) is cut off; so are the rows of the last
     file in the output, since its rows may be the incomplete first part of a multi-page file
     (it is read again). A CSV header is kept. Missing or empty file: nothing done, empty set.
+    The files are returned as written; compare them with :func:`path_key`.
     """
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         return set()
     data = p.read_bytes()
-    lines = data.split(b"\n")
-    # The element after the last "\n" is the torn tail (or b"").
-    complete = [raw.decode("utf-8", errors="replace") for raw in lines[:-1]]
-    start = 1 if fmt == "csv" and complete and complete[0].split(",")[:1] == ["file"] else 0
-    files = [_row_file(t, fmt) for t in complete[start:]]
-    # An unparseable line can only be the torn end of the last write; cut from there.
+    recs = _records(data, fmt)
+    texts = [raw.decode("utf-8", errors="surrogateescape") for raw, _ in recs]
+    start = 1 if fmt == "csv" and texts and texts[0].split(",")[:1] == ["file"] else 0
+    files = [_row_file(t, fmt) for t in texts[start:]]
+    # An unparseable record can only be the torn end of the last write; cut from there.
     keep_end = len(files)
     for i, f in enumerate(files):
         if f is None:
@@ -371,7 +427,8 @@ def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
         last = files[-1]
         while files and files[-1] == last:
             files.pop()
-    cut = sum(len(lines[i]) + 1 for i in range(start + len(files)))
+    n = start + len(files)
+    cut = recs[n - 1][1] if n else 0
     if cut != len(data):
         with open(p, "r+b") as fh:
             fh.truncate(cut)
@@ -380,42 +437,126 @@ def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
     return {f for f in files if f is not None}
 
 
+def _why(exc: OSError) -> str:
+    code = errno.errorcode.get(exc.errno or 0)
+    return f"{exc.strerror or exc}" + (f" [{code}]" if code else "")
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no advisory locks on this platform
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OutputError(
+            f"{path}: another run is writing this file (it holds its lock); wait for it to "
+            "end or choose another output"
+        ) from None
+    except OSError as exc:  # pragma: no cover - a file system without flock
+        _log.warning("chequereader: %s: cannot lock (%s); writing without a lock", path, _why(exc))
+
+
 class RowWriter:
-    """Appends each file's rows with one write, then flush + fsync (crash-safe, see module)."""
+    """Appends each file's rows with one write, then fsync (crash-safe, see module).
+
+    A file output is locked (``flock``, exclusive, non-blocking) before anything in it is
+    touched, so that a second run writing it stops with :class:`OutputError` instead of
+    interleaving rows. A failed write (disk full, I/O error) cuts the file back to the end of
+    the previous input's rows and raises :class:`OutputError`. With ``append`` the output is
+    made ready for resume under the lock (:func:`open_resume`) and :attr:`done` holds the
+    files it already holds. Text is written as UTF-8, lone surrogates as the bytes they stand
+    for (surrogateescape), so a file name that is not UTF-8 comes back byte for byte.
+    """
 
     def __init__(self, path: str | os.PathLike | None, fmt: str, *, append: bool = False,
                  stream: IO[str] | None = None, fsync: bool = True) -> None:
         self.fmt = check_in(fmt, FORMATS, "format")
         self.path = None if path is None else Path(path)
         self.fsync = fsync
+        self.done: set[str] = set()
+        self.rows = 0
+        self._fd: int | None = None
+        self._regular = False
+        self._size = 0
         if self.path is None:
             self._fh: Any = stream if stream is not None else sys.stdout
-            self._own = False
             new = True
         else:
-            if self.path.parent and not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not (append and self.path.exists() and self.path.stat().st_size > 0)
-            self._fh = open(self.path, "a" if append else "w", encoding="utf-8", newline="")
-            self._own = True
+            self._open(self.path, append)
+            new = self._size == 0
         if self.fmt == "csv" and new:
             self._write(",".join(CSV_COLUMNS) + "\n")
 
+    def _open(self, p: Path, append: bool) -> None:
+        try:
+            if p.parent and not p.parent.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+            # O_APPEND, no truncation yet: the file may be another run's, locked below.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(p, flags, 0o666)
+        except OSError as exc:
+            raise OutputError(f"{p}: cannot open for writing ({_why(exc)})") from None
+        try:
+            _lock(fd, p)  # before any truncation: the file may be another run's output
+            self._regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            if self._regular:
+                if append:
+                    self.done = open_resume(p, self.fmt)
+                else:
+                    os.ftruncate(fd, 0)
+                self._size = os.fstat(fd).st_size
+        except OSError as exc:
+            os.close(fd)
+            raise OutputError(f"{p}: cannot prepare for writing ({_why(exc)})") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
     def _write(self, text: str) -> None:
-        self._fh.write(text)
-        self._fh.flush()
-        if self._own and self.fsync:
-            os.fsync(self._fh.fileno())
+        if self._fd is None:
+            try:
+                self._fh.write(text)
+            except UnicodeEncodeError:
+                buf = getattr(self._fh, "buffer", None)
+                if buf is None:
+                    raise
+                self._fh.flush()
+                buf.write(text.encode("utf-8", "surrogateescape"))
+            self._fh.flush()
+            return
+        encoded = text.encode("utf-8", "surrogateescape")
+        data = memoryview(encoded)
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+            if self.fsync and self._regular:
+                os.fsync(self._fd)
+        except OSError as exc:
+            if self._regular:
+                try:  # a part of this input's rows may be on disk: cut them
+                    os.ftruncate(self._fd, self._size)
+                except OSError:  # pragma: no cover
+                    pass
+            raise OutputError(
+                f"{self.path}: writing failed ({_why(exc)}); stopped, the rows of the inputs "
+                f"before are intact ({self.rows} rows written by this run)"
+            ) from None
+        self._size += len(encoded)
 
     def write(self, results: Sequence[AmountResult]) -> int:
         """Write one input file's results; returns the number of rows written."""
         if results:
             self._write(encode_rows(results, self.fmt))
+            self.rows += len(results)
         return len(results)
 
     def close(self) -> None:
-        if self._own:
-            self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
 
     def __enter__(self) -> RowWriter:
         return self
@@ -505,7 +646,13 @@ class Progress:
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What a batch run did: inputs found, skipped (resume), rows written, counts, seconds."""
+    """What a batch run did: inputs found, skipped (resume), rows written, counts, seconds.
+
+    ``missing`` counts the inputs named that do not exist (each has an error row);
+    ``passed_over`` lists what discovery found in folders and did not read (unreadable
+    folders, symbolic links to folders, files with other extensions), see
+    :class:`~chequereader.io.images.Skipped`.
+    """
 
     inputs: int
     skipped: int
@@ -514,10 +661,16 @@ class BatchSummary:
     counts: dict[str, int] = dc_field(default_factory=dict)
     seconds: float = 0.0
     out: str | None = None
+    missing: int = 0
+    passed_over: tuple[Any, ...] = ()
 
     @property
     def errors(self) -> int:
         return int(self.counts.get("error", 0))
+
+    @property
+    def unreadable_folders(self) -> int:
+        return sum(1 for s in self.passed_over if s.kind == "unreadable")
 
     @property
     def rows_per_s(self) -> float:
@@ -526,7 +679,9 @@ class BatchSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "skipped": self.skipped, "files": self.files,
                 "rows": self.rows, "counts": dict(self.counts), "seconds": round(self.seconds, 3),
-                "rows_per_s": round(self.rows_per_s, 3), "out": self.out}
+                "rows_per_s": round(self.rows_per_s, 3), "out": self.out, "missing": self.missing,
+                "passed_over": [{"path": x.path, "reason": x.reason, "kind": x.kind}
+                                for x in self.passed_over]}
 
 
 def run_batch(
@@ -574,29 +729,35 @@ def run_batch(
     ------
     ConfigError
         ``resume`` without ``out_path``, a bad format or worker count, dask missing.
+    OutputError
+        ``out_path`` cannot be opened, is locked by another run, or a write failed (disk
+        full...): the rows of the inputs written before stay intact.
     """
-    from .io.images import discover
+    from .io.images import Skipped, discover
 
     form = format_for(out_path, fmt)
     if resume and out_path is None:
         raise ConfigError("resume needs an output file")
     t0 = time.perf_counter()
-    done = open_resume(out_path, form) if resume and out_path is not None else set()
-    items = discover([inputs] if isinstance(inputs, str) else list(inputs))
-    skipped = sum(1 for p in items if p in done)
-    total = len(items) - skipped
-    prog = Progress(total, enabled=progress)
-    rows = files = 0
-    try:
-        with RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
+    passed_over: list[Skipped] = []
+    items = discover([inputs] if isinstance(inputs, str) else list(inputs), skipped=passed_over)
+    missing = sum(1 for p in items if not os.path.lexists(p))
+    rows = files = skipped = 0
+    # The writer locks the output and, for resume, cuts it back before anything is read.
+    with RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
+        done = {path_key(f) for f in writer.done}
+        skipped = sum(1 for p in items if path_key(p) in done)
+        prog = Progress(len(items) - skipped, enabled=progress)
+        try:
             for _, results in iter_batch(items, config, workers=workers, dask=dask,
                                          raise_on_error=raise_on_error, skip=done, reader=reader,
                                          torch_threads=torch_threads):
                 rows += writer.write(results)
                 files += 1
                 prog.update(results)
-    finally:
-        prog.close()
+        finally:
+            prog.close()
     return BatchSummary(inputs=len(items), skipped=skipped, files=files, rows=rows,
                         counts=dict(prog.counts), seconds=time.perf_counter() - t0,
-                        out=None if out_path is None else str(out_path))
+                        out=None if out_path is None else str(out_path), missing=missing,
+                        passed_over=tuple(passed_over))

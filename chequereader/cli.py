@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -404,47 +406,117 @@ def _pipeline_options(f):
     return f
 
 
+#: ``read`` exit statuses (1 and 2 are click's: a failed run, a usage error).
+EXIT_INPUT_ERRORS = 3
+EXIT_NO_INPUT = 4
+EXIT_MISSING = 5
+
+
+class _EchoHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr():
+    """The package's log warnings (folders skipped...) on stderr while a command runs, whatever
+    logging the host process set up (or did not)."""
+    log = logging.getLogger("chequereader")
+    handler = _EchoHandler(logging.WARNING)
+    propagate = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+
+
+def _read_exit_status(summary) -> int:
+    """The exit status of a finished ``read`` run (see ``read --help``)."""
+    if summary.missing:
+        return EXIT_MISSING
+    if summary.inputs == 0:
+        return EXIT_NO_INPUT
+    if summary.errors or summary.unreadable_folders:
+        return EXIT_INPUT_ERRORS
+    return 0
+
+
 @main.command("read")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="out.jsonl or out.csv (default: JSON Lines on stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="out.jsonl or out.csv; - or none: JSON Lines on stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default from the output's extension.")
 @_pipeline_options
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--dask", "dask_address", metavar="ADDRESS|local", help="Run on dask.distributed.")
 @click.option("--resume", is_flag=True, help="Skip inputs already complete in --output.")
-@click.option("--fail-on-error", is_flag=True, help="Exit 1 when any row is an error.")
+@click.option("--fail-on-error", is_flag=True, hidden=True,
+              help="Kept for old scripts: error rows always give a non-zero exit status now.")
 @click.option("--raise-on-error", is_flag=True, help="Stop at the first error with its traceback.")
 @click.option("--quiet", is_flag=True, help="No progress or summary on stderr.")
 def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field: bool,
              locale: str | None, reject_threshold: float | None, weights: str | None,
              config: str | None, workers: int, dask_address: str | None, resume: bool,
              fail_on_error: bool, raise_on_error: bool, quiet: bool) -> None:
-    """Read the amount on every page of INPUTS (files, folders, globs): one row per page."""
+    """Read the amount on every page of INPUTS (files, folders, globs): one row per page.
+
+    A file named is always read and gets at least one row, whatever its extension (one that
+    is not an image or X9 file is an error row); so does a path that does not exist. A
+    folder is walked recursively for .png .jpg .jpeg .bmp .tif .tiff .x937 .x9 .icl files,
+    hidden files and folders left out. Symbolic links to folders inside it are not followed
+    (a link loop cannot recur; name the link to read it); they, sub-folders that cannot be
+    listed and files with other extensions are named in warnings on stderr and counted in
+    the summary.
+
+    --resume compares inputs by their absolute path, so ./x/a.png and x/a.png are the
+    same input. The output is locked while a run writes it: a second run on the same file
+    stops at once with an error.
+
+    \b
+    Exit status:
+      0  every input was read (ok or rejected)
+      1  the run failed: output locked by another run, not writable, disk full...
+         (the rows written before stay intact)
+      2  usage error
+      3  some inputs are error rows, or a sub-folder could not be listed
+      4  no input found
+      5  a path named does not exist (it has an error row)
+    """
     from .batch import run_batch
     from .errors import ConfigError
 
+    if output == "-":
+        output = None
     if resume and not output:
-        raise click.UsageError("--resume needs -o/--output")
+        raise click.UsageError("--resume needs -o/--output (a file)")
     if dask_address is not None and workers > 1:
         raise click.UsageError("--dask and --workers are exclusive (dask sizes its own workers)")
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
     try:
-        summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
-                            resume=resume, progress=not quiet, fmt=fmt,
-                            raise_on_error=raise_on_error, torch_threads=1)
+        with _warnings_on_stderr():
+            summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
+                                resume=resume, progress=not quiet, fmt=fmt,
+                                raise_on_error=raise_on_error, torch_threads=1)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:
         _fail(str(exc))
     if not quiet:
         c = summary.counts
+        over = len(summary.passed_over)
         click.echo(f"chequereader: {summary.rows} rows from {summary.files} files "
                    f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
-                   f", {summary.skipped} skipped) in {summary.seconds:.1f} s", err=True)
-    if fail_on_error and summary.errors:
-        sys.exit(1)
+                   f", {summary.skipped} skipped"
+                   + (f", {over} found in folders and not read" if over else "")
+                   + f") in {summary.seconds:.1f} s", err=True)
+    status = _read_exit_status(summary)
+    if status:
+        sys.exit(status)
 
 
 @main.command("evaluate")

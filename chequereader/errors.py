@@ -17,3 +17,8 @@ class ModelError(ChequeReaderError):
 
 class ConfigError(ChequeReaderError, ValueError):
     """A configuration value or parameter is invalid; the message names it."""
+
+
+class OutputError(ChequeReaderError):
+    """The results cannot be written: the output is locked by another run, the disk is full,
+    the path is read-only... The message says which file and why."""

@@ -156,7 +156,8 @@ def test_formats_and_usage_errors(tmp_path: Path, cfg) -> None:
     with pytest.raises(ConfigError, match="workers"):
         list(iter_batch(["a.png"], cfg, workers=0))
     r = AmountResult(status="error", file="a\nb.png", error="line1\nline2")
-    assert encode_rows([r], "csv") == 'a b.png,0,error,,,0.0,line1 line2\n'
+    # Quoted as RFC 4180 says (the name must come back as it is, see issue 21 item 11).
+    assert encode_rows([r], "csv") == '"a\nb.png",0,error,,,0.0,"line1\nline2"\n'
     assert json.loads(encode_rows([r], "jsonl"))["error"] == "line1\nline2"
 
 
@@ -350,3 +351,111 @@ def test_pool_survives_a_worker_dying() -> None:
     with pytest.raises(Exception, match="terminated abruptly"):
         list(_pool_results(["crash"], lambda: ProcessPoolExecutor(1, mp_context=ctx), _crashy, 2,
                            raise_on_error=True))
+
+
+# ------------------------------------------------------------------------------------------
+# issue 21 (production runs)
+
+
+def test_resume_keys_on_normalised_path(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    for i, t in enumerate(["12", "305", "41"]):
+        cv2.imwrite(str(tmp_path / "x" / f"f{i}.png"), field_image(t))
+    out = tmp_path / "out.jsonl"
+    run_batch(["./x"], out, cfg, progress=False)
+    first = _rows(out)
+    assert [r["file"] for r in first] == [f"./x/f{i}.png" for i in range(3)]
+    s = run_batch(["x"], out, cfg, resume=True, progress=False)
+    # Only the last file is read again (its rows may have been incomplete).
+    assert (s.skipped, s.files) == (2, 1)
+    assert [r["file"] for r in _rows(out)] == ["./x/f0.png", "./x/f1.png", "x/f2.png"]
+
+
+def test_newline_in_filename_survives_csv_resume(tmp_path: Path, cfg) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    names = [str(d / "a\nb.png"), str(d / "c.png")]
+    for p, t in zip(names, ["12", "34"], strict=True):
+        cv2.imwrite(str(d / "tmp.png"), field_image(t))
+        Path(d / "tmp.png").rename(p)
+    out = tmp_path / "out.csv"
+    run_batch(names, out, cfg, progress=False)
+    import csv
+
+    def files() -> list[str]:
+        return [r["file"] for r in csv.DictReader(out.open(newline=""))]
+
+    assert files() == names
+    assert open_resume(tmp_path / "probe.csv", "csv") == set()
+    s = run_batch(names, out, cfg, resume=True, progress=False)
+    assert (s.skipped, s.files) == (1, 1)
+    assert files() == names
+    # A torn record inside the quoted name is cut, and the name read again.
+    text = out.read_bytes()
+    out.write_bytes(text[: text.index(b"a\nb") + 2])
+    assert open_resume(out, "csv") == set()
+    assert out.read_text() == "file,page,status,amount,text,confidence,error\n"
+
+
+def test_second_writer_on_same_output_is_refused(tmp_path: Path, files: list[str], cfg) -> None:
+    from chequereader.batch import RowWriter
+    from chequereader.errors import OutputError
+
+    out = tmp_path / "out.jsonl"
+    with RowWriter(out, "jsonl") as first:
+        first.write([AmountResult(status="error", file="first.png", error="x")])
+        with pytest.raises(OutputError, match="another run is writing"):
+            run_batch(files[:2], out, cfg, progress=False)
+        with pytest.raises(OutputError, match="another run is writing"):
+            run_batch(files[:2], out, cfg, resume=True, progress=False)
+        assert [r["file"] for r in _rows(out)] == ["first.png"]  # neither truncated nor mixed
+    s = run_batch(files[:2], out, cfg, progress=False)  # the lock went with the first writer
+    assert s.rows == 2
+
+
+def test_disk_full_keeps_earlier_rows_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from chequereader.batch import RowWriter
+    from chequereader.errors import OutputError
+
+    out = tmp_path / "out.jsonl"
+    w = RowWriter(out, "jsonl")
+    w.write([AmountResult(status="error", file="a.png", error="x")])
+    before = out.read_bytes()
+    real_write = os.write
+
+    def full(fd: int, data) -> int:  # a few bytes reach the disk, then it is full
+        real_write(fd, bytes(data[:7]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OutputError, match=r"writing failed \(No space left on device \[ENOSPC\]\)"):
+        w.write([AmountResult(status="error", file="b.png", error="y")])
+    monkeypatch.undo()
+    w.close()
+    assert out.read_bytes() == before
+
+
+def test_x9_defects_give_error_rows_and_the_batch_goes_on(tmp_path: Path, files: list[str], cfg) -> None:
+    from chequereader.io.images import encode_tiff_g4
+    from chequereader.io.x937 import X9Item, write_x937
+
+    empty = tmp_path / "empty.x937"
+    write_x937(empty, [])
+    inner = tmp_path / "inner.x937"
+    write_x937(inner, [X9Item("1", 1, encode_tiff_g4(field_image("12")), None, 0)])
+    nested = tmp_path / "nested.x937"
+    write_x937(nested, [X9Item("2", 2, inner.read_bytes(), None, 0),
+                        X9Item("3", 3, encode_tiff_g4(field_image("34")), None, 1)])
+    out = tmp_path / "out.jsonl"
+    s = run_batch([files[0], str(empty), str(nested), files[1]], out, cfg, progress=False)
+    rows = _rows(out)
+    assert [(r["file"], r["page"], r["status"]) for r in rows][:4] == [
+        (files[0], 0, rows[0]["status"]), (str(empty), 0, "error"), (str(nested), 0, "error"),
+        (str(nested), 1, rows[3]["status"])]
+    assert rows[3]["status"] != "error" and rows[4]["file"] == files[1]
+    assert "holds no items" in rows[1]["error"] and "itself an X9.37 file" in rows[2]["error"]
+    assert s.rows == 5

@@ -99,7 +99,7 @@ def test_read_40_files_10_bad(tmp_path: Path, batch40, weights: str) -> None:
     paths, bad = batch40
     out = tmp_path / "out.jsonl"
     r = CliRunner().invoke(main, ["read", *paths, "--field", "--weights", weights, "-o", str(out)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 5, r.output  # one of the bad inputs is a path that does not exist
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["file"] for x in rows] == paths
     for row, b in zip(rows, bad, strict=True):
@@ -124,7 +124,7 @@ def test_read_200_files_20_bad_ends_with_200_rows(tmp_path: Path, weights: str) 
             bad.append(False)
     out = tmp_path / "out.csv"
     r = CliRunner().invoke(main, ["read", *paths, "--field", "--weights", weights, "-o", str(out)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 5, r.output  # two bad inputs are paths that do not exist
     import csv
 
     rows = list(csv.DictReader(out.open()))
@@ -138,7 +138,7 @@ def test_read_stdout_csv_and_fail_on_error(batch40, weights: str) -> None:
     sel = paths[:6]
     r = CliRunner().invoke(main, ["read", *sel, "--field", "--weights", weights, "--format", "csv",
                                   "--quiet", "--fail-on-error"])
-    assert r.exit_code == 1
+    assert r.exit_code == 5  # error rows, one a missing path (--fail-on-error: now the default)
     recs = list(csv.reader(io.StringIO(r.stdout)))
     assert recs[0] == ["file", "page", "status", "amount", "text", "confidence", "error"]
     assert [x[0] for x in recs[1:]] == sel
@@ -220,7 +220,7 @@ def test_read_dask_local_same_rows(batch40, weights: str) -> None:
     base = ["read", *sel, "--field", "--weights", weights, "--quiet"]
     one = CliRunner().invoke(main, base)
     dask = CliRunner().invoke(main, base + ["--dask", "local"])
-    assert one.exit_code == 0 and dask.exit_code == 0, dask.output
+    assert one.exit_code == 5 and dask.exit_code == 5, dask.output  # b01 is a missing path
     key = lambda s: [(r["file"], r["page"], r["status"], r["amount"], r["confidence"], r["error"])  # noqa: E731
                      for r in map(json.loads, s.splitlines())]
     assert key(dask.stdout) == key(one.stdout) and len(key(one.stdout)) == 8
@@ -245,3 +245,152 @@ def test_synth_command_and_x9_rows(tmp_path: Path, weights: str) -> None:
 
     assert all(amounts_equal(x["x9_amount"], lab["amount"]) for x, lab in zip(rows, labels, strict=True))
     assert all("match" in x for x in rows)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 21 (production runs)
+
+
+def test_non_utf8_filename_round_trips(tmp_path: Path, weights: str) -> None:
+    d = os.fsencode(tmp_path / "in")
+    os.mkdir(d)
+    raw = [d + b"/ch\xe9que-latin1.png", d + b"/plain.png", d + b"/\xff\xfe.png"]
+    for i, b in enumerate(raw):
+        with open(b, "wb") as fh:
+            fh.write(_encoded(field_image(str(10 + i)), "png"))
+    names = [os.fsdecode(b) for b in raw]
+    for ext in ("jsonl", "csv"):
+        out = tmp_path / f"out.{ext}"
+        r = CliRunner().invoke(main, ["read", *names, "--field", "--weights", weights, "-o", str(out),
+                                      "--quiet"])
+        assert r.exit_code == 0, r.output
+        if ext == "jsonl":
+            text = out.read_text(encoding="utf-8")  # valid UTF-8: the odd bytes are \u escapes
+            got = [json.loads(x)["file"] for x in text.splitlines()]
+        else:
+            with open(out, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                got = [x["file"] for x in csv.DictReader(fh)]
+        assert [os.fsencode(g) for g in got] == raw
+        r = CliRunner().invoke(main, ["read", *names, "--field", "--weights", weights, "-o", str(out),
+                                      "--quiet", "--resume"])
+        assert r.exit_code == 0, r.output
+        n = len(out.read_bytes().splitlines())
+        assert n == 3 + (ext == "csv")  # resume matched the names: nothing doubled
+
+
+def test_read_exit_statuses(tmp_path: Path, batch40, weights: str) -> None:
+    paths, bad = batch40
+    good = [p for p, b in zip(paths, bad, strict=True) if not b][:2]
+    broken = [p for p, b in zip(paths, bad, strict=True) if b and os.path.exists(p)][:1]
+    base = ["--field", "--weights", weights, "--quiet"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (good, 0),
+        (good + broken, 3),
+        ([str(empty)], 4),
+        (good + [str(tmp_path / "no-such.png")], 5),
+        (broken + [str(tmp_path / "no-such-*.png")], 5),
+    ]
+    for args, status in cases:
+        r = CliRunner().invoke(main, ["read", *args, *base])
+        assert r.exit_code == status, (args, r.output)
+    assert CliRunner().invoke(main, ["read", *good, *base, "--fail-on-error"]).exit_code == 0
+    text = " ".join(CliRunner().invoke(main, ["read", "--help"]).output.split())
+    assert "Exit status" in text and "no input found" in text and "does not exist" in text
+    assert "Symbolic links to folders" in text and "not followed" in text
+
+
+def test_output_dash_writes_stdout(tmp_path: Path, batch40, weights: str, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths, bad = batch40
+    r = CliRunner().invoke(main, ["read", paths[0], "--field", "--weights", weights, "--quiet",
+                                  "-o", "-", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == "file,page,status,amount,text,confidence,error"
+    assert r.stdout.splitlines()[1].startswith(paths[0])
+    assert not (tmp_path / "-").exists()
+    r = CliRunner().invoke(main, ["read", paths[0], "-o", "-", "--resume"])
+    assert r.exit_code == 2
+
+
+def test_python_dash_m_chequereader_works() -> None:
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "chequereader", "read", "--help"], cwd=root,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Usage: chequereader read")
+
+
+def test_unsupported_files_named_get_error_rows(tmp_path: Path, weights: str) -> None:
+    d = tmp_path / "scans"
+    d.mkdir()
+    (d / "good.png").write_bytes(_encoded(field_image("12"), "png"))
+    (d / "scan.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (d / "scan.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 garbage")
+    (d / "notes.txt").write_text("hello")
+    named = [str(d / "scan.pdf"), str(d / "scan.webp"), str(d / "notes.txt")]
+    out = tmp_path / "out.jsonl"
+    r = CliRunner().invoke(main, ["read", *named, "--field", "--weights", weights, "-o", str(out)])
+    assert r.exit_code == 3, r.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["file"] for x in rows] == named and all(x["status"] == "error" for x in rows)
+    assert "PDF" in rows[0]["error"]
+    # In a folder they are not inputs, but they are said: a warning and the summary's count.
+    r = CliRunner().invoke(main, ["read", str(d), "--field", "--weights", weights, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["file"] for x in out.read_text().splitlines()] == [str(d / "good.png")]
+    assert "3 files not read" in r.stderr and ".pdf x1" in r.stderr
+    assert "3 found in folders and not read" in r.stderr
+
+
+def test_disk_full_or_read_only_output_is_one_line_error(tmp_path: Path, batch40, weights: str) -> None:
+    paths, _ = batch40
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    targets = [str(blocker / "out.jsonl")]  # its "folder" is a file: cannot be created
+    if os.path.exists("/dev/full"):
+        targets.append("/dev/full")  # every write: ENOSPC
+    for target in targets:
+        r = CliRunner().invoke(main, ["read", paths[0], "--field", "--weights", weights, "--quiet",
+                                      "-o", target])
+        assert r.exit_code == 1, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {target}"), r.stderr
+        assert "Traceback" not in r.output
+    if os.path.exists("/dev/full"):
+        assert "ENOSPC" in r.stderr
+
+
+def test_second_run_on_the_same_output_exits_with_a_clear_error(tmp_path: Path, batch40, weights: str) -> None:
+    from chequereader.batch import RowWriter
+
+    paths, _ = batch40
+    out = tmp_path / "out.jsonl"
+    with RowWriter(out, "jsonl"):
+        r = CliRunner().invoke(main, ["read", paths[0], "--field", "--weights", weights, "--quiet",
+                                      "-o", str(out)])
+    assert r.exit_code == 1 and "another run is writing this file" in r.stderr, r.output
+    assert out.read_bytes() == b""
+
+
+def test_unreadable_subfolder_is_said_and_exits_3(tmp_path: Path, weights: str, monkeypatch) -> None:
+    d = tmp_path / "scans"
+    (d / "locked").mkdir(parents=True)
+    (d / "ok.png").write_bytes(_encoded(field_image("12"), "png"))
+    (d / "locked" / "hidden.png").write_bytes(_encoded(field_image("34"), "png"))
+    (d / "link").symlink_to(d / "locked", target_is_directory=True)
+    real_scandir = os.scandir
+
+    def scandir(path):  # root may list any folder: make one unreadable for everybody
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    r = CliRunner().invoke(main, ["read", str(d), "--field", "--weights", weights, "--quiet"])
+    assert r.exit_code == 3, r.output
+    assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == [str(d / "ok.png")]
+    assert f"skipped {d / 'locked'}: cannot list folder (Permission denied)" in r.stderr
+    assert f"skipped {d / 'link'}: symbolic link to a folder, not followed" in r.stderr

@@ -309,3 +309,41 @@ def test_discover_glob_and_dedup(tmp_path: Path) -> None:
     assert got == [str(tmp_path / "3.jpg"), str(tmp_path / "1.png"), str(tmp_path / "2.png")]
     nothing = str(tmp_path / "*.bmp")
     assert discover([nothing]) == [nothing]
+
+
+def test_unreadable_and_symlinked_subfolders_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    from chequereader.io.images import Skipped
+
+    d = tmp_path / "scans"
+    for sub in ("a", "locked", "real"):
+        (d / sub).mkdir(parents=True)
+    for name in ("a/1.png", "locked/2.png", "real/3.png", "top.png"):
+        (d / name).write_bytes(b"x")
+    (d / "link").symlink_to(d / "real", target_is_directory=True)
+    (d / "a" / "loop").symlink_to(d, target_is_directory=True)  # a link loop
+    (d / "top-link.png").symlink_to(d / "top.png")  # a link to a file is read
+    real_scandir = os.scandir
+
+    def scandir(path):  # root may list any folder: make one unreadable for everybody
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    skipped: list[Skipped] = []
+    with caplog.at_level("WARNING", logger="chequereader"):
+        got = discover([str(d)], skipped=skipped)
+    assert got == [str(d / "a" / "1.png"), str(d / "real" / "3.png"), str(d / "top-link.png"),
+                   str(d / "top.png")]
+    assert sorted((s.path, s.kind) for s in skipped) == [
+        (str(d / "a" / "loop"), "symlink"), (str(d / "link"), "symlink"),
+        (str(d / "locked"), "unreadable")]
+    assert "Permission denied" in next(s.reason for s in skipped if s.kind == "unreadable")
+    assert len(caplog.records) == 3
+    assert all("skipped" in r.getMessage() for r in caplog.records)
+    # A link named on the command line is the user's choice: it is read.
+    assert discover([str(d / "link")]) == [str(d / "link" / "3.png")]

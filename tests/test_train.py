@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -169,3 +170,59 @@ def test_train_cli_device(tmp_path):
         with pytest.raises(ConfigError, match="no CUDA device"):
             training_device("cuda")
     assert training_device("cpu") == torch.device("cpu")
+
+
+class _RunsCode:
+    """Unpickling this calls ``open(marker, "w")``: what a crafted checkpoint could do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _tiny_training_state():
+    import torch
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=10)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    return model, opt, sched, torch.Generator().manual_seed(3)
+
+
+def test_crafted_checkpoint_is_refused_not_executed(tmp_path):
+    import torch
+
+    from chequereader.errors import ModelError
+    from chequereader.train.recognizer import load_checkpoint
+
+    marker = tmp_path / "code-ran"
+    ckpt = tmp_path / "w.pt.ckpt"
+    model, opt, sched, gen = _tiny_training_state()
+    torch.save({"model": _RunsCode(str(marker)), "opt": {}, "sched": {}, "gen": None,
+                "history": [], "epoch": 1}, ckpt)
+    with pytest.raises(ModelError, match="cannot resume"):
+        load_checkpoint(ckpt, model, opt, sched, gen)
+    assert not marker.exists()
+
+
+def test_checkpoint_round_trips_with_weights_only(tmp_path):
+    import torch
+
+    from chequereader.train.recognizer import load_checkpoint, save_checkpoint
+
+    model, opt, sched, gen = _tiny_training_state()
+    ckpt = tmp_path / "w.pt.ckpt"
+    save_checkpoint(ckpt, model, opt, sched, gen, [{"epoch": 1, "val_error": 0.5}], 1)
+    torch.load(ckpt, weights_only=True)  # plain tensors and data only
+    m2, o2, s2, g2 = _tiny_training_state()
+    with torch.no_grad():
+        m2.weight.zero_()
+    history, epoch = load_checkpoint(ckpt, m2, o2, s2, g2)
+    assert (history, epoch) == ([{"epoch": 1, "val_error": 0.5}], 1)
+    assert torch.equal(m2.weight, model.weight) and s2.state_dict() == sched.state_dict()
+    assert torch.equal(g2.get_state(), gen.get_state())

@@ -221,3 +221,63 @@ def test_writer_rejects_bad_encoding() -> None:
 
 def test_empty_cash_letter() -> None:
     assert read_x937(_write([])) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 21 (production runs): a bad item is an error row for that item, never the whole file
+
+
+def _patch_record(data: bytes, rtype: bytes, nth: int, start: int, new: bytes) -> bytes:
+    """``data`` with bytes ``start..`` (0-based) of the ``nth`` record of type ``rtype`` replaced."""
+    seen = -1
+    for off, rec in _records(data):
+        if rec[:2] == rtype:
+            seen += 1
+            if seen == nth:
+                pos = off + 4 + start
+                return data[:pos] + new + data[pos + len(new):]
+    raise AssertionError("record not found")
+
+
+def test_x9_non_ascii_digits_are_an_error_row_for_that_item() -> None:
+    data = _write(ITEMS, "ebcdic")
+    # cp037 0xEA 0xFA 0xDA decode to superscript 2 3 1: str.isdigit() says yes, int() says no.
+    sup = b"\xea\xfa\xda"
+    bad_amount = _patch_record(data, "25".encode("cp037"), 1, 47, b"\xf0" * 7 + sup)
+    pages = x937_pages(bad_amount)
+    assert [p.index for p in pages] == [0, 1, 2]
+    assert "item amount" in pages[1].meta["error"] and "ASCII digits" in pages[1].meta["error"]
+    assert "error" not in pages[0].meta and "error" not in pages[2].meta
+    assert read_x937(bad_amount)[1].error and read_x937(bad_amount)[2].error is None
+    # The image data length of record 52 (7 digits after 101 + 4 + 5 bytes).
+    bad_length = _patch_record(data, "52".encode("cp037"), 2, 110, sup[:1])
+    pages = x937_pages(bad_length)
+    assert len(pages) == 3
+    assert "image data length" in pages[1].meta["error"]
+    assert "error" not in pages[0].meta and "error" not in pages[2].meta
+    # A record type in superscript digits is a corrupt file, said as such.
+    bad_type = _patch_record(data, "26".encode("cp037"), 0, 0, sup[:2])
+    with pytest.raises(InvalidImageError, match="not a record type"):
+        x937_pages(bad_type)
+
+
+def test_x9_nested_in_an_image_record_is_an_error_row() -> None:
+    inner = _write(ITEMS[:1])
+    pages = x937_pages(_write([X9Item("9", 100, inner, None, 0), ITEMS[1]]))
+    assert "itself an X9.37 file" in pages[0].meta["error"]
+    assert "error" not in pages[1].meta
+    # Nested deeper than the interpreter's recursion limit allows to follow.
+    deep = inner
+    for _ in range(400):
+        deep = _write([X9Item("1", 1, deep, None, 0)])
+    pages = load_pages(deep)
+    assert len(pages) == 1 and "itself an X9.37 file" in pages[0].meta["error"]
+
+
+def test_x9_with_zero_items_is_one_error_row(tmp_path: Path) -> None:
+    path = tmp_path / "empty.x937"
+    path.write_bytes(_write([]))
+    assert read_x937(path) == []  # the items as such: none
+    with pytest.raises(InvalidImageError, match="holds no items") as exc:
+        load_pages(path)
+    assert str(path) in str(exc.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .images import (
     DISCOVER_EXTENSIONS,
     ImageLimits,
+    Skipped,
     discover,
     encode_tiff_g4,
     load_image,
@@ -18,6 +19,7 @@ __all__ = [
     "DISCOVER_EXTENSIONS",
     "ImageLimits",
     "LabelRow",
+    "Skipped",
     "X9Item",
     "amounts_equal",
     "canonical_amount_str",

@@ -13,8 +13,10 @@ X9.37 image cash letters are dispatched to :mod:`chequereader.io.x937` (one page
 
 from __future__ import annotations
 
+import collections
 import glob
 import io
+import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -36,6 +38,8 @@ X9_EXTENSIONS = (".x937", ".x9", ".icl")
 DISCOVER_EXTENSIONS = IMAGE_EXTENSIONS + X9_EXTENSIONS
 
 _GLOB_CHARS = set("*?[")
+
+_log = logging.getLogger("chequereader")
 
 
 @dataclass(frozen=True)
@@ -381,7 +385,24 @@ def _decode(data: bytes, source: str, limits: ImageLimits) -> list[Page]:
 # discovery
 
 
-def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class Skipped:
+    """Something :func:`discover` found in a folder and did not list, and why.
+
+    ``kind`` is ``"unreadable"`` (a folder that could not be listed: inputs may be missing
+    from the run), ``"symlink"`` (a symbolic link to a folder below a folder named: not
+    followed, so that a link loop cannot recurse forever and no file is read twice) or
+    ``"extension"`` (a file whose extension is not an image or X9 one).
+    """
+
+    path: str
+    reason: str
+    kind: str
+
+
+def discover(
+    inputs: Sequence[str], recursive: bool = True, skipped: list[Skipped] | None = None
+) -> list[str]:
     """Expand files, folders and glob patterns into the ordered list of inputs to read.
 
     Parameters
@@ -390,16 +411,21 @@ def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
         Paths to files, folders or glob patterns (``*``, ``?``, ``[``; ``**`` recurses).
     recursive : bool
         Whether folders are walked recursively.
+    skipped : list of Skipped, optional
+        Appended with what was found in folders and not listed (see :class:`Skipped`); each
+        unreadable folder and symbolic link to a folder is also logged as a warning on the
+        ``chequereader`` logger, files with other extensions as one warning per folder named.
 
     Returns
     -------
     list of str
         Explicit files in the order given (any extension: the user named them); each folder
         replaced by its image and X9 files (extensions :data:`DISCOVER_EXTENSIONS`, case
-        insensitive, hidden files skipped, sorted by path); each glob by its sorted matches.
-        A path that does not exist, or a glob that matches nothing, is kept as given so that
-        the batch reports an error row for it instead of dropping it. A file reached twice is
-        listed once, at its first position.
+        insensitive, hidden files and folders skipped, symbolic links to folders below it not
+        followed, sorted by path); each glob by its sorted matches. A path that does not
+        exist, or a glob that matches nothing, is kept as given so that the batch reports an
+        error row for it instead of dropping it. A file reached twice is listed once, at its
+        first position.
 
     Examples
     --------
@@ -410,6 +436,7 @@ def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
         inputs = [os.fspath(inputs)]
     out: list[str] = []
     seen: set[str] = set()
+    report: list[Skipped] = skipped if skipped is not None else []
 
     def add(p: str) -> None:
         key = os.path.normcase(os.path.abspath(p))
@@ -420,7 +447,7 @@ def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
     for raw in inputs:
         item = os.fspath(raw)
         if os.path.isdir(item):
-            for p in _walk(item, recursive):
+            for p in _walk(item, recursive, report):
                 add(p)
         elif os.path.exists(item):
             add(item)
@@ -430,7 +457,7 @@ def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
                 out.append(item)
             for m in matches:
                 if os.path.isdir(m):
-                    for p in _walk(m, recursive):
+                    for p in _walk(m, recursive, report):
                         add(p)
                 else:
                     add(m)
@@ -439,24 +466,51 @@ def discover(inputs: Sequence[str], recursive: bool = True) -> list[str]:
     return out
 
 
-def _walk(folder: str, recursive: bool) -> list[str]:
+def _walk(folder: str, recursive: bool, report: list[Skipped]) -> list[str]:
     found: list[str] = []
-    if recursive:
-        for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for f in files:
-                if not f.startswith(".") and Path(f).suffix.lower() in DISCOVER_EXTENSIONS:
-                    found.append(os.path.join(root, f))
-    else:
-        for f in os.listdir(folder):
-            p = os.path.join(folder, f)
-            if (
-                not f.startswith(".")
-                and os.path.isfile(p)
-                and Path(f).suffix.lower() in DISCOVER_EXTENSIONS
-            ):
+    other: list[str] = []
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError as exc:
+            _skip(report, Skipped(d, f"cannot list folder ({exc.strerror or exc})", "unreadable"))
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            p = os.path.join(d, e.name)
+            try:
+                is_dir = e.is_dir()  # follows a link
+                is_link = is_dir and e.is_symlink()
+            except OSError as exc:  # pragma: no cover - the entry vanished or cannot be stat'ed
+                _skip(report, Skipped(p, f"cannot stat ({exc.strerror or exc})", "unreadable"))
+                continue
+            if is_dir:
+                if is_link and recursive:
+                    _skip(report, Skipped(p, "symbolic link to a folder, not followed (name it "
+                                             "on the command line to read it)", "symlink"))
+                elif recursive:
+                    stack.append(p)
+            elif Path(e.name).suffix.lower() in DISCOVER_EXTENSIONS:
                 found.append(p)
+            else:
+                other.append(p)
+    if other:
+        report.extend(Skipped(p, "not an image or X9 file by its extension", "extension")
+                      for p in other)
+        exts = collections.Counter(Path(p).suffix.lower() or "(none)" for p in other)
+        _log.warning("chequereader: %s: %d file%s not read, not image or X9 files by extension "
+                     "(%s)", folder, len(other), "" if len(other) == 1 else "s",
+                     ", ".join(f"{k} x{v}" for k, v in sorted(exts.items())))
     return sorted(found)
+
+
+def _skip(report: list[Skipped], s: Skipped) -> None:
+    report.append(s)
+    _log.warning("chequereader: skipped %s: %s", s.path, s.reason)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,7 +51,9 @@ class X9Item:
     ``sequence`` is the ECE institution item sequence number (stripped); ``amount_cents`` the
     item amount in cents, ``None`` for images with no check detail record (deposit tickets,
     credits); ``front`` / ``back`` the image bytes (TIFF) or ``None``; ``index`` the item's
-    position in the file (0-based).
+    position in the file (0-based); ``error`` what is wrong with this item's own records (a
+    numeric field that does not hold ASCII digits, a malformed record 52), else ``None``: the
+    other items of the file are still read.
     """
 
     sequence: str
@@ -59,6 +61,7 @@ class X9Item:
     front: bytes | None
     back: bytes | None
     index: int
+    error: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ class _Reader:
                         "header '01' in ASCII or EBCDIC)"
                     )
             rtype = rec[:2].decode(self.encoding, errors="replace")
-            if not rtype.isdigit():
+            if not _ascii_digits(rtype):
                 raise InvalidImageError(
                     f"{name}: bad record at offset {offset}: type {rtype!r} is not a record "
                     "type (a previous record length is wrong, or the file is corrupt)"
@@ -171,9 +174,20 @@ class _Reader:
         return rec[start - 1 : end].decode(self.encoding, errors="replace")
 
 
-def _int_or_none(s: str) -> int | None:
+def _ascii_digits(s: str) -> bool:
+    # str.isdigit() also accepts superscript and other Unicode digits (what some EBCDIC bytes
+    # decode to), which int() then refuses.
+    return s.isascii() and s.isdigit()
+
+
+def _amount_field(s: str, what: str) -> tuple[int | None, str | None]:
+    """``(cents, None)``; ``(None, None)`` for a blank field; ``(None, message)`` otherwise."""
     s = s.strip()
-    return int(s) if s.isdigit() else None
+    if not s:
+        return None, None
+    if _ascii_digits(s):
+        return int(s), None
+    return None, f"{what} {s!r} is not a number (ASCII digits)"
 
 
 def _parse_52(r: _Reader, rec: bytes, offset: int) -> tuple[str, bytes]:
@@ -190,7 +204,7 @@ def _parse_52(r: _Reader, rec: bytes, offset: int) -> tuple[str, bytes]:
         if len(field) < width:
             raise InvalidImageError(f"{where}: record ends inside the {what} field")
         s = field.decode(r.encoding, errors="replace").strip()
-        if s and not s.isdigit():
+        if s and not _ascii_digits(s):
             raise InvalidImageError(f"{where}: {what} {s!r} is not a number")
         pos += width
         return int(s) if s else 0
@@ -220,12 +234,14 @@ def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
         cur: dict[str, Any] | None = None
         index = 0
 
-        def make(seq: str, amount: int | None) -> dict[str, Any]:
-            return {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None}
+        def make(seq: str, amount: int | None, error: str | None = None) -> dict[str, Any]:
+            return {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None,
+                    "error": error}
 
         def finish(item: dict[str, Any]) -> X9Item:
             nonlocal index
-            out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], index)
+            out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], index,
+                         item["error"])
             index += 1
             return out
 
@@ -233,10 +249,10 @@ def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
             if rtype in _DETAIL:
                 if cur is not None:
                     yield finish(cur)
-                if rtype == "25":
-                    cur = make(r.text(rec, 58, 72).strip(), _int_or_none(r.text(rec, 48, 57)))
-                else:
-                    cur = make(r.text(rec, 54, 68).strip(), _int_or_none(r.text(rec, 32, 41)))
+                a, b = ((48, 57), (58, 72)) if rtype == "25" else ((32, 41), (54, 68))
+                amount, bad = _amount_field(r.text(rec, *a), "item amount")
+                cur = make(r.text(rec, *b).strip(), amount,
+                           bad and f"{r.name}: record {rtype} at offset {offset}: {bad}")
             elif rtype in _CREDIT:
                 if cur is not None:
                     yield finish(cur)
@@ -249,13 +265,21 @@ def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
                     cur = make("", None)
                 cur["side"] = "back" if side == "1" else "front"
             elif rtype == "52":
-                seq, image = _parse_52(r, rec, offset)
+                # The record's length prefix bounds it: a bad field inside it spoils this item
+                # only, and the next record is still found.
+                try:
+                    seq, image = _parse_52(r, rec, offset)
+                    bad = None
+                except InvalidImageError as exc:
+                    seq, image, bad = "", b"", str(exc)
                 if cur is None:
                     cur = make("", None)
                 side = cur["side"] or ("front" if cur["front"] is None else "back")
                 if side == "front" and cur["front"] is not None:
                     yield finish(cur)
                     cur = make("", None)
+                if bad is not None and cur["error"] is None:
+                    cur["error"] = bad
                 cur[side] = image
                 cur["side"] = None
                 if not cur["sequence"]:
@@ -309,7 +333,9 @@ def iter_x937_pages(
             if isinstance(path_or_bytes, (bytes, bytearray, memoryview))
             else os.fspath(path_or_bytes)
         )
+    n = 0
     for item in iter_x937(path_or_bytes):
+        n += 1
         meta: dict[str, Any] = {
             "x9_amount": _amount_str(item.amount_cents),
             "x9_sequence": item.sequence,
@@ -317,12 +343,22 @@ def iter_x937_pages(
         }
         error: str | None = None
         page: Page | None = None
-        if not item.front:
+        if item.error:
+            msg = item.error.removeprefix(f"{source}: ") if source else item.error
+            error = f"X9 item {item.index} (sequence {item.sequence!r}): {msg}"
+        elif not item.front:
             error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
         elif len(item.front) > limits.max_bytes:
             error = (
                 f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
                 f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
+            )
+        elif is_x937(item.front):
+            # Reading it would read its items' images, which may be X9 files in turn: a crafted
+            # file nests them until the interpreter's recursion limit.
+            error = (
+                f"X9 item {item.index} (sequence {item.sequence!r}): front image is itself an "
+                "X9.37 file (cash letters nested in an image record are not read)"
             )
         else:
             try:
@@ -337,6 +373,9 @@ def iter_x937_pages(
             )
         else:
             yield Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+    if n == 0:
+        # Zero pages would give a batch zero rows for this file: say why instead.
+        raise InvalidImageError(f"{source or '<bytes>'}: the X9.37 file holds no items")
 
 
 def x937_pages(
@@ -359,12 +398,15 @@ def x937_pages(
         ``index`` = item index; ``meta = {"x9_amount": "123.45" or None, "x9_sequence": str,
         "x9_item": int}``. An item whose front image is missing or cannot be decoded does not
         raise: its page has a 1x1 white ``image`` and ``meta["error"]`` holds the message, so
-        a batch writes one error row for that item and goes on with the others.
+        a batch writes one error row for that item and goes on with the others. So does an
+        item whose own records are bad (:attr:`X9Item.error`) or whose front image is itself
+        an X9 file (nested cash letters are not read).
 
     Raises
     ------
     InvalidImageError
-        When the file structure itself is bad (see :func:`read_x937`).
+        When the file structure itself is bad (see :func:`read_x937`), or the file holds no
+        items.
     """
     return list(iter_x937_pages(path_or_bytes, limits, source))
 

@@ -278,20 +278,45 @@ def evaluate_all(model: LeNet5, data_root: str | Path, seed: int = 12345,
 
 def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
                     gen: torch.Generator, history: list[dict[str, Any]], epoch: int) -> None:
-    """Everything a run needs to continue after ``epoch`` (see :func:`load_checkpoint`)."""
+    """Everything a run needs to continue after ``epoch`` (see :func:`load_checkpoint`).
+
+    Only tensors and plain data (dicts, lists, numbers, strings), so that it loads with
+    ``torch.load(weights_only=True)``; the history goes through JSON to make sure of it.
+    """
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "gen": gen.get_state(), "history": history, "epoch": epoch}, path)
+                "gen": gen.get_state(), "history": json.loads(json.dumps(history)),
+                "epoch": int(epoch)}, path)
 
 
 def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
                     gen: torch.Generator) -> tuple[list[dict[str, Any]], int]:
-    """Restore a :func:`save_checkpoint` state in place; returns (history, epochs done)."""
-    st = torch.load(path, map_location="cpu", weights_only=False)
+    """Restore a :func:`save_checkpoint` state in place; returns (history, epochs done).
+
+    Read with ``weights_only=True``: a checkpoint is unpickled without running any code it
+    names, so a crafted ``OUT.ckpt`` is refused (:class:`ModelError`) instead of executed.
+    """
+    import pickle
+
+    from ..errors import ModelError
+
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path}: cannot resume from this checkpoint: it is not a plain checkpoint of "
+            f"tensors and data ({first}); delete it to start again"
+        ) from None
+    keys = ("model", "opt", "sched", "gen", "history", "epoch")
+    if not isinstance(st, dict) or any(k not in st for k in keys):
+        raise ModelError(
+            f"{path}: cannot resume: not a training checkpoint (needs {', '.join(keys)})"
+        )
     model.load_state_dict(st["model"])
     opt.load_state_dict(st["opt"])
     sched.load_state_dict(st["sched"])
     gen.set_state(st["gen"])
-    return st["history"], st["epoch"]
+    return st["history"], int(st["epoch"])
 
 
 def training_device(name: str) -> torch.device:
