@@ -264,7 +264,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     folder = Path(args.data)
     if not (folder / "labels.csv").exists():
         sys.exit(f"real cheques not found: {folder} (labels.csv, images/)")
-    rows, seconds = run(folder, args.pipeline, args.locale_from_labels)
+    from chequereader.errors import ConfigError
+
+    try:
+        rows, seconds = run(folder, args.pipeline, args.locale_from_labels)
+    except ConfigError as exc:
+        sys.exit(f"--pipeline {args.pipeline}: {exc}")
     summary = {name: summarize(g) for name, g in groups(rows).items()}
     summary["all"]["cheques_per_s"] = len(rows) / seconds  # wall time of the whole run
     cmd = "python " + " ".join([os.path.relpath(sys.argv[0])] + list(sys.argv[1:] if argv is None else argv))
