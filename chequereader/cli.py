@@ -294,20 +294,29 @@ _WEIGHTS = _WeightsParam()
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-arc-penalty", default=25.0, show_default=True, type=click.FloatRange(0),
               help="Leave out of a step a field whose label path needs a worse candidate (inf: keep all).")
+@click.option("--char-epochs", default=40, show_default=True, type=click.IntRange(0),
+              help="Passes of the character stage on your fields' own characters (0: none).")
+@click.option("--char-lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--own-char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="Weight of the character loss on your own characters during global training.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
-                     seed: int, max_arc_penalty: float, resume: bool, threads: int, quiet: bool) -> None:
+                     seed: int, max_arc_penalty: float, char_epochs: int, char_lr: float,
+                     own_char_weight: float, resume: bool, threads: int, quiet: bool) -> None:
     """Fine-tune the recognizer on your own labelled scans.
 
     LABELS: manifests (CSV with file,amount), or X9.37 cash letters, whose items are read
     as whole cheques labelled with their record-25 amounts.
 
-    Global training (paper section VI) on graphs the reader builds from your images; each
-    field's label is every way the locale writes its amount. Prints the held-out exact-amount
-    rate per epoch; read with the result through --weights.
+    First a character stage on your fields' own characters: cut by a `digit_boxes` column
+    (JSON [[digit, x, y, w, h], ...]) where the manifest has one, else found by aligning
+    each label through the field's segmentation graph. Then global training (paper section
+    VI) on the graphs the reader builds from your images; each field's label is every way
+    the locale writes its amount. Prints the held-out exact-amount rate per epoch; read with
+    the result through --weights.
     """
     from .config import PipelineConfig
     from .train.fields import train_fields
@@ -319,7 +328,8 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
         res = train_fields(labels, out, locale=locale, field=field, init=_abs_weights(init), data=data,
                            epochs=epochs, lr=lr, batch_fields=batch_fields, char_weight=char_weight,
                            val_fraction=val_fraction, seed=seed, threads=threads,
-                           max_arc_penalty=max_arc_penalty, resume=resume,
+                           max_arc_penalty=max_arc_penalty, resume=resume, char_epochs=char_epochs,
+                           char_lr=char_lr, own_char_weight=own_char_weight,
                            progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:

@@ -150,3 +150,67 @@ def test_train_fields_resumes_from_its_checkpoint(tmp_path):
     assert (tmp_path / "w.pt.ckpt").is_file()
     res = train_fields([manifest], tmp_path / "w.pt", epochs=2, resume=True, **kw)
     assert [h["epoch"] for h in res["history"]] == [0, 1, 2]  # epoch 1 not run again
+
+
+def _boxed_manifest(tmp_path, n=4, seed=5):
+    rng = np.random.default_rng(seed)
+    pool = FontGlyphs(fonts=[])
+    rows, texts = [], []
+    for i in range(n):
+        written, canon = amount_text(rng, "cl")
+        f = compose_field(written, pool, rng)
+        cv2.imwrite(str(tmp_path / f"b{i}.png"), f.image)
+        boxes = [[int(c), b.x, b.y, b.w, b.h] for c, b in f.chars if c.isdigit()]
+        rows.append((f"b{i}.png", canon, json.dumps(boxes)))
+        texts.append(written)
+    with open(tmp_path / "boxed.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "amount", "digit_boxes"])
+        w.writerows(rows)
+    return tmp_path / "boxed.csv", texts
+
+
+def test_box_characters_cut_each_labelled_digit(tmp_path):
+    from chequereader.train.fields import box_characters
+
+    manifest, texts = _boxed_manifest(tmp_path)
+    rows = read_manifest(manifest)
+    x, y, used = box_characters(rows, "cl")
+    digits = "".join(c for t in texts for c in t if c.isdigit())
+    assert used == {0, 1, 2, 3} and x.shape == (len(digits), 32, 32) and x.dtype == np.float32
+    assert "".join(map(str, y)) == digits
+    assert np.all(x.max(axis=(1, 2)) > 1.0)  # every crop holds ink
+    # a manifest without the column gives nothing
+    assert len(box_characters(read_manifest(_field_manifest(tmp_path, n=2)), "us")[1]) == 0
+
+
+def test_aligned_characters_follow_the_label_through_the_lattice(tmp_path):
+    from chequereader.train.fields import aligned_characters
+
+    manifest, _ = _boxed_manifest(tmp_path)
+    lg = labelled_graphs(read_manifest(manifest), "cl", field=True)
+    m = load_model("latin")
+    tables = {"cl": get_grammar("cl").tables(m.alphabet)}
+    for g in lg.graphs:
+        x, y = aligned_characters([g], m, tables, max_penalty=float("inf"))
+        text = "".join(m.alphabet.chars[c] for c in y)
+        assert text in g.labels and len(x) == len(y)  # the path spells one written form
+        assert amounts_equal(canonical_amount(text, "cl"), g.amount)
+
+
+def test_character_stage_fits_the_users_characters(tmp_path):
+    import torch
+
+    from chequereader.train.fields import box_characters, character_stage
+
+    manifest, _ = _boxed_manifest(tmp_path, n=6)
+    x, y, _ = box_characters(read_manifest(manifest), "cl")
+    m = load_model("latin")
+    xt, yt = torch.from_numpy(x)[:, None], torch.from_numpy(y)
+    with torch.no_grad():
+        before = float(m.loss(m(xt), yt))
+    character_stage(m, x, y, data=None, epochs=30, lr=2e-3, log=lambda s: None)
+    with torch.no_grad():
+        after = float(m.loss(m(xt), yt))
+    assert after < before
+    assert not m.training

@@ -247,6 +247,92 @@ def aligned_characters(graphs: Sequence[FieldGraph], model: Any, tables: dict[st
     return np.stack(xs), np.asarray(ys, np.int64)
 
 
+def box_characters(rows: Sequence[Any], locale: str, clean_cfg: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """Digits cut by the boxes a manifest gives (a ``digit_boxes`` column: a JSON list of
+    ``[digit, x, y, w, h]`` in the image's pixels, as ORAND-CAR's labels have), framed in
+    field context as the lattice frames its candidates (the cleaned field's body height and
+    baseline). Returns ``images float32 (N, 32, 32)``, ``labels int64 (N,)`` and the indices
+    of the rows that gave boxes. Rows without the column, or whose boxes do not parse, give
+    nothing (their characters come from the alignment instead)."""
+    import json
+
+    from ..clean import CleanConfig, clean_field
+    from ..framing import frame
+    from ..io.images import load_pages
+
+    cc = clean_cfg or CleanConfig()
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    used: set[int] = set()
+    for i, row in enumerate(rows):
+        raw = getattr(row, "extra", {}).get("digit_boxes") if hasattr(row, "extra") else None
+        if not raw:
+            continue
+        try:
+            boxes = [(int(d), int(x), int(y), int(w), int(h)) for d, x, y, w, h in json.loads(raw)]
+            page = load_pages(row.file, source=row.file)[0]
+        except (ValueError, TypeError, ChequeReaderError):
+            continue
+        cf = clean_field(page.image, cc, locale)
+        got = []
+        for d, x, y, w, h in boxes:
+            m = cf.binary[max(y, 0): y + h, max(x, 0): x + w]
+            if 0 <= d <= 9 and m.size and m.any():
+                got.append((frame(m, cf.body_height, cf.baseline - max(y, 0)), d))
+        if got:
+            used.add(i)
+            xs += [g[0] for g in got]
+            ys += [g[1] for g in got]
+    if not xs:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), used
+    return np.stack(xs).astype(np.float32), np.asarray(ys, np.int64), used
+
+
+def character_stage(model: Any, x: np.ndarray, y: np.ndarray, *, data: str | None, epochs: int,
+                    lr: float, mnist_weight: float = 0.5, seed: int = 0, batch: int = 64,
+                    log: Callable[[str], None] = print) -> Any:
+    """Fine-tune ``model`` on characters of the user's own fields (``x``, ``y``), distorted
+    (``mild``), with a batch of MNIST-train digits at ``mnist_weight`` per step when ``data``
+    holds MNIST (so isolated-digit accuracy is kept); Adam with cosine decay. In place;
+    returns the model."""
+    import torch
+
+    from .data import framed_digits, load_digit_npz
+    from .recognizer import DISTORTIONS, distort
+
+    gen = torch.Generator().manual_seed(seed)
+    xo = torch.from_numpy(np.asarray(x, np.float32))[:, None]
+    yo = torch.from_numpy(np.asarray(y, np.int64))
+    xm = ym = None
+    mnist = Path(data) / "mnist" / "mnist-train.npz" if data else None
+    if mnist_weight > 0 and mnist is not None and mnist.is_file():
+        ds = load_digit_npz(mnist, split="")
+        pick = np.random.default_rng(seed).permutation(len(ds.labels))[:20000]
+        xm = torch.from_numpy(framed_digits(ds)[pick])[:, None]
+        ym = torch.from_numpy(ds.labels[pick].astype(np.int64))
+    steps = max(1, epochs * max(1, len(yo) // batch))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    dcfg = DISTORTIONS["mild"]
+    model.train()
+    total = 0.0
+    for s in range(steps):
+        idx = torch.randint(len(yo), (batch,), generator=gen)
+        loss = model.loss(model(distort(xo[idx], dcfg, gen)), yo[idx])
+        if xm is not None and ym is not None:
+            j = torch.randint(len(ym), (batch,), generator=gen)
+            loss = loss + mnist_weight * model.loss(model(distort(xm[j], dcfg, gen)), ym[j])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += float(loss.detach())
+    model.eval()
+    log(f"character stage: {steps} steps on {len(yo)} own characters, mean loss {total / steps:.4f}")
+    return model
+
+
 def split_rows(rows: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """A seeded random split of manifest rows: (training, validation)."""
     if not 0.0 <= val_fraction < 1.0:
@@ -279,6 +365,8 @@ def train_fields(
     log: Callable[[str], None] = print,
     command: str | None = None,
     own_char_weight: float = 1.0,
+    char_epochs: int = 40,
+    char_lr: float = 2e-3,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -288,9 +376,11 @@ def train_fields(
     of the moment) counts for nothing in that step (label noise, a digit the cuts cannot
     isolate; ``inf`` keeps all). ``resume``: continue from ``out``'s checkpoint
     (``OUT.ckpt``, written after every epoch; the same manifests, seed and split).
-    ``own_char_weight``: weight of a character loss on the training fields' own characters,
-    cut where the label aligns through each lattice (:func:`aligned_characters`), distorted
-    like the other characters; 0 turns it off. Returns
+    The user's own characters come from the rows' ``digit_boxes`` where the manifest has them
+    (:func:`box_characters`) and, for the rest and for the symbols, from aligning each label
+    through its lattice (:func:`aligned_characters`). They are used twice: first a character
+    stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``; 0 skips it), then,
+    during global training, a character loss at ``own_char_weight`` (0 turns it off). Returns
     the history
     (validation exact amount per epoch, on the held-out ``val_fraction`` of the rows), the
     weights' metrics and the skipped rows.
@@ -321,17 +411,36 @@ def train_fields(
     if char_weight > 0 and not use_chars:
         log("character loss off: no MNIST under --data")
     own_path: str | None = None
-    if own_char_weight > 0:
-        from ..models.weights import load_model
+    stage_path: str | None = None
+    global_init = init
+    if (own_char_weight > 0 or char_epochs > 0) and not resume:
+        from ..models.weights import load_model, save_model
 
         m0 = load_model(init)
-        own_x, own_y = aligned_characters(tr.graphs, m0, {locale: get_grammar(locale).tables(m0.alphabet)},
-                                          max_arc_penalty)
-        log(f"{len(own_y)} characters aligned on the training fields")
-        if len(own_y):
+        tables0 = {locale: get_grammar(locale).tables(m0.alphabet)}
+        bx, by, boxed = box_characters(tr.rows, locale)
+        ax_all, ay_all = [], []
+        for k, g in enumerate(tr.graphs):
+            ax, ay = aligned_characters([g], m0, tables0, max_arc_penalty)
+            if k in boxed:  # digits from the boxes, symbols from the alignment
+                keep = ay >= 10
+                ax, ay = ax[keep], ay[keep]
+            ax_all.append(ax)
+            ay_all.append(ay)
+        own_x = np.concatenate([bx, *ax_all]) if ax_all else bx
+        own_y = np.concatenate([by, *ay_all]) if ay_all else by
+        log(f"{len(own_y)} own characters: {len(by)} digits from boxes of {len(boxed)} rows, "
+            f"the rest aligned through the lattices")
+        if len(own_y) and char_epochs > 0:
+            character_stage(m0, own_x, own_y, data=data if use_chars else None, epochs=char_epochs,
+                            lr=char_lr, seed=seed, log=log)
+            stage_path = str(Path(out).with_name(Path(out).name + ".chars.pt"))
+            save_model(m0, stage_path, {"training": f"character stage from {init or 'default'}"})
+            global_init = stage_path
+        if len(own_y) and own_char_weight > 0:
             own_path = str(Path(out).with_name(Path(out).name + ".chars.npz"))
             np.savez_compressed(own_path, images=own_x.astype(np.float16), labels=own_y)
-    cfg = GlobalConfig(data=str(data or "."), init=init, fields=len(tr.graphs), epochs=epochs, lr=lr,
+    cfg = GlobalConfig(data=str(data or "."), init=global_init, fields=len(tr.graphs), epochs=epochs, lr=lr,
                        batch_fields=batch_fields, seed=seed, locales=(locale,),
                        char_weight=char_weight if use_chars else 0.0, threads=threads,
                        val_fields=len(va.graphs) if va else 0, max_arc_penalty=max_arc_penalty,
@@ -344,12 +453,14 @@ def train_fields(
                            data_note=note, evaluate=use_chars, resume=resume, progress=progress,
                            log=log, command=command)
     finally:
-        if own_path is not None:
-            Path(own_path).unlink(missing_ok=True)
+        for tmp in (own_path, stage_path):
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
     res["skipped"] = x9_skipped + tr.skipped + (va.skipped if va else [])
     res["fields"] = {"train": len(tr.graphs), "val": len(va.graphs) if va else 0}
     return res
 
 
-__all__ = ["LabelledGraphs", "LabelledItem", "aligned_characters", "labelled_graphs", "split_rows", "train_fields", "written_forms",
+__all__ = ["LabelledGraphs", "LabelledItem", "aligned_characters", "box_characters", "character_stage",
+           "labelled_graphs", "split_rows", "train_fields", "written_forms",
            "x9_items"]
