@@ -86,13 +86,17 @@ def train() -> None:
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--device", default="cpu", show_default=True,
               help="torch device to train on, e.g. cuda (the weights are written for CPU reading).")
+@click.option("--model", "model_name", default="lenet5", show_default=True,
+              type=click.Choice(["lenet5", "wide"]),
+              help="lenet5: LeNet-5 as published; wide: wider convolutions with the same F6 and "
+                   "RBF outputs (same interface, slower). Ignored with --init.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, semeion_repeat: int, semeion_holdout: float,
                          symbols_per_class: int, strokes_per_class: int, small_digits: float,
                          superscript_digits: float, val_fraction: float,
                          extra: tuple[str, ...], init: str | None, continental: float, distort_name: str, extra_symbols: str, rubbish_j: float, resume: bool, threads: int,
-                         device: str, quiet: bool) -> None:
+                         device: str, model_name: str, quiet: bool) -> None:
     """Train LeNet-5 on MNIST (+USPS, Semeion) and synthetic symbols, with distortions."""
     from .train.recognizer import DISTORTIONS, TrainConfig, train_recognizer
 
@@ -102,7 +106,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
                       small_digits=small_digits, superscript_digits=superscript_digits,
                       val_fraction=val_fraction, extra=tuple(extra), init=init, rubbish_j=rubbish_j, threads=threads,
                       continental=continental, distort=DISTORTIONS[distort_name],
-                      extra_symbols=extra_symbols, device=device)
+                      extra_symbols=extra_symbols, device=device, model=model_name)
     cmd = _command_line(click.get_current_context())
     try:
         res = train_recognizer(cfg, out, resume=resume, progress=not quiet and sys.stderr.isatty(),

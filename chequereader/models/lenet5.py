@@ -111,6 +111,7 @@ class LeNet5(nn.Module):
     """
 
     prototypes: torch.Tensor
+    ARCHITECTURE = "lenet5-rbf"  # the weight files' architecture name
 
     def __init__(self, alphabet: Alphabet = DEFAULT, rubbish_j: float = 20.0) -> None:
         super().__init__()

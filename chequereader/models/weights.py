@@ -27,6 +27,21 @@ from ..errors import ModelError
 from .alphabet import Alphabet
 from .lenet5 import LeNet5
 
+ARCHITECTURES: dict[str, str] = {
+    "lenet5-rbf": "LeNet-5 as published (the default)",
+    "wide-cnn-rbf": "wider convolutions, LeNet-5's F6 and RBF outputs (models.widenet)",
+}
+MODELS = {"lenet5": "lenet5-rbf", "wide": "wide-cnn-rbf"}  # --model names
+
+
+def model_class(architecture: str) -> type[LeNet5]:
+    """The network class of a weight file's ``architecture``."""
+    if architecture == "wide-cnn-rbf":
+        from .widenet import WideNet
+
+        return WideNet
+    return LeNet5
+
 FORMAT = "chequereader-weights"
 FORMAT_VERSION = 1
 ARCHITECTURE = "lenet5-rbf"
@@ -76,7 +91,7 @@ def save_model(model: LeNet5, path: str | Path, metadata: dict[str, Any] | None 
     """Write ``model`` with its metadata; returns the path. Written atomically."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     meta = {
-        "architecture": ARCHITECTURE,
+        "architecture": getattr(model, "ARCHITECTURE", ARCHITECTURE),
         "alphabet": model.alphabet.string,
         "rubbish_j": model.rubbish_j,
         "framing": FRAMING,
@@ -141,8 +156,9 @@ def load_model(
     state = blob.get("state_dict")
     if not isinstance(state, dict):
         raise ModelError(f"weights {p}: state_dict missing")
-    if meta.get("architecture") != ARCHITECTURE:
-        raise ModelError(f"weights {p}: architecture {meta.get('architecture')!r} != {ARCHITECTURE!r}")
+    if meta.get("architecture") not in ARCHITECTURES:
+        raise ModelError(f"weights {p}: architecture {meta.get('architecture')!r} is not one of "
+                         f"{sorted(ARCHITECTURES)}")
     for key, want in (("framing", FRAMING), ("normalisation", NORMALISATION)):
         if meta.get(key) != want:
             raise ModelError(f"weights {p}: {key} {meta.get(key)!r} does not match this code's {want!r}")
@@ -156,7 +172,7 @@ def load_model(
     if blob.get("sha256") != _digest(state):
         raise ModelError(f"weights {p}: checksum mismatch (file altered or corrupt)")
     state = {k: v for k, v in state.items() if k != "prototypes"}  # older files saved them
-    model = LeNet5(trained, rubbish_j=float(meta.get("rubbish_j", 10.0)))
+    model = model_class(meta["architecture"])(trained, rubbish_j=float(meta.get("rubbish_j", 10.0)))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models.alphabet import DEFAULT, Alphabet
+from ..errors import ConfigError
 from ..models.lenet5 import LeNet5
-from ..models.weights import load_model, save_model
+from ..models.weights import MODELS, load_model, model_class, save_model
 from .data import (
     DigitSet,
     continental_variants,
@@ -85,6 +86,7 @@ class TrainConfig:
     extra_symbols: str = ""  # classes added to the default alphabet, e.g. "₹"
     threads: int = 0
     device: str = "cpu"  # torch device of the training, e.g. "cuda" (the weights are saved for CPU)
+    model: str = "lenet5"  # "lenet5" (as published) or "wide" (models.widenet), when not ``init``
 
 
 def _set_seed(seed: int) -> None:
@@ -354,12 +356,14 @@ def train_recognizer(
     ckpt = out.with_name(out.name + ".ckpt")
     if cfg.extra_symbols:
         alphabet = alphabet.extend(cfg.extra_symbols)
+    if cfg.model not in MODELS:  # before the data, like the device
+        raise ConfigError(f"model: {cfg.model!r} is not one of {sorted(MODELS)}")
     dev = training_device(cfg.device)  # before the data: a missing GPU is said at once
     sets = _load_sets(cfg, alphabet, log)
     x = torch.from_numpy(sets["x"])[:, None].to(dev)
     y = torch.from_numpy(sets["y"]).to(dev)
     model = (load_model(cfg.init, alphabet=alphabet, extend=True) if cfg.init
-             else LeNet5(alphabet, cfg.rubbish_j)).to(dev)
+             else model_class(MODELS[cfg.model])(alphabet, cfg.rubbish_j)).to(dev)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
