@@ -2,7 +2,7 @@
 
     python benchmarks/finetune_bench.py                 # 2 folds, 10 epochs, about 3 minutes
 
-ORAND-CAR-A's 880 real Chilean fields are split in two halves (alternate rows). For each
+ORAND-CAR-A's 880 real Uruguayan fields are split in two halves (alternate rows). For each
 half, the bundled latin weights are fine-tuned on it with `train fields` (global training on
 the fields, every written form of the amount as label, MNIST character loss mixed in) and
 the result reads the *other* half; the bundled weights read the same half as the baseline.

@@ -372,7 +372,7 @@ def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tupl
 
 # Smallest '.' or ',' kept, in body heights. Where a '.' is the decimal point (us, in, any),
 # losing a small one turns $100.29 into 10029: 0.06 (synthetic validation fields: us 64 -> 70%
-# exact). In Chilean amounts '.' only groups thousands and the reading does not need it, while
+# exact). In `cl` amounts '.' only groups thousands and the reading does not need it, while
 # specks of the hatched backgrounds pass a lower floor: 0.085 (ORAND-CAR-A 0.7 points better).
 PUNCT_MIN_FRAC = {"cl": 0.085}
 PUNCT_MIN_FRAC_DEFAULT = 0.06
@@ -383,7 +383,7 @@ PUNCT_MIN_FRAC_DEFAULT = 0.06
 # median over all of them made the body half its height, so that every whole digit was
 # framed too large (600 synthetic superscript fields of MNIST-test digits: 64.0 -> 66.7%
 # exact, read at <= 1% error 25.2 -> 33.0%; us_personal cheques of seeds 0 / 1 / 2: read
-# 71.6 / 70.3 / 72.3 -> 72.8 / 72.0 / 73.3%). Chilean amounts have no cents, and their small
+# 71.6 / 70.3 / 72.3 -> 72.8 / 72.0 / 73.3%). `cl` amounts have no cents, and their small
 # thousands' zeros are read by arcs tuned on the plain median (ORAND-CAR-A exact 60.3 ->
 # 59.1% with 0.6).
 BODY_MIN_FRAC = {"cl": 0.0}

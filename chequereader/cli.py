@@ -68,7 +68,7 @@ def train() -> None:
 @click.option("--strokes-per-class", default=0, show_default=True, type=click.IntRange(0),
               help="Procedural pen-stroke digits per class, in styles MNIST lacks (looped 2, open 4...).")
 @click.option("--small-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of MNIST digits added again framed small, as Chilean thousands' zeros.")
+              help="Share of MNIST digits added again framed small, as `cl` thousands' zeros.")
 @click.option("--superscript-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of MNIST digits added again framed as raised small cents.")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0.01, 0.5))
@@ -154,7 +154,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
               help="Chance a handwritten training digit touches or overlaps its left neighbour "
                    "(default: the synthesiser's 0.2).")
 @click.option("--small-zeros", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Chance a Chilean training amount writes its trailing zeros small.")
+              help="Chance a `cl` training amount writes its trailing zeros small.")
 @click.option("--joined", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Chance a training amount is written joined up (cursive ligatures between digits).")
 @click.option("--small-digits", default=0.0, show_default=True, type=click.FloatRange(0, 1),

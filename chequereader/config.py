@@ -65,7 +65,7 @@ class PipelineConfig:
     reject_threshold: float | None = None
     nbest: int = 5
     weights: str | None = None
-    # weights for Chilean amounts when ``weights`` is not given: the bundled file tuned to
+    # weights for `cl` amounts when ``weights`` is not given: the bundled file tuned to
     # Latin American handwriting ("default" or None = the same weights as other locales)
     weights_cl: str | None = "latin"
     pages: str = "all"

@@ -124,7 +124,7 @@ def _locale_regex(locale: str) -> _Node:
         cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"), _sym("/"))))
         return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM, _sym("/"))))
     if locale == "cl":
-        # Chilean cheques (ORAND) group thousands with '.' and now and then with ',', and
+        # Uruguayan cheques (ORAND) group thousands with '.' and now and then with ',', and
         # close the amount with '-', '.-', ',-', '/-' or a lone '.' or ','.
         int_ = _alt(
             _INT_PLAIN,

@@ -59,7 +59,7 @@ class LatticeConfig:
     superscript_penalty: float = 1.0
     superscript_raise: float = 0.25
     superscript_min: float = 0.3
-    # Chilean writers often write the thousands' zeros small ("6.000" with the 000 at half
+    # Uruguayan (ORAND) writers often write the thousands' zeros small ("6.000" with the 000 at half
     # to three quarters of the body, on the baseline). Framed by the field's body they come
     # out small, and LeNet-5 reads them as 6s or separators. A span of trailing pieces all
     # under framing.FULL body heights (``small_end_min`` to FULL high) gets a second arc,
@@ -147,7 +147,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             dst.append(j)
             boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(gp)
-    # Arcs that also get a frame of their own box, added after all others (Chilean amounts
+    # Arcs that also get a frame of their own box, added after all others (`cl` amounts
     # have no cents: small trailing zeros there, superscript cents elsewhere).
     if not n:
         sup: list[int] = []

@@ -439,7 +439,7 @@ class FieldSynthConfig:
     noise_sigma: tuple[float, float] = (0.0, 6.0)
     # chance an amount writes its trailing zeros small ("150.000" with the thousands' zeros
     # at half to three quarters of the body, on or a little above the baseline), as
-    # Chilean writers often do; 0 keeps the random stream of earlier versions
+    # Uruguayan (ORAND) writers often do; 0 keeps the random stream of earlier versions
     p_small_zeros: float = 0.0
     small_zeros: tuple[float, float] = (0.5, 0.75)
     # chance an amount is written joined up: each pair of neighbouring digits then gets a

@@ -215,7 +215,7 @@ def test_small_decimal_point_of_a_large_body_kept():
     assert not cf.binary[30:32, 60:62].any()
     old = clean_field(img, CleanConfig(deslant=False, punct_min_frac=0.085))
     assert not old.binary[49:52, 45:48].any()
-    # Chilean amounts have no decimal point; there the floor stays high against specks.
+    # `cl` amounts have no decimal point; there the floor stays high against specks.
     assert not clean_field(img, CleanConfig(deslant=False), locale="cl").binary[49:52, 45:48].any()
     assert clean_field(img, CleanConfig(deslant=False), locale="us").binary[49:52, 45:48].all()
 
@@ -325,7 +325,7 @@ def test_body_of_a_short_amount_with_superscript_cents_is_the_digit():
     cf = clean_field(img, locale="us")
     assert 36 <= cf.body_height <= 44  # the tall digit, not the small raised rings (~17 px)
     assert 51 <= cf.baseline <= 57
-    # With every component counted (as for Chilean amounts), the median is a small ring's.
+    # With every component counted (as for `cl` amounts), the median is a small ring's.
     old = clean_field(img, CleanConfig(body_min_frac=0.0), locale="us")
     assert old.body_height < 20
 

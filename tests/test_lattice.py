@@ -126,7 +126,7 @@ def test_trailing_raised_small_pieces_also_framed_by_their_own_box():
     assert g.geometric[a] == base.geometric[arcs.index((2, 3))] + 1.0
     assert g.only == ()  # any character
     assert g.raised_from == 2 and base.raised_from == -1  # where the cents begin, for decode
-    # no cents in Chilean amounts: no superscript reading (small trailing zeros instead)
+    # no cents in `cl` amounts: no superscript reading (small trailing zeros instead)
     assert build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf),
                        "cl").n_arcs == base.n_arcs
     # a raised piece followed by one on the baseline is not superscript
@@ -165,11 +165,11 @@ def test_slanted_neighbours_that_do_not_touch_stand_apart():
         assert g.geometric[a] == pytest.approx(off.geometric[a] + extra), touch
 
 
-def test_small_trailing_zeros_of_chilean_amounts_get_own_box_arcs_read_only_as_0():
+def test_small_trailing_zeros_of_cl_amounts_get_own_box_arcs_read_only_as_0():
     from chequereader.framing import frame
 
     # body 20, baseline 30: "6" then "00" written small on the baseline (rows 20..29), then
-    # a '-' (3 px high): the Chilean thousands' zeros.
+    # a '-' (3 px high): the `cl` thousands' zeros.
     seg = _seg([(0, 11, 8, 20), (10, 20, 7, 10), (19, 20, 7, 10), (28, 24, 6, 3)])
     cfg = LatticeConfig(max_width=10, max_gap=10, max_geometric=np.inf)
     base = build_graph(seg, LatticeConfig(max_width=10, max_gap=10, small_end_penalty=np.inf, max_geometric=np.inf), "cl")

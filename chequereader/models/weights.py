@@ -50,7 +50,7 @@ DEFAULT_WEIGHTS = "lenet5-default.pt"
 BUNDLED = {
     "default": DEFAULT_WEIGHTS,
     # tuned further towards Latin American / European handwriting (Semeion, stroke digits):
-    # better on Chilean fields, slightly worse on MNIST (pipelines/RECIPES.md)
+    # better on Uruguayan (ORAND) fields, slightly worse on MNIST (pipelines/RECIPES.md)
     "latin": "lenet5-latin.pt",
 }
 

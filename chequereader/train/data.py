@@ -110,7 +110,7 @@ def framed_small_digits(ds: DigitSet, share: float, seed: int,
                         zero_boost: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Copies of a share of ``ds``'s digits framed *small*, as a field's smaller digits are.
 
-    Chilean amounts often write the thousands' zeros ("150.000") at half to three quarters
+    `cl` amounts often write the thousands' zeros ("150.000") at half to three quarters
     of the body height, on or a little above the baseline. Framed by the field's body they
     stay small, a size MNIST's digits (always framed full) never have. Each copy is framed
     with a body 1.4 to 2.5 times its own height and a baseline up to a quarter body below it.
@@ -151,7 +151,7 @@ def framed_symbols(
 
 def continental_variants(ds: DigitSet, share: float, seed: int) -> DigitSet:
     """Copies of MNIST 1s with a lead-in flag and 7s with a crossbar, as written in Latin
-    America and Europe (ORAND's Chilean 1s look like American 7s). Drawn on the real
+    America and Europe (ORAND's Uruguayan 1s look like American 7s). Drawn on the real
     handwriting with a stroke of the digit's own width."""
     import cv2
 

@@ -1,7 +1,7 @@
 """Procedural pen-stroke digits in the styles MNIST lacks (training data; issue 3).
 
 MNIST's American writers give the recognizer a narrow idea of some digits. Cheques from Latin
-America and Europe (ORAND-CAR's Chilean fields, Semeion's Italian writers) are full of shapes
+America and Europe (ORAND-CAR-A's Uruguayan fields, Semeion's Italian writers) are full of shapes
 it has hardly seen: the 2 with a loop at its foot or a round head closed by its own stroke, the
 open-topped 4 drawn in two strokes or like an `h`, the 7 with a crossbar or a hooked start, the
 1 with a long lead-in flag, the 9 with a small head and a long straight stem or like a rho.
