@@ -414,7 +414,12 @@ def train_fields(
     stage_path: str | None = None
     global_init = init
     if (own_char_weight > 0 or char_epochs > 0) and not resume:
+        import torch
+
         from ..models.weights import load_model, save_model
+
+        if threads:  # the character stage runs before global training sets them
+            torch.set_num_threads(threads)
 
         m0 = load_model(init)
         tables0 = {locale: get_grammar(locale).tables(m0.alphabet)}
