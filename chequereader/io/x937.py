@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -62,6 +62,7 @@ class X9Item:
     back: bytes | None
     index: int
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,56 +324,69 @@ def _amount_str(cents: int | None) -> str | None:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def iter_x937_pages(
-    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None
-) -> Iterator[Page]:
-    """Yield one :class:`Page` per item's front image (see :func:`x937_pages`)."""
-    if source is None:
-        source = (
-            ""
-            if isinstance(path_or_bytes, (bytes, bytearray, memoryview))
-            else os.fspath(path_or_bytes)
+def item_page(item: X9Item, limits: ImageLimits = DEFAULT_LIMITS, source: str = "") -> Page:
+    """The grey :class:`Page` of one item's front image (see :func:`x937_pages`): an item
+    that cannot be read is a 1x1 page with ``meta["error"]`` set, never an exception."""
+    meta: dict[str, Any] = {
+        "x9_amount": _amount_str(item.amount_cents),
+        "x9_sequence": item.sequence,
+        "x9_item": item.index,
+        "x9_warnings": list(item.warnings),
+    }
+    error: str | None = None
+    page: Page | None = None
+    if item.error:
+        msg = item.error.removeprefix(f"{source}: ") if source else item.error
+        error = f"X9 item {item.index} (sequence {item.sequence!r}): {msg}"
+    elif not item.front:
+        error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
+    elif len(item.front) > limits.max_bytes:
+        error = (
+            f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
+            f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
         )
+    elif is_x937(item.front):
+        # Reading it would read its items' images, which may be X9 files in turn: a crafted
+        # file nests them until the interpreter's recursion limit.
+        error = (
+            f"X9 item {item.index} (sequence {item.sequence!r}): front image is itself an "
+            "X9.37 file (cash letters nested in an image record are not read)"
+        )
+    else:
+        try:
+            page = load_pages(item.front, limits=limits)[0]
+        except InvalidImageError as exc:
+            msg = str(exc).removeprefix("<bytes>: ")
+            error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
+    if page is None:
+        meta["error"] = error
+        return Page(image=np.full((1, 1), 255, np.uint8), source=source, index=item.index,
+                    meta=meta)
+    return Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+
+
+def _source_of(path_or_bytes: PathOrBytes, source: str | None) -> str:
+    if source is not None:
+        return source
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return ""
+    return os.fspath(path_or_bytes)
+
+
+def iter_x937_pages(
+    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None,
+    skip: Container[int] = (),
+) -> Iterator[Page]:
+    """Yield one :class:`Page` per item's front image (see :func:`x937_pages`), each item
+    parsed and decoded when the next page is asked for. Items whose index is in ``skip`` are
+    passed over without decoding their images (resume)."""
+    source = _source_of(path_or_bytes, source)
     n = 0
     for item in iter_x937(path_or_bytes):
         n += 1
-        meta: dict[str, Any] = {
-            "x9_amount": _amount_str(item.amount_cents),
-            "x9_sequence": item.sequence,
-            "x9_item": item.index,
-        }
-        error: str | None = None
-        page: Page | None = None
-        if item.error:
-            msg = item.error.removeprefix(f"{source}: ") if source else item.error
-            error = f"X9 item {item.index} (sequence {item.sequence!r}): {msg}"
-        elif not item.front:
-            error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
-        elif len(item.front) > limits.max_bytes:
-            error = (
-                f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
-                f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
-            )
-        elif is_x937(item.front):
-            # Reading it would read its items' images, which may be X9 files in turn: a crafted
-            # file nests them until the interpreter's recursion limit.
-            error = (
-                f"X9 item {item.index} (sequence {item.sequence!r}): front image is itself an "
-                "X9.37 file (cash letters nested in an image record are not read)"
-            )
-        else:
-            try:
-                page = load_pages(item.front, limits=limits)[0]
-            except InvalidImageError as exc:
-                msg = str(exc).removeprefix("<bytes>: ")
-                error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
-        if page is None:
-            meta["error"] = error
-            yield Page(
-                image=np.full((1, 1), 255, np.uint8), source=source, index=item.index, meta=meta
-            )
-        else:
-            yield Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+        if item.index in skip:
+            continue
+        yield item_page(item, limits, source)
     if n == 0:
         # Zero pages would give a batch zero rows for this file: say why instead.
         raise InvalidImageError(f"{source or '<bytes>'}: the X9.37 file holds no items")
