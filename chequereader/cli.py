@@ -461,7 +461,7 @@ def _read_exit_status(summary) -> int:
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--dask", "dask_address", metavar="ADDRESS|local", help="Run on dask.distributed.")
-@click.option("--resume", is_flag=True, help="Skip inputs already complete in --output.")
+@click.option("--resume", is_flag=True, help="Skip the inputs and pages (X9 items) already in --output.")
 @click.option("--fail-on-error", is_flag=True, hidden=True,
               help="Kept for old scripts: error rows always give a non-zero exit status now.")
 @click.option("--raise-on-error", is_flag=True, help="Stop at the first error with its traceback.")
@@ -480,8 +480,9 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     listed and files with other extensions are named in warnings on stderr and counted in
     the summary.
 
-    --resume compares inputs by their absolute path, so ./x/a.png and x/a.png are the
-    same input. The output is locked while a run writes it: a second run on the same file
+    Rows are written as pages (X9 items) are read. --resume keeps the rows written and
+    reads only the pages missing; it compares inputs by their absolute path, so ./x/a.png
+    and x/a.png are the same input. The output is locked while a run writes it: a second run on the same file
     stops at once with an error.
 
     \b

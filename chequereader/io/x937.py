@@ -603,7 +603,7 @@ def x937_pages(
     -------
     list of Page
         ``index`` = item index; ``meta = {"x9_amount": "123.45" or None, "x9_sequence": str,
-        "x9_item": int}``. An item whose front image is missing or cannot be decoded does not
+        "x9_item": int, "x9_warnings": [str, ...]}`` (the warnings: :attr:`X9Item.warnings`). An item whose front image is missing or cannot be decoded does not
         raise: its page has a 1x1 white ``image`` and ``meta["error"]`` holds the message, so
         a batch writes one error row for that item and goes on with the others. So does an
         item whose own records are bad (:attr:`X9Item.error`) or whose front image is itself
