@@ -146,3 +146,20 @@ def test_workers_die_when_the_parent_is_killed(tmp_path: Path, weights: str) -> 
                 pass
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sigterm_with_workers_stops_with_whole_rows(tmp_path: Path, weights: str) -> None:
+    items = [X9Item(str(i + 1), 100 + i, encode_tiff_g4(field_image(str(i))), None, i)
+             for i in range(600)]
+    x9 = tmp_path / "cl.x937"
+    write_x937(x9, items, created=datetime(2024, 1, 1))
+    out = tmp_path / "out.jsonl"
+    proc = _start([str(x9), "--field", "--weights", weights, "-o", str(out), "--quiet",
+                   "--workers", "2"], tmp_path)
+    _wait_rows(out, 5, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 5 <= len(rows) < 600
+    assert [r["x9_item"] for r in rows] == list(range(len(rows)))

@@ -230,3 +230,17 @@ def test_x9_resume_skips_items_already_written(tmp_path: Path, cfg, workers: int
     if workers == 1:  # (in workers, the counter is not this process's)
         assert len(decoded) == 3  # items 0-4 were not decoded again
     assert [_key(r) for r in _rows(out)] == [_key(json.loads(x)) for x in full]
+
+
+def test_progress_counts_rows_inside_a_long_file() -> None:
+    from chequereader.batch import Progress
+    from chequereader.types import AmountResult
+
+    buf = io.StringIO()
+    p = Progress(1, stream=buf, every_s=0.0)
+    for _ in range(3):
+        p.update([AmountResult("ok", file="cl.x937")], end=False)
+    assert p.files == 0 and p.rows == 3
+    assert "0/1 files" in buf.getvalue() and "3 rows" in buf.getvalue()
+    p.update([], end=True)
+    assert p.files == 1
