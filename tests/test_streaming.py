@@ -244,3 +244,20 @@ def test_progress_counts_rows_inside_a_long_file() -> None:
     assert "0/1 files" in buf.getvalue() and "3 rows" in buf.getvalue()
     p.update([], end=True)
     assert p.files == 1
+
+
+def test_multipage_tiff_file_is_read_from_disk_not_held(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    pages = [(rng.random((300, 300)) < 0.5).astype(np.uint8) * 255 for _ in range(80)]
+    p = tmp_path / "noise.tif"
+    write_tiff_g4(p, pages)  # noise compresses badly: the file is larger than a page
+    size = p.stat().st_size
+    assert size > 1_800_000
+
+    def consume() -> None:
+        for i, pg in enumerate(iter_pages(p)):
+            assert (pg.image == pages[i]).all()
+            del pg
+
+    peak = _peak(consume)
+    assert peak < size / 3, (peak, size)  # one page (90 KB) and the checks, not the file

@@ -78,8 +78,9 @@ def _describe(source: str | None) -> str:
 
 def _read_input(
     path_or_bytes: PathOrBytes, limits: ImageLimits, source: str | None
-) -> tuple[bytes | None, str, str]:
-    """Return ``(data, source, ext)``; ``data`` is None for an X9 path (streamed separately)."""
+) -> tuple[bytes | _OnDisk | None, str, str]:
+    """Return ``(data, source, ext)``; ``data`` is None for an X9 path (streamed separately),
+    an :class:`_OnDisk` for a TIFF path (read while its pages are decoded)."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(path_or_bytes)
         src = source or ""
@@ -113,10 +114,26 @@ def _read_input(
         raise InvalidImageError(f"{path}: {size} bytes is over the limit of {limits.max_bytes}")
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(4)
+            if head in (b"II*\x00", b"MM\x00*"):
+                # A TIFF is read from the disk as its pages are decoded: a file of hundreds
+                # of pages is never held in memory, compressed or not.
+                return _OnDisk(path), src, ext
+            data = head + fh.read()
     except OSError as exc:
         raise InvalidImageError(f"{path}: cannot read ({exc})") from exc
     return data, src, ext
+
+
+@dataclass(frozen=True)
+class _OnDisk:
+    """An image file to be read from the disk while it is decoded (TIFF), not as bytes."""
+
+    path: str
+
+    def read(self, n: int = -1) -> bytes:
+        with open(self.path, "rb") as fh:
+            return fh.read(n)
 
 
 def load_pages(
@@ -272,11 +289,12 @@ def _to_grey(im: Image.Image) -> np.ndarray:
     return np.array(im.convert("L"), dtype=np.uint8)
 
 
-def _open(data: bytes, name: str) -> Image.Image:
+def _open(data: bytes | _OnDisk, name: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data))
+        return Image.open(data.path if isinstance(data, _OnDisk) else io.BytesIO(data))
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(f"{name}: {_unidentified_reason(data)}") from exc
+        head = data.read(65536) if isinstance(data, _OnDisk) else data
+        raise InvalidImageError(f"{name}: {_unidentified_reason(head)}") from exc
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{name}: decompression bomb refused ({exc})") from exc
     except Exception as exc:
@@ -324,7 +342,7 @@ def _check_size(w: int, h: int, limits: ImageLimits, name: str, page: int) -> No
         )
 
 
-def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndarray:
+def _decode_frame(im: Image.Image, data: bytes | _OnDisk, name: str, page: int) -> np.ndarray:
     where = f"{name} page {page}" if page else name
     try:
         with _codec_log.capture() as said:
@@ -332,7 +350,8 @@ def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndar
     except OSError as exc:
         msg = str(exc)
         if "decoder" in msg and "not available" in msg:
-            return _decode_with_opencv(data, where, exc)
+            raw = data.read() if isinstance(data, _OnDisk) else data
+            return _decode_with_opencv(raw, where, exc)
         raise InvalidImageError(f"{where}: truncated or corrupt image data ({msg})") from exc
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{where}: decompression bomb refused ({exc})") from exc
@@ -399,19 +418,21 @@ def _strict_pillow(name: str) -> Iterator[None]:
             raise InvalidImageError(f"{name}: truncated or corrupt file ({msg})")
 
 
-def _iter_decode(data: bytes, source: str, limits: ImageLimits,
+def _iter_decode(data: bytes | _OnDisk, source: str, limits: ImageLimits,
                  skip: Container[int] = ()) -> Iterator[Page]:
     """The pages of an image file, each decoded when it is asked for (multi-page TIFF: one
-    page's pixels in memory at a time). Pages whose index is in ``skip`` are passed over
-    without decoding their pixels. A bad page raises when it is reached."""
+    page's pixels in memory at a time, read from the disk as they are decoded). Pages whose
+    index is in ``skip`` are passed over without decoding their pixels. A bad page raises
+    when it is reached."""
     name = _describe(source)
-    if len(data) == 0:
+    if not isinstance(data, _OnDisk) and len(data) == 0:
         raise InvalidImageError(f"{name}: empty input (0 bytes)")
     with _strict_pillow(name):
         im = _open(data, name)
     with im:
         with _strict_pillow(name):
-            _check_truncated_trailer(data, im.format, name)
+            if not isinstance(data, _OnDisk):  # (PNG and JPEG only: never on disk)
+                _check_truncated_trailer(data, im.format, name)
             try:
                 n_frames = int(getattr(im, "n_frames", 1) or 1)
             except Exception as exc:
