@@ -6,8 +6,8 @@ were whole, with the lines after the damage shifted or smeared. A reader must no
 an image for the scan. :func:`capture` collects the messages libtiff gives while a block runs
 (per thread), so that the caller can refuse the decode.
 
-The handlers are installed once per process, on the libtiff that Pillow loaded (found in
-``/proc/self/maps``); where that cannot be done (not Linux, a Pillow built without libtiff)
+The handlers are installed once per process, on the libtiff that Pillow loaded (and any
+other copy loaded, found in ``/proc/self/maps``); where that cannot be done (not Linux, a Pillow built without libtiff)
 :func:`capture` collects nothing and decoding behaves as before.
 """
 
@@ -55,41 +55,43 @@ def _make(level: str):  # type: ignore[no-untyped-def]
     return _Handler(handler)
 
 
-def _libtiff_path() -> str | None:
+def _libtiff_paths() -> list[str]:
+    """Every libtiff loaded in this process (Pillow's, and any other library's own copy)."""
+    found: list[str] = []
     try:
         import PIL._imaging  # noqa: F401 - loads the libtiff Pillow decodes with
 
         with open("/proc/self/maps") as fh:
             for line in fh:
                 parts = line.split()
-                if len(parts) >= 6 and "libtiff" in parts[-1].rsplit("/", 1)[-1]:
-                    return parts[-1]
+                if (len(parts) >= 6 and "libtiff" in parts[-1].rsplit("/", 1)[-1]
+                        and parts[-1] not in found):
+                    found.append(parts[-1])
     except OSError:
-        return None
-    return None
+        return []
+    return found
 
 
 def install() -> bool:
-    """Install the handlers on Pillow's libtiff (once); whether they are installed."""
+    """Install the handlers on the libtiff libraries loaded (once); whether any was."""
     with _lock:
         if "ok" in _state:
             return bool(_state["ok"])
         ok = False
-        path = _libtiff_path()
-        if path is not None:
+        handlers = (_make("error"), _make("warning"))
+        for path in _libtiff_paths():
             try:
                 lib = ctypes.CDLL(path)
-                _state["libc"] = ctypes.CDLL(None)
-                err, warn = _make("error"), _make("warning")
-                for name, h in (("TIFFSetErrorHandler", err), ("TIFFSetWarningHandler", warn)):
+                _state.setdefault("libc", ctypes.CDLL(None))
+                for name, h in zip(("TIFFSetErrorHandler", "TIFFSetWarningHandler"), handlers):
                     fn = getattr(lib, name)
                     fn.restype = ctypes.c_void_p
                     fn.argtypes = [_Handler]
                     fn(h)
-                _state["handlers"] = (err, warn)  # the C side holds them: keep them alive
                 ok = True
             except (OSError, AttributeError):
-                ok = False
+                continue
+        _state["handlers"] = handlers  # the C side holds them: keep them alive
         _state["ok"] = ok
         return ok
 
