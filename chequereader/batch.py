@@ -8,10 +8,14 @@ Three ways to run the same batch, with the same rows:
 * ``dask.distributed`` (``dask="tcp://host:8786"`` or ``"local"``): the reader is cached per
   worker process, keyed by the pipeline config, so the model is loaded once per worker.
 
-Output is resumable: every input file's rows are written with one ``write`` followed by
-``flush`` + ``fsync``, so after a crash (even SIGKILL) the file holds whole files' rows plus at
-most one torn last line. :func:`open_resume` truncates the torn line and the last file's rows
-(the only file whose rows may be incomplete) and returns the files already done.
+Rows are written as they are read: each page's row (each X9 item's; with workers, each
+other file's rows) with one ``write`` followed by ``flush`` + ``fsync``, so after a crash (even
+SIGKILL) the file holds whole rows plus at most one torn last line. :func:`resume_state` cuts
+the torn line and says which files are done and which pages of the last file are written, so
+that a resumed run reads only what is missing, without decoding the pages it passes over.
+
+A multi-page TIFF or an X9.37 file is never held whole in memory: pages are decoded and X9
+records parsed one at a time (:func:`chequereader.io.images.iter_pages`).
 
 Examples
 --------
@@ -28,6 +32,7 @@ import collections
 import csv
 import errno
 import io
+import itertools
 import json
 import logging
 import os
@@ -35,7 +40,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -71,10 +76,14 @@ def cached_reader(config: PipelineConfig) -> Any:
     return reader
 
 
-def read_one(path: str, config: PipelineConfig, raise_on_error: bool = False) -> list[AmountResult]:
-    """All pages of one input file as results (an unreadable file gives one ``error`` result)."""
+def read_one(path: str, config: PipelineConfig, raise_on_error: bool = False,
+             skip: Collection[int] = ()) -> list[AmountResult]:
+    """All pages of one input file as results (an unreadable file gives one ``error`` result);
+    pages whose index is in ``skip`` are neither read nor returned."""
     reader = cached_reader(config)
-    return _nonempty(path, list(reader.iter_file(path, raise_on_error=raise_on_error)))
+    rows = [r for r in reader.iter_file(path, raise_on_error=raise_on_error, skip=skip)
+            if r.page not in skip]
+    return rows if skip else _nonempty(path, rows)
 
 
 def _nonempty(path: str, results: list[AmountResult]) -> list[AmountResult]:
@@ -84,17 +93,111 @@ def _nonempty(path: str, results: list[AmountResult]) -> list[AmountResult]:
     return [AmountResult(status="error", file=path, page=0, error=f"{path}: no pages in file")]
 
 
-def _worker_init(config: PipelineConfig) -> None:
+@dataclass(frozen=True)
+class _Task:
+    """A unit of work for a worker: a whole file (``item`` None) or one X9 item parsed by the
+    parent. ``n`` is the input's position; ``end`` marks the input's last task; ``rows``, when
+    set, are known without reading (an X9 structure error found by the parent)."""
+
+    n: int
+    path: str
+    skip: frozenset[int] = frozenset()
+    item: Any = None
+    rows: tuple[AmountResult, ...] | None = None
+    end: bool = True
+
+
+def _run_task(task: _Task, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
+    if task.rows is not None:
+        return list(task.rows)
+    if task.item is None:
+        return read_one(task.path, config, raise_on_error, task.skip)
+    from .io.x937 import item_page
+
+    reader = cached_reader(config)
+    page = item_page(task.item, config.limits, task.path)
+    return [reader.read_page_safe(page, raise_on_error=raise_on_error)]
+
+
+def _is_x9_file(path: str) -> bool:
+    from .io.images import X9_EXTENSIONS
+    from .io.x937 import is_x937
+
+    try:
+        if not os.path.isfile(path):
+            return False
+    except (OSError, ValueError):  # pragma: no cover
+        return False
+    return Path(path).suffix.lower() in X9_EXTENSIONS or is_x937(path)
+
+
+def _x9_tasks(n: int, path: str, skip: frozenset[int], raise_on_error: bool) -> Iterator[_Task]:
+    """The items of an X9 file as tasks, parsed record by record in this process (image bytes
+    only: the workers decode them); its last task carries the row of a structure error."""
+    from .errors import InvalidImageError
+    from .io.x937 import iter_x937
+
+    count, last = 0, -1
+    rows: list[AmountResult] = []
+    try:
+        for item in iter_x937(path):
+            count += 1
+            last = item.index
+            if item.index not in skip:
+                yield _Task(n, path, item=item, end=False)
+        if count == 0:
+            raise InvalidImageError(f"{path}: the X9.37 file holds no items")
+    except InvalidImageError as exc:
+        if raise_on_error:
+            raise
+        if last + 1 not in skip:
+            rows.append(AmountResult(status="error", file=path, page=last + 1, error=str(exc)))
+    yield _Task(n, path, rows=tuple(rows), end=True)
+
+
+def _worker_init(config: PipelineConfig, parent: int | None = None) -> None:
     import cv2
     import torch
 
+    if parent is not None:
+        _die_with_parent(parent)
     # N workers on N cores: intra-op threads would only oversubscribe them.
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     cached_reader(config)
 
 
-def _dask_read(path: str, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when ``parent`` dies, however it dies (SIGKILL included).
+
+    On Linux the kernel sends SIGKILL to the worker when its parent ends
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread also checks once a second that
+    the parent is still this process's parent.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="chequereader-parent-watch", daemon=True).start()
+
+
+def _dask_read(task: _Task, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
     try:
         import torch
 
@@ -102,7 +205,7 @@ def _dask_read(path: str, config: PipelineConfig, raise_on_error: bool) -> list[
             torch.set_num_threads(1)
     except Exception:  # pragma: no cover - torch is a hard dependency
         pass
-    return read_one(path, config, raise_on_error)
+    return _run_task(task, config, raise_on_error)
 
 
 # ------------------------------------------------------------------------------------------
@@ -120,6 +223,7 @@ def iter_batch(
     reader: Any = None,
     window: int | None = None,
     torch_threads: int | None = None,
+    skip_pages: Mapping[str, Collection[int]] | None = None,
 ) -> Iterator[tuple[str, list[AmountResult]]]:
     """Read every input and yield ``(path, results)`` per input file, in input order.
 
@@ -131,7 +235,9 @@ def iter_batch(
     config : PipelineConfig, optional
         Defaults to ``PipelineConfig()``.
     workers : int
-        Local worker processes; 1 reads in this process.
+        Local worker processes; 1 reads in this process. The items of an X9.37 file are
+        spread over the workers one by one (this process parses the file, the workers decode
+        and read the images); other files go to a worker whole.
     dask : str, optional
         A ``dask.distributed`` scheduler address, or ``"local"`` for a ``LocalCluster`` of 2
         single-threaded worker processes. Needs the ``[dask]`` extra.
@@ -143,53 +249,125 @@ def iter_batch(
     reader : ChequeReader, optional
         Reader used in-process (``workers=1``, no dask), e.g. one built with an explicit model.
     window : int, optional
-        Files in flight at once with workers or dask (default ``4 * workers``, at least 8);
-        bounds the memory held by results waiting for an earlier, slower file.
+        Tasks (files, X9 items) in flight at once with workers or dask (default
+        ``4 * workers``, at least 8); bounds the memory held by results waiting for an
+        earlier, slower one.
     torch_threads : int, optional
         ``torch.set_num_threads`` for an in-process run (workers always use 1). LeNet-5's
         small batches gain nothing from intra-op threads and lose a lot when the cores are
         shared: 24 cheques took 21.5 s with torch's default threads and 3.6 s with 1 on a
         loaded 2-core machine. None leaves the process setting alone.
+    skip_pages : mapping of str to collection of int, optional
+        Per path (compared by :func:`path_key`), page / X9 item indices not to read again
+        (see :func:`resume_state`); they are passed over without being decoded.
 
     Yields
     ------
     tuple of (str, list of AmountResult)
-        The path and its results (one per page, at least one).
+        The path and its results (one per page, at least one unless pages were skipped).
+        The rows of a file are yielded once it is finished; :func:`iter_chunks` yields
+        them as they are read.
+    """
+    rows: list[AmountResult] = []
+    for _, path, results, end in iter_chunks(
+            inputs, config, workers=workers, dask=dask, raise_on_error=raise_on_error, skip=skip,
+            reader=reader, window=window, torch_threads=torch_threads, skip_pages=skip_pages):
+        rows.extend(results)
+        if end:
+            yield path, rows
+            rows = []
+
+
+def iter_chunks(
+    inputs: Sequence[str] | str,
+    config: PipelineConfig | None = None,
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+    raise_on_error: bool = False,
+    skip: Iterable[str] = (),
+    reader: Any = None,
+    window: int | None = None,
+    torch_threads: int | None = None,
+    skip_pages: Mapping[str, Collection[int]] | None = None,
+) -> Iterator[tuple[int, str, list[AmountResult], bool]]:
+    """The rows of :func:`iter_batch` as soon as they are read: ``(n, path, rows, end)``.
+
+    ``n`` is the input's position among those read, ``rows`` the rows of one page (in this
+    process), of one X9 item or of a whole other file (workers, dask), possibly none;
+    ``end`` is True on an input's last chunk. Same parameters as :func:`iter_batch`.
     """
     from .io.images import discover
 
     cfg = config or PipelineConfig()
     n_workers = int(check_range(workers, "workers", 1, 1024))
     done = {path_key(p) for p in skip}
+    pages = {path_key(k): frozenset(v) for k, v in (skip_pages or {}).items()}
     todo = [p for p in discover([inputs] if isinstance(inputs, str) else list(inputs))
             if path_key(p) not in done]
+    skips = [pages.get(path_key(p), frozenset()) for p in todo]
     if dask is not None:
-        yield from _iter_dask(todo, cfg, dask, raise_on_error, window)
+        tasks = [_Task(n, p, skips[n]) for n, p in enumerate(todo)]
+        for t, res in _iter_dask(tasks, cfg, dask, raise_on_error, window):
+            yield t.n, t.path, res, t.end
     elif n_workers > 1:
-        yield from _iter_pool(todo, cfg, n_workers, raise_on_error, window)
+        def gen() -> Iterator[_Task]:
+            for n, p in enumerate(todo):
+                if _is_x9_file(p):
+                    yield from _x9_tasks(n, p, skips[n], raise_on_error)
+                else:
+                    yield _Task(n, p, skips[n])
+
+        for t, res in _iter_pool(gen(), cfg, n_workers, raise_on_error, window):
+            yield t.n, t.path, res, t.end
     else:
         if torch_threads is not None:
             import torch
 
             torch.set_num_threads(int(check_range(torch_threads, "torch_threads", 1, 1024)))
         rd = reader if reader is not None else cached_reader(cfg)
-        for p in todo:
-            yield p, _nonempty(p, list(rd.iter_file(p, raise_on_error=raise_on_error)))
+        for n, p in enumerate(todo):
+            sk = skips[n]
+            got = False
+            for r in rd.iter_file(p, raise_on_error=raise_on_error, skip=sk):
+                if r.page in sk:
+                    continue
+                got = True
+                yield n, p, [r], False
+            yield n, p, ([] if got or sk else _nonempty(p, [])), True
 
 
-def _failed(path: str, what: str, exc: BaseException) -> list[AmountResult]:
-    return [AmountResult(status="error", file=path, page=0,
+def _failed(key: Any, what: str, exc: BaseException) -> list[AmountResult]:
+    path, page = (key.path, key.item.index if key.item is not None else 0) \
+        if isinstance(key, _Task) else (str(key), 0)
+    return [AmountResult(status="error", file=path, page=page,
                          error=f"{what} ({type(exc).__name__}: {exc})".strip())]
 
 
-def _ordered(submit: Any, todo: list[str], window: int,
-             raise_on_error: bool = False) -> Iterator[tuple[str, list[AmountResult]]]:
+def _known(key: Any) -> Any:
+    """A finished future for a task whose rows are known already, else None."""
+    from concurrent.futures import Future
+
+    rows = getattr(key, "rows", None)
+    if rows is None:
+        return None
+    fut: Future = Future()
+    fut.set_result(list(rows))
+    return fut
+
+
+def _ordered(submit: Any, todo: Iterable[Any], window: int,
+             raise_on_error: bool = False) -> Iterator[tuple[Any, list[AmountResult]]]:
     # A FIFO of futures is the reorder buffer: results that finish early wait in their
-    # futures until every earlier file has been yielded.
+    # futures until every earlier task has been yielded.
     pending: collections.deque = collections.deque()
     it = iter(todo)
+
+    def sub(q: Any) -> Any:
+        return _known(q) or submit(q)
+
     for p in it:
-        pending.append((p, submit(p)))
+        pending.append((p, sub(p)))
         if len(pending) >= window:
             break
     while pending:
@@ -202,18 +380,19 @@ def _ordered(submit: Any, todo: list[str], window: int,
             res = _failed(p, "worker failed while reading this file", exc)
         nxt = next(it, None)
         if nxt is not None:
-            pending.append((nxt, submit(nxt)))
+            pending.append((nxt, sub(nxt)))
         yield p, res
 
 
-def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
-                  raise_on_error: bool = False) -> Iterator[tuple[str, list[AmountResult]]]:
-    """``(path, fn(path))`` in input order from a process pool that survives worker deaths.
+def _pool_results(todo: Iterable[Any], make_pool: Any, fn: Any, window: int,
+                  raise_on_error: bool = False) -> Iterator[tuple[Any, list[AmountResult]]]:
+    """``(task, fn(task))`` in input order from a process pool that survives worker deaths.
 
-    A worker killed mid-file (out of memory, a crash in a codec) breaks the whole
-    ``ProcessPoolExecutor``. The pool is then rebuilt and the file at the head of the queue
-    is read again on its own: if that kills a worker too, it is the culprit and gets an error
-    row; the other files in flight were bystanders and are simply resubmitted.
+    ``todo`` is consumed lazily, ``window`` tasks ahead of the one yielded. A worker killed
+    mid-task (out of memory, a crash in a codec) breaks the whole ``ProcessPoolExecutor``.
+    The pool is then rebuilt and the task at the head of the queue is run again on its own:
+    if that kills a worker too, it is the culprit and gets an error row; the other tasks in
+    flight were bystanders and are simply resubmitted.
     """
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
@@ -223,9 +402,12 @@ def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
         pending: collections.deque = collections.deque()
         it = iter(todo)
 
-        def submit(q: str) -> Future:
-            # The pool may break between two submissions (a worker died on a file in flight):
-            # the file then gets a future that says so, and is handled like the others.
+        def submit(q: Any) -> Future:
+            known = _known(q)
+            if known is not None:
+                return known
+            # The pool may break between two submissions (a worker died on a task in flight):
+            # the task then gets a future that says so, and is handled like the others.
             try:
                 return ex.submit(fn, q)
             except BrokenProcessPool as exc:
@@ -263,21 +445,23 @@ def _pool_results(todo: list[str], make_pool: Any, fn: Any, window: int,
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _iter_pool(todo: list[str], cfg: PipelineConfig, workers: int, raise_on_error: bool,
-               window: int | None) -> Iterator[tuple[str, list[AmountResult]]]:
+def _iter_pool(tasks: Iterable[_Task], cfg: PipelineConfig, workers: int, raise_on_error: bool,
+               window: int | None) -> Iterator[tuple[_Task, list[AmountResult]]]:
     import functools
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    if not todo:
+    it = iter(tasks)
+    first = next(it, None)
+    if first is None:
         return
     # spawn: the parent may hold torch's thread pool, which fork would copy in a locked state.
     ctx = mp.get_context("spawn")
     yield from _pool_results(
-        todo,
+        itertools.chain([first], it),
         lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(cfg,)),
-        functools.partial(read_one, config=cfg, raise_on_error=raise_on_error),
+                                    initargs=(cfg, os.getpid())),
+        functools.partial(_run_task, config=cfg, raise_on_error=raise_on_error),
         window or max(8, 4 * workers),
         raise_on_error,
     )
@@ -298,15 +482,15 @@ def dask_client(address: str) -> Any:
     return Client(address)
 
 
-def _iter_dask(todo: list[str], cfg: PipelineConfig, address: str, raise_on_error: bool,
-               window: int | None) -> Iterator[tuple[str, list[AmountResult]]]:
+def _iter_dask(todo: list[_Task], cfg: PipelineConfig, address: str, raise_on_error: bool,
+               window: int | None) -> Iterator[tuple[_Task, list[AmountResult]]]:
     if not todo:
         return
     client = dask_client(address)
     try:
         n = max(1, len(client.scheduler_info().get("workers", {})))
         # pure=False: the same path read twice (resume) must really be read again.
-        yield from _ordered(lambda p: client.submit(_dask_read, p, cfg, raise_on_error, pure=False),
+        yield from _ordered(lambda t: client.submit(_dask_read, t, cfg, raise_on_error, pure=False),
                             todo, window or max(8, 4 * n), raise_on_error)
     finally:
         cluster = getattr(client, "cluster", None)
@@ -389,52 +573,93 @@ def _records(data: bytes, fmt: str) -> list[tuple[bytes, int]]:
         quotes = 0
 
 
-def _row_file(line: str, fmt: str) -> str | None:
+def _row_key(line: str, fmt: str) -> tuple[str, int] | None:
+    """``(file, page)`` of a complete record, None when it does not parse."""
     try:
         if fmt == "jsonl":
             obj = json.loads(line)
-            return str(obj["file"]) if isinstance(obj, dict) and "file" in obj else None
+            if not (isinstance(obj, dict) and "file" in obj):
+                return None
+            return str(obj["file"]), int(obj.get("page") or 0)
         rec = next(csv.reader(io.StringIO(line, newline="")))
-        return rec[0] if len(rec) == len(CSV_COLUMNS) else None
-    except (ValueError, KeyError, StopIteration, csv.Error):
+        return (rec[0], int(rec[1] or 0)) if len(rec) == len(CSV_COLUMNS) else None
+    except (ValueError, KeyError, TypeError, StopIteration, csv.Error):
         return None
 
 
-def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
-    """Make ``path`` safe to append to and return the input files it already holds.
+@dataclass(frozen=True)
+class ResumeState:
+    """What an output already holds (see :func:`resume_state`).
 
-    A torn last record (no newline, or not parseable) is cut off; so are the rows of the last
-    file in the output, since its rows may be the incomplete first part of a multi-page file
-    (it is read again). A CSV header is kept. Missing or empty file: nothing done, empty set.
-    The files are returned as written; compare them with :func:`path_key`.
+    ``done``: the input files whose rows are all there, as written; ``partial``: the last
+    input file in the output (its rows may stop before its end: a crash in the middle of a
+    multi-page TIFF or an X9 file) mapped to the page / X9 item indices already written.
+    Compare the files with :func:`path_key`.
     """
+
+    done: set[str]
+    partial: dict[str, set[int]]
+
+
+def _scan_output(path: str | os.PathLike, fmt: str, keep_last: bool) -> ResumeState:
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
-        return set()
+        return ResumeState(set(), {})
     data = p.read_bytes()
     recs = _records(data, fmt)
     texts = [raw.decode("utf-8", errors="surrogateescape") for raw, _ in recs]
     start = 1 if fmt == "csv" and texts and texts[0].split(",")[:1] == ["file"] else 0
-    files = [_row_file(t, fmt) for t in texts[start:]]
+    keys = [_row_key(t, fmt) for t in texts[start:]]
     # An unparseable record can only be the torn end of the last write; cut from there.
-    keep_end = len(files)
-    for i, f in enumerate(files):
-        if f is None:
+    keep_end = len(keys)
+    for i, k in enumerate(keys):
+        if k is None:
             keep_end = i
             break
-    files = files[:keep_end]
-    if files:
-        last = files[-1]
-        while files and files[-1] == last:
-            files.pop()
-    n = start + len(files)
+    good: list[tuple[str, int]] = [k for k in keys[:keep_end] if k is not None]
+    partial: dict[str, set[int]] = {}
+    if good:
+        last = good[-1][0]
+        i = len(good)
+        while i and good[i - 1][0] == last:
+            i -= 1
+        if keep_last:
+            partial[last] = {pg for _, pg in good[i:]}
+        else:
+            good = good[:i]
+        done = {f for f, _ in good[:i]}
+    else:
+        done = set()
+    n = start + len(good)
     cut = recs[n - 1][1] if n else 0
     if cut != len(data):
         with open(p, "r+b") as fh:
             fh.truncate(cut)
             fh.flush()
             os.fsync(fh.fileno())
-    return {f for f in files if f is not None}
+    return ResumeState(done, partial)
+
+
+def resume_state(path: str | os.PathLike, fmt: str) -> ResumeState:
+    """Make ``path`` safe to append to and say what it holds already.
+
+    A torn last record (no newline, or not parseable) is cut off. Rows are written a page (an
+    X9 item) at a time, so the rows of the last file in the output are kept: that file is read
+    again passing over the pages already there (:attr:`ResumeState.partial`), the files
+    before it are complete (:attr:`ResumeState.done`). A CSV header is kept. Missing or
+    empty file: nothing done.
+    """
+    return _scan_output(path, fmt, keep_last=True)
+
+
+def open_resume(path: str | os.PathLike, fmt: str) -> set[str]:
+    """Make ``path`` safe to append to and return the input files it holds whole.
+
+    As :func:`resume_state`, except that the rows of the last file in the output are cut
+    too (it is then read again whole). Missing or empty file: nothing done, empty set.
+    The files are returned as written; compare them with :func:`path_key`.
+    """
+    return _scan_output(path, fmt, keep_last=False).done
 
 
 def _why(exc: OSError) -> str:
@@ -465,8 +690,8 @@ class RowWriter:
     touched, so that a second run writing it stops with :class:`OutputError` instead of
     interleaving rows. A failed write (disk full, I/O error) cuts the file back to the end of
     the previous input's rows and raises :class:`OutputError`. With ``append`` the output is
-    made ready for resume under the lock (:func:`open_resume`) and :attr:`done` holds the
-    files it already holds. Text is written as UTF-8, lone surrogates as the bytes they stand
+    made ready for resume under the lock (:func:`resume_state`): :attr:`done` holds the
+    files it holds whole, :attr:`partial` the last file and its pages already written. Text is written as UTF-8, lone surrogates as the bytes they stand
     for (surrogateescape), so a file name that is not UTF-8 comes back byte for byte.
     """
 
@@ -476,6 +701,7 @@ class RowWriter:
         self.path = None if path is None else Path(path)
         self.fsync = fsync
         self.done: set[str] = set()
+        self.partial: dict[str, set[int]] = {}
         self.rows = 0
         self._fd: int | None = None
         self._regular = False
@@ -503,7 +729,8 @@ class RowWriter:
             self._regular = stat.S_ISREG(os.fstat(fd).st_mode)
             if self._regular:
                 if append:
-                    self.done = open_resume(p, self.fmt)
+                    state = resume_state(p, self.fmt)
+                    self.done, self.partial = state.done, state.partial
                 else:
                     os.ftruncate(fd, 0)
                 self._size = os.fstat(fd).st_size
@@ -547,7 +774,8 @@ class RowWriter:
         self._size += len(encoded)
 
     def write(self, results: Sequence[AmountResult]) -> int:
-        """Write one input file's results; returns the number of rows written."""
+        """Write results (a page's, an X9 item's or a whole file's) with one write; returns
+        the number of rows written."""
         if results:
             self._write(encode_rows(results, self.fmt))
             self.rows += len(results)
@@ -583,6 +811,7 @@ class Progress:
         self.total = total
         self.counts = {"ok": 0, "rejected": 0, "error": 0}
         self.files = 0
+        self.rows = 0
         self.t0 = time.perf_counter()
         self._last = self.t0
         self.every_s = every_s
@@ -598,8 +827,11 @@ class Progress:
             size: dict[str, Any] = {"dynamic_ncols": True} if cols > 0 else {"ncols": 100}
             self._bar = tqdm(total=total, unit="file", file=self.stream, **size)
 
-    def update(self, results: Sequence[AmountResult]) -> None:
-        self.files += 1
+    def update(self, results: Sequence[AmountResult], end: bool = True) -> None:
+        """Count ``results``; ``end``: the input they belong to is finished."""
+        if end:
+            self.files += 1
+        self.rows += len(results)
         for r in results:
             self.counts[r.status] = self.counts.get(r.status, 0) + 1
         if not self.enabled:
@@ -612,11 +844,15 @@ class Progress:
                     msg = msg[len(r.file) + 2:]
                 self._say(f"chequereader: error: {r.file}"
                           + (f" page {r.page}" if r.page else "") + f": {msg}")
-        if self._bar is not None:
-            self._bar.set_postfix(self.counts, refresh=False)
-            self._bar.update(1)
-            return
         now = time.perf_counter()
+        if self._bar is not None:
+            if end:
+                self._bar.set_postfix(self.counts, refresh=False)
+                self._bar.update(1)
+            elif now - self._last >= 0.5:  # rows of a long file (X9): show they come
+                self._last = now
+                self._bar.set_postfix(self.counts | {"rows": self.rows}, refresh=True)
+            return
         if now - self._last >= self.every_s:
             self._last = now
             self._log(now)
@@ -631,6 +867,7 @@ class Progress:
         dt = max(now - self.t0, 1e-9)
         c = self.counts
         self._say(f"chequereader: {self.files}/{self.total} files, {self.files / dt:.2f} files/s, "
+                  f"{self.rows} rows, {self.rows / dt:.2f} rows/s, "
                   f"ok={c['ok']} rejected={c['rejected']} error={c['error']}")
 
     def close(self) -> None:
@@ -649,6 +886,9 @@ class BatchSummary:
     """What a batch run did: inputs found, skipped (resume), rows written, counts, seconds.
 
     ``missing`` counts the inputs named that do not exist (each has an error row);
+    ``x9_warnings`` the rows whose X9 file disagrees with itself (``x9_warnings`` in the
+    row: control counts or totals, images without their check detail record, items out of
+    order); ``interrupted`` the signal that stopped the run (0: it ran to its end);
     ``passed_over`` lists what discovery found in folders and did not read (unreadable
     folders, symbolic links to folders, files with other extensions), see
     :class:`~chequereader.io.images.Skipped`.
@@ -663,6 +903,8 @@ class BatchSummary:
     out: str | None = None
     missing: int = 0
     passed_over: tuple[Any, ...] = ()
+    x9_warnings: int = 0
+    interrupted: int = 0
 
     @property
     def errors(self) -> int:
@@ -681,7 +923,8 @@ class BatchSummary:
                 "rows": self.rows, "counts": dict(self.counts), "seconds": round(self.seconds, 3),
                 "rows_per_s": round(self.rows_per_s, 3), "out": self.out, "missing": self.missing,
                 "passed_over": [{"path": x.path, "reason": x.reason, "kind": x.kind}
-                                for x in self.passed_over]}
+                                for x in self.passed_over],
+                "x9_warnings": self.x9_warnings, "interrupted": self.interrupted}
 
 
 def run_batch(
@@ -699,6 +942,7 @@ def run_batch(
     stream: IO[str] | None = None,
     fsync: bool = True,
     torch_threads: int | None = None,
+    stop_signals: Sequence[int] = (),
 ) -> BatchSummary:
     """Read every input and write one row per page, in input order, to ``out_path``.
 
@@ -712,14 +956,18 @@ def run_batch(
     workers, dask, raise_on_error, reader, torch_threads
         See :func:`iter_batch`.
     resume : bool
-        Keep the rows already in ``out_path`` and read only the inputs missing there (after
-        cutting a torn last line and the last file's rows, see :func:`open_resume`).
+        Keep the rows already in ``out_path`` and read only the inputs and pages (X9 items)
+        missing there (after cutting a torn last line, see :func:`resume_state`).
     progress : bool
         Progress on stderr (tqdm on a terminal, log lines otherwise).
     fmt : {"jsonl", "csv"}, optional
         Default from ``out_path``'s extension (``jsonl`` otherwise).
     fsync : bool
-        ``fsync`` after each file's rows (what makes the output crash-safe).
+        ``fsync`` after each write of rows (what makes the output crash-safe).
+    stop_signals : sequence of int
+        Signals (e.g. ``signal.SIGTERM``) that stop the run cleanly: the row being read is
+        finished and written, workers are stopped, and the summary's ``interrupted`` says
+        which signal came. Only honoured in the main thread.
 
     Returns
     -------
@@ -742,22 +990,57 @@ def run_batch(
     passed_over: list[Skipped] = []
     items = discover([inputs] if isinstance(inputs, str) else list(inputs), skipped=passed_over)
     missing = sum(1 for p in items if not os.path.lexists(p))
-    rows = files = skipped = 0
+    rows = files = skipped = warned = 0
+    stop = _StopFlag(stop_signals)
     # The writer locks the output and, for resume, cuts it back before anything is read.
-    with RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
+    with stop, RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
         done = {path_key(f) for f in writer.done}
         skipped = sum(1 for p in items if path_key(p) in done)
         prog = Progress(len(items) - skipped, enabled=progress)
+        chunks = iter_chunks(items, config, workers=workers, dask=dask,
+                             raise_on_error=raise_on_error, skip=done, reader=reader,
+                             torch_threads=torch_threads, skip_pages=writer.partial)
         try:
-            for _, results in iter_batch(items, config, workers=workers, dask=dask,
-                                         raise_on_error=raise_on_error, skip=done, reader=reader,
-                                         torch_threads=torch_threads):
+            for _, _, results, end in chunks:
                 rows += writer.write(results)
-                files += 1
-                prog.update(results)
+                warned += sum(1 for r in results if r.extra.get("x9_warnings"))
+                files += int(end)
+                prog.update(results, end)
+                if stop.signum:
+                    break  # the rows read so far are written; workers are stopped below
         finally:
+            chunks.close()
             prog.close()
     return BatchSummary(inputs=len(items), skipped=skipped, files=files, rows=rows,
                         counts=dict(prog.counts), seconds=time.perf_counter() - t0,
                         out=None if out_path is None else str(out_path), missing=missing,
-                        passed_over=tuple(passed_over))
+                        passed_over=tuple(passed_over), x9_warnings=warned,
+                        interrupted=stop.signum)
+
+
+class _StopFlag:
+    """While entered, the signals named set :attr:`signum` instead of ending the process, so
+    that a batch finishes the row in hand, writes it and stops (main thread only)."""
+
+    def __init__(self, signals: Sequence[int]) -> None:
+        self.signals = tuple(signals)
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

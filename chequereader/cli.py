@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -424,6 +425,9 @@ def _pipeline_options(f):
 EXIT_INPUT_ERRORS = 3
 EXIT_NO_INPUT = 4
 EXIT_MISSING = 5
+EXIT_X9_STRUCTURE = 6
+#: A run stopped by SIGTERM exits 128 + 15, as a shell reports a process the signal ended.
+EXIT_TERMINATED = 128 + 15
 
 
 class _EchoHandler(logging.Handler):
@@ -449,12 +453,16 @@ def _warnings_on_stderr():
 
 def _read_exit_status(summary) -> int:
     """The exit status of a finished ``read`` run (see ``read --help``)."""
+    if summary.interrupted:
+        return 128 + int(summary.interrupted)
     if summary.missing:
         return EXIT_MISSING
     if summary.inputs == 0:
         return EXIT_NO_INPUT
     if summary.errors or summary.unreadable_folders:
         return EXIT_INPUT_ERRORS
+    if summary.x9_warnings:
+        return EXIT_X9_STRUCTURE
     return 0
 
 
@@ -467,7 +475,7 @@ def _read_exit_status(summary) -> int:
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--dask", "dask_address", metavar="ADDRESS|local", help="Run on dask.distributed.")
-@click.option("--resume", is_flag=True, help="Skip inputs already complete in --output.")
+@click.option("--resume", is_flag=True, help="Skip the inputs and pages (X9 items) already in --output.")
 @click.option("--fail-on-error", is_flag=True, hidden=True,
               help="Kept for old scripts: error rows always give a non-zero exit status now.")
 @click.option("--raise-on-error", is_flag=True, help="Stop at the first error with its traceback.")
@@ -486,8 +494,9 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     listed and files with other extensions are named in warnings on stderr and counted in
     the summary.
 
-    --resume compares inputs by their absolute path, so ./x/a.png and x/a.png are the
-    same input. The output is locked while a run writes it: a second run on the same file
+    Rows are written as pages (X9 items) are read. --resume keeps the rows written and
+    reads only the pages missing; it compares inputs by their absolute path, so ./x/a.png
+    and x/a.png are the same input. The output is locked while a run writes it: a second run on the same file
     stops at once with an error.
 
     \b
@@ -499,6 +508,12 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
       3  some inputs are error rows, or a sub-folder could not be listed
       4  no input found
       5  a path named does not exist (it has an error row)
+      6  an X9 file disagrees with itself: control record counts or totals (70, 90,
+         99), images without their check detail record, items out of order; the rows
+         concerned list it in x9_warnings (amounts are read as usual, never corrected)
+      143  stopped by SIGTERM: the row being read was finished and written, the
+         output holds whole rows (resume with --resume)
+    The first that applies, in this order: 143, 5, 4, 3, 6.
     """
     from .batch import run_batch
     from .errors import ConfigError
@@ -515,7 +530,8 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
         with _warnings_on_stderr():
             summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
                                 resume=resume, progress=not quiet, fmt=fmt,
-                                raise_on_error=raise_on_error, torch_threads=1)
+                                raise_on_error=raise_on_error, torch_threads=1,
+                                stop_signals=(signal.SIGTERM,))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:
@@ -527,7 +543,11 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
                    f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
                    f", {summary.skipped} skipped"
                    + (f", {over} found in folders and not read" if over else "")
-                   + f") in {summary.seconds:.1f} s", err=True)
+                   + (f", {summary.x9_warnings} with X9 structure warnings"
+                      if summary.x9_warnings else "")
+                   + f") in {summary.seconds:.1f} s"
+                   + (f"; stopped by signal {summary.interrupted}" if summary.interrupted else ""),
+                   err=True)
     status = _read_exit_status(summary)
     if status:
         sys.exit(status)

@@ -7,7 +7,7 @@ file --io--> pages --quality--> flags
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +27,7 @@ from ._validate import check_image, check_in
 from .config import LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
 from .grammar import get_grammar
-from .io.images import load_pages
+from .io.images import iter_pages
 from .io.manifest import amounts_equal
 from .models.weights import load_model
 from .types import AmountResult, BBox, Character, CleanField, Page, Segmentation, SegmentationGraph
@@ -189,6 +189,9 @@ class ChequeReader:
         if "x9_amount" in page.meta:
             extra["x9_amount"] = page.meta.get("x9_amount")
             extra["match"] = None
+            for k in ("x9_sequence", "x9_item", "x9_warnings"):
+                if k in page.meta:
+                    extra[k] = page.meta[k]
         base = AmountResult(status="error", file=page.source, page=page.index, extra=extra)
         if page.meta.get("error"):
             return replace(base, error=str(page.meta["error"]))
@@ -238,26 +241,45 @@ class ChequeReader:
                        timing_ms=timing, extra=extra)
 
     def iter_file(self, path: str | Path, locale: str | None = None, field: bool | None = None,
-                  raise_on_error: bool = False) -> Iterator[AmountResult]:
-        """One result per page of ``path``; a bad file or page gives an ``error`` result."""
+                  raise_on_error: bool = False, skip: Container[int] = ()) -> Iterator[AmountResult]:
+        """One result per page of ``path``, each page decoded and read when the next result is
+        asked for (a multi-page TIFF or an X9 file is never held whole in memory); a bad file
+        or page gives an ``error`` result. Pages (X9: items) whose index is in ``skip`` are
+        passed over without being decoded (resume)."""
         src = str(path)
-        try:
-            pages = load_pages(path, limits=self.config.limits, source=src)
-        except InvalidImageError as exc:
-            if raise_on_error:
-                raise
-            yield AmountResult(status="error", file=src, page=0, error=str(exc))
+        first = self.config.pages == "first"
+        if first and 0 in skip:
             return
-        if self.config.pages == "first":
-            pages = pages[:1]
-        for page in pages:
+        pages = iter_pages(path, limits=self.config.limits, source=src, skip=skip)
+        last = -1
+        while True:
             try:
-                yield self.read_page(page, locale, field)
-            except Exception as exc:  # one page's failure must not end the batch
+                page = next(pages)
+            except StopIteration:
+                return
+            except InvalidImageError as exc:
                 if raise_on_error:
                     raise
-                kind = "" if isinstance(exc, ChequeReaderError) else f"internal error ({type(exc).__name__}): "
-                yield AmountResult(status="error", file=src, page=page.index, error=f"{kind}{exc}")
+                # Pages before the bad one were read; the row takes the next page number.
+                yield AmountResult(status="error", file=src, page=last + 1, error=str(exc))
+                return
+            last = page.index
+            yield self.read_page_safe(page, locale, field, raise_on_error)
+            if first:
+                pages.close()
+                return
+
+    def read_page_safe(self, page: Page, locale: str | None = None, field: bool | None = None,
+                       raise_on_error: bool = False) -> AmountResult:
+        """:meth:`read_page`, with a failure made the page's ``error`` result."""
+        try:
+            return self.read_page(page, locale, field)
+        except Exception as exc:  # one page's failure must not end the batch
+            if raise_on_error:
+                raise
+            kind = "" if isinstance(exc, ChequeReaderError) else f"internal error ({type(exc).__name__}): "
+            return AmountResult(status="error", file=page.source, page=page.index,
+                                error=f"{kind}{exc}")
 
     def read_file(self, path: str | Path, **kw: Any) -> list[AmountResult]:
         return list(self.iter_file(path, **kw))

@@ -178,7 +178,8 @@ def test_x937_pages_meta_and_bad_item(tmp_path: Path) -> None:
     write_x937(path, items, "ebcdic")
     pages = x937_pages(path, ImageLimits())
     assert [p.index for p in pages] == [0, 1, 2, 3]
-    assert pages[0].meta == {"x9_amount": "123.45", "x9_sequence": "1", "x9_item": 0}
+    assert pages[0].meta == {"x9_amount": "123.45", "x9_sequence": "1", "x9_item": 0,
+                             "x9_warnings": []}
     np.testing.assert_array_equal(pages[0].image, _img(0))
     assert pages[0].dpi == (200.0, 200.0) and pages[0].source == str(path)
     assert pages[1].image.shape == (1, 1)

@@ -14,12 +14,13 @@ X9.37 image cash letters are dispatched to :mod:`chequereader.io.x937` (one page
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import io
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +30,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import ConfigError, InvalidImageError
 from ..types import Page
+from . import _codec_log
 
 PathOrBytes = str | os.PathLike | bytes | bytearray | memoryview
 
@@ -76,8 +78,9 @@ def _describe(source: str | None) -> str:
 
 def _read_input(
     path_or_bytes: PathOrBytes, limits: ImageLimits, source: str | None
-) -> tuple[bytes | None, str, str]:
-    """Return ``(data, source, ext)``; ``data`` is None for an X9 path (streamed separately)."""
+) -> tuple[bytes | _OnDisk | None, str, str]:
+    """Return ``(data, source, ext)``; ``data`` is None for an X9 path (streamed separately),
+    an :class:`_OnDisk` for a TIFF path (read while its pages are decoded)."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(path_or_bytes)
         src = source or ""
@@ -111,10 +114,26 @@ def _read_input(
         raise InvalidImageError(f"{path}: {size} bytes is over the limit of {limits.max_bytes}")
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(4)
+            if head in (b"II*\x00", b"MM\x00*"):
+                # A TIFF is read from the disk as its pages are decoded: a file of hundreds
+                # of pages is never held in memory, compressed or not.
+                return _OnDisk(path), src, ext
+            data = head + fh.read()
     except OSError as exc:
         raise InvalidImageError(f"{path}: cannot read ({exc})") from exc
     return data, src, ext
+
+
+@dataclass(frozen=True)
+class _OnDisk:
+    """An image file to be read from the disk while it is decoded (TIFF), not as bytes."""
+
+    path: str
+
+    def read(self, n: int = -1) -> bytes:
+        with open(self.path, "rb") as fh:
+            return fh.read(n)
 
 
 def load_pages(
@@ -161,20 +180,47 @@ def load_pages(
     >>> page.image.shape, page.image.dtype.name, page.dpi
     ((20, 30), 'uint8', (200.0, 200.0))
     """
+    return list(iter_pages(path_or_bytes, limits=limits, source=source))
+
+
+def iter_pages(
+    path_or_bytes: PathOrBytes,
+    *,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    source: str | None = None,
+    skip: Container[int] = (),
+) -> Iterator[Page]:
+    """The pages of :func:`load_pages`, each decoded only when the next one is asked for.
+
+    A multi-page TIFF holds one decoded page in memory at a time; an X9.37 file is parsed
+    record by record (:func:`chequereader.io.x937.iter_x937_pages`), one item's images at a
+    time. A file that cannot be opened raises before the first page; a page that cannot be
+    decoded raises when it is reached, after the pages before it were yielded.
+
+    Parameters
+    ----------
+    path_or_bytes, limits, source
+        See :func:`load_pages`.
+    skip : container of int
+        Page indices (X9: item indices) passed over without decoding them (resume).
+
+    Yields
+    ------
+    Page
+    """
     if not isinstance(limits, ImageLimits):
         raise ConfigError(f"limits: expected ImageLimits, got {type(limits).__name__}")
     data, src, ext = _read_input(path_or_bytes, limits, source)
+    from .x937 import is_x937, iter_x937_pages
+
     if data is None:
-        from .x937 import x937_pages
-
-        return x937_pages(os.fspath(path_or_bytes), limits, source=src)  # type: ignore[arg-type]
-    from .x937 import is_x937
-
+        yield from iter_x937_pages(os.fspath(path_or_bytes), limits, source=src,  # type: ignore[arg-type]
+                                   skip=skip)
+        return
     if is_x937(data):
-        from .x937 import x937_pages
-
-        return x937_pages(data, limits, source=src)
-    return _decode(data, src, limits)
+        yield from iter_x937_pages(data, limits, source=src, skip=skip)
+        return
+    yield from _iter_decode(data, src, limits, skip)
 
 
 def load_image(path: PathOrBytes, *, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
@@ -243,11 +289,12 @@ def _to_grey(im: Image.Image) -> np.ndarray:
     return np.array(im.convert("L"), dtype=np.uint8)
 
 
-def _open(data: bytes, name: str) -> Image.Image:
+def _open(data: bytes | _OnDisk, name: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data))
+        return Image.open(data.path if isinstance(data, _OnDisk) else io.BytesIO(data))
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(f"{name}: {_unidentified_reason(data)}") from exc
+        head = data.read(65536) if isinstance(data, _OnDisk) else data
+        raise InvalidImageError(f"{name}: {_unidentified_reason(head)}") from exc
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{name}: decompression bomb refused ({exc})") from exc
     except Exception as exc:
@@ -295,14 +342,16 @@ def _check_size(w: int, h: int, limits: ImageLimits, name: str, page: int) -> No
         )
 
 
-def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndarray:
+def _decode_frame(im: Image.Image, data: bytes | _OnDisk, name: str, page: int) -> np.ndarray:
     where = f"{name} page {page}" if page else name
     try:
-        im.load()
+        with _codec_log.capture() as said:
+            im.load()
     except OSError as exc:
         msg = str(exc)
         if "decoder" in msg and "not available" in msg:
-            return _decode_with_opencv(data, where, exc)
+            raw = data.read() if isinstance(data, _OnDisk) else data
+            return _decode_with_opencv(raw, where, exc)
         raise InvalidImageError(f"{where}: truncated or corrupt image data ({msg})") from exc
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{where}: decompression bomb refused ({exc})") from exc
@@ -310,6 +359,13 @@ def _decode_frame(im: Image.Image, data: bytes, name: str, page: int) -> np.ndar
         raise InvalidImageError(
             f"{where}: cannot decode image ({type(exc).__name__}: {exc})"
         ) from exc
+    problems = _codec_log.decode_problems(said)
+    if problems:
+        # libtiff goes on after a damaged strip and hands back wrong pixels: refuse them.
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidImageError(
+            f"{where}: corrupt image data, the decoder reported: {problems[0]}{more}"
+        )
     try:
         im = ImageOps.exif_transpose(im) or im
     except Exception:  # pragma: no cover - a broken EXIF block must not lose the page
@@ -336,49 +392,73 @@ def _decode_with_opencv(data: bytes, where: str, cause: Exception) -> np.ndarray
 
 
 def _decode(data: bytes, source: str, limits: ImageLimits) -> list[Page]:
-    name = _describe(source)
-    if len(data) == 0:
-        raise InvalidImageError(f"{name}: empty input (0 bytes)")
-    pages: list[Page] = []
+    return list(_iter_decode(data, source, limits))
+
+
+@contextlib.contextmanager
+def _strict_pillow(name: str) -> Iterator[None]:
+    """Pillow warnings caught and truncated files refused while the block runs.
+
+    Entered per page, never across a ``yield``: both settings are process-global.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # Pillow's setting is process-global; a truncated file must never decode grey-filled.
         previous = ImageFile.LOAD_TRUNCATED_IMAGES
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
-            im = _open(data, name)
-            with im:
-                _check_truncated_trailer(data, im.format, name)
-                try:
-                    n_frames = int(getattr(im, "n_frames", 1) or 1)
-                except Exception as exc:
-                    raise InvalidImageError(
-                        f"{name}: truncated or corrupt multi-page file ({exc})"
-                    ) from exc
-                for i in range(n_frames):
-                    if i:
-                        try:
-                            im.seek(i)
-                        except Exception as exc:
-                            raise InvalidImageError(
-                                f"{name} page {i}: truncated or corrupt page ({exc})"
-                            ) from exc
-                    w, h = im.size
-                    _check_size(w, h, limits, name, i)
-                    grey = _decode_frame(im, data, name, i)
-                    _check_size(grey.shape[1], grey.shape[0], limits, name, i)
-                    pages.append(Page(image=grey, source=source, index=i, dpi=_parse_dpi(im)))
+            yield
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
-        for warning in caught:
-            msg = str(warning.message)
-            if issubclass(warning.category, Image.DecompressionBombWarning):
-                continue  # our own max_pixels check is the one that decides
-            if "Truncated" in msg or "Corrupt" in msg or "truncated" in msg:
-                raise InvalidImageError(f"{name}: truncated or corrupt file ({msg})")
-    if not pages:
-        raise InvalidImageError(f"{name}: no pages in file")
-    return pages
+    for warning in caught:
+        msg = str(warning.message)
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            continue  # our own max_pixels check is the one that decides
+        if "Truncated" in msg or "Corrupt" in msg or "truncated" in msg:
+            raise InvalidImageError(f"{name}: truncated or corrupt file ({msg})")
+
+
+def _iter_decode(data: bytes | _OnDisk, source: str, limits: ImageLimits,
+                 skip: Container[int] = ()) -> Iterator[Page]:
+    """The pages of an image file, each decoded when it is asked for (multi-page TIFF: one
+    page's pixels in memory at a time, read from the disk as they are decoded). Pages whose
+    index is in ``skip`` are passed over without decoding their pixels. A bad page raises
+    when it is reached."""
+    name = _describe(source)
+    if not isinstance(data, _OnDisk) and len(data) == 0:
+        raise InvalidImageError(f"{name}: empty input (0 bytes)")
+    with _strict_pillow(name):
+        im = _open(data, name)
+    with im:
+        with _strict_pillow(name):
+            if not isinstance(data, _OnDisk):  # (PNG and JPEG only: never on disk)
+                _check_truncated_trailer(data, im.format, name)
+            try:
+                n_frames = int(getattr(im, "n_frames", 1) or 1)
+            except Exception as exc:
+                raise InvalidImageError(
+                    f"{name}: truncated or corrupt multi-page file ({exc})"
+                ) from exc
+        if n_frames < 1:  # pragma: no cover - Pillow says at least 1
+            raise InvalidImageError(f"{name}: no pages in file")
+        for i in range(n_frames):
+            if i in skip:
+                continue
+            with _strict_pillow(name):
+                if i:
+                    try:
+                        im.seek(i)
+                    except Exception as exc:
+                        raise InvalidImageError(
+                            f"{name} page {i}: truncated or corrupt page ({exc})"
+                        ) from exc
+                w, h = im.size
+                _check_size(w, h, limits, name, i)
+                grey = _decode_frame(im, data, name, i)
+                _check_size(grey.shape[1], grey.shape[0], limits, name, i)
+                page = Page(image=grey, source=source, index=i, dpi=_parse_dpi(im))
+            yield page
+            del page, grey
 
 
 # ---------------------------------------------------------------------------------------------

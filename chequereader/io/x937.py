@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -53,7 +53,9 @@ class X9Item:
     credits); ``front`` / ``back`` the image bytes (TIFF) or ``None``; ``index`` the item's
     position in the file (0-based); ``error`` what is wrong with this item's own records (a
     numeric field that does not hold ASCII digits, a malformed record 52), else ``None``: the
-    other items of the file are still read.
+    other items of the file are still read; ``warnings`` what the file's structure says
+    against itself about this item (see :func:`iter_x937`): the reading goes on, the warnings
+    are reported.
     """
 
     sequence: str
@@ -62,6 +64,7 @@ class X9Item:
     back: bytes | None
     index: int
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,47 +226,227 @@ def _parse_52(r: _Reader, rec: bytes, offset: int) -> tuple[str, bytes]:
     return seq, image
 
 
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+class _Structure:
+    """Counts what the records of a file hold, to compare with its control records (70, 90,
+    99), and checks the order of the records. Produces warning messages, never raises."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.records = 0
+        self.file = {"letters": 0, "items": 0, "total": 0}
+        self.letter: dict[str, int] | None = None
+        self.bundle: dict[str, int] | None = None
+        self.last_seq: int | None = None
+        self.after_50 = False
+
+    @staticmethod
+    def _new() -> dict[str, int]:
+        return {"bundles": 0, "items": 0, "total": 0, "images": 0, "credits": 0, "bad": 0}
+
+    def _num(self, r: _Reader, rec: bytes, a: int, b: int, what: str, rtype: str,
+             offset: int, out: list[str]) -> int | None:
+        text = r.text(rec, a, b).strip()
+        if len(rec) < b or not _ascii_digits(text):
+            out.append(f"record {rtype} at offset {offset}: {what} {text!r} is not a number")
+            return None
+        return int(text)
+
+    def _compare(self, out: list[str], where: str, what: str, said: int | None, held: int,
+                 money: bool = False) -> None:
+        if said is not None and said != held:
+            f = _money if money else str
+            out.append(f"{where} says {what} {f(said)}, the records hold {f(held)}")
+
+    def record(self, r: _Reader, rtype: str, rec: bytes, offset: int,
+               amount: int | None = None, bad_amount: bool = False) -> list[str]:
+        """Account for one record; the warnings it gives (empty when all agrees)."""
+        out: list[str] = []
+        self.records += 1
+        at = f"record {rtype} at offset {offset}"
+        if rtype == "10":
+            if self.letter is not None:
+                out.append(f"{at}: cash letter header inside a cash letter (no cash letter "
+                           "control 90 before it)")
+            self.letter = self._new()
+            self.file["letters"] += 1
+        elif rtype == "20":
+            if self.letter is None:
+                out.append(f"{at}: bundle header outside a cash letter (no cash letter header "
+                           "10 before it)")
+                self.letter = self._new()
+            if self.bundle is not None:
+                out.append(f"{at}: bundle header inside a bundle (no bundle control 70 before it)")
+            self.bundle = self._new()
+            self.letter["bundles"] += 1
+            self.last_seq = None
+        elif rtype in _DETAIL or rtype in _CREDIT or rtype in ("50", "52"):
+            if self.bundle is None:
+                out.append(f"{at}: item record outside a bundle (no bundle header 20 before it)")
+                self.bundle = self._new()
+            b = self.bundle
+            if rtype in _DETAIL or rtype in _CREDIT:
+                b["items"] += 1
+                if rtype in _CREDIT:
+                    b["credits"] += 1
+                elif bad_amount:
+                    b["bad"] += 1
+                elif amount is not None:
+                    b["total"] += amount
+            if rtype == "52":
+                b["images"] += 1
+                if not self.after_50:
+                    out.append(f"{at}: image view data without an image view detail record "
+                               "(50) before it")
+            self.after_50 = rtype == "50"
+        elif rtype == "70":
+            b = self.bundle or self._new()
+            if self.bundle is None:
+                out.append(f"{at}: bundle control without a bundle header (20) before it")
+            where = f"bundle control (70) at offset {offset}"
+            self._compare(out, where, "items",
+                          self._num(r, rec, 3, 6, "items count", rtype, offset, out), b["items"])
+            said = self._num(r, rec, 7, 18, "total amount", rtype, offset, out)
+            if not (b["credits"] or b["bad"]):  # credits' amounts are not in this sum
+                self._compare(out, where, "a total of", said, b["total"], money=True)
+            self._compare(out, where, "images",
+                          self._num(r, rec, 31, 35, "images count", rtype, offset, out),
+                          b["images"])
+            letter = self.letter if self.letter is not None else self._new()
+            for k in ("items", "total", "images", "credits", "bad"):
+                letter[k] += b[k]
+            self.letter = letter
+            self.bundle = None
+        elif rtype == "90":
+            if self.bundle is not None:
+                out.append(f"{at}: cash letter control inside a bundle (no bundle control 70 "
+                           "before it)")
+            c = self.letter or self._new()
+            if self.letter is None:
+                out.append(f"{at}: cash letter control without a cash letter header (10)")
+            where = f"cash letter control (90) at offset {offset}"
+            self._compare(out, where, "bundles",
+                          self._num(r, rec, 3, 8, "bundle count", rtype, offset, out), c["bundles"])
+            self._compare(out, where, "items",
+                          self._num(r, rec, 9, 16, "items count", rtype, offset, out), c["items"])
+            said = self._num(r, rec, 17, 30, "total amount", rtype, offset, out)
+            if not (c["credits"] or c["bad"]):
+                self._compare(out, where, "a total of", said, c["total"], money=True)
+            self._compare(out, where, "images",
+                          self._num(r, rec, 31, 39, "images count", rtype, offset, out),
+                          c["images"])
+            self.file["items"] += c["items"]
+            self.file["total"] += c["total"]
+            self.file["credits"] = self.file.get("credits", 0) + c["credits"] + c["bad"]
+            self.letter = None
+        elif rtype == "99":
+            if self.letter is not None or self.bundle is not None:
+                out.append(f"{at}: file control before the open cash letter or bundle is closed "
+                           "(90, 70)")
+            f = self.file
+            where = f"file control (99) at offset {offset}"
+            self._compare(out, where, "cash letters",
+                          self._num(r, rec, 3, 8, "cash letter count", rtype, offset, out),
+                          f["letters"])
+            self._compare(out, where, "records",
+                          self._num(r, rec, 9, 16, "total record count", rtype, offset, out),
+                          self.records)
+            self._compare(out, where, "items",
+                          self._num(r, rec, 17, 24, "total item count", rtype, offset, out),
+                          f["items"])
+            said = self._num(r, rec, 25, 40, "file total amount", rtype, offset, out)
+            if not f.get("credits"):
+                self._compare(out, where, "a total of", said, f["total"], money=True)
+        return out
+
+    def sequence(self, seq: str, offset: int, rtype: str) -> list[str]:
+        """A warning when a check's item sequence number is not above the one before it in
+        its bundle (numbers only: other sequence numbers are not compared)."""
+        if not _ascii_digits(seq):
+            return []
+        n = int(seq)
+        last, self.last_seq = self.last_seq, n
+        if last is not None and n <= last:
+            return [f"record {rtype} at offset {offset}: item sequence number {seq} comes after "
+                    f"{last}: items out of order"]
+        return []
+
+
 def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
     """Yield the items of an X9.37 file one at a time (bounded memory for big cash letters).
 
     See :func:`read_x937`. Errors are raised when reached, so items before a corrupt record
     have already been yielded.
+
+    The file's structure is checked as it is read (:attr:`X9Item.warnings`): the counts and
+    totals of the bundle, cash letter and file control records (70: items, total amount,
+    images; 90: bundles, items, total amount, images; 99: cash letters, records, items, total
+    amount) against the records, the order of the records (items inside a bundle, 52 after
+    its 50, headers and controls paired), images without a check detail or credit record, and
+    check sequence numbers that do not increase within a bundle. A control record's warnings
+    go on the last item before it, which is held back until the next item begins (one item).
+    Totals are compared only where every item amount is a number and there is no credit
+    record (61, 62), whose amounts these totals do not include.
     """
     r = _Reader(path_or_bytes)
+    check = _Structure(r.name)
     try:
         cur: dict[str, Any] | None = None
+        ready: list[dict[str, Any]] = []
+        orphan: list[str] = []  # warnings given before any item
         index = 0
 
-        def make(seq: str, amount: int | None, error: str | None = None) -> dict[str, Any]:
-            return {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None,
-                    "error": error}
+        def make(seq: str, amount: int | None, error: str | None = None,
+                 detail: bool = True) -> dict[str, Any]:
+            item = {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None,
+                    "error": error, "warnings": list(orphan), "detail": detail}
+            orphan.clear()
+            return item
 
-        def finish(item: dict[str, Any]) -> X9Item:
+        def finish(item: dict[str, Any]) -> None:
+            ready.append(item)
+
+        def emit(item: dict[str, Any]) -> X9Item:
             nonlocal index
             out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], index,
-                         item["error"])
+                         item["error"], tuple(item["warnings"]))
             index += 1
             return out
+
+        def warn(msgs: list[str]) -> None:
+            if not msgs:
+                return
+            target = cur if cur is not None else (ready[-1] if ready else None)
+            (target["warnings"] if target is not None else orphan).extend(msgs)
 
         for offset, rtype, rec in r.records():
             if rtype in _DETAIL:
                 if cur is not None:
-                    yield finish(cur)
+                    finish(cur)
                 a, b = ((48, 57), (58, 72)) if rtype == "25" else ((32, 41), (54, 68))
                 amount, bad = _amount_field(r.text(rec, *a), "item amount")
-                cur = make(r.text(rec, *b).strip(), amount,
-                           bad and f"{r.name}: record {rtype} at offset {offset}: {bad}")
+                seq = r.text(rec, *b).strip()
+                cur = make(seq, amount, bad and f"{r.name}: record {rtype} at offset {offset}: {bad}")
+                warn(check.record(r, rtype, rec, offset, amount, bad is not None))
+                warn(check.sequence(seq, offset, rtype))
             elif rtype in _CREDIT:
                 if cur is not None:
-                    yield finish(cur)
+                    finish(cur)
                 cur = make("", None)
+                warn(check.record(r, rtype, rec, offset))
             elif rtype == "50":
                 side = r.text(rec, 32, 32)
                 if cur is None or (side != "1" and cur["front"] is not None):
                     if cur is not None:
-                        yield finish(cur)
-                    cur = make("", None)
+                        finish(cur)
+                    cur = make("", None, detail=False)
+                    warn([f"record 50 at offset {offset}: image without its check detail "
+                          "record (25) or credit record (61)"])
                 cur["side"] = "back" if side == "1" else "front"
+                warn(check.record(r, rtype, rec, offset))
             elif rtype == "52":
                 # The record's length prefix bounds it: a bad field inside it spoils this item
                 # only, and the next record is still found.
@@ -272,24 +455,35 @@ def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
                     bad = None
                 except InvalidImageError as exc:
                     seq, image, bad = "", b"", str(exc)
-                if cur is None:
-                    cur = make("", None)
-                side = cur["side"] or ("front" if cur["front"] is None else "back")
-                if side == "front" and cur["front"] is not None:
-                    yield finish(cur)
-                    cur = make("", None)
+                side = (cur or {}).get("side") or (
+                    "front" if cur is None or cur["front"] is None else "back")
+                if cur is None or (side == "front" and cur["front"] is not None):
+                    if cur is not None:
+                        finish(cur)
+                    cur = make("", None, detail=False)
+                    warn([f"record 52 at offset {offset}: image without its check detail "
+                          "record (25) or credit record (61)"])
                 if bad is not None and cur["error"] is None:
                     cur["error"] = bad
                 cur[side] = image
                 cur["side"] = None
                 if not cur["sequence"]:
                     cur["sequence"] = seq
-            elif rtype in _CLOSE:
-                if cur is not None:
-                    yield finish(cur)
+                warn(check.record(r, rtype, rec, offset))
+            else:
+                if rtype in _CLOSE and cur is not None:
+                    finish(cur)
                     cur = None
+                warn(check.record(r, rtype, rec, offset))
+            # Items before the last finished one are final; the last may still be told about
+            # by a control record, until the next item begins.
+            keep = 0 if cur is not None else 1
+            while len(ready) > keep:
+                yield emit(ready.pop(0))
         if cur is not None:  # pragma: no cover - records() raises first (no 99)
-            yield finish(cur)
+            finish(cur)
+        while ready:
+            yield emit(ready.pop(0))
     finally:
         r.close()
 
@@ -323,56 +517,69 @@ def _amount_str(cents: int | None) -> str | None:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def iter_x937_pages(
-    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None
-) -> Iterator[Page]:
-    """Yield one :class:`Page` per item's front image (see :func:`x937_pages`)."""
-    if source is None:
-        source = (
-            ""
-            if isinstance(path_or_bytes, (bytes, bytearray, memoryview))
-            else os.fspath(path_or_bytes)
+def item_page(item: X9Item, limits: ImageLimits = DEFAULT_LIMITS, source: str = "") -> Page:
+    """The grey :class:`Page` of one item's front image (see :func:`x937_pages`): an item
+    that cannot be read is a 1x1 page with ``meta["error"]`` set, never an exception."""
+    meta: dict[str, Any] = {
+        "x9_amount": _amount_str(item.amount_cents),
+        "x9_sequence": item.sequence,
+        "x9_item": item.index,
+        "x9_warnings": list(item.warnings),
+    }
+    error: str | None = None
+    page: Page | None = None
+    if item.error:
+        msg = item.error.removeprefix(f"{source}: ") if source else item.error
+        error = f"X9 item {item.index} (sequence {item.sequence!r}): {msg}"
+    elif not item.front:
+        error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
+    elif len(item.front) > limits.max_bytes:
+        error = (
+            f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
+            f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
         )
+    elif is_x937(item.front):
+        # Reading it would read its items' images, which may be X9 files in turn: a crafted
+        # file nests them until the interpreter's recursion limit.
+        error = (
+            f"X9 item {item.index} (sequence {item.sequence!r}): front image is itself an "
+            "X9.37 file (cash letters nested in an image record are not read)"
+        )
+    else:
+        try:
+            page = load_pages(item.front, limits=limits)[0]
+        except InvalidImageError as exc:
+            msg = str(exc).removeprefix("<bytes>: ")
+            error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
+    if page is None:
+        meta["error"] = error
+        return Page(image=np.full((1, 1), 255, np.uint8), source=source, index=item.index,
+                    meta=meta)
+    return Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+
+
+def _source_of(path_or_bytes: PathOrBytes, source: str | None) -> str:
+    if source is not None:
+        return source
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return ""
+    return os.fspath(path_or_bytes)
+
+
+def iter_x937_pages(
+    path_or_bytes: PathOrBytes, limits: ImageLimits = DEFAULT_LIMITS, source: str | None = None,
+    skip: Container[int] = (),
+) -> Iterator[Page]:
+    """Yield one :class:`Page` per item's front image (see :func:`x937_pages`), each item
+    parsed and decoded when the next page is asked for. Items whose index is in ``skip`` are
+    passed over without decoding their images (resume)."""
+    source = _source_of(path_or_bytes, source)
     n = 0
     for item in iter_x937(path_or_bytes):
         n += 1
-        meta: dict[str, Any] = {
-            "x9_amount": _amount_str(item.amount_cents),
-            "x9_sequence": item.sequence,
-            "x9_item": item.index,
-        }
-        error: str | None = None
-        page: Page | None = None
-        if item.error:
-            msg = item.error.removeprefix(f"{source}: ") if source else item.error
-            error = f"X9 item {item.index} (sequence {item.sequence!r}): {msg}"
-        elif not item.front:
-            error = f"X9 item {item.index} (sequence {item.sequence!r}) has no front image"
-        elif len(item.front) > limits.max_bytes:
-            error = (
-                f"X9 item {item.index} (sequence {item.sequence!r}): front image of "
-                f"{len(item.front)} bytes is over the limit of {limits.max_bytes}"
-            )
-        elif is_x937(item.front):
-            # Reading it would read its items' images, which may be X9 files in turn: a crafted
-            # file nests them until the interpreter's recursion limit.
-            error = (
-                f"X9 item {item.index} (sequence {item.sequence!r}): front image is itself an "
-                "X9.37 file (cash letters nested in an image record are not read)"
-            )
-        else:
-            try:
-                page = load_pages(item.front, limits=limits)[0]
-            except InvalidImageError as exc:
-                msg = str(exc).removeprefix("<bytes>: ")
-                error = f"X9 item {item.index} (sequence {item.sequence!r}): front image: {msg}"
-        if page is None:
-            meta["error"] = error
-            yield Page(
-                image=np.full((1, 1), 255, np.uint8), source=source, index=item.index, meta=meta
-            )
-        else:
-            yield Page(image=page.image, source=source, index=item.index, dpi=page.dpi, meta=meta)
+        if item.index in skip:
+            continue
+        yield item_page(item, limits, source)
     if n == 0:
         # Zero pages would give a batch zero rows for this file: say why instead.
         raise InvalidImageError(f"{source or '<bytes>'}: the X9.37 file holds no items")
@@ -396,7 +603,7 @@ def x937_pages(
     -------
     list of Page
         ``index`` = item index; ``meta = {"x9_amount": "123.45" or None, "x9_sequence": str,
-        "x9_item": int}``. An item whose front image is missing or cannot be decoded does not
+        "x9_item": int, "x9_warnings": [str, ...]}`` (the warnings: :attr:`X9Item.warnings`). An item whose front image is missing or cannot be decoded does not
         raise: its page has a 1x1 white ``image`` and ``meta["error"]`` holds the message, so
         a batch writes one error row for that item and goes on with the others. So does an
         item whose own records are bad (:attr:`X9Item.error`) or whose front image is itself
@@ -437,14 +644,16 @@ def write_x937(
 ) -> None:
     """Write items as one X9.37 file: 01, 10, 20, (25, 26, 50, 52, 50, 52)..., 70, 90, 99.
 
+    An item without an amount is written as a credit (61, 50, 52...), e.g. a deposit ticket.
+
     Parameters
     ----------
     path : str, os.PathLike or binary file object
         Destination.
     items : sequence of X9Item
-        Items in order. An item with ``amount_cents=None`` is written without check detail
-        records (50/52 only), as a deposit ticket image; :func:`read_x937` reads it back with
-        no amount. ``index`` is ignored (the file order is the index).
+        Items in order. An item with ``amount_cents=None`` is written with a credit record
+        (61) instead of check detail records, as a deposit ticket; :func:`read_x937` reads
+        it back with no amount. ``index`` is ignored (the file order is the index).
     encoding : {"ascii", "ebcdic"}
         Character set of the text fields (EBCDIC is cp037). Image bytes are binary in both.
     created : datetime, optional
@@ -563,6 +772,22 @@ def write_x937(
                 + blank * 38  # 36-73 deposit account, branch, payee name
                 + "N"  # 74 truncation indicator
                 + blank * 6  # 75-77 indicators and user field, 78-80 reserved
+            )
+        else:
+            # An image with no check detail record belongs to a credit (a deposit ticket):
+            # X9.100-187 opens such an item with a credit record. Its amount (here 0) is not
+            # the items' total (see read_x937).
+            fixed(
+                "61"  # 01-02 record type: credit
+                + blank * 15  # 03-17 auxiliary on-us
+                + blank  # 18 external processing code
+                + "000000000"  # 19-27 posting bank routing number
+                + blank * 20  # 28-47 on-us
+                + "0" * 10  # 48-57 amount
+                + seqf  # 58-72 ECE institution item sequence number
+                + "G"  # 73 documentation type indicator
+                + blank * 4  # 74 type of account, 75 source of work, 76 work type, 77 debit/credit
+                + blank * 3  # 78-80 reserved
             )
         for side, image in (("0", item.front), ("1", item.back)):
             if image is None:
