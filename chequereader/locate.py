@@ -78,6 +78,11 @@ class LocateConfig:
     # A box's rules leave the ink with this many work-scale pixels around them; ink of the
     # field within that reach of its own (its strokes on a rule) is kept in the crop (0: off).
     rule_reach: float = 4.0
+    # A field in a printed box spans the box's writing space right of the figures' start
+    # (False: the hull of the ink only).
+    box_extent: bool = True
+    # Penalty of a box split into a row of equal cells (a date or account-number box).
+    cells_penalty: float = 3.0
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -401,6 +406,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
             py0 = max(py0, min(y0, by0 + m))
             px1 = min(px1, max(x1, bx1 - m))
             py1 = min(py1, max(y1, by1 - m))
+            if config.box_extent:
+                # The field is the box's writing space from the figures on (the printed
+                # sign inside the box at its left stays out), not only the ink's hull.
+                px1, py0, py1 = max(px1, bx1 - m), min(py0, by0 + m), max(py1, by1 - m)
         b = _to_input_box(px0, py0, px1, py1, m_full, W0, H0)
         if b.w < 2 or b.h < 2 or any(b.iou(k) > config.dedupe_iou for k in kept):
             continue
@@ -477,7 +486,12 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             if max(below, above) > 1.6:
                 continue
             fill = min(lf, rf)
-            zones.append((-round(fill, 1), dy, (i, j), _Zone("box", (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
+            pen = 0.0 if fill >= 0.85 else 0.3
+            # A row of small equal cells (the DDMMYYYY date, account-number boxes) is a box
+            # of the form, not the amount's.
+            if _cells(binary, lx, rx, y0, y1) >= 4:
+                pen += config.cells_penalty
+            zones.append((-round(fill, 1), dy, (i, j), _Zone("box", (lx, ty, rx, byy), pen)))
     # Overlapping pairs (the box's top with a ruling further down, a ruling inside the box):
     # the best-closed rectangle wins, then the smaller (its sides end at its rulings).
     zones.sort(key=lambda t: t[:2])
@@ -487,6 +501,33 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             kept.append(z)
             used.update(pair)
     return kept, used
+
+
+def _cells(binary: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> int:
+    """Number of inner dividers of a box ``x0..x1`` (rows ``y0..y1``) that split it into
+    equal cells: vertical strokes across at least 90 % of its height on a regular comb
+    (digits written in the cells may add strokes off the comb). 0 below three."""
+    if y1 - y0 < 4 or x1 - x0 < 12:
+        return 0
+    fill = binary[y0:y1, x0 + 2: x1 - 1].mean(axis=0)
+    cols = np.nonzero(fill >= 0.9)[0]
+    if len(cols) < 3:
+        return 0
+    # Runs of adjacent columns are one stroke.
+    runs = np.split(cols, np.nonzero(np.diff(cols) > 1)[0] + 1)
+    xs = np.array([float(r.mean()) for r in runs])
+    if len(xs) < 3:
+        return 0
+    best = 0
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            for k in (1, 2, 3):
+                p = (xs[j] - xs[i]) / k
+                if p < 4 or p > (x1 - x0) / 4:
+                    continue
+                q = (xs - xs[i]) / p
+                best = max(best, int((np.abs(q - np.round(q)) < 0.15).sum()))
+    return best if best >= 3 else 0
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:

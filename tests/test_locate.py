@@ -12,6 +12,8 @@ from chequereader.synth import LAYOUTS, ChequeSynthConfig, FontGlyphs, amount_te
 from chequereader.types import BBox
 
 PAPER = 230
+# The ink-hull extent: the tests of which ink makes a field compare against the ink's box.
+INK = LocateConfig(box_extent=False)
 
 
 def _blank() -> np.ndarray:
@@ -32,6 +34,13 @@ def _ink_box(page: np.ndarray, x0: int, y0: int, x1: int, y1: int, thr: int = 12
     return BBox(x0 + int(xs.min()), y0 + int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
 
 
+def _inside(a: BBox, b: BBox) -> float:
+    """Share of box ``a``'s area inside box ``b``."""
+    ix = max(0, min(a.x2, b.x2) - max(a.x, b.x))
+    iy = max(0, min(a.y2, b.y2) - max(a.y, b.y))
+    return ix * iy / max(1, a.w * a.h)
+
+
 def test_blank_page_gives_nothing() -> None:
     assert locate_fields(_blank()) == []
     assert locate_fields(np.zeros((550, 1200), np.uint8)) == []
@@ -48,7 +57,7 @@ def test_bad_input_raises() -> None:
 
 def test_box_found_and_written_ink_boxed_without_rules() -> None:
     page = _page_with_box()
-    fields = locate_fields(page)
+    fields = locate_fields(page, LocateConfig(box_extent=False))
     assert 1 <= len(fields) <= 3
     best = fields[0].bbox
     ink = _ink_box(page, 905, 155, 1146, 226)  # the written "12.50" inside the box
@@ -67,7 +76,7 @@ def test_printed_sign_inside_box_left_out_and_dash_kept() -> None:
     cv2.putText(page, "S", (872, 205), cv2.FONT_HERSHEY_DUPLEX, 1.3, 40, 3)  # the printed sign
     cv2.putText(page, "305/", (935, 212), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
     cv2.line(page, (1065, 195), (1135, 195), 20, 3)                          # the dash of "/-"
-    best = locate_fields(page)[0].bbox
+    best = locate_fields(page, INK)[0].bbox
     sign = _ink_box(page, 865, 155, 925, 226)
     assert best.x > sign.x2
     assert best.x2 >= 1135
@@ -79,7 +88,7 @@ def test_faint_writing_next_to_black_print() -> None:
     page[155:226, 905:1146] = PAPER
     cv2.putText(page, "12.50", (950, 210), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 170, 2)  # light pen
     cv2.putText(page, "BANK OF NOWHERE", (60, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 4)
-    best = locate_fields(page)[0].bbox
+    best = locate_fields(page, INK)[0].bbox
     assert best.iou(_ink_box(page, 905, 155, 1146, 226, thr=200)) > 0.5
 
 
@@ -105,7 +114,7 @@ def test_short_amount_in_long_box_is_not_an_empty_box() -> None:
     cv2.rectangle(page, (840, 180), (1190, 280), 40, 2)
     cv2.putText(page, "$", (795, 245), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3)
     cv2.putText(page, "39", (900, 245), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 20, 1)
-    best = locate_fields(page)[0].bbox
+    best = locate_fields(page, INK)[0].bbox
     assert best.iou(_ink_box(page, 845, 185, 1185, 275)) > 0.5
 
 
@@ -159,7 +168,7 @@ def test_skew_estimate_and_boxes_mapped_back(angle: float) -> None:
     rot = cv2.warpAffine(page, m, (1200, 550), borderValue=PAPER)
     small = (cv2.resize(rot, (600, 275), interpolation=cv2.INTER_AREA) < 135).astype(np.uint8)
     assert estimate_skew(small) == pytest.approx(-angle, abs=0.3)
-    best = locate_fields(rot)[0].bbox
+    best = locate_fields(rot, INK)[0].bbox
     # Written ink of the unrotated page, rotated: compare with the returned (input-space) box.
     ink = np.zeros_like(page)
     cv2.putText(ink, "12.50", (950, 210), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 3)
@@ -179,8 +188,11 @@ def test_locates_synthetic_cheques(layout: str) -> None:
         rng = np.random.default_rng([11, i])
         written, canon = amount_text(rng, LAYOUTS[layout].locale)
         ch = make_cheque(layout, written, canon, src, rng)
-        fields = locate_fields(ch.image)
+        fields = locate_fields(ch.image, INK)
         assert fields and fields[0].bbox.iou(ch.field_box) >= 0.5, (i, written)
+        # By default the field spans the printed box: it holds the written amount.
+        best = locate_fields(ch.image)[0].bbox
+        assert _inside(ch.field_box, best) >= 0.9, (i, written)
 
 
 def test_bitonal_cheque_located() -> None:
@@ -191,8 +203,9 @@ def test_bitonal_cheque_located() -> None:
         written, canon = amount_text(rng, LAYOUTS[layout].locale)
         ch = make_cheque(layout, written, canon, src, rng, cfg)
         assert set(np.unique(ch.image)) <= {0, 255}
-        fields = locate_fields(ch.image)
+        fields = locate_fields(ch.image, INK)
         assert fields and fields[0].bbox.iou(ch.field_box) >= 0.5, layout
+        assert _inside(ch.field_box, locate_fields(ch.image)[0].bbox) >= 0.9, layout
 
 
 def test_superscript_cents_over_an_amount_line_kept() -> None:
@@ -224,3 +237,12 @@ def test_last_digit_over_the_box_side_kept() -> None:
     assert best.x2 >= ink.x2
     assert 152 < best.y <= ink.y  # not up the side to the top rule
     assert locate_fields(page, LocateConfig(grow_gap=0, rule_reach=0))[0].bbox.x2 < ink.x2
+
+
+def test_box_field_spans_the_box_writing_space() -> None:
+    page = _page_with_box()
+    best = locate_fields(page)[0].bbox
+    ink = _ink_box(page, 905, 155, 1146, 226)
+    # From the figures' start to the box's right side, top to bottom, inside the rules.
+    assert best.x <= ink.x and 1140 <= best.x2 < 1150
+    assert 150 < best.y <= 156 and 224 <= best.y2 < 230
