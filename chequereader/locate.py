@@ -81,6 +81,10 @@ class LocateConfig:
     # A field in a printed box spans the box's writing space right of the figures' start
     # (False: the hull of the ink only).
     box_extent: bool = True
+    # The layout zone (x0, y0, x1, y1) and its penalty (between a line's and the fallback's).
+    layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
+    layout_penalty: float = 1.5
+    layout_pad: float = 0.25
     # Penalty of a box split into a row of equal cells (a date or account-number box).
     cells_penalty: float = 3.0
 
@@ -163,7 +167,7 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Zone:
-    kind: str                                   # "box" | "line" | "fallback"
+    kind: str                                   # "box" | "line" | "layout" | "fallback"
     rect: tuple[float, float, float, float]     # x0, y0, x1, y1 (work scale, deskewed)
     penalty: float
     seg: int = -1                               # index of the ruling of a line zone
@@ -372,6 +376,12 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
         comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
 
+    # Where the standard layouts put the courtesy amount (ANSI X9.100-160 personal checks,
+    # CTS-2010): the right edge, from under the date to the legal amount's line. Without a
+    # box or line found there (a box printed too faint to survive the threshold), the text
+    # row written there is the field.
+    lx0, ly0, lx1, ly1 = config.layout_zone
+    zones.append(_Zone("layout", (lx0 * w, ly0 * h, lx1 * w, ly1 * h), config.layout_penalty))
     zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
 
     scored = []
@@ -396,7 +406,9 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         box: tuple[float, float, float, float] = ink_box if ink_box is not None else (
             z.rect[0] / s, z.rect[1] / s, z.rect[2] / s, z.rect[3] / s)
         x0, y0, x1, y1 = box
-        p = config.pad * (y1 - y0) + 1
+        # A row found by the layout alone gets more margin: the printed box it was written in
+        # (too faint to be found) runs round it.
+        p = (config.pad if z.kind != "layout" else config.layout_pad) * (y1 - y0) + 1
         px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
         if z.kind == "box" and ink_box is not None:
             # Padding stops inside the box's rules, unless the ink itself crosses them.
@@ -579,6 +591,8 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
             pen -= 0.3
         elif len(c) > 1:
             c = _drop_sign(c, x0, y0, zh)
+    elif z.kind == "layout":
+        c = _layout_row(comps, z.rect, h)
     elif z.kind == "line":
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (cy1 > y1 - 0.5 * zh)
                   & (comps[:, _H] < 1.2 * zh)]
@@ -602,6 +616,44 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     pen += 3.0 * max(0.0, 0.62 - cxn) + 2.0 * max(0.0, config.y_prior[0] - cyn) \
         + 8.0 * max(0.0, cyn - config.y_prior[1])
     return pen, c
+
+
+def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float], h: int) -> np.ndarray:
+    """The components of the most inked text row in a layout zone, without the printed sign
+    at its left: characters (not rules, frames or dots) grouped by vertical overlap."""
+    x0, y0, x1, y1 = rect
+    if len(comps) == 0:
+        return comps
+    cx, cy, ch = comps[:, _CX], comps[:, _CY], comps[:, _H]
+    c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (ch >= 0.02 * h) & (ch <= 0.14 * h)
+              & (comps[:, _W] <= 0.25 * (x1 - x0))]
+    if len(c) == 0:
+        return c
+    order = np.argsort(c[:, _CY])
+    rows: list[list[int]] = []
+    for k in order:
+        t, b = c[k, _Y], c[k, _Y] + c[k, _H]
+        for r in rows:
+            rt, rb = c[r, _Y].min(), (c[r, _Y] + c[r, _H]).max()
+            if min(b, rb) - max(t, rt) > 0.3 * min(b - t, rb - rt):
+                r.append(int(k))
+                break
+        else:
+            rows.append([int(k)])
+    best = max(rows, key=lambda r: c[r, _A].sum())
+    row = c[best]
+    rt, rb = row[:, _Y].min(), (row[:, _Y] + row[:, _H]).max()
+    if len(row) < 2:
+        return row
+    # The printed sign: the first character, upright, most of the row's height, set apart
+    # from the figures by a gap.
+    row = row[np.argsort(row[:, _X])]
+    first, rest = row[0], row[1:]
+    rh = max(rb - rt, 1.0)
+    gap = rest[:, _X].min() - (first[_X] + first[_W])
+    if gap > 0.25 * rh and first[_W] <= 0.9 * first[_H] and first[_H] >= 0.5 * rh:
+        return rest
+    return _drop_sign(row, row[:, _X].min(), rt, rh)
 
 
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
@@ -631,6 +683,8 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
         fx0, fy0 = sel[:, _X].min(), sel[:, _Y].min()
         fx1, fy1 = (sel[:, _X] + sel[:, _W]).max(), (sel[:, _Y] + sel[:, _H]).max()
         fh = max(fy1 - fy0, 4.0)
+        if z.kind == "box":
+            fh = min(fh, y1 - y0)  # not a runaway: ink crossing the rules is no taller field
         g = config.grow_gap * fh
         # Within the field's rows (a superscript or a descender a little beyond them).
         band = (cy0 >= fy0 - 0.4 * fh) & (cy1 <= fy1 + 0.4 * fh) & (cy1 > fy0) & (cy0 < fy1) \
@@ -639,9 +693,14 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
         right = band & (cx0 >= fx1 - 0.25 * fh) & (cx0 <= fx1 + g)
         if z.kind == "box":
             right &= cx0 <= x1 + g
+            zh = y1 - y0
+            inside = (cy0 >= y0 - 0.5 * zh) & (cy1 <= y1 + 0.5 * zh)
+            right &= inside
         # Just above or below the field's ink, within its columns: a tip cut off by a rule.
         vert = strong & (cx0 >= fx0 - 1) & (cx1 <= fx1 + 1) & (comps[:, _H] < 0.6 * fh) & (comps[:, _W] < 0.8 * fh) \
             & (((cy1 <= fy0 + 1) & (cy1 >= fy0 - 0.35 * fh)) | ((cy0 >= fy1 - 1) & (cy0 <= fy1 + 0.35 * fh)))
+        if z.kind == "box":
+            vert &= inside
         new = [k for k in np.nonzero(right | vert)[0] if int(comps[k, _ID]) not in have]
         if not new:
             break
