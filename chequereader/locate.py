@@ -85,8 +85,6 @@ class LocateConfig:
     layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
     layout_penalty: float = 1.5
     layout_pad: float = 0.25
-    # Penalty of a box split into a row of equal cells (a date or account-number box).
-    cells_penalty: float = 3.0
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -167,7 +165,7 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Zone:
-    kind: str                                   # "box" | "line" | "layout" | "fallback"
+    kind: str                                   # "box" | "cells" | "line" | "layout" | "fallback"
     rect: tuple[float, float, float, float]     # x0, y0, x1, y1 (work scale, deskewed)
     penalty: float
     seg: int = -1                               # index of the ruling of a line zone
@@ -381,11 +379,17 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     # box or line found there (a box printed too faint to survive the threshold), the text
     # row written there is the field.
     lx0, ly0, lx1, ly1 = config.layout_zone
-    zones.append(_Zone("layout", (lx0 * w, ly0 * h, lx1 * w, ly1 * h), config.layout_penalty))
-    zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
+    lx0, ly0, lx1, ly1 = lx0 * w, ly0 * h, lx1 * w, ly1 * h
+    # A closed box (not a row of cells) found there already is the layout's amount box.
+    if not any(z.kind == "box" and z.penalty < 1.0 and lx0 < (z.rect[0] + z.rect[2]) / 2 < lx1
+               and ly0 < (z.rect[1] + z.rect[3]) / 2 < ly1 for z in zones):
+        zones.append(_Zone("layout", (lx0, ly0, lx1, ly1), config.layout_penalty))
+        zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
 
     scored = []
     for z in zones:
+        if z.kind == "cells":
+            continue
         pen, sel = _score_zone(z, comps, w, h, config)
         scored.append((pen, z, sel))
     scored.sort(key=lambda t: t[0])
@@ -498,12 +502,10 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             if max(below, above) > 1.6:
                 continue
             fill = min(lf, rf)
-            pen = 0.0 if fill >= 0.85 else 0.3
             # A row of small equal cells (the DDMMYYYY date, account-number boxes) is a box
-            # of the form, not the amount's.
-            if _cells(binary, lx, rx, y0, y1) >= 4:
-                pen += config.cells_penalty
-            zones.append((-round(fill, 1), dy, (i, j), _Zone("box", (lx, ty, rx, byy), pen)))
+            # of the form, not the amount's: kept aside, never a field.
+            kind = "cells" if _cells(binary, lx, rx, y0, y1) >= 4 else "box"
+            zones.append((-round(fill, 1), dy, (i, j), _Zone(kind, (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
     # Overlapping pairs (the box's top with a ruling further down, a ruling inside the box):
     # the best-closed rectangle wins, then the smaller (its sides end at its rulings).
     zones.sort(key=lambda t: t[:2])
@@ -592,7 +594,9 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
         elif len(c) > 1:
             c = _drop_sign(c, x0, y0, zh)
     elif z.kind == "layout":
-        c = _layout_row(comps, z.rect, h)
+        c, signed = _layout_row(comps, z.rect, h)
+        if signed:
+            pen -= 0.5  # a printed sign starts the row
     elif z.kind == "line":
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (cy1 > y1 - 0.5 * zh)
                   & (comps[:, _H] < 1.2 * zh)]
@@ -618,9 +622,11 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     return pen, c
 
 
-def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float], h: int) -> np.ndarray:
+def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
+                h: int) -> tuple[np.ndarray, bool]:
     """The components of the most inked text row in a layout zone, without the printed sign
-    at its left: characters (not rules, frames or dots) grouped by vertical overlap."""
+    at its left (characters, not rules, frames or dots, grouped by vertical overlap), and
+    whether such a sign was there."""
     x0, y0, x1, y1 = rect
     if len(comps) == 0:
         return comps
@@ -628,7 +634,7 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float], h: i
     c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (ch >= 0.02 * h) & (ch <= 0.14 * h)
               & (comps[:, _W] <= 0.25 * (x1 - x0))]
     if len(c) == 0:
-        return c
+        return c, False
     order = np.argsort(c[:, _CY])
     rows: list[list[int]] = []
     for k in order:
@@ -644,7 +650,7 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float], h: i
     row = c[best]
     rt, rb = row[:, _Y].min(), (row[:, _Y] + row[:, _H]).max()
     if len(row) < 2:
-        return row
+        return row, False
     # The printed sign: the first character, upright, most of the row's height, set apart
     # from the figures by a gap.
     row = row[np.argsort(row[:, _X])]
@@ -652,8 +658,9 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float], h: i
     rh = max(rb - rt, 1.0)
     gap = rest[:, _X].min() - (first[_X] + first[_W])
     if gap > 0.25 * rh and first[_W] <= 0.9 * first[_H] and first[_H] >= 0.5 * rh:
-        return rest
-    return _drop_sign(row, row[:, _X].min(), rt, rh)
+        return rest, True
+    c = _drop_sign(row, row[:, _X].min(), rt, rh)
+    return c, len(c) < len(row)
 
 
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
