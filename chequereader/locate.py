@@ -81,6 +81,10 @@ class LocateConfig:
     # A field in a printed box spans the box's writing space right of the figures' start
     # (False: the hull of the ink only).
     box_extent: bool = True
+    # Pages turned 90/180/270 degrees, told by the code line (MICR) along a cheque's bottom
+    # edge: at least this many like characters in a row make an upside-down page's.
+    orient: bool = True
+    micr_min: int = 12
     # The layout zone (x0, y0, x1, y1) and its penalty (between a line's and the fallback's).
     layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
     layout_penalty: float = 1.5
@@ -275,6 +279,87 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         check_range(dpi, "dpi", 50, 2400)
     if grey.dtype != np.uint8:
         grey = np.clip(grey, 0, 255).astype(np.uint8)
+    H0, W0 = grey.shape
+    if not config.orient:
+        return _locate(grey, config)
+    t = _orientation(grey, config)
+    fields = _locate(_turn(grey, t), config)
+    if t == 0:
+        return fields
+    return [Field(bbox=_unturn_box(f.bbox, t, W0, H0), image=f.image, penalty=f.penalty) for f in fields]
+
+
+def _micr_row(binary: np.ndarray, h: int) -> int:
+    """Size of the largest row of like characters in a band of a binary page of height
+    ``h``: components 2-5 % of the page high (0.117 in on a 2.75-3.67 in cheque), as tall as one another and top-aligned (within
+    12 %), spread over at least 30 % of the width -- the E-13B / CMC-7 code line printed
+    along a cheque's bottom edge."""
+    n, _lab, st, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    st = st[1:]
+    hh = st[:, 3]
+    st = st[(hh >= 0.02 * h) & (hh <= 0.05 * h) & (st[:, 2] <= 1.5 * hh)]
+    best = 0
+    for x, y, _w, ch, _a in st:
+        same = (np.abs(st[:, 3] - ch) <= 0.12 * ch + 1) & (np.abs(st[:, 1] - y) <= 0.15 * ch + 1)
+        row = st[same]
+        # The code line runs across a good part of the width (a date row does not).
+        if len(row) <= best or (row[:, 0] + row[:, 2]).max() - row[:, 0].min() < 0.3 * binary.shape[1]:
+            continue
+        best = len(row)
+    return best
+
+
+def _orientation(grey: np.ndarray, config: LocateConfig) -> int:
+    """Quarter turns clockwise that make the page upright: a cheque is landscape with its
+    code line (MICR) along the bottom edge. A portrait page is turned the way that puts the
+    longer row of code-line characters at the bottom; a landscape page is turned upside down
+    only when that row is clearly at its top (``micr_min`` characters, and more than one
+    and a half times as many as along the bottom)."""
+    H0, W0 = grey.shape
+    portrait = H0 > 1.2 * W0
+    if portrait:
+        grey = cv2.rotate(grey, cv2.ROTATE_90_CLOCKWISE)
+    h0, w0 = grey.shape
+    s = min(1.0, 600 / w0)
+    small = cv2.resize(grey, (max(1, round(w0 * s)), max(1, round(h0 * s))),
+                       interpolation=cv2.INTER_AREA) if s < 1 else grey
+    thrs = _threshold(small, config.ink_level)
+    if thrs is None:
+        return 1 if portrait else 0
+    b = (small < thrs[0]).astype(np.uint8)
+    h, w = b.shape
+    angle = estimate_skew(b, config.max_skew_deg, config.skew_step_deg)
+    if abs(angle) >= config.min_skew_deg:  # a code line's characters top-aligned again
+        rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        b = cv2.warpAffine(b, rot, (w, h), flags=cv2.INTER_NEAREST)
+    q = max(1, int(0.14 * h))
+    top, bottom = _micr_row(b[:q], h), _micr_row(b[h - q:], h)
+    if portrait:
+        return 3 if top > bottom else 1
+    return 2 if top >= config.micr_min and top > 1.5 * bottom + 2 else 0
+
+
+def _turn(grey: np.ndarray, t: int) -> np.ndarray:
+    """The page turned ``t`` quarter turns clockwise."""
+    if t == 0:
+        return grey
+    return cv2.rotate(grey, (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)[t - 1])
+
+
+def _unturn_box(b: BBox, t: int, W0: int, H0: int) -> BBox:
+    """A box on the page turned ``t`` quarter turns clockwise, in the unturned page's
+    coordinates (``W0 x H0``)."""
+    if t == 1:   # turned (x, y) = (H0 - y, x): back, x = y', y = H0 - x'
+        return BBox(b.y, H0 - b.x2, b.h, b.w)
+    if t == 2:
+        return BBox(W0 - b.x2, H0 - b.y2, b.w, b.h)
+    if t == 3:   # turned (x, y) = (y, W0 - x): back, x = W0 - y', y = x'
+        return BBox(W0 - b.y2, b.x, b.h, b.w)
+    return b
+
+
+def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+    """:func:`locate_fields` on an upright page (uint8, validated)."""
     H0, W0 = grey.shape
     s = min(1.0, config.work_width / W0)
     if s < 1.0:
