@@ -246,3 +246,84 @@ def test_box_field_spans_the_box_writing_space() -> None:
     # From the figures' start to the box's right side, top to bottom, inside the rules.
     assert best.x <= ink.x and 1140 <= best.x2 < 1150
     assert 150 < best.y <= 156 and 224 <= best.y2 < 230
+
+
+def _cts_page() -> tuple[np.ndarray, BBox]:
+    """A CTS-2010-like page: a date row of 8 cells at the top right (digits written in it),
+    payee and 'Rupees' lines, the amount box with a sign printed before it and figures in
+    it, an account-number box at the left and a code line along the bottom. Returns the page
+    and the amount box."""
+    page = np.full((700, 1500), PAPER, np.uint8)
+    cv2.putText(page, "SOME BANK", (60, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 30, 3)
+    x0, y0, cw, chh = 1110, 50, 42, 50
+    cv2.rectangle(page, (x0, y0), (x0 + 8 * cw, y0 + chh), 40, 2)
+    for k in range(1, 8):
+        cv2.line(page, (x0 + k * cw, y0), (x0 + k * cw, y0 + chh), 40, 2)
+    for k, d in enumerate("25092012"):
+        cv2.putText(page, d, (x0 + k * cw + 10, y0 + 40), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 20, 2)
+    cv2.line(page, (80, 200), (1300, 200), 40, 2)                      # payee line
+    cv2.putText(page, "Ravi Kumar", (200, 190), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.line(page, (80, 270), (1030, 270), 40, 2)                      # 'Rupees' lines
+    cv2.putText(page, "Twenty five thousand", (150, 260), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.line(page, (80, 330), (1030, 330), 40, 2)
+    amount = BBox(1080, 290, 380, 80)
+    cv2.rectangle(page, (amount.x, amount.y), (amount.x2, amount.y2), 40, 2)
+    cv2.putText(page, "S", (1040, 350), cv2.FONT_HERSHEY_DUPLEX, 1.3, 40, 3)   # the sign
+    cv2.putText(page, "25,000/-", (1110, 350), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
+    cv2.rectangle(page, (80, 380), (500, 440), 40, 2)                  # account number
+    for k in range(1, 10):
+        cv2.line(page, (80 + 42 * k, 380), (80 + 42 * k, 440), 40, 2)
+    cv2.putText(page, "123456  110002000  123456  31", (200, 660), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 10, 3)
+    return page, amount
+
+
+def test_amount_box_found_first_not_the_date_cells() -> None:
+    page, amount = _cts_page()
+    fields = locate_fields(page)
+    assert fields[0].bbox.iou(amount) > 0.6
+    # The date row of cells is no candidate at all.
+    assert all(f.bbox.y > 110 for f in fields)
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_turned_page_located_in_its_own_coordinates(turn: int) -> None:
+    page, amount = _cts_page()
+    turned = cv2.rotate(page, turn)
+    # The amount box on the turned page.
+    mask = np.zeros_like(page)
+    mask[amount.y: amount.y2, amount.x: amount.x2] = 255
+    ys, xs = np.nonzero(cv2.rotate(mask, turn))
+    truth = BBox(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+    best = locate_fields(turned)[0]
+    assert best.bbox.iou(truth) > 0.6
+    # The crop is upright: wider than tall.
+    assert best.image.shape[1] > 2 * best.image.shape[0]
+
+
+def test_upright_page_with_a_bank_name_is_not_turned() -> None:
+    page, amount = _cts_page()
+    cv2.putText(page, "FIRST NATIONAL BANK OF NOWHERE", (60, 130), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 20, 2)
+    assert locate_fields(page)[0].bbox.iou(amount) > 0.6
+
+
+def test_faint_box_amount_row_found_by_the_layout() -> None:
+    # ANSI-like personal check whose amount box is printed too faint to be found: the row
+    # written where the layout puts the amount, right of the payee line, after a '$'.
+    page = np.full((550, 1200), PAPER, np.uint8)
+    cv2.putText(page, "1025", (1050, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 30, 2)
+    cv2.line(page, (700, 120), (1000, 120), 60, 1)                     # date line
+    cv2.putText(page, "11/15/2019", (740, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 20, 2)
+    cv2.line(page, (150, 230), (900, 230), 60, 1)                      # payee line
+    cv2.putText(page, "Test Account", (200, 220), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.rectangle(page, (940, 180), (1160, 240), 222, 1)               # the faint box
+    cv2.putText(page, "$", (910, 228), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 30, 3)
+    cv2.putText(page, "500.00", (970, 225), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 20, 3)
+    cv2.line(page, (60, 300), (950, 300), 60, 1)                       # legal amount line
+    cv2.putText(page, "Five Hundred and 0/100", (120, 290), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    cv2.putText(page, "DOLLARS", (980, 300), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 40, 1)
+    cv2.line(page, (700, 440), (1150, 440), 60, 1)                     # signature line
+    cv2.putText(page, "123456789  0000123456  1025", (150, 520), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 10, 3)
+    best = locate_fields(page)[0].bbox
+    figures = _ink_box(page, 965, 185, 1158, 238)
+    assert best.iou(figures) > 0.5
+    assert best.x > 935  # the '$' left out
