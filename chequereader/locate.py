@@ -84,6 +84,11 @@ class LocateConfig:
     # Pages turned 90/180/270 degrees, told by the code line (MICR) along a cheque's bottom
     # edge: at least this many like characters in a row make an upside-down page's.
     orient: bool = True
+    # A photographed cheque lying on a darker ground is squared first (its paper a convex
+    # quadrilateral covering this share of the image: more is a scan or a cropped photo).
+    unwarp: bool = True
+    page_area: tuple[float, float] = (0.2, 0.9)
+    page_aspect: tuple[float, float] = (1.6, 2.7)
     micr_min: int = 12
     # The layout zone (x0, y0, x1, y1) and its penalty (between a line's and the fallback's).
     layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
@@ -280,13 +285,92 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     if grey.dtype != np.uint8:
         grey = np.clip(grey, 0, 255).astype(np.uint8)
     H0, W0 = grey.shape
+    quad = _page_quad(grey, config) if config.unwarp else None
+    if quad is None:
+        return _locate_oriented(grey, config)
+    # A photographed cheque on a darker ground: the paper's quadrilateral, squared.
+    m, size = _square(quad)
+    page = cv2.warpPerspective(grey, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inv = np.linalg.inv(m)
+    out = []
+    for f in _locate_oriented(page, config):
+        b = f.bbox
+        pts = np.array([[[b.x, b.y], [b.x2, b.y], [b.x, b.y2], [b.x2, b.y2]]], np.float64)
+        p = cv2.perspectiveTransform(pts, inv)[0]
+        x0, y0 = max(0, int(math.floor(p[:, 0].min()))), max(0, int(math.floor(p[:, 1].min())))
+        x1, y1 = min(W0, int(math.ceil(p[:, 0].max()))), min(H0, int(math.ceil(p[:, 1].max())))
+        out.append(Field(bbox=BBox(x0, y0, max(0, x1 - x0), max(0, y1 - y0)), image=f.image, penalty=f.penalty))
+    return out
+
+
+def _locate_oriented(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+    """:func:`_locate` on the page turned upright (see :func:`_orientation`), boxes in the
+    page's own coordinates."""
     if not config.orient:
         return _locate(grey, config)
+    H0, W0 = grey.shape
     t = _orientation(grey, config)
     fields = _locate(_turn(grey, t), config)
     if t == 0:
         return fields
     return [Field(bbox=_unturn_box(f.bbox, t, W0, H0), image=f.image, penalty=f.penalty) for f in fields]
+
+
+def _page_quad(grey: np.ndarray, config: LocateConfig) -> np.ndarray | None:
+    """Corners (4, 2) float32 of the paper of a photographed cheque in ``grey`` coordinates
+    (top-left, top-right, bottom-right, bottom-left), or None: none found, or the paper fills
+    the image (a scan, a cropped photo) and there is nothing to undo.
+
+    The paper is the largest bright region (Otsu on a blurred copy), its outline a convex
+    quadrilateral covering ``page_area`` of the image, clearly lighter than the ground around it.
+    """
+    H0, W0 = grey.shape
+    s = min(1.0, 400 / max(H0, W0))
+    small = cv2.resize(grey, (max(1, round(W0 * s)), max(1, round(H0 * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else grey
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    _t, paper = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _h = cv2.findContours(paper, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c) / float(small.shape[0] * small.shape[1])
+    if not (config.page_area[0] <= area <= config.page_area[1]):
+        return None
+    hull = cv2.convexHull(c)
+    approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(approx) != 4 or not cv2.isContourConvex(approx):
+        return None
+    inside = np.zeros_like(small)
+    cv2.fillConvexPoly(inside, approx.reshape(-1, 2), 255)
+    if inside.all() or float(np.median(small[inside > 0])) - float(np.median(small[inside == 0])) < 30:
+        return None
+    q = approx.reshape(4, 2).astype(np.float32) / s
+    # The whole paper in view, on the ground: no corner on the image's border.
+    mx, my = 0.01 * W0, 0.01 * H0
+    if (q[:, 0] < mx).any() or (q[:, 0] > W0 - 1 - mx).any() or (q[:, 1] < my).any() \
+            or (q[:, 1] > H0 - 1 - my).any():
+        return None
+    # Order: top-left (smallest x + y), top-right, bottom-right, bottom-left.
+    sm_, df = q.sum(axis=1), q[:, 0] - q[:, 1]
+    q = np.array([q[np.argmin(sm_)], q[np.argmax(df)], q[np.argmax(sm_)], q[np.argmin(df)]], np.float32)
+    _m, (w, h) = _square(q)
+    # A cheque's shape (2.2:1 for US and CTS-2010 cheques), either way up.
+    if not (config.page_aspect[0] <= max(w, h) / min(w, h) <= config.page_aspect[1]):
+        return None
+    return q
+
+
+def _square(quad: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Perspective transform taking ``quad`` to an upright rectangle of its own mean side
+    lengths, and that rectangle's ``(width, height)``."""
+    tl, tr, br, bl = quad
+    w = int(round((np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2))
+    h = int(round((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2))
+    w, h = max(w, 2), max(h, 2)
+    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    return cv2.getPerspectiveTransform(quad, dst), (w, h)
 
 
 def _micr_row(binary: np.ndarray, h: int) -> int:

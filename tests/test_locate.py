@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chequereader.errors import ConfigError, InvalidImageError
-from chequereader.locate import LocateConfig, _find_boxes, estimate_skew, locate_fields
+from chequereader.locate import LocateConfig, _find_boxes, _page_quad, estimate_skew, locate_fields
 from chequereader.synth import LAYOUTS, ChequeSynthConfig, FontGlyphs, amount_text, make_cheque
 from chequereader.types import BBox
 
@@ -327,3 +327,24 @@ def test_faint_box_amount_row_found_by_the_layout() -> None:
     figures = _ink_box(page, 965, 185, 1158, 238)
     assert best.iou(figures) > 0.5
     assert best.x > 935  # the '$' left out
+
+
+def test_photographed_page_on_a_dark_ground_is_squared() -> None:
+    page, amount = _cts_page()
+    h, w = page.shape
+    src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    dst = np.array([[260, 180], [1780, 120], [1840, 960], [200, 880]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    photo = cv2.warpPerspective(page, m, (2048, 1100), borderValue=70)
+    corners = np.array([[[amount.x, amount.y], [amount.x2, amount.y], [amount.x, amount.y2],
+                         [amount.x2, amount.y2]]], np.float32)
+    p = cv2.perspectiveTransform(corners, m)[0]
+    truth = BBox(int(p[:, 0].min()), int(p[:, 1].min()), int(np.ptp(p[:, 0])), int(np.ptp(p[:, 1])))
+    best = locate_fields(photo)[0]
+    assert best.bbox.iou(truth) > 0.6
+    assert best.image.shape[1] > 3 * best.image.shape[0]  # cut from the squared page
+    # The paper's corners are found where they were put.
+    quad = _page_quad(photo, LocateConfig())
+    assert quad is not None and np.abs(quad - dst).max() < 12
+    # A scan (the paper fills the image) is left as it is.
+    assert _page_quad(page, LocateConfig()) is None
