@@ -92,8 +92,9 @@ class LocateConfig:
     micr_min: int = 12
     # The layout zone (x0, y0, x1, y1) and its penalty (between a line's and the fallback's).
     layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
-    layout_penalty: float = 1.5
+    layout_penalty: float = 1.3
     layout_pad: float = 0.25
+    layout_pad_right: float = 1.0   # in field heights, with box_extent
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -583,6 +584,9 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         # (too faint to be found) runs round it.
         p = (config.pad if z.kind != "layout" else config.layout_pad) * (y1 - y0) + 1
         px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
+        if z.kind == "layout" and config.box_extent:
+            # Figures are written from the box's left: the box runs on to their right.
+            px1 = min(x1 + config.layout_pad_right * (y1 - y0), z.rect[2] / s)
         if z.kind == "box" and ink_box is not None:
             # Padding stops inside the box's rules, unless the ink itself crosses them.
             bx0, by0, bx1, by1 = (v / s for v in z.rect)
@@ -765,7 +769,7 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     elif z.kind == "layout":
         c, signed = _layout_row(comps, z.rect, h)
         if signed:
-            pen -= 0.5  # a printed sign starts the row
+            pen -= 0.7  # a printed sign starts the row
     elif z.kind == "line":
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (cy1 > y1 - 0.5 * zh)
                   & (comps[:, _H] < 1.2 * zh)]

@@ -325,8 +325,10 @@ def test_faint_box_amount_row_found_by_the_layout() -> None:
     cv2.putText(page, "123456789  0000123456  1025", (150, 520), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 10, 3)
     best = locate_fields(page)[0].bbox
     figures = _ink_box(page, 965, 185, 1158, 238)
-    assert best.iou(figures) > 0.5
+    assert _inside(figures, best) == 1.0
+    assert best.iou(BBox(940, 180, 220, 60)) > 0.5  # the box it was written in
     assert best.x > 935  # the '$' left out
+    assert locate_fields(page, INK)[0].bbox.iou(figures) > 0.5
 
 
 def test_photographed_page_on_a_dark_ground_is_squared() -> None:
