@@ -677,7 +677,7 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             fill = min(lf, rf)
             # A row of small equal cells (the DDMMYYYY date, account-number boxes) is a box
             # of the form, not the amount's: kept aside, never a field.
-            kind = "cells" if _cells(binary, lx, rx, y0, y1) >= 4 else "box"
+            kind = "cells" if _cells(binary, lx, rx, y0, y1) >= 3 else "box"
             zones.append((-round(fill, 1), dy, (i, j), _Zone(kind, (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
     # Overlapping pairs (the box's top with a ruling further down, a ruling inside the box):
     # the best-closed rectangle wins, then the smaller (its sides end at its rulings).
@@ -821,6 +821,11 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
             rows.append([int(k)])
     best = max(rows, key=lambda r: c[r, _A].sum())
     row = c[best]
+    # Rows chained by a descender or the tail of a word of the line above: the band of the
+    # row's largest characters only (commas and dots sit low in it).
+    big = row[row[:, _H] >= 0.6 * row[:, _H].max()]
+    mid, bh = float(np.median(big[:, _CY])), float(np.median(big[:, _H]))
+    row = row[(row[:, _CY] >= mid - 0.6 * bh) & (row[:, _CY] <= mid + 0.8 * bh)]
     rt, rb = row[:, _Y].min(), (row[:, _Y] + row[:, _H]).max()
     if len(row) < 2:
         return row, False
