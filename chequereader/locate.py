@@ -2,6 +2,10 @@
 
 Layout heuristics, no learning, a few milliseconds a page:
 
+0. the page as a cheque lies: a photographed cheque wholly in view on a darker ground is
+   squared (the paper's quadrilateral, a perspective transform); a portrait page is turned
+   a quarter, and a page whose code line (MICR: a row of like characters across the page)
+   is at the top, half a turn, so that the code line runs along the bottom;
 1. work on a copy scaled to ``work_width`` pixels wide; binarise half way between the paper
    level (median) and the darkest ink (1st percentile), so light security backgrounds stay
    paper;
@@ -12,23 +16,29 @@ Layout heuristics, no learning, a few milliseconds a page:
    both ends (checked on the ink itself, so that handwriting touching or crossing a side
    does not hide the box); a ruling in the right part of the page that is not a box side,
    at least ``line_min_w`` long and not a run along a longer ruling just above it (cursive
-   joins), is an **amount line** (the amount written over an underline); the right third,
-   upper-middle band is the fallback zone;
+   joins), is an **amount line** (the amount written over an underline). A box split into a
+   row of equal cells (the DDMMYYYY date, account-number boxes) is no zone. Without a closed
+   box where the standard layouts put the amount (ANSI X9.100-160 personal checks, CTS-2010:
+   the right edge, from under the date to the legal amount's line), the most inked text row
+   there is the **layout** zone (a box printed too faint to survive the threshold), and the
+   right third, upper-middle band is the fallback zone;
 4. in each zone, the ink that is not ruling (connected components inside the box, or
    touching it from outside: handwriting overflows boxes) gives the field. A printed
    ``$``/``₹`` inside the box at its left edge (CTS-2010, Chilean layouts) is dropped
    unless a sign (upright, solid: not a stroke of a background pattern) is printed just
    left of the box;
-5. penalty = zone kind (box < line < fallback) + position prior (right part, upper-middle
+5. penalty = zone kind (box < line < layout < fallback) + position prior (right part, upper-middle
    height) + a printed sign left of the zone (bonus) + an amount line continuing the payee
    line of the same row (bonus) + a line high (date) or low (signature) on the page + empty
    zones (less ink than 2 % of the zone and than a digit's worth of its height);
 6. the field box is refined at full resolution (only the ink of the chosen components) and
-   padded by ``pad`` field heights, without crossing back over the box's rules.
+   padded by ``pad`` field heights, without crossing back over the box's rules; in a box,
+   with ``box_extent``, it spans the box's writing space from the figures on (the printed
+   sign inside the box left out): the box is what a reader of the cheque calls the field.
 
-Coordinates: :attr:`Field.bbox` is in the **input image's** coordinates (the deskewed box
-mapped back, as the axis-aligned hull of its four corners); :attr:`Field.image` is cut from
-the **deskewed** page (an upright crop, the size of the deskewed box).
+Coordinates: :attr:`Field.bbox` is in the **input image's** coordinates (the box on the
+squared, turned and deskewed page mapped back, as the axis-aligned hull of its four corners);
+:attr:`Field.image` is cut from the **upright** page (an upright crop, the size of that box).
 """
 
 from __future__ import annotations
@@ -276,7 +286,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     >>> page = np.full((550, 1200), 230, np.uint8)
     >>> page[150:230, 900:1150] = 40; page[152:228, 902:1148] = 230   # an amount box
     >>> page[170:210, 950:960] = 20; page[170:210, 990:1020] = 20      # something written
-    >>> f = locate_fields(page)[0]
+    >>> f = locate_fields(page)[0]                    # from the figures to the box's right side
+    >>> 940 <= f.bbox.x < 950 and 1140 < f.bbox.x2 < 1150
+    True
+    >>> f = locate_fields(page, LocateConfig(box_extent=False))[0]   # the figures' ink only
     >>> 940 <= f.bbox.x < 950 and 1020 < f.bbox.x2 <= 1030
     True
     """
@@ -379,12 +392,12 @@ def _micr_row(binary: np.ndarray, h: int) -> int:
     ``h``: components 2-5 % of the page high (0.117 in on a 2.75-3.67 in cheque), as tall as one another and top-aligned (within
     12 %), spread over at least 30 % of the width -- the E-13B / CMC-7 code line printed
     along a cheque's bottom edge."""
-    n, _lab, st, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    _n, _lab, st, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
     st = st[1:]
     hh = st[:, 3]
     st = st[(hh >= 0.02 * h) & (hh <= 0.05 * h) & (st[:, 2] <= 1.5 * hh)]
     best = 0
-    for x, y, _w, ch, _a in st:
+    for _x, y, _w, ch, _a in st:
         same = (np.abs(st[:, 3] - ch) <= 0.12 * ch + 1) & (np.abs(st[:, 1] - y) <= 0.15 * ch + 1)
         row = st[same]
         # The code line runs across a good part of the width (a date row does not).
