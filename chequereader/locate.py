@@ -2,6 +2,10 @@
 
 Layout heuristics, no learning, a few milliseconds a page:
 
+0. the page as a cheque lies: a photographed cheque wholly in view on a darker ground is
+   squared (the paper's quadrilateral, a perspective transform); a portrait page is turned
+   a quarter, and a page whose code line (MICR: a row of like characters across the page)
+   is at the top, half a turn, so that the code line runs along the bottom;
 1. work on a copy scaled to ``work_width`` pixels wide; binarise half way between the paper
    level (median) and the darkest ink (1st percentile), so light security backgrounds stay
    paper;
@@ -12,23 +16,29 @@ Layout heuristics, no learning, a few milliseconds a page:
    both ends (checked on the ink itself, so that handwriting touching or crossing a side
    does not hide the box); a ruling in the right part of the page that is not a box side,
    at least ``line_min_w`` long and not a run along a longer ruling just above it (cursive
-   joins), is an **amount line** (the amount written over an underline); the right third,
-   upper-middle band is the fallback zone;
+   joins), is an **amount line** (the amount written over an underline). A box split into a
+   row of equal cells (the DDMMYYYY date, account-number boxes) is no zone. Without a closed
+   box where the standard layouts put the amount (ANSI X9.100-160 personal checks, CTS-2010:
+   the right edge, from under the date to the legal amount's line), the most inked text row
+   there is the **layout** zone (a box printed too faint to survive the threshold), and the
+   right third, upper-middle band is the fallback zone;
 4. in each zone, the ink that is not ruling (connected components inside the box, or
    touching it from outside: handwriting overflows boxes) gives the field. A printed
    ``$``/``₹`` inside the box at its left edge (CTS-2010, Chilean layouts) is dropped
    unless a sign (upright, solid: not a stroke of a background pattern) is printed just
    left of the box;
-5. penalty = zone kind (box < line < fallback) + position prior (right part, upper-middle
+5. penalty = zone kind (box < line < layout < fallback) + position prior (right part, upper-middle
    height) + a printed sign left of the zone (bonus) + an amount line continuing the payee
    line of the same row (bonus) + a line high (date) or low (signature) on the page + empty
    zones (less ink than 2 % of the zone and than a digit's worth of its height);
 6. the field box is refined at full resolution (only the ink of the chosen components) and
-   padded by ``pad`` field heights, without crossing back over the box's rules.
+   padded by ``pad`` field heights, without crossing back over the box's rules; in a box,
+   with ``box_extent``, it spans the box's writing space from the figures on (the printed
+   sign inside the box left out): the box is what a reader of the cheque calls the field.
 
-Coordinates: :attr:`Field.bbox` is in the **input image's** coordinates (the deskewed box
-mapped back, as the axis-aligned hull of its four corners); :attr:`Field.image` is cut from
-the **deskewed** page (an upright crop, the size of the deskewed box).
+Coordinates: :attr:`Field.bbox` is in the **input image's** coordinates (the box on the
+squared, turned and deskewed page mapped back, as the axis-aligned hull of its four corners);
+:attr:`Field.image` is cut from the **upright** page (an upright crop, the size of that box).
 """
 
 from __future__ import annotations
@@ -78,6 +88,23 @@ class LocateConfig:
     # A box's rules leave the ink with this many work-scale pixels around them; ink of the
     # field within that reach of its own (its strokes on a rule) is kept in the crop (0: off).
     rule_reach: float = 4.0
+    # A field in a printed box spans the box's writing space right of the figures' start
+    # (False: the hull of the ink only).
+    box_extent: bool = True
+    # Pages turned 90/180/270 degrees, told by the code line (MICR) along a cheque's bottom
+    # edge: at least this many like characters in a row make an upside-down page's.
+    orient: bool = True
+    # A photographed cheque lying on a darker ground is squared first (its paper a convex
+    # quadrilateral covering this share of the image: more is a scan or a cropped photo).
+    unwarp: bool = True
+    page_area: tuple[float, float] = (0.2, 0.9)
+    page_aspect: tuple[float, float] = (1.6, 2.7)
+    micr_min: int = 12
+    # The layout zone (x0, y0, x1, y1) and its penalty (between a line's and the fallback's).
+    layout_zone: tuple[float, float, float, float] = (0.70, 0.28, 0.99, 0.52)
+    layout_penalty: float = 1.3
+    layout_pad: float = 0.25
+    layout_pad_right: float = 1.0   # in field heights, with box_extent
 
     def __post_init__(self) -> None:
         check_range(self.max_fields, "max_fields", 1)
@@ -158,7 +185,7 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Zone:
-    kind: str                                   # "box" | "line" | "fallback"
+    kind: str                                   # "box" | "cells" | "line" | "layout" | "fallback"
     rect: tuple[float, float, float, float]     # x0, y0, x1, y1 (work scale, deskewed)
     penalty: float
     seg: int = -1                               # index of the ruling of a line zone
@@ -259,7 +286,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     >>> page = np.full((550, 1200), 230, np.uint8)
     >>> page[150:230, 900:1150] = 40; page[152:228, 902:1148] = 230   # an amount box
     >>> page[170:210, 950:960] = 20; page[170:210, 990:1020] = 20      # something written
-    >>> f = locate_fields(page)[0]
+    >>> f = locate_fields(page)[0]                    # from the figures to the box's right side
+    >>> 940 <= f.bbox.x < 950 and 1140 < f.bbox.x2 < 1150
+    True
+    >>> f = locate_fields(page, LocateConfig(box_extent=False))[0]   # the figures' ink only
     >>> 940 <= f.bbox.x < 950 and 1020 < f.bbox.x2 <= 1030
     True
     """
@@ -268,6 +298,166 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         check_range(dpi, "dpi", 50, 2400)
     if grey.dtype != np.uint8:
         grey = np.clip(grey, 0, 255).astype(np.uint8)
+    H0, W0 = grey.shape
+    quad = _page_quad(grey, config) if config.unwarp else None
+    if quad is None:
+        return _locate_oriented(grey, config)
+    # A photographed cheque on a darker ground: the paper's quadrilateral, squared.
+    m, size = _square(quad)
+    page = cv2.warpPerspective(grey, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inv = np.linalg.inv(m)
+    out = []
+    for f in _locate_oriented(page, config):
+        b = f.bbox
+        pts = np.array([[[b.x, b.y], [b.x2, b.y], [b.x, b.y2], [b.x2, b.y2]]], np.float64)
+        p = cv2.perspectiveTransform(pts, inv)[0]
+        x0, y0 = max(0, int(math.floor(p[:, 0].min()))), max(0, int(math.floor(p[:, 1].min())))
+        x1, y1 = min(W0, int(math.ceil(p[:, 0].max()))), min(H0, int(math.ceil(p[:, 1].max())))
+        out.append(Field(bbox=BBox(x0, y0, max(0, x1 - x0), max(0, y1 - y0)), image=f.image, penalty=f.penalty))
+    return out
+
+
+def _locate_oriented(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+    """:func:`_locate` on the page turned upright (see :func:`_orientation`), boxes in the
+    page's own coordinates."""
+    if not config.orient:
+        return _locate(grey, config)
+    H0, W0 = grey.shape
+    t = _orientation(grey, config)
+    fields = _locate(_turn(grey, t), config)
+    if t == 0:
+        return fields
+    return [Field(bbox=_unturn_box(f.bbox, t, W0, H0), image=f.image, penalty=f.penalty) for f in fields]
+
+
+def _page_quad(grey: np.ndarray, config: LocateConfig) -> np.ndarray | None:
+    """Corners (4, 2) float32 of the paper of a photographed cheque in ``grey`` coordinates
+    (top-left, top-right, bottom-right, bottom-left), or None: none found, or the paper fills
+    the image (a scan, a cropped photo) and there is nothing to undo.
+
+    The paper is the largest bright region (Otsu on a blurred copy), its outline a convex
+    quadrilateral covering ``page_area`` of the image, clearly lighter than the ground around it.
+    """
+    H0, W0 = grey.shape
+    s = min(1.0, 400 / max(H0, W0))
+    small = cv2.resize(grey, (max(1, round(W0 * s)), max(1, round(H0 * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else grey
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    _t, paper = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _h = cv2.findContours(paper, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c) / float(small.shape[0] * small.shape[1])
+    if not (config.page_area[0] <= area <= config.page_area[1]):
+        return None
+    hull = cv2.convexHull(c)
+    approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(approx) != 4 or not cv2.isContourConvex(approx):
+        return None
+    inside = np.zeros_like(small)
+    cv2.fillConvexPoly(inside, approx.reshape(-1, 2), 255)
+    if inside.all() or float(np.median(small[inside > 0])) - float(np.median(small[inside == 0])) < 30:
+        return None
+    q = approx.reshape(4, 2).astype(np.float32) / s
+    # The whole paper in view, on the ground: no corner on the image's border.
+    mx, my = 0.01 * W0, 0.01 * H0
+    if (q[:, 0] < mx).any() or (q[:, 0] > W0 - 1 - mx).any() or (q[:, 1] < my).any() \
+            or (q[:, 1] > H0 - 1 - my).any():
+        return None
+    # Order: top-left (smallest x + y), top-right, bottom-right, bottom-left.
+    sm_, df = q.sum(axis=1), q[:, 0] - q[:, 1]
+    q = np.array([q[np.argmin(sm_)], q[np.argmax(df)], q[np.argmax(sm_)], q[np.argmin(df)]], np.float32)
+    _m, (w, h) = _square(q)
+    # A cheque's shape (2.2:1 for US and CTS-2010 cheques), either way up.
+    if not (config.page_aspect[0] <= max(w, h) / min(w, h) <= config.page_aspect[1]):
+        return None
+    return q
+
+
+def _square(quad: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Perspective transform taking ``quad`` to an upright rectangle of its own mean side
+    lengths, and that rectangle's ``(width, height)``."""
+    tl, tr, br, bl = quad
+    w = int(round((np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2))
+    h = int(round((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2))
+    w, h = max(w, 2), max(h, 2)
+    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    return cv2.getPerspectiveTransform(quad, dst), (w, h)
+
+
+def _micr_row(binary: np.ndarray, h: int) -> int:
+    """Size of the largest row of like characters in a band of a binary page of height
+    ``h``: components 2-5 % of the page high (0.117 in on a 2.75-3.67 in cheque), as tall as one another and top-aligned (within
+    12 %), spread over at least 30 % of the width -- the E-13B / CMC-7 code line printed
+    along a cheque's bottom edge."""
+    _n, _lab, st, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    st = st[1:]
+    hh = st[:, 3]
+    st = st[(hh >= 0.02 * h) & (hh <= 0.05 * h) & (st[:, 2] <= 1.5 * hh)]
+    best = 0
+    for _x, y, _w, ch, _a in st:
+        same = (np.abs(st[:, 3] - ch) <= 0.12 * ch + 1) & (np.abs(st[:, 1] - y) <= 0.15 * ch + 1)
+        row = st[same]
+        # The code line runs across a good part of the width (a date row does not).
+        if len(row) <= best or (row[:, 0] + row[:, 2]).max() - row[:, 0].min() < 0.3 * binary.shape[1]:
+            continue
+        best = len(row)
+    return best
+
+
+def _orientation(grey: np.ndarray, config: LocateConfig) -> int:
+    """Quarter turns clockwise that make the page upright: a cheque is landscape with its
+    code line (MICR) along the bottom edge. A portrait page is turned the way that puts the
+    longer row of code-line characters at the bottom; a landscape page is turned upside down
+    only when that row is clearly at its top (``micr_min`` characters, and more than one
+    and a half times as many as along the bottom)."""
+    H0, W0 = grey.shape
+    portrait = H0 > 1.2 * W0
+    if portrait:
+        grey = cv2.rotate(grey, cv2.ROTATE_90_CLOCKWISE)
+    h0, w0 = grey.shape
+    s = min(1.0, 600 / w0)
+    small = cv2.resize(grey, (max(1, round(w0 * s)), max(1, round(h0 * s))),
+                       interpolation=cv2.INTER_AREA) if s < 1 else grey
+    thrs = _threshold(small, config.ink_level)
+    if thrs is None:
+        return 1 if portrait else 0
+    b = (small < thrs[0]).astype(np.uint8)
+    h, w = b.shape
+    angle = estimate_skew(b, config.max_skew_deg, config.skew_step_deg)
+    if abs(angle) >= config.min_skew_deg:  # a code line's characters top-aligned again
+        rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        b = cv2.warpAffine(b, rot, (w, h), flags=cv2.INTER_NEAREST)
+    q = max(1, int(0.14 * h))
+    top, bottom = _micr_row(b[:q], h), _micr_row(b[h - q:], h)
+    if portrait:
+        return 3 if top > bottom else 1
+    return 2 if top >= config.micr_min and top > 1.5 * bottom + 2 else 0
+
+
+def _turn(grey: np.ndarray, t: int) -> np.ndarray:
+    """The page turned ``t`` quarter turns clockwise."""
+    if t == 0:
+        return grey
+    return cv2.rotate(grey, (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)[t - 1])
+
+
+def _unturn_box(b: BBox, t: int, W0: int, H0: int) -> BBox:
+    """A box on the page turned ``t`` quarter turns clockwise, in the unturned page's
+    coordinates (``W0 x H0``)."""
+    if t == 1:   # turned (x, y) = (H0 - y, x): back, x = y', y = H0 - x'
+        return BBox(b.y, H0 - b.x2, b.h, b.w)
+    if t == 2:
+        return BBox(W0 - b.x2, H0 - b.y2, b.w, b.h)
+    if t == 3:   # turned (x, y) = (y, W0 - x): back, x = W0 - y', y = x'
+        return BBox(W0 - b.y2, b.x, b.h, b.w)
+    return b
+
+
+def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+    """:func:`locate_fields` on an upright page (uint8, validated)."""
     H0, W0 = grey.shape
     s = min(1.0, config.work_width / W0)
     if s < 1.0:
@@ -367,10 +557,22 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
         comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
 
-    zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
+    # Where the standard layouts put the courtesy amount (ANSI X9.100-160 personal checks,
+    # CTS-2010): the right edge, from under the date to the legal amount's line. Without a
+    # box or line found there (a box printed too faint to survive the threshold), the text
+    # row written there is the field.
+    lx0, ly0, lx1, ly1 = config.layout_zone
+    lx0, ly0, lx1, ly1 = lx0 * w, ly0 * h, lx1 * w, ly1 * h
+    # A closed box (not a row of cells) found there already is the layout's amount box.
+    if not any(z.kind == "box" and z.penalty < 1.0 and lx0 < (z.rect[0] + z.rect[2]) / 2 < lx1
+               and ly0 < (z.rect[1] + z.rect[3]) / 2 < ly1 for z in zones):
+        zones.append(_Zone("layout", (lx0, ly0, lx1, ly1), config.layout_penalty))
+        zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
 
     scored = []
     for z in zones:
+        if z.kind == "cells":
+            continue
         pen, sel = _score_zone(z, comps, w, h, config)
         scored.append((pen, z, sel))
     scored.sort(key=lambda t: t[0])
@@ -391,8 +593,13 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
         box: tuple[float, float, float, float] = ink_box if ink_box is not None else (
             z.rect[0] / s, z.rect[1] / s, z.rect[2] / s, z.rect[3] / s)
         x0, y0, x1, y1 = box
-        p = config.pad * (y1 - y0) + 1
+        # A row found by the layout alone gets more margin: the printed box it was written in
+        # (too faint to be found) runs round it.
+        p = (config.pad if z.kind != "layout" else config.layout_pad) * (y1 - y0) + 1
         px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
+        if z.kind == "layout" and config.box_extent:
+            # Figures are written from the box's left: the box runs on to their right.
+            px1 = min(x1 + config.layout_pad_right * (y1 - y0), z.rect[2] / s)
         if z.kind == "box" and ink_box is not None:
             # Padding stops inside the box's rules, unless the ink itself crosses them.
             bx0, by0, bx1, by1 = (v / s for v in z.rect)
@@ -401,6 +608,10 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
             py0 = max(py0, min(y0, by0 + m))
             px1 = min(px1, max(x1, bx1 - m))
             py1 = min(py1, max(y1, by1 - m))
+            if config.box_extent:
+                # The field is the box's writing space from the figures on (the printed
+                # sign inside the box at its left stays out), not only the ink's hull.
+                px1, py0, py1 = max(px1, bx1 - m), min(py0, by0 + m), max(py1, by1 - m)
         b = _to_input_box(px0, py0, px1, py1, m_full, W0, H0)
         if b.w < 2 or b.h < 2 or any(b.iou(k) > config.dedupe_iou for k in kept):
             continue
@@ -477,7 +688,10 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             if max(below, above) > 1.6:
                 continue
             fill = min(lf, rf)
-            zones.append((-round(fill, 1), dy, (i, j), _Zone("box", (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
+            # A row of small equal cells (the DDMMYYYY date, account-number boxes) is a box
+            # of the form, not the amount's: kept aside, never a field.
+            kind = "cells" if _cells(binary, lx, rx, y0, y1) >= 3 else "box"
+            zones.append((-round(fill, 1), dy, (i, j), _Zone(kind, (lx, ty, rx, byy), 0.0 if fill >= 0.85 else 0.3)))
     # Overlapping pairs (the box's top with a ruling further down, a ruling inside the box):
     # the best-closed rectangle wins, then the smaller (its sides end at its rulings).
     zones.sort(key=lambda t: t[:2])
@@ -487,6 +701,33 @@ def _find_boxes(binary: np.ndarray, segs: list[tuple[int, int, float]], w: int, 
             kept.append(z)
             used.update(pair)
     return kept, used
+
+
+def _cells(binary: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> int:
+    """Number of inner dividers of a box ``x0..x1`` (rows ``y0..y1``) that split it into
+    equal cells: vertical strokes across at least 90 % of its height on a regular comb
+    (digits written in the cells may add strokes off the comb). 0 below three."""
+    if y1 - y0 < 4 or x1 - x0 < 12:
+        return 0
+    fill = binary[y0:y1, x0 + 2: x1 - 1].mean(axis=0)
+    cols = np.nonzero(fill >= 0.9)[0]
+    if len(cols) < 3:
+        return 0
+    # Runs of adjacent columns are one stroke.
+    runs = np.split(cols, np.nonzero(np.diff(cols) > 1)[0] + 1)
+    xs = np.array([float(r.mean()) for r in runs])
+    if len(xs) < 3:
+        return 0
+    best = 0
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            for k in (1, 2, 3):
+                p = (xs[j] - xs[i]) / k
+                if p < 4 or p > (x1 - x0) / 4:
+                    continue
+                q = (xs - xs[i]) / p
+                best = max(best, int((np.abs(q - np.round(q)) < 0.15).sum()))
+    return best if best >= 3 else 0
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -538,6 +779,10 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
             pen -= 0.3
         elif len(c) > 1:
             c = _drop_sign(c, x0, y0, zh)
+    elif z.kind == "layout":
+        c, signed = _layout_row(comps, z.rect, h)
+        if signed:
+            pen -= 0.7  # a printed sign starts the row
     elif z.kind == "line":
         c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (cy1 > y1 - 0.5 * zh)
                   & (comps[:, _H] < 1.2 * zh)]
@@ -561,6 +806,52 @@ def _score_zone(z: _Zone, comps: np.ndarray, w: int, h: int,
     pen += 3.0 * max(0.0, 0.62 - cxn) + 2.0 * max(0.0, config.y_prior[0] - cyn) \
         + 8.0 * max(0.0, cyn - config.y_prior[1])
     return pen, c
+
+
+def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
+                h: int) -> tuple[np.ndarray, bool]:
+    """The components of the most inked text row in a layout zone, without the printed sign
+    at its left (characters, not rules, frames or dots, grouped by vertical overlap), and
+    whether such a sign was there."""
+    x0, y0, x1, y1 = rect
+    if len(comps) == 0:
+        return comps
+    cx, cy, ch = comps[:, _CX], comps[:, _CY], comps[:, _H]
+    c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (ch >= 0.02 * h) & (ch <= 0.14 * h)
+              & (comps[:, _W] <= 0.25 * (x1 - x0))]
+    if len(c) == 0:
+        return c, False
+    order = np.argsort(c[:, _CY])
+    rows: list[list[int]] = []
+    for k in order:
+        t, b = c[k, _Y], c[k, _Y] + c[k, _H]
+        for r in rows:
+            rt, rb = c[r, _Y].min(), (c[r, _Y] + c[r, _H]).max()
+            if min(b, rb) - max(t, rt) > 0.3 * min(b - t, rb - rt):
+                r.append(int(k))
+                break
+        else:
+            rows.append([int(k)])
+    best = max(rows, key=lambda r: c[r, _A].sum())
+    row = c[best]
+    # Rows chained by a descender or the tail of a word of the line above: the band of the
+    # row's largest characters only (commas and dots sit low in it).
+    big = row[row[:, _H] >= 0.6 * row[:, _H].max()]
+    mid, bh = float(np.median(big[:, _CY])), float(np.median(big[:, _H]))
+    row = row[(row[:, _CY] >= mid - 0.6 * bh) & (row[:, _CY] <= mid + 0.8 * bh)]
+    rt, rb = row[:, _Y].min(), (row[:, _Y] + row[:, _H]).max()
+    if len(row) < 2:
+        return row, False
+    # The printed sign: the first character, upright, most of the row's height, set apart
+    # from the figures by a gap.
+    row = row[np.argsort(row[:, _X])]
+    first, rest = row[0], row[1:]
+    rh = max(rb - rt, 1.0)
+    gap = rest[:, _X].min() - (first[_X] + first[_W])
+    if gap > 0.25 * rh and first[_W] <= 0.9 * first[_H] and first[_H] >= 0.5 * rh:
+        return rest, True
+    c = _drop_sign(row, row[:, _X].min(), rt, rh)
+    return c, len(c) < len(row)
 
 
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
@@ -590,6 +881,8 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
         fx0, fy0 = sel[:, _X].min(), sel[:, _Y].min()
         fx1, fy1 = (sel[:, _X] + sel[:, _W]).max(), (sel[:, _Y] + sel[:, _H]).max()
         fh = max(fy1 - fy0, 4.0)
+        if z.kind == "box":
+            fh = min(fh, y1 - y0)  # not a runaway: ink crossing the rules is no taller field
         g = config.grow_gap * fh
         # Within the field's rows (a superscript or a descender a little beyond them).
         band = (cy0 >= fy0 - 0.4 * fh) & (cy1 <= fy1 + 0.4 * fh) & (cy1 > fy0) & (cy0 < fy1) \
@@ -598,9 +891,14 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
         right = band & (cx0 >= fx1 - 0.25 * fh) & (cx0 <= fx1 + g)
         if z.kind == "box":
             right &= cx0 <= x1 + g
+            zh = y1 - y0
+            inside = (cy0 >= y0 - 0.5 * zh) & (cy1 <= y1 + 0.5 * zh)
+            right &= inside
         # Just above or below the field's ink, within its columns: a tip cut off by a rule.
         vert = strong & (cx0 >= fx0 - 1) & (cx1 <= fx1 + 1) & (comps[:, _H] < 0.6 * fh) & (comps[:, _W] < 0.8 * fh) \
             & (((cy1 <= fy0 + 1) & (cy1 >= fy0 - 0.35 * fh)) | ((cy0 >= fy1 - 1) & (cy0 <= fy1 + 0.35 * fh)))
+        if z.kind == "box":
+            vert &= inside
         new = [k for k in np.nonzero(right | vert)[0] if int(comps[k, _ID]) not in have]
         if not new:
             break

@@ -7,16 +7,23 @@ flag           raised when
 =============  ==============================================================================
 ``undersize``  the page is smaller than a cheque at its resolution (long side < 5.5 in or
                short side < 2.3 in)
-``oversize``   larger than a cheque (long side > 9.5 in or short side > 4.5 in)
-``too_dark``   more than 40 % of the pixels are dark (< 128), or the mean grey is below 80
+``oversize``   larger than a cheque (long side > 9.5 in or short side > 4.5 in); only when the
+               resolution is known (see below)
+``too_dark``   more than 40 % of the page is dark (< 128), or its mean grey is below 80, on a
+               copy averaged down (not on the darkest pixel of each block: that makes the
+               texture of a phone photo's paper dark)
 ``too_light``  there is ink (pixels well below the paper level) but under 0.2 % of the page is
-               dark (< 128)
+               dark (< 128), on the block-minimum copy that keeps thin strokes
 ``blank``      almost no pixel differs from the paper (and the page is not too dark)
 ``skew``       the estimated text/line angle exceeds 3 degrees
 ``streaks``    a row or column is dark along nearly its whole length, edge to edge
 =============  ==============================================================================
 
-Without a DPI (from the file or the caller) the page is assumed to be scanned at 200 dpi.
+The resolution is the caller's ``dpi``, else the file's when it is a scanner's (at least
+``scan_min_dpi``: 72, 96 or 120 dpi stated by a camera or a screen capture say nothing of the
+paper's size). Without one, the page is assumed to be at ``default_dpi`` (200) for
+``undersize`` (too few pixels for a cheque), and ``oversize`` is not raised: a 300 dpi scan
+or a phone photo has more pixels than a 200 dpi scan without being larger than a cheque.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class QualityConfig:
     """Thresholds of :func:`assess` (sizes in inches, fractions in 0..1, angles in degrees)."""
 
     default_dpi: float = 200.0
+    scan_min_dpi: float = 150.0
     min_long_in: float = 5.5
     min_short_in: float = 2.3
     max_long_in: float = 9.5
@@ -161,8 +169,9 @@ def _streaks(ink: np.ndarray, cfg: QualityConfig) -> tuple[int, int]:
 
     A printed border stops short of the paper's edge, while a sensor streak runs off both
     ends, so a streak must also be ink in the outermost pixels at both ends. Lines within
-    ``streak_edge_fraction`` of the image's own border are skipped: they are scanner
-    background around a cropped cheque, not streaks across it.
+    ``streak_edge_fraction`` of the image's own border, and the dark lines running on from
+    there, are skipped: they are scanner background around a cropped cheque or the table
+    under a photographed one, not streaks across it.
     """
     out = []
     for axis in (1, 0):  # rows, then columns
@@ -175,8 +184,16 @@ def _streaks(ink: np.ndarray, cfg: QualityConfig) -> tuple[int, int]:
             np.count_nonzero(lines[:, -tip:], axis=1) > tip / 2
         )
         hit = (fill >= cfg.streak_min_fill) & ends
-        hit[:margin] = False
-        hit[n - margin :] = False
+        # Background beyond the paper's edge (a phone photo's table) is a band running in
+        # from the image's border, however wide: the run of lines from each border goes.
+        k = 0
+        while k < n and (k < margin or hit[k]):
+            hit[k] = False
+            k += 1
+        k = n - 1
+        while k >= 0 and (k >= n - margin or hit[k]):
+            hit[k] = False
+            k -= 1
         out.append(int(np.count_nonzero(hit)))
     return out[0], out[1]
 
@@ -201,7 +218,8 @@ def assess(
     QualityReport
         ``flags`` in a fixed order (``undersize, oversize, too_dark, too_light, blank, skew,
         streaks``) and ``measures``: ``width_in``, ``height_in``, ``dpi``, ``mean``,
-        ``dark_fraction``, ``ink_fraction``, ``skew_deg``, ``streak_rows``, ``streak_cols``.
+        ``dark_fraction``, ``ink_dark_fraction``, ``ink_fraction``, ``skew_deg``,
+        ``streak_rows``, ``streak_cols``.
 
     Examples
     --------
@@ -212,27 +230,35 @@ def assess(
     if isinstance(page, Page):
         image = page.image
         if dpi is None and page.dpi:
-            dpi = (float(page.dpi[0]) + float(page.dpi[1])) / 2.0
+            stated = (float(page.dpi[0]) + float(page.dpi[1])) / 2.0
+            if stated >= config.scan_min_dpi:
+                dpi = stated
     else:
         image = page
     grey = _as_grey(image)
+    known = bool(dpi)
     res = float(dpi) if dpi else float(config.default_dpi)
     check_range(res, "dpi", 1e-6, None)
     h, w = grey.shape
     w_in, h_in = w / res, h / res
     long_in, short_in = max(w_in, h_in), min(w_in, h_in)
 
-    small, _ = _shrink(grey, config.analysis_max_side)
-    mean = float(small.mean())
+    small, f = _shrink(grey, config.analysis_max_side)
+    # Darkness of the page on its average grey; thin ink reaching dark grey on the block
+    # minimum.
+    avg = cv2.resize(grey, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) \
+        if f > 1 else small
+    mean = float(avg.mean())
+    dark_fraction = float((avg < config.dark_level).mean())
     dark = small < config.dark_level
-    dark_fraction = float(dark.mean())
+    ink_dark_fraction = float(dark.mean())
     ink = _ink_mask(small, config.ink_contrast)
     ink_fraction = float(ink.mean())
 
     flags: list[str] = []
     if long_in < config.min_long_in or short_in < config.min_short_in:
         flags.append("undersize")
-    if long_in > config.max_long_in or short_in > config.max_short_in:
+    if known and (long_in > config.max_long_in or short_in > config.max_short_in):
         flags.append("oversize")
     too_dark = dark_fraction > config.max_dark_fraction or mean < config.min_mean
     if too_dark:
@@ -241,7 +267,7 @@ def assess(
     # Light: ink is there (it stands out from the paper) but almost none of it reaches dark
     # grey. Counted over the page, not over the ink, so that a light security background
     # pattern does not make a well-exposed cheque "too light".
-    if not too_dark and not blank and dark_fraction < config.light_max_dark_fraction:
+    if not too_dark and not blank and ink_dark_fraction < config.light_max_dark_fraction:
         flags.append("too_light")
     if blank:
         flags.append("blank")
@@ -254,7 +280,10 @@ def assess(
         flags.append("skew")
     # Every row of a too-dark page is "dark edge to edge": streaks are only looked for on
     # pages that are otherwise readable.
-    streak_rows, streak_cols = (0, 0) if too_dark else _streaks(dark | ink, config)
+    # (On the averaged copy when the blocks are large: the minimum of a photo's blocks turns
+    # its paper grain into ink from edge to edge.)
+    lined = dark | ink if f <= 4 else (avg < config.dark_level) | _ink_mask(avg, config.ink_contrast)
+    streak_rows, streak_cols = (0, 0) if too_dark else _streaks(lined, config)
     if streak_rows or streak_cols:
         flags.append("streaks")
     measures = {
@@ -263,6 +292,7 @@ def assess(
         "dpi": res,
         "mean": round(mean, 2),
         "dark_fraction": round(dark_fraction, 5),
+        "ink_dark_fraction": round(ink_dark_fraction, 5),
         "ink_fraction": round(ink_fraction, 5),
         "skew_deg": skew,
         "streak_rows": float(streak_rows),

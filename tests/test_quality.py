@@ -128,3 +128,37 @@ def test_shrink_is_the_minimum_of_each_block(shape: tuple[int, int]) -> None:
     ref = g[:h, :w].reshape(h // f, f, w // f, f).min(axis=(1, 3))
     assert small.shape == ref.shape
     np.testing.assert_array_equal(small, ref)
+
+
+def test_300_dpi_scan_and_camera_dpi_are_not_oversize() -> None:
+    # A cheque scanned at 300 dpi with no resolution in the file: more pixels than at the
+    # assumed 200 dpi, not a larger cheque.
+    big = cv2.resize(_cheque(), (W * 3 // 2, H * 3 // 2), interpolation=cv2.INTER_AREA)
+    assert "oversize" not in assess(big).flags
+    assert "oversize" in assess(big, dpi=200).flags  # a resolution given is trusted
+    # A camera's nominal 72-120 dpi says nothing of the paper's size; a scanner's does.
+    assert "oversize" not in assess(Page(image=big, dpi=(120.0, 120.0))).flags
+    assert "oversize" in assess(Page(image=big, dpi=(200.0, 200.0))).flags
+    assert "oversize" not in assess(Page(image=big, dpi=(300.0, 300.0))).flags
+
+
+def test_grey_textured_photo_is_not_too_dark() -> None:
+    # A phone photo, 4x a 200 dpi scan: paper at 165 with grain; the darkest pixel of each
+    # block is dark, the page is not.
+    rng = np.random.default_rng(1)
+    base = cv2.resize(_cheque(), (W * 4, H * 4), interpolation=cv2.INTER_NEAREST).astype(np.float64)
+    photo = np.clip(base * (165 / 255) + rng.normal(0, 22, base.shape), 0, 255).astype(np.uint8)
+    report = assess(photo)
+    assert "too_dark" not in report.flags and "streaks" not in report.flags
+    assert report.measures["dark_fraction"] < 0.4 < report.measures["ink_dark_fraction"]
+    # Grey paper under 128 still is.
+    assert "too_dark" in assess((base * 0.45).astype(np.uint8)).flags
+
+
+def test_photo_background_band_is_no_streak() -> None:
+    img = _cheque()
+    img[-40:, :] = 30   # the table under a photographed cheque, along the bottom edge
+    img[:, :25] = 30    # and the left
+    assert "streaks" not in assess(img).flags
+    img[300:302, :] = 0  # a sensor streak across the page still is one
+    assert "streaks" in assess(img).flags
