@@ -14,7 +14,7 @@ Figures per fold and their mean: exact amount at no reject, error at 0 / 10 / 20
 read at <= 1% error (of all fields) with the confidence as read, the read at <= 1% error of a
 calibration fitted on the read half itself (cross-validated, ``chequereader calibrate``'s
 figure), MNIST test error of the fine-tuned weights. The training manifests carry ORAND's
-``digit_boxes`` (``--no-boxes``: left out, so every character is aligned through the lattice).
+``digit_boxes``; ``--digit-boxes`` has the character stage cut its digits by them.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="Write the figures here too.")
-    ap.add_argument("--no-boxes", action="store_true",
-                    help="Leave ORAND's digit_boxes out of the training manifests (every character "
-                         "is then found by aligning the label through the lattice).")
+    ap.add_argument("--digit-boxes", action="store_true",
+                    help="Cut the character stage's digits by ORAND's digit_boxes (train fields "
+                         "--digit-boxes) instead of aligning the labels through the lattice.")
     args = ap.parse_args()
     src = DATA / "orand-car-a" / "labels.csv"
     if not src.is_file():
@@ -80,17 +80,17 @@ def main() -> None:
             p = Path(tmp) / f"half{k}.csv"
             with open(p, "w", newline="") as fh:
                 w = csv.writer(fh)
-                cols = ["file", "amount"] + ([] if args.no_boxes else ["digit_boxes"])
+                cols = ["file", "amount", "digit_boxes"]
                 w.writerow(cols)
                 w.writerows([(str(DATA / "orand-car-a" / r["file"]), r["amount"])
-                             + (() if args.no_boxes else (r["digit_boxes"],))
+                             + (r["digit_boxes"],)
                              for i, r in enumerate(rows) if i % 2 == k])
             halves.append(p)
         for k in (0, 1):
             train, test = halves[k], halves[1 - k]
             wts = Path(tmp) / f"fold{k}.pt"
             res = train_fields([train], wts, locale="cl", field=True, init="latin", data=str(DATA),
-                               epochs=args.epochs, lr=args.lr, threads=args.threads,
+                               epochs=args.epochs, lr=args.lr, threads=args.threads, digit_boxes=args.digit_boxes,
                                log=lambda m: print(m, file=sys.stderr))
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts))}

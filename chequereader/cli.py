@@ -304,21 +304,25 @@ _WEIGHTS = _WeightsParam()
 @click.option("--char-lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--own-char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character loss on your own characters during global training.")
+@click.option("--digit-boxes", is_flag=True,
+              help="Cut the character stage's digits by the manifest's digit_boxes column "
+                   "(JSON [[digit, x, y, w, h], ...]) instead of aligning the labels.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
                      seed: int, max_arc_penalty: float, char_epochs: int, char_lr: float,
-                     own_char_weight: float, resume: bool, threads: int, quiet: bool) -> None:
+                     own_char_weight: float, digit_boxes: bool, resume: bool, threads: int,
+                     quiet: bool) -> None:
     """Fine-tune the recognizer on your own labelled scans.
 
     LABELS: manifests (CSV with file,amount), or X9.37 cash letters, whose items are read
     as whole cheques labelled with their record-25 amounts.
 
-    First a character stage on your fields' own characters: cut by a `digit_boxes` column
-    (JSON [[digit, x, y, w, h], ...]) where the manifest has one, else found by aligning
-    each label through the field's segmentation graph. Then global training (paper section
+    First a character stage on your fields' own characters, found by aligning each label
+    through the field's segmentation graph (or cut by a digit_boxes column, --digit-boxes).
+    Then global training (paper section
     VI) on the graphs the reader builds from your images; each field's label is every way
     the locale writes its amount. Prints the held-out exact-amount rate per epoch; read with
     the result through --weights.
@@ -334,7 +338,7 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
                            epochs=epochs, lr=lr, batch_fields=batch_fields, char_weight=char_weight,
                            val_fraction=val_fraction, seed=seed, threads=threads,
                            max_arc_penalty=max_arc_penalty, resume=resume, char_epochs=char_epochs,
-                           char_lr=char_lr, own_char_weight=own_char_weight,
+                           char_lr=char_lr, own_char_weight=own_char_weight, digit_boxes=digit_boxes,
                            progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:

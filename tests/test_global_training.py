@@ -188,13 +188,8 @@ def test_cheque_zones_are_located_on_scanned_cheques_with_their_sign_variants():
     pool = FontGlyphs(fonts=[])
     tables = {loc: get_grammar(loc).tables(load_model().alphabet) for loc in ("us", "in", "cl")}
     found = 0
-    # Zones judged against the written amount's ink: the ink-hull extent (by default a field
-    # in a printed box spans the box, much wider than these short procedural amounts).
-    from chequereader.locate import LocateConfig
-
-    ink_hull = LocateConfig(box_extent=False)
     for k, loc in enumerate(["us", "in", "cl"] * 2):
-        zone = cheque_zone(pool, loc, np.random.default_rng([4, k]), ink_hull)
+        zone = cheque_zone(pool, loc, np.random.default_rng([4, k]))
         if zone is None:
             continue
         found += 1

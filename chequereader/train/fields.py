@@ -367,6 +367,7 @@ def train_fields(
     own_char_weight: float = 1.0,
     char_epochs: int = 40,
     char_lr: float = 2e-3,
+    digit_boxes: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -376,9 +377,11 @@ def train_fields(
     of the moment) counts for nothing in that step (label noise, a digit the cuts cannot
     isolate; ``inf`` keeps all). ``resume``: continue from ``out``'s checkpoint
     (``OUT.ckpt``, written after every epoch; the same manifests, seed and split).
-    The user's own characters come from the rows' ``digit_boxes`` where the manifest has them
-    (:func:`box_characters`) and, for the rest and for the symbols, from aligning each label
-    through its lattice (:func:`aligned_characters`). They are used twice: first a character
+    The user's own characters come from aligning each label through its lattice
+    (:func:`aligned_characters`): the candidates the reader itself will score. With
+    ``digit_boxes``, the digits of rows that have a ``digit_boxes`` column are cut by those
+    boxes instead (:func:`box_characters`; crops framed from a hand-drawn box differ a little
+    from the lattice's candidates). They are used twice: first a character
     stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``; 0 skips it), then,
     during global training, a character loss at ``own_char_weight`` (0 turns it off). Returns
     the history
@@ -423,7 +426,10 @@ def train_fields(
 
         m0 = load_model(init)
         tables0 = {locale: get_grammar(locale).tables(m0.alphabet)}
-        bx, by, boxed = box_characters(tr.rows, locale)
+        if digit_boxes:
+            bx, by, boxed = box_characters(tr.rows, locale)
+        else:
+            bx, by, boxed = np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), set()
         ax_all, ay_all = [], []
         for k, g in enumerate(tr.graphs):
             ax, ay = aligned_characters([g], m0, tables0, max_arc_penalty)

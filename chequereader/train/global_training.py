@@ -217,10 +217,11 @@ def cheque_zone(pool: GlyphSource, locale: str, rng: np.random.Generator,
     A synthetic cheque of the locale's handwritten layout (:data:`CHEQUE_LAYOUTS`) is written
     with ``pool``'s digits, scanned (:func:`chequereader.synth.scan_format`) and located by
     :func:`chequereader.locate.locate_fields`; the zone is the candidate among the reader's
-    first three that overlaps the amount's ink best. ``labels`` are the written text and,
+    first three that holds the amount's ink best. ``labels`` are the written text and,
     when it does not begin with the layout's printed sign, the sign and the text (the zone
-    may hold it), joined by :data:`LABEL_SEP`. None when no candidate overlaps the amount
-    (IoU < 0.5).
+    may hold it), joined by :data:`LABEL_SEP`. None when no candidate holds at least 70% of
+    the amount's box, or the one that does is over eight times its area (a zone that
+    spans the printed box is wider than a short amount, but not a quarter of the page).
     """
     from ..locate import LocateConfig, locate_fields
 
@@ -229,8 +230,18 @@ def cheque_zone(pool: GlyphSource, locale: str, rng: np.random.Generator,
     ch = make_cheque(layout, written, canon, pool, rng)
     image = scan_format(ch.image, rng)
     zones = locate_fields(image, locate_cfg or LocateConfig())[:3]
-    best = max(zones, key=lambda z: z.bbox.iou(ch.field_box), default=None)
-    if best is None or best.bbox.iou(ch.field_box) < 0.5:
+    fb = ch.field_box
+    area = max(1, fb.w * fb.h)
+
+    def cover(z: Any) -> float:
+        b = z.bbox
+        iw = max(0, min(b.x2, fb.x2) - max(b.x, fb.x))
+        ih = max(0, min(b.y2, fb.y2) - max(b.y, fb.y))
+        return iw * ih / area
+
+    fits = [z for z in zones if cover(z) >= 0.7 and z.bbox.w * z.bbox.h <= 8 * area]
+    best = max(fits, key=lambda z: (cover(z), z.bbox.iou(fb)), default=None)
+    if best is None:
         return None
     sign = LAYOUTS[layout].sign
     texts = [ch.text] + ([sign + ch.text] if not ch.text.startswith(sign) else [])
