@@ -396,7 +396,7 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
 # ------------------------------------------------------------------------------------------
 # read / evaluate / inspect / synth (batch runs and evaluation)
 
-_LOCALE_CHOICE = click.Choice(["us", "in", "cl", "any"])
+_LOCALE_CHOICE = click.Choice(["auto", "us", "in", "cl", "any"])
 
 
 def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
@@ -420,7 +420,8 @@ def _pipeline_options(f):
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
                      help="Reject below this confidence (default 0.5 or the config's).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,
-                     help="Amount grammar (default us, or the config's).")(f)
+                     help="Amount grammar: us, in, cl, any, or auto (the default, or the "
+                          "config's): read under any, then under the locale the text shows.")(f)
     f = click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops.")(f)
     return f
 
@@ -661,7 +662,7 @@ def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | N
 @main.command("synth")
 @click.option("--count", required=True, type=click.IntRange(0))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
-@click.option("--locale", default="us", show_default=True, type=_LOCALE_CHOICE)
+@click.option("--locale", default="us", show_default=True, type=click.Choice(["us", "in", "cl", "any"]))
 @click.option("--digits", type=click.Path(exists=True, dir_okay=False), help="Digits .npz (default: fonts/strokes).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--formats", default="png", show_default=True, help="Comma list of png,jpg,tif.")

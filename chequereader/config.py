@@ -34,12 +34,18 @@ from .quality import QualityConfig
 from .segment import SegmentConfig
 
 LOCALES = ("us", "in", "cl", "any")
+# what a reader may be asked for: a locale, or "auto" (grammar.locale_hint)
+READ_LOCALES = (*LOCALES, "auto")
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """How :class:`chequereader.pipeline.ChequeReader` composes the stages.
 
+    ``locale``: the amount grammar (``us``, ``in``, ``cl``, ``any``), or ``auto``: each field
+    is read under ``any`` and then under the locale its text shows, if it shows one (a rupee
+    sign, lakh grouping or ``/-``: ``in``; ``.`` grouping thousands: ``cl``; ``xx/100`` or
+    ``$`` with cents: ``us``; :func:`chequereader.grammar.locale_hint`).
     ``reject_threshold``: a reading whose confidence is below it is ``rejected``; None (the
     default) takes the calibration's threshold, or 0.5 without a calibration.
     ``calibration``: the model that turns a reading's evidence into the probability that it
@@ -60,7 +66,7 @@ class PipelineConfig:
     ``benchmarks/calibrate.py``).
     """
 
-    locale: str = "us"
+    locale: str = "auto"
     field: bool = False
     reject_threshold: float | None = None
     nbest: int = 5
@@ -83,7 +89,7 @@ class PipelineConfig:
     evidence: bool = False
 
     def __post_init__(self) -> None:
-        check_in(self.locale, LOCALES, "locale")
+        check_in(self.locale, READ_LOCALES, "locale")
         check_in(self.pages, ("all", "first"), "pages")
         if self.reject_threshold is not None:
             check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)

@@ -468,6 +468,32 @@ def _strip(text: str) -> str:
     return _WS.sub("", text)
 
 
+_LAKH = re.compile(r"\d,\d\d,\d{3}(?!\d)")
+_CL_THOUSANDS = re.compile(r"\d\.\d{3}(?![\d])")
+
+
+def locale_hint(text: str) -> str | None:
+    """The locale a decoded text's own form points to, or None when it says nothing.
+
+    ``in`` for a rupee sign, lakh grouping (``1,21,00,000``) or the ``/-`` ending; ``cl`` for
+    ``.`` grouping thousands (``52.931``); ``us`` for ``xx/100`` or a ``$`` otherwise (the
+    dollar of most cheques that print one; a peso amount shows itself by its ``.``
+    grouping). Used by ``locale="auto"``: read the field under ``any``, then again under the
+    locale its text shows (that locale's cleaning, priors and canonical form).
+
+    >>> locale_hint("1,21,00,000/-"), locale_hint("$52.931"), locale_hint("$***300"), locale_hint("125")
+    ('in', 'cl', 'us', None)
+    """
+    t = "".join(text.split())
+    if RUPEE in t or t.endswith("/-") or _LAKH.search(t):
+        return "in"
+    if _CL_THOUSANDS.search(t.rstrip(".-")):
+        return "cl"
+    if "/100" in t or t.startswith("$"):
+        return "us"
+    return None
+
+
 def canonical_amount(text: str, locale: str = "any") -> str | None:
     """The canonical amount (DESIGN section 6) of a written amount, or None if refused.
 

@@ -24,9 +24,9 @@ from . import locate as locate_stage
 from . import quality as quality_stage
 from . import segment as segment_stage
 from ._validate import check_image, check_in
-from .config import LOCALES, PipelineConfig
+from .config import LOCALES, READ_LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
-from .grammar import get_grammar
+from .grammar import get_grammar, locale_hint
 from .io.images import iter_pages
 from .io.manifest import amounts_equal
 from .models.weights import load_model
@@ -42,6 +42,7 @@ class FieldTrace:
     graph: SegmentationGraph
     penalties: np.ndarray
     decoding: decode_stage.Decoding
+    locale: str = "any"  # the locale the field was read in (resolved from "auto")
 
 
 class ChequeReader:
@@ -87,9 +88,20 @@ class ChequeReader:
     # ---------------------------------------------------------------- fields
     def trace_field(self, image: np.ndarray, locale: str | None = None,
                     timing: dict[str, float] | None = None) -> FieldTrace:
-        """Run clean -> segment -> lattice -> recognize -> decode on one field image."""
+        """Run clean -> segment -> lattice -> recognize -> decode on one field image.
+
+        ``locale="auto"`` reads the field under ``any``, then again under the locale its
+        decoded text shows (:func:`chequereader.grammar.locale_hint`), if any.
+        """
+        loc = check_in(locale or self.config.locale, READ_LOCALES, "locale")
+        if loc != "auto":
+            return self._trace(image, loc, timing)
+        tr = self._trace(image, "any", timing)
+        hint = locale_hint(tr.decoding.text)
+        return self._trace(image, hint, timing) if hint else tr
+
+    def _trace(self, image: np.ndarray, loc: str, timing: dict[str, float] | None) -> FieldTrace:
         cfg = self.config
-        loc = check_in(locale or cfg.locale, LOCALES, "locale")
         t = timing if timing is not None else {}
 
         def tick(name: str, t0: float) -> float:
@@ -115,7 +127,7 @@ class ChequeReader:
             raised_from=graph.raised_from,
         )
         tick("decode", t0)
-        return FieldTrace(cf, seg, graph, pen, dec)
+        return FieldTrace(cf, seg, graph, pen, dec, loc)
 
     def evidence(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
                  field_penalty: float = 0.0) -> calibration_stage.Evidence:
@@ -124,7 +136,7 @@ class ChequeReader:
         dec = tr.decoding
         stab = None
         if dec.path is not None and (self.config.calibration.needs_stability or self.config.evidence):
-            loc = locale or self.config.locale
+            loc = tr.locale
             arcs = list(dec.path.arcs)
             stab = calibration_stage.stability(self.model_for(loc), tr.graph.images[arcs],
                                                dec.path.classes)

@@ -223,3 +223,32 @@ def test_tables_accept_exactly_the_grammars_strings(locale: str) -> None:
     assert t.walk([alpha.index("-")] * 3) == frozenset()  # stuck: no state reached
     one = t.walk([alpha.index("1")])
     assert len(one) == 1 and set(t.dst[(t.src == t.start) & (t.cls == alpha.index("1"))].tolist()) == one
+
+
+@pytest.mark.parametrize("text, want", [
+    ("\u20b95,10,000/-", "in"), ("1,21,00,000", "in"), ("26 30 000/-", "in"), ("190/-", "in"),
+    ("$52.931", "cl"), ("15.000.-", "cl"), ("1.234.567", "cl"),
+    ("$***300", "us"), ("540 00/100", "us"), ("$1,234.56", "us"),
+    ("125", None), ("12,500.00", None), ("", None),
+])
+def test_locale_hint_reads_the_locale_off_the_text(text, want):
+    from chequereader.grammar import locale_hint
+
+    assert locale_hint(text) == want
+
+
+def test_auto_locale_reads_an_indian_field_as_indian():
+    import cv2
+    import numpy as np
+
+    from chequereader.config import PipelineConfig
+    from chequereader.pipeline import ChequeReader
+
+    img = np.full((60, 330), 255, np.uint8)
+    cv2.putText(img, "1,21,00,000/-", (6, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 0, 2)
+    reader = ChequeReader(PipelineConfig(field=True))
+    assert reader.config.locale == "auto"
+    tr = reader.trace_field(img)
+    assert tr.locale == "in" and tr.decoding.text == "1,21,00,000/-"
+    assert tr.decoding.amount == "12100000"
+    assert reader.trace_field(img, "cl").locale == "cl"  # a named locale is kept
