@@ -531,14 +531,19 @@ def _json_line(row: dict[str, Any]) -> str:
 
 
 def _csv_cell(v: Any) -> Any:
-    return "" if v is None else v
+    # One flat cell per key: nested values (lists, objects) and booleans as their JSON text.
+    if v is None:
+        return ""
+    if isinstance(v, (bool, list, tuple, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    return v
 
 
 def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
     """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows, one line each;
-    ``csv``: the :data:`~chequereader.types.CSV_COLUMNS` subset, no header, one record each,
-    cells quoted as RFC 4180 says, so a newline inside a name or message stays in its quoted
-    cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV
+    ``csv``: the same keys as columns (:data:`~chequereader.types.CSV_COLUMNS`), nested
+    values as JSON text, no header, one record each, cells quoted as RFC 4180 says, so a
+    newline inside a name or message stays in its quoted cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV
     keeps them, to be written back as their original bytes (see :class:`RowWriter`)."""
     if fmt == "jsonl":
         return "".join(_json_line(r.to_row()) for r in results)
@@ -609,6 +614,11 @@ def _scan_output(path: str | os.PathLike, fmt: str, keep_last: bool) -> ResumeSt
     recs = _records(data, fmt)
     texts = [raw.decode("utf-8", errors="surrogateescape") for raw, _ in recs]
     start = 1 if fmt == "csv" and texts and texts[0].split(",")[:1] == ["file"] else 0
+    if start and texts[0] != ",".join(CSV_COLUMNS):
+        # Rows of other columns would all look torn and be cut: refuse instead.
+        raise OutputError(
+            f"{p}: its CSV columns ({texts[0][:80]}) are not this version's; resume it with "
+            "the version that wrote it, or write a new file")
     keys = [_row_key(t, fmt) for t in texts[start:]]
     # An unparseable record can only be the torn end of the last write; cut from there.
     keep_end = len(keys)
