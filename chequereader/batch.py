@@ -71,6 +71,7 @@ def cached_reader(config: PipelineConfig) -> Any:
     if reader is None:
         from .pipeline import ChequeReader
 
+        _log.debug("chequereader: loading the recognizer (weights: %s)", config.weights or "bundled")
         reader = ChequeReader(config)
         _READERS[config] = reader
     return reader
@@ -1007,12 +1008,18 @@ def run_batch(
         done = {path_key(f) for f in writer.done}
         skipped = sum(1 for p in items if path_key(p) in done)
         prog = Progress(len(items) - skipped, enabled=progress)
+        _log.debug("chequereader: %d inputs to read (%d already in the output), workers=%d%s",
+                  len(items) - skipped, skipped, workers, f", dask={dask}" if dask else "")
         chunks = iter_chunks(items, config, workers=workers, dask=dask,
                              raise_on_error=raise_on_error, skip=done, reader=reader,
                              torch_threads=torch_threads, skip_pages=writer.partial)
         try:
             for _, _, results, end in chunks:
                 rows += writer.write(results)
+                if _log.isEnabledFor(logging.DEBUG):
+                    for r in results:
+                        _log.debug("chequereader: %s page %d: %s %s %.3f (%.0f ms)", r.file, r.page,
+                                   r.status, r.amount, r.confidence, r.timing_ms.get("total", 0.0))
                 warned += sum(1 for r in results if r.extra.get("x9_warnings"))
                 files += int(end)
                 prog.update(results, end)
