@@ -115,6 +115,22 @@ def _summary_lines(status: str, text: str, amount: str | None, conf: float,
     return lines
 
 
+def panel_lines(trace_or_result: Any, *, result: AmountResult | None = None,
+                truth: str | None = None) -> list[str]:
+    """The text panel of an overlay: status, text, amount, confidence, n-best.
+
+    From ``result`` when given (or when ``trace_or_result`` is one): the page's result, with
+    the calibrated confidence that ``read`` reports; else from a trace's decoding alone.
+    """
+    res = trace_or_result if isinstance(trace_or_result, AmountResult) else result
+    if res is not None:
+        return _summary_lines(res.status, res.text, res.amount, res.confidence,
+                              res.alternatives, truth, res.error)
+    dec = trace_or_result.decoding
+    return _summary_lines(dec.status, dec.text, dec.amount, dec.confidence, dec.alternatives,
+                          truth, None)
+
+
 def render_overlay(
     image: np.ndarray,
     trace_or_result: Any,
@@ -139,7 +155,8 @@ def render_overlay(
         of the decoding; an :class:`~chequereader.types.AmountResult` draws its field box and
         characters (no cuts: results do not keep the segmentation).
     result : AmountResult, optional
-        With a trace: the page's result, for the status line (status, error).
+        With a trace: the page's result, for the text panel (status, text, amount, the
+        confidence `read` reports, n-best, error; see :func:`panel_lines`).
     truth : str, optional
         The true amount, shown in the panel.
     offset : (int, int)
@@ -186,8 +203,7 @@ def render_overlay(
             b = c.bbox
             _rect(img, (b.x - ox, b.y - oy, b.w, b.h), _CHAR, 1)
             _label(img, f"{c.char} {c.penalty:.1f}", b.x - ox, b.y - oy - 2, _CHAR, sc * 0.6)
-        lines = _summary_lines(res.status, res.text, res.amount, res.confidence,
-                               res.alternatives, truth, res.error)
+        lines = panel_lines(res, truth=truth)
     else:
         tr = trace_or_result
         seg = tr.segmentation
@@ -218,9 +234,7 @@ def render_overlay(
                 _label(img, ch, x, top - 6, _CHAR, 0.45)
                 _label(img, f"{float(tr.penalties[a, c]):.2f}", x, top + h * z + 14, _CHAR, 0.35)
         h, w = img.shape[:2]
-        status = result.status if result is not None else dec.status
-        lines = _summary_lines(status, dec.text, dec.amount, dec.confidence, dec.alternatives,
-                               truth, result.error if result is not None else None)
+        lines = panel_lines(tr, result=result, truth=truth)
     if not panel:
         return img
     width = max(w, 360)
