@@ -323,22 +323,27 @@ def read_field(image: Any, locale: str = DEFAULT_LOCALE, weights: str | None = N
     return _default_reader(weights).read_field(_as_array(image), locale=locale)
 
 
-def _as_array(image: Any) -> np.ndarray:
-    if isinstance(image, np.ndarray):
-        return image
+def _as_array(image: Any, grey: bool = False) -> np.ndarray:
+    """A NumPy image from an array or a PIL image (a PIL image is made grey as a file's page
+    is; ``grey``: a colour array, BGR(A) as OpenCV gives it, is made grey too)."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency
         Image = None  # type: ignore[assignment]
     if Image is not None and isinstance(image, Image.Image):
-        im = image if image.mode in ("L", "RGB") else image.convert("RGB" if "A" in image.mode
-                                                                    or image.mode == "P" else "L")
-        if im.mode == "RGB":  # the pipeline takes colour in OpenCV's BGR order
-            return np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
-        return np.asarray(im)
-    from .errors import InvalidImageError
+        from .io.images import _to_grey
 
-    raise InvalidImageError(f"image: expected a NumPy array or a PIL image, got {type(image).__name__}")
+        return _to_grey(image)
+    if not isinstance(image, np.ndarray):
+        from .errors import InvalidImageError
+
+        raise InvalidImageError(f"image: expected a path, bytes, a NumPy array or a PIL image, "
+                                f"got {type(image).__name__}")
+    if grey and image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype == np.uint8:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    if grey and image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    return image
 
 
 def read_cheque(source: Any, locale: str = DEFAULT_LOCALE,
@@ -347,7 +352,7 @@ def read_cheque(source: Any, locale: str = DEFAULT_LOCALE,
 
     ``source``: a file path (PNG, JPEG, TIFF, X9.37...: one result per page or item), the
     bytes of such a file (results carry ``file="<bytes>"``), or one page as a grey or colour
-    NumPy array or a PIL image (a list of one result). A file that cannot be read gives one
+    (BGR, as OpenCV reads it) NumPy array or a PIL image (a list of one result). A file that cannot be read gives one
     ``error`` result, as in a batch. ``locale`` defaults to :data:`DEFAULT_LOCALE`.
 
     Examples
@@ -360,5 +365,5 @@ def read_cheque(source: Any, locale: str = DEFAULT_LOCALE,
         return reader.read_file(source, locale=locale, field=False) or [
             AmountResult(status="error", file=str(source) if isinstance(source, (str, Path))
                          else "<bytes>", error="no pages in file")]
-    img = check_image(_as_array(source), "image", ndim=(2, 3))
+    img = check_image(_as_array(source, grey=True), "image", ndim=(2,))
     return [reader.read_page(Page(img), locale=locale, field=False)]
