@@ -572,6 +572,9 @@ def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str |
     listed and files with other extensions are named in warnings on stderr and counted in
     the summary.
 
+    A row's amount is empty unless its status is ok: a rejected row's reading is in
+    `reading`, `text` and `alternatives` (see the README's Outputs for every key).
+
     Rows are written as pages (X9 items) are read. --resume keeps the rows written and
     reads only the pages missing; it compares inputs by their absolute path, so ./x/a.png
     and x/a.png are the same input. The output is locked while a run writes it: a second run on the same file
