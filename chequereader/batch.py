@@ -71,6 +71,7 @@ def cached_reader(config: PipelineConfig) -> Any:
     if reader is None:
         from .pipeline import ChequeReader
 
+        _log.debug("chequereader: loading the recognizer (weights: %s)", config.weights or "bundled")
         reader = ChequeReader(config)
         _READERS[config] = reader
     return reader
@@ -531,14 +532,19 @@ def _json_line(row: dict[str, Any]) -> str:
 
 
 def _csv_cell(v: Any) -> Any:
-    return "" if v is None else v
+    # One flat cell per key: nested values (lists, objects) and booleans as their JSON text.
+    if v is None:
+        return ""
+    if isinstance(v, (bool, list, tuple, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    return v
 
 
 def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
     """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows, one line each;
-    ``csv``: the :data:`~chequereader.types.CSV_COLUMNS` subset, no header, one record each,
-    cells quoted as RFC 4180 says, so a newline inside a name or message stays in its quoted
-    cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV
+    ``csv``: the same keys as columns (:data:`~chequereader.types.CSV_COLUMNS`), nested
+    values as JSON text, no header, one record each, cells quoted as RFC 4180 says, so a
+    newline inside a name or message stays in its quoted cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV
     keeps them, to be written back as their original bytes (see :class:`RowWriter`)."""
     if fmt == "jsonl":
         return "".join(_json_line(r.to_row()) for r in results)
@@ -609,6 +615,11 @@ def _scan_output(path: str | os.PathLike, fmt: str, keep_last: bool) -> ResumeSt
     recs = _records(data, fmt)
     texts = [raw.decode("utf-8", errors="surrogateescape") for raw, _ in recs]
     start = 1 if fmt == "csv" and texts and texts[0].split(",")[:1] == ["file"] else 0
+    if start and texts[0] != ",".join(CSV_COLUMNS):
+        # Rows of other columns would all look torn and be cut: refuse instead.
+        raise OutputError(
+            f"{p}: its CSV columns ({texts[0][:80]}) are not this version's; resume it with "
+            "the version that wrote it, or write a new file")
     keys = [_row_key(t, fmt) for t in texts[start:]]
     # An unparseable record can only be the torn end of the last write; cut from there.
     keep_end = len(keys)
@@ -997,12 +1008,18 @@ def run_batch(
         done = {path_key(f) for f in writer.done}
         skipped = sum(1 for p in items if path_key(p) in done)
         prog = Progress(len(items) - skipped, enabled=progress)
+        _log.debug("chequereader: %d inputs to read (%d already in the output), workers=%d%s",
+                  len(items) - skipped, skipped, workers, f", dask={dask}" if dask else "")
         chunks = iter_chunks(items, config, workers=workers, dask=dask,
                              raise_on_error=raise_on_error, skip=done, reader=reader,
                              torch_threads=torch_threads, skip_pages=writer.partial)
         try:
             for _, _, results, end in chunks:
                 rows += writer.write(results)
+                if _log.isEnabledFor(logging.DEBUG):
+                    for r in results:
+                        _log.debug("chequereader: %s page %d: %s %s %.3f (%.0f ms)", r.file, r.page,
+                                   r.status, r.amount, r.confidence, r.timing_ms.get("total", 0.0))
                 warned += sum(1 for r in results if r.extra.get("x9_warnings"))
                 files += int(end)
                 prog.update(results, end)

@@ -42,8 +42,12 @@ def _fail(msg: str) -> None:
 
 @click.group()
 @click.version_option(__version__, prog_name="chequereader")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="Debug messages on stderr too (as a command's -v).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr (as a command's -q).")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Read the courtesy amount on scanned bank cheques (LeCun et al. 1998, Section X)."""
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
 
 
 @main.group()
@@ -440,20 +444,84 @@ class _EchoHandler(logging.Handler):
         click.echo(self.format(record), err=True)
 
 
+def _log_options(f):
+    """``-q/--quiet`` and ``-v/--verbose`` on a command (also accepted before the command)."""
+    f = click.option("-v", "--verbose", count=True,
+                     help="Debug messages on stderr too (what is read, how long it took).")(f)
+    f = click.option("-q", "--quiet", is_flag=True,
+                     help="Only warnings and errors on stderr: no progress or summary.")(f)
+    return f
+
+
+def _verbosity(quiet: bool, verbose: int) -> tuple[bool, int]:
+    """The command's ``(quiet, verbose)`` with the group's (``chequereader -q read ...``) added."""
+    obj = click.get_current_context().find_root().obj or {}
+    return quiet or bool(obj.get("quiet")), verbose + int(obj.get("verbose", 0))
+
+
+def _log_level(quiet: bool, verbose: int) -> int:
+    """-q: warnings and errors only; default: also the summary (info); -v: also debug lines."""
+    if verbose:
+        return logging.DEBUG
+    return logging.WARNING if quiet else logging.INFO
+
+
 @contextlib.contextmanager
-def _warnings_on_stderr():
-    """The package's log warnings (folders skipped...) on stderr while a command runs, whatever
-    logging the host process set up (or did not)."""
+def _logging_on_stderr(level: int = logging.WARNING):
+    """The ``chequereader`` logger's messages at ``level`` and above (warnings of folders
+    skipped, fonts missing...; info and debug with -v) on stderr while a command runs,
+    whatever logging the host process set up (or did not)."""
     log = logging.getLogger("chequereader")
-    handler = _EchoHandler(logging.WARNING)
-    propagate = log.propagate
+    handler = _EchoHandler(level)
+    propagate, old_level = log.propagate, log.level
     log.addHandler(handler)
+    log.setLevel(level)
     log.propagate = False
     try:
         yield
     finally:
         log.removeHandler(handler)
         log.propagate = propagate
+        log.setLevel(old_level)
+
+
+def _list_file(name: str) -> list[str]:
+    """The paths listed in ``name`` (``-``: stdin), one a line, as written (only the line end
+    is taken off; empty lines are passed over). Bytes that are not UTF-8 stay the name's bytes
+    (surrogateescape), as for names given as arguments."""
+    import os
+
+    try:
+        if name == "-":
+            data = click.get_binary_stream("stdin").read()
+        else:
+            with open(name, "rb") as fh:
+                data = fh.read()
+    except OSError as exc:
+        raise click.UsageError(f"{name}: cannot read the list of inputs "
+                               f"({exc.strerror or exc})") from None
+    out = []
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line:
+            out.append(os.fsdecode(line))
+    return out
+
+
+def _expand_inputs(inputs: tuple[str, ...], from_files: tuple[str, ...]) -> list[str]:
+    """INPUTS with ``-`` and ``@FILE`` replaced by the paths they list, then --from-file's."""
+    out: list[str] = []
+    for x in inputs:
+        if x == "-":
+            out.extend(_list_file("-"))
+        elif x.startswith("@") and len(x) > 1:
+            out.extend(_list_file(x[1:]))
+        else:
+            out.append(x)
+    for f in from_files:
+        out.extend(_list_file(f))
+    return out
 
 
 def _read_exit_status(summary) -> int:
@@ -472,7 +540,9 @@ def _read_exit_status(summary) -> int:
 
 
 @main.command("read")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
+@click.option("--from-file", "from_files", multiple=True, metavar="FILE",
+              help="Also read the paths listed in FILE, one a line (- : stdin). Repeatable.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="out.jsonl or out.csv; - or none: JSON Lines on stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default from the output's extension.")
@@ -483,13 +553,21 @@ def _read_exit_status(summary) -> int:
 @click.option("--resume", is_flag=True, help="Skip the inputs and pages (X9 items) already in --output.")
 @click.option("--fail-on-error", is_flag=True, hidden=True,
               help="Kept for old scripts: error rows always give a non-zero exit status now.")
-@click.option("--raise-on-error", is_flag=True, help="Stop at the first error with its traceback.")
-@click.option("--quiet", is_flag=True, help="No progress or summary on stderr.")
-def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field: bool,
+@click.option("--raise-on-error", is_flag=True,
+              help="Stop at the first error with its Python traceback (debugging).")
+@_log_options
+def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str | None,
+             fmt: str | None, field: bool,
              locale: str | None, reject_threshold: float | None, weights: str | None,
              config: str | None, workers: int, dask_address: str | None, resume: bool,
-             fail_on_error: bool, raise_on_error: bool, quiet: bool) -> None:
+             fail_on_error: bool, raise_on_error: bool, quiet: bool, verbose: int) -> None:
     """Read the amount on every page of INPUTS (files, folders, globs): one row per page.
+
+    An input - reads a list of paths from stdin, one a line; @FILE (or --from-file FILE)
+    reads the list in FILE: for batches too long for a command line, e.g.
+    `find scans -name '*.tif' | chequereader read - -o out.jsonl`. Lines are taken as
+    written (only the line end is cut; empty lines are passed over). Name a file that
+    begins with @ as ./@name.
 
     A file named is always read and gets at least one row, whatever its extension (one that
     is not an image or X9 file is an error row); so does a path that does not exist. A
@@ -498,6 +576,9 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     (a link loop cannot recur; name the link to read it); they, sub-folders that cannot be
     listed and files with other extensions are named in warnings on stderr and counted in
     the summary.
+
+    A row's amount is empty unless its status is ok: a rejected row's reading is in
+    `reading`, `text` and `alternatives` (see the README's Outputs for every key).
 
     Rows are written as pages (X9 items) are read. --resume keeps the rows written and
     reads only the pages missing; it compares inputs by their absolute path, so ./x/a.png
@@ -523,6 +604,11 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     from .batch import run_batch
     from .errors import ConfigError
 
+    quiet, verbose = _verbosity(quiet, verbose)
+    if not inputs and not from_files:
+        raise click.UsageError("no INPUTS: name files, folders or globs, - (a list on stdin), "
+                               "@FILE or --from-file FILE")
+    paths = _expand_inputs(inputs, from_files)
     if output == "-":
         output = None
     if resume and not output:
@@ -532,27 +618,28 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
     try:
-        with _warnings_on_stderr():
-            summary = run_batch(list(inputs), output, cfg, workers=workers, dask=dask_address,
+        with _logging_on_stderr(_log_level(quiet, verbose)):
+            summary = run_batch(paths, output, cfg, workers=workers, dask=dask_address,
                                 resume=resume, progress=not quiet, fmt=fmt,
                                 raise_on_error=raise_on_error, torch_threads=1,
                                 stop_signals=(signal.SIGTERM,))
+            c = summary.counts
+            over = len(summary.passed_over)
+            logging.getLogger("chequereader").info(
+                f"chequereader: {summary.rows} rows from {summary.files} files "
+                f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
+                f", {summary.skipped} skipped"
+                + (f", {over} found in folders and not read" if over else "")
+                + (f", {summary.x9_warnings} with X9 structure warnings"
+                   if summary.x9_warnings else "")
+                + f") in {summary.seconds:.1f} s"
+                + (f"; stopped by signal {summary.interrupted}" if summary.interrupted else ""))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:
+        if raise_on_error:
+            raise  # the traceback of where it failed, as asked
         _fail(str(exc))
-    if not quiet:
-        c = summary.counts
-        over = len(summary.passed_over)
-        click.echo(f"chequereader: {summary.rows} rows from {summary.files} files "
-                   f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
-                   f", {summary.skipped} skipped"
-                   + (f", {over} found in folders and not read" if over else "")
-                   + (f", {summary.x9_warnings} with X9 structure warnings"
-                      if summary.x9_warnings else "")
-                   + f") in {summary.seconds:.1f} s"
-                   + (f"; stopped by signal {summary.interrupted}" if summary.interrupted else ""),
-                   err=True)
     status = _read_exit_status(summary)
     if status:
         sys.exit(status)
@@ -565,9 +652,10 @@ def read_cmd(inputs: tuple[str, ...], output: str | None, fmt: str | None, field
 @click.option("--out", "out", default="evaluation", show_default=True, type=click.Path(file_okay=False),
               help="Folder for metrics.json, curve.png, report.html.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@_log_options
 def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold: float | None,
-                 weights: str | None, config: str | None, out: str, workers: int, quiet: bool) -> None:
+                 weights: str | None, config: str | None, out: str, workers: int, quiet: bool,
+                 verbose: int) -> None:
     """Read/error/reject rates, error-reject curve and an HTML report on a labels manifest.
 
     LABELS: a CSV manifest (file,amount), or an X9.37 cash letter whose items' record-25
@@ -577,9 +665,11 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
 
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
+    quiet, verbose = _verbosity(quiet, verbose)
     try:
-        metrics = evaluate_manifest(labels, cfg, out, workers=workers, progress=not quiet,
-                                    torch_threads=1)
+        with _logging_on_stderr(_log_level(quiet, verbose)):
+            metrics = evaluate_manifest(labels, cfg, out, workers=workers, progress=not quiet,
+                                        torch_threads=1)
     except ChequeReaderError as exc:
         _fail(str(exc))
     keys = ("n", "read_rate", "error_rate", "reject_rate", "exact_match", "char_error_rate")
@@ -598,10 +688,10 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
               help="Pipeline TOML to start from (its settings are kept).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@_log_options
 def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, field: bool,
                   locale: str | None, reject_threshold: float | None, weights: str | None,
-                  config: str | None, workers: int, quiet: bool) -> None:
+                  config: str | None, workers: int, quiet: bool, verbose: int) -> None:
     """Fit the confidence model and the reject threshold on labelled scans.
 
     LABELS: a CSV manifest (file,amount) or a labelled X9.37 file, as for evaluate. The
@@ -617,9 +707,11 @@ def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, fie
     if reject_threshold is not None:
         raise click.UsageError("calibrate chooses the threshold: --reject-threshold does not apply")
     cfg = _pipeline_config(config, locale=locale, field=field, weights=weights)
+    quiet, verbose = _verbosity(quiet, verbose)
     try:
-        rep = calibrate_manifest(labels, cfg, target_error=target_error, folds=folds,
-                                 workers=workers, progress=not quiet, torch_threads=1)
+        with _logging_on_stderr(_log_level(quiet, verbose)):
+            rep = calibrate_manifest(labels, cfg, target_error=target_error, folds=folds,
+                                     workers=workers, progress=not quiet, torch_threads=1)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:
@@ -645,15 +737,22 @@ def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, fie
               help="Page of a multi-page TIFF or item of an X9.37 file (from 0).")
 @_pipeline_options
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@_log_options
 def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | None,
-                reject_threshold: float | None, weights: str | None, config: str | None) -> None:
-    """Draw the field, cuts, best path (characters, penalties) and n-best of IMAGE."""
+                reject_threshold: float | None, weights: str | None, config: str | None,
+                quiet: bool, verbose: int) -> None:
+    """Draw the field, cuts, best path (characters, penalties) and n-best of IMAGE.
+
+    The page is read as `read` reads it, and the overlay shows the field that reading was
+    taken from: the row printed is `read`'s row for that page."""
     from .inspect import inspect_file
 
     cfg = _pipeline_config(config, locale=locale, field=field, reject_threshold=reject_threshold,
                            weights=weights)
+    quiet, verbose = _verbosity(quiet, verbose)
     try:
-        res = inspect_file(image, output, cfg, page=page)
+        with _logging_on_stderr(_log_level(quiet, verbose)):
+            res = inspect_file(image, output, cfg, page=page)
     except ChequeReaderError as exc:
         _fail(str(exc))
     click.echo(json.dumps(res.to_row()))
@@ -666,10 +765,15 @@ def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | N
 @click.option("--digits", type=click.Path(exists=True, dir_okay=False), help="Digits .npz (default: fonts/strokes).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--formats", default="png", show_default=True, help="Comma list of png,jpg,tif.")
-@click.option("--x9", is_flag=True, help="Also write cheques.x937.")
+@click.option("--x9", is_flag=True, help="Also write cheques.x937 (labels.csv then gives each "
+              "cheque's X9 item sequence number).")
+@_log_options
 def synth_cmd(count: int, out: str, locale: str, digits: str | None, seed: int, formats: str,
-              x9: bool) -> None:
-    """Write COUNT synthetic cheques and labels.csv into OUT."""
+              x9: bool, quiet: bool, verbose: int) -> None:
+    """Write COUNT synthetic cheques and labels.csv into OUT.
+
+    Progress on stderr unless --quiet. Without --digits the digits come from the Debian
+    handwriting fonts; when none is installed a warning says so and pen strokes are used."""
     from .errors import ConfigError
     from .synth import generate
 
@@ -677,8 +781,11 @@ def synth_cmd(count: int, out: str, locale: str, digits: str | None, seed: int, 
     bad = [f for f in fmts if f not in ("png", "jpg", "tif")]
     if bad or not fmts:
         raise click.BadParameter(f"{formats!r}: use a comma list of png, jpg, tif", param_hint="--formats")
+    quiet, verbose = _verbosity(quiet, verbose)
     try:
-        labels = generate(count, out, locale=locale, digits=digits, seed=seed, formats=fmts, x9=x9)
+        with _logging_on_stderr(_log_level(quiet, verbose)):
+            labels = generate(count, out, locale=locale, digits=digits, seed=seed, formats=fmts,
+                              x9=x9, progress=not quiet)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ._validate import check_image
-from .types import AmountResult, BBox
+from .types import AmountResult, BBox, Page
 
 _FIELD = (0, 160, 0)
 _CUT = (255, 120, 0)
@@ -115,6 +115,22 @@ def _summary_lines(status: str, text: str, amount: str | None, conf: float,
     return lines
 
 
+def panel_lines(trace_or_result: Any, *, result: AmountResult | None = None,
+                truth: str | None = None) -> list[str]:
+    """The text panel of an overlay: status, text, amount, confidence, n-best.
+
+    From ``result`` when given (or when ``trace_or_result`` is one): the page's result, with
+    the calibrated confidence that ``read`` reports; else from a trace's decoding alone.
+    """
+    res = trace_or_result if isinstance(trace_or_result, AmountResult) else result
+    if res is not None:
+        return _summary_lines(res.status, res.text, res.amount, res.confidence,
+                              res.alternatives, truth, res.error)
+    dec = trace_or_result.decoding
+    return _summary_lines(dec.status, dec.text, dec.amount, dec.confidence, dec.alternatives,
+                          truth, None)
+
+
 def render_overlay(
     image: np.ndarray,
     trace_or_result: Any,
@@ -139,7 +155,8 @@ def render_overlay(
         of the decoding; an :class:`~chequereader.types.AmountResult` draws its field box and
         characters (no cuts: results do not keep the segmentation).
     result : AmountResult, optional
-        With a trace: the page's result, for the status line (status, error).
+        With a trace: the page's result, for the text panel (status, text, amount, the
+        confidence `read` reports, n-best, error; see :func:`panel_lines`).
     truth : str, optional
         The true amount, shown in the panel.
     offset : (int, int)
@@ -186,8 +203,7 @@ def render_overlay(
             b = c.bbox
             _rect(img, (b.x - ox, b.y - oy, b.w, b.h), _CHAR, 1)
             _label(img, f"{c.char} {c.penalty:.1f}", b.x - ox, b.y - oy - 2, _CHAR, sc * 0.6)
-        lines = _summary_lines(res.status, res.text, res.amount, res.confidence,
-                               res.alternatives, truth, res.error)
+        lines = panel_lines(res, truth=truth)
     else:
         tr = trace_or_result
         seg = tr.segmentation
@@ -218,9 +234,7 @@ def render_overlay(
                 _label(img, ch, x, top - 6, _CHAR, 0.45)
                 _label(img, f"{float(tr.penalties[a, c]):.2f}", x, top + h * z + 14, _CHAR, 0.35)
         h, w = img.shape[:2]
-        status = result.status if result is not None else dec.status
-        lines = _summary_lines(status, dec.text, dec.amount, dec.confidence, dec.alternatives,
-                               truth, result.error if result is not None else None)
+        lines = panel_lines(tr, result=result, truth=truth)
     if not panel:
         return img
     width = max(w, 360)
@@ -242,15 +256,25 @@ def field_crop(page: np.ndarray, box: BBox | None) -> tuple[np.ndarray, tuple[in
 
 
 def overlay_for(reader: Any, page: np.ndarray, result: AmountResult, *, truth: str | None = None,
-                locale: str | None = None) -> np.ndarray:
-    """Overlay of one page's result: its field re-traced (cuts, best path, n-best) when it has
-    one, else the result drawn on the page."""
+                locale: str | None = None, trace: Any = None) -> np.ndarray:
+    """Overlay of one page's result: the trace of the field it was read from (cuts, best path,
+    n-best) when it has one, else the result drawn on the page.
+
+    ``trace`` is the :class:`~chequereader.pipeline.FieldTrace` that
+    :meth:`~chequereader.pipeline.ChequeReader.trace_page` returned with ``result``. Without
+    it the page is read again through the same method (same config, so the same decision) to
+    get it; a trace that no longer agrees with ``result`` is not drawn.
+    """
     if result.field is None or result.status == "error" and not result.characters:
         return render_overlay(page, result, truth=truth)
     crop, off = field_crop(page, result.field)
     try:
-        tr = reader.trace_field(crop, locale)
-        img = render_overlay(crop, tr, result=result, truth=truth)
+        if trace is None:
+            again, trace = reader.trace_page(Page(page), locale)
+            if (again.text, again.amount, again.field) != (result.text, result.amount, result.field):
+                trace = None
+        img = (render_overlay(crop, trace, result=result, truth=truth) if trace is not None
+               else render_overlay(crop, result, truth=truth, offset=off))
     except Exception:  # an overlay must never end a report; fall back to the stored result
         img = render_overlay(crop, result, truth=truth, offset=off)
     if crop.shape[:2] == page.shape[:2]:
@@ -264,26 +288,61 @@ def overlay_for(reader: Any, page: np.ndarray, result: AmountResult, *, truth: s
     return np.concatenate([top, np.full((4, w, 3), 255, np.uint8), img], axis=0)
 
 
-def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None,
-                 page: int = 0) -> AmountResult:
-    """Read page ``page`` (0-based) of ``path`` and write its overlay PNG to ``out``; return
-    the result. Multi-page TIFFs and X9.37 files have one page per image / item."""
+class _AllBut:
+    """The page indices other than one (``skip`` for :func:`~chequereader.io.images.iter_pages`)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def __contains__(self, i: object) -> bool:
+        return i != self.keep
+
+
+def inspect_page(path: str | Path, config: Any = None, reader: Any = None,
+                 page: int = 0) -> tuple[AmountResult, Any, np.ndarray]:
+    """Read page ``page`` (0-based) of ``path`` as ``read`` does; return its result, the
+    trace of the field it was read from (None when none was decoded) and the page image.
+
+    The page is decoded and read by :meth:`~chequereader.pipeline.ChequeReader.trace_page`,
+    the method behind every row of ``read``, so the result is ``read``'s row for that page.
+    """
     from .errors import InvalidImageError
-    from .io.images import load_pages
+    from .io.images import iter_pages
     from .pipeline import ChequeReader
 
     rd = reader if reader is not None else ChequeReader(config)
+    lim = rd.config.limits
+    # The pages before the one asked for are passed over without being decoded.
+    found = next(iter(iter_pages(path, limits=lim, source=str(path), skip=_AllBut(page))), None)
+    if found is None or found.index != page:
+        n = 0
+        try:  # only to say how many there are: one page decoded at a time
+            for pg in iter_pages(path, limits=lim, source=str(path)):
+                n = pg.index + 1
+        except InvalidImageError:
+            pass
+        raise InvalidImageError(f"{path}: no page {page} (it has {n}, numbered from 0)")
+    if found.meta.get("error"):
+        raise InvalidImageError(str(found.meta["error"]))
+    res, trace = rd.trace_page(found)
+    return res, trace, found.image
+
+
+def inspect_file(path: str | Path, out: str | Path, config: Any = None, reader: Any = None,
+                 page: int = 0) -> AmountResult:
+    """Read page ``page`` (0-based) of ``path`` and write its overlay PNG to ``out``; return
+    the result (``read``'s row for that page: see :func:`inspect_page`). Multi-page TIFFs and
+    X9.37 files have one page per image / item."""
+    from .errors import InvalidImageError
+
     out = Path(out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
         raise InvalidImageError(f"{out}: the overlay's file name must end in .png, .jpg or .tif")
-    pages = load_pages(path, limits=rd.config.limits, source=str(path))
-    if not 0 <= page < len(pages):
-        raise InvalidImageError(f"{path}: no page {page} (it has {len(pages)}, numbered from 0)")
-    pg = pages[page]
-    if pg.meta.get("error"):
-        raise InvalidImageError(str(pg.meta["error"]))
-    res = rd.read_page(pg)
-    img = overlay_for(rd, pg.image, res)
+    from .pipeline import ChequeReader
+
+    rd = reader if reader is not None else ChequeReader(config)
+    res, trace, image = inspect_page(path, reader=rd, page=page)
+    img = overlay_for(rd, image, res, trace=trace) if trace is not None else render_overlay(image, res)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         ok = cv2.imwrite(str(out), img)

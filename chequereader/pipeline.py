@@ -195,6 +195,13 @@ class ChequeReader:
     # ---------------------------------------------------------------- pages
     def read_page(self, page: Page, locale: str | None = None, field: bool | None = None) -> AmountResult:
         """Read one page: quality flags, then the field (``field=True``) or the located fields."""
+        return self.trace_page(page, locale, field)[0]
+
+    def trace_page(self, page: Page, locale: str | None = None,
+                   field: bool | None = None) -> tuple[AmountResult, FieldTrace | None]:
+        """:meth:`read_page`'s result and the trace of the field it was read from (None when
+        no field was decoded). ``inspect`` draws this trace, so what it shows is what
+        ``read`` decided."""
         cfg = self.config
         field_mode = cfg.field if field is None else field
         extra: dict[str, Any] = {}
@@ -206,7 +213,7 @@ class ChequeReader:
                     extra[k] = page.meta[k]
         base = AmountResult(status="error", file=page.source, page=page.index, extra=extra)
         if page.meta.get("error"):
-            return replace(base, error=str(page.meta["error"]))
+            return replace(base, error=str(page.meta["error"])), None
         t0 = time.perf_counter()
         timing: dict[str, float] = {}
         flags: tuple[str, ...] = ()
@@ -216,8 +223,10 @@ class ChequeReader:
         if field_mode:
             h, w = page.image.shape[:2]
             tr = self.trace_field(page.image, locale, timing)
+            chosen: FieldTrace | None = tr
             res = self._result(tr, field_box=BBox(0, 0, int(w), int(h)), locale=locale)
         else:
+            chosen = None
             t1 = time.perf_counter()
             fields = locate_stage.locate_fields(page.image, cfg.locate)[: cfg.max_fields]
             timing["locate"] = 1000 * (time.perf_counter() - t1)
@@ -241,6 +250,7 @@ class ChequeReader:
                     break
             if best is not None:
                 tr, f = best
+                chosen = tr
                 t1 = time.perf_counter()
                 res = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox,
                                    locale=locale, n_quality_flags=len(flags),
@@ -250,15 +260,23 @@ class ChequeReader:
         if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
             extra["match"] = bool(amounts_equal(res.amount, extra["x9_amount"]))
         return replace(res, file=page.source, page=page.index, quality=flags,
-                       timing_ms=timing, extra=extra)
+                       timing_ms=timing, extra=extra), chosen
 
-    def iter_file(self, path: str | Path, locale: str | None = None, field: bool | None = None,
-                  raise_on_error: bool = False, skip: Container[int] = ()) -> Iterator[AmountResult]:
-        """One result per page of ``path``, each page decoded and read when the next result is
-        asked for (a multi-page TIFF or an X9 file is never held whole in memory); a bad file
-        or page gives an ``error`` result. Pages (X9: items) whose index is in ``skip`` are
-        passed over without being decoded (resume)."""
-        src = str(path)
+    def iter_file(self, path: str | Path | bytes, locale: str | None = None, field: bool | None = None,
+                  raise_on_error: bool = False, skip: Container[int] = (),
+                  source: str | None = None) -> Iterator[AmountResult]:
+        """One result per page of ``path`` (a file, or the bytes of one), each page decoded and
+        read when the next result is asked for (a multi-page TIFF or an X9 file is never held
+        whole in memory); a bad file or page gives an ``error`` result. Pages (X9: items)
+        whose index is in ``skip`` are passed over without being decoded (resume).
+        ``source``: the name results carry in ``file`` (default: the path; ``"<bytes>"`` for
+        bytes)."""
+        if source is not None:
+            src = source
+        elif isinstance(path, (bytes, bytearray, memoryview)):
+            src = "<bytes>"
+        else:
+            src = str(path)
         first = self.config.pages == "first"
         if first and 0 in skip:
             return
@@ -293,8 +311,14 @@ class ChequeReader:
             return AmountResult(status="error", file=page.source, page=page.index,
                                 error=f"{kind}{exc}")
 
-    def read_file(self, path: str | Path, **kw: Any) -> list[AmountResult]:
+    def read_file(self, path: str | Path | bytes, **kw: Any) -> list[AmountResult]:
+        """:meth:`iter_file` as a list."""
         return list(self.iter_file(path, **kw))
+
+
+#: The locale of :func:`read_field`, :func:`read_cheque` and the command line when none is
+#: given (``PipelineConfig.locale``'s default).
+DEFAULT_LOCALE: str = PipelineConfig.locale
 
 
 @lru_cache(maxsize=4)
@@ -302,15 +326,56 @@ def _default_reader(weights: str | None = None) -> ChequeReader:
     return ChequeReader(PipelineConfig(weights=weights))
 
 
-def read_field(image: np.ndarray, locale: str = "any", weights: str | None = None) -> AmountResult:
-    """Read the amount on an image of the courtesy-amount field (the model is cached)."""
-    return _default_reader(weights).read_field(image, locale=locale)
+def read_field(image: Any, locale: str = DEFAULT_LOCALE, weights: str | None = None) -> AmountResult:
+    """Read the amount on an image of the courtesy-amount field alone (the model is cached).
+
+    ``image``: a grey or colour NumPy array, or a PIL image. ``locale`` defaults to
+    :data:`DEFAULT_LOCALE` (``"us"``), as for :func:`read_cheque` and the command line.
+    """
+    return _default_reader(weights).read_field(_as_array(image), locale=locale)
 
 
-def read_cheque(source: str | Path | np.ndarray, locale: str = "us",
-                weights: str | None = None) -> list[AmountResult] | AmountResult:
-    """Read a whole cheque: a file path (one result per page) or a grey page array."""
+def _as_array(image: Any, grey: bool = False) -> np.ndarray:
+    """A NumPy image from an array or a PIL image (a PIL image is made grey as a file's page
+    is; ``grey``: a colour array, BGR(A) as OpenCV gives it, is made grey too)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        Image = None  # type: ignore[assignment]
+    if Image is not None and isinstance(image, Image.Image):
+        from .io.images import _to_grey
+
+        return _to_grey(image)
+    if not isinstance(image, np.ndarray):
+        from .errors import InvalidImageError
+
+        raise InvalidImageError(f"image: expected a path, bytes, a NumPy array or a PIL image, "
+                                f"got {type(image).__name__}")
+    if grey and image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype == np.uint8:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    if grey and image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    return image
+
+
+def read_cheque(source: Any, locale: str = DEFAULT_LOCALE,
+                weights: str | None = None) -> list[AmountResult]:
+    """Read whole cheques: one :class:`AmountResult` per page, whatever the source.
+
+    ``source``: a file path (PNG, JPEG, TIFF, X9.37...: one result per page or item), the
+    bytes of such a file (results carry ``file="<bytes>"``), or one page as a grey or colour
+    (BGR, as OpenCV reads it) NumPy array or a PIL image (a list of one result). A file that cannot be read gives one
+    ``error`` result, as in a batch. ``locale`` defaults to :data:`DEFAULT_LOCALE`.
+
+    Examples
+    --------
+    >>> [r.amount for r in read_cheque("samples/cheque_0000.png")]   # doctest: +SKIP
+    ['100.24']
+    """
     reader = _default_reader(weights)
-    if isinstance(source, np.ndarray):
-        return reader.read_page(Page(check_image(source, "image", ndim=(2, 3))), locale=locale, field=False)
-    return reader.read_file(source, locale=locale, field=False)
+    if isinstance(source, (str, Path, bytes, bytearray, memoryview)):
+        return reader.read_file(source, locale=locale, field=False) or [
+            AmountResult(status="error", file=str(source) if isinstance(source, (str, Path))
+                         else "<bytes>", error="no pages in file")]
+    img = check_image(_as_array(source, grey=True), "image", ndim=(2,))
+    return [reader.read_page(Page(img), locale=locale, field=False)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ._validate import check_in, check_range
 from .errors import ConfigError, InvalidImageError
 from .types import BBox
+
+_log = logging.getLogger("chequereader")
 
 __all__ = [
     "NpzDigitPool",
@@ -1228,7 +1231,8 @@ def _bitonal(img: np.ndarray, rng: np.random.Generator | None = None) -> np.ndar
 
 def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | None = None,
              seed: int = 0, formats: Sequence[str] = ("png",),
-             config: ChequeSynthConfig = ChequeSynthConfig(), x9: bool = False) -> Path:
+             config: ChequeSynthConfig = ChequeSynthConfig(), x9: bool = False,
+             progress: bool = False) -> Path:
     """Write ``count`` synthetic cheques and ``labels.csv`` into ``out_dir``.
 
     Parameters
@@ -1245,12 +1249,21 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     formats : sequence of {"png", "jpg", "tif"}
         Cycled over the cheques; ``tif`` is bitonal CCITT Group 4 at 200 dpi.
     x9 : bool
-        Also write ``cheques.x937`` (needs ``chequereader.io.x937.write_x937``).
+        Also write ``cheques.x937`` (needs ``chequereader.io.x937.write_x937``); labels.csv
+        then has an ``x9_sequence`` column: the cheque's item sequence number in that file
+        (the ``x9_sequence`` of ``read``'s rows).
+    progress : bool
+        A progress bar (tqdm) on stderr.
 
     Returns
     -------
     Path
-        The ``labels.csv`` written, header ``file,amount,layout,text,field_x,field_y,field_w,field_h``.
+        The ``labels.csv`` written, header ``file,amount,layout,text,field_x,field_y,field_w,field_h``
+        (and ``x9_sequence`` with ``x9``).
+
+    Without ``digits``, the handwriting fonts of :data:`HANDWRITING_FONT_GLOBS` draw the
+    digits; when none is installed, a warning is logged (``chequereader`` logger) and
+    procedural pen strokes draw them all.
     """
     check_in(locale, LOCALES, "locale")
     n = int(check_range(count, "count", 0))
@@ -1262,10 +1275,22 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     symbols = FontGlyphs()
+    if not symbols.fonts and not digits:
+        _log.warning("chequereader: synth: no handwriting font found (%s; e.g. apt-get install "
+                     "fonts-dkg-handwriting fonts-breip fonts-humor-sans): every digit is drawn "
+                     "with procedural pen strokes, fewer styles than with the fonts",
+                     ", ".join(HANDWRITING_FONT_GLOBS[:2]) + ", ...")
     source: GlyphSource = NpzDigitPool.from_npz(digits, symbols=symbols) if digits else symbols
     rows = []
     x9_items = []
     width = max(4, len(str(max(n - 1, 0))))
+    bar = None
+    if progress and n:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="cheque", file=sys.stderr, desc="synth")
     for i in range(n):
         rng = np.random.default_rng([int(seed), i])
         layout = LOCALE_LAYOUTS[locale][int(rng.integers(len(LOCALE_LAYOUTS[locale])))]
@@ -1282,13 +1307,20 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
         else:
             Image.fromarray(img).save(out / name, dpi=(200, 200))
         b = ch.field_box
-        rows.append((name, canon, layout, ch.text, b.x, b.y, b.w, b.h))
+        row: tuple = (name, canon, layout, ch.text, b.x, b.y, b.w, b.h)
         if x9:
             x9_items.append((name, img, canon))
+            row += (_x9_sequence(len(x9_items) - 1),)
+        rows.append(row)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     labels = out / "labels.csv"
     with open(labels, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "amount", "layout", "text", "field_x", "field_y", "field_w", "field_h"])
+        w.writerow(["file", "amount", "layout", "text", "field_x", "field_y", "field_w", "field_h"]
+                   + (["x9_sequence"] if x9 else []))
         w.writerows(rows)
     if x9:
         _write_x9(out / "cheques.x937", x9_items)
@@ -1301,6 +1333,11 @@ def _g4_bytes(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _x9_sequence(i: int) -> str:
+    """The item sequence number of the ``i``-th cheque (from 0) in the X9 file written."""
+    return str(i + 1)
+
+
 def _write_x9(path: Path, items: list) -> None:
     """One X9.37 file (EBCDIC) of all cheques: bitonal G4 fronts, amounts in cents."""
     try:
@@ -1310,7 +1347,7 @@ def _write_x9(path: Path, items: list) -> None:
     from datetime import datetime
     from decimal import Decimal
 
-    x9_items = [X9Item(sequence=str(i + 1), amount_cents=int(Decimal(canon) * 100),
+    x9_items = [X9Item(sequence=_x9_sequence(i), amount_cents=int(Decimal(canon) * 100),
                        front=_g4_bytes(_bitonal(img)), back=None, index=i)
                 for i, (_, img, canon) in enumerate(items)]
     # A fixed creation time keeps the file byte-identical for a given seed.

@@ -184,32 +184,53 @@ class AmountResult:
     features: tuple[float, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
-        """The JSON Lines row of DESIGN section 6 (``extra`` keys such as ``x9_amount`` merged)."""
+        """The output row of DESIGN section 6: every key of :data:`ROW_COLUMNS`, in order.
+
+        ``amount`` is the amount read only when ``status`` is ``ok``: a rejected or error
+        row's is None, so that it never looks like a result. ``reading`` is the decoder's best
+        amount whatever the status (:attr:`amount`); the reading also stays visible in
+        ``text`` and ``alternatives``. The X9 keys (``x9_sequence``, ``x9_item``,
+        ``x9_amount``, ``match``, ``x9_warnings``) are None on rows of other files; ``match``
+        compares ``reading`` with ``x9_amount``. Keys of ``extra`` outside
+        :data:`ROW_COLUMNS` follow them.
+        """
+        ex = dict(self.extra)
         row: dict[str, Any] = {
             "file": self.file,
             "page": self.page,
+            "x9_sequence": ex.pop("x9_sequence", None),
             "status": self.status,
-            "amount": self.amount,
+            "amount": self.amount if self.status == "ok" else None,
+            "reading": self.amount,
             "text": self.text,
             "confidence": round(float(self.confidence), 6),
             "alternatives": [
                 {"amount": a.amount, "text": a.text, "confidence": round(float(a.confidence), 6)}
                 for a in self.alternatives
             ],
+            "quality": list(self.quality),
+            "x9_amount": ex.pop("x9_amount", None),
+            "match": ex.pop("match", None),
+            "error": self.error,
             "field": self.field.as_list() if self.field is not None else None,
             "characters": [
                 {"char": c.char, "bbox": c.bbox.as_list(), "penalty": round(float(c.penalty), 4)}
                 for c in self.characters
             ],
-            "quality": list(self.quality),
-            "error": self.error,
             "timing_ms": {k: round(float(v), 3) for k, v in self.timing_ms.items()},
+            "x9_item": ex.pop("x9_item", None),
+            "x9_warnings": ex.pop("x9_warnings", None),
         }
-        row.update(self.extra)
+        row.update(ex)
         return row
 
 
-CSV_COLUMNS = ("file", "page", "status", "amount", "text", "confidence", "error")
+#: The keys of every output row, in order: JSON Lines objects and CSV columns alike (CSV
+#: cells of lists and objects hold their JSON text).
+ROW_COLUMNS = ("file", "page", "x9_sequence", "status", "amount", "reading", "text", "confidence",
+               "alternatives", "quality", "x9_amount", "match", "error", "field", "characters",
+               "timing_ms", "x9_item", "x9_warnings")
+CSV_COLUMNS = ROW_COLUMNS
 
 
 def as_float_array(x: Any) -> np.ndarray:

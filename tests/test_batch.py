@@ -23,7 +23,7 @@ from chequereader.batch import (
 )
 from chequereader.config import PipelineConfig
 from chequereader.errors import ConfigError, InvalidImageError
-from chequereader.types import AmountResult
+from chequereader.types import CSV_COLUMNS, AmountResult
 
 
 def field_image(text: str, width: int | None = None) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_resume_csv_keeps_header(tmp_path: Path, files: list[str], cfg) -> None:
     run_batch(files[:3], out, cfg, progress=False)
     text = out.read_text()
     lines = text.splitlines(keepends=True)
-    assert lines[0] == "file,page,status,amount,text,confidence,error\n"
+    assert lines[0] == ",".join(CSV_COLUMNS) + "\n"
     out.write_text("".join(lines[:3]) + lines[3][:5])
     probe = tmp_path / "probe.csv"
     probe.write_text(out.read_text())
@@ -130,7 +130,55 @@ def test_resume_csv_keeps_header(tmp_path: Path, files: list[str], cfg) -> None:
     assert probe.read_text() == "".join(lines[:2])
     s = run_batch(files[:3], out, cfg, resume=True, progress=False)
     assert s.skipped == 1
-    assert out.read_text() == text
+    assert _csv_untimed(out.read_text()) == _csv_untimed(text)
+
+
+def _csv_untimed(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    recs = list(csv.reader(io.StringIO(text, newline="")))
+    t = list(CSV_COLUMNS).index("timing_ms")
+    return [r[:t] + r[t + 1:] for r in recs]
+
+
+def test_csv_rows_carry_the_jsonl_keys_and_null_a_rejected_amount(tmp_path: Path, files: list[str],
+                                                                   cfg) -> None:
+    import csv
+
+    run_batch(files, tmp_path / "o.jsonl", cfg, progress=False)
+    run_batch(files, tmp_path / "o.csv", cfg, progress=False)
+    js = _rows(tmp_path / "o.jsonl")
+    cs = list(csv.DictReader((tmp_path / "o.csv").open(newline="")))
+    assert [list(r) for r in js] == [list(CSV_COLUMNS)] * len(js)
+    assert list(cs[0]) == list(CSV_COLUMNS) and len(cs) == len(js)
+    for j, c in zip(js, cs, strict=True):
+        for k in CSV_COLUMNS:
+            if k == "timing_ms":
+                continue
+            v = j[k]
+            want = "" if v is None else json.dumps(v, ensure_ascii=False) \
+                if isinstance(v, (bool, list, dict)) else str(v)
+            assert c[k] == want, (k, c[k], want)
+        # A rejected or error row's amount is empty; the reading stays visible.
+        if j["status"] != "ok":
+            assert j["amount"] is None and c["amount"] == ""
+        else:
+            assert j["amount"] == j["reading"] is not None
+    assert {j["status"] for j in js} >= {"error"}
+    rej = [j for j in js if j["status"] == "rejected" and j["reading"] is not None]
+    assert all(j["text"] for j in rej)
+
+
+def test_resume_refuses_a_csv_of_other_columns(tmp_path: Path, files: list[str], cfg) -> None:
+    from chequereader.errors import OutputError
+
+    out = tmp_path / "old.csv"
+    old = "file,page,status,amount,text,confidence,error\nx.png,0,ok,1.00,1.00,0.9,\n"
+    out.write_text(old)
+    with pytest.raises(OutputError, match="columns"):
+        run_batch(files[:1], out, cfg, resume=True, progress=False)
+    assert out.read_text() == old  # nothing cut
 
 
 def test_resume_of_a_finished_run_rereads_only_the_last_file(tmp_path: Path, files: list[str], cfg) -> None:
@@ -158,7 +206,7 @@ def test_formats_and_usage_errors(tmp_path: Path, cfg) -> None:
         list(iter_batch(["a.png"], cfg, workers=0))
     r = AmountResult(status="error", file="a\nb.png", error="line1\nline2")
     # Quoted as RFC 4180 says (the name must come back as it is, see issue 21 item 11).
-    assert encode_rows([r], "csv") == '"a\nb.png",0,error,,,0.0,"line1\nline2"\n'
+    assert encode_rows([r], "csv") == '"a\nb.png",0,,error,,,,0.0,[],[],,,"line1\nline2",,[],{},,\n'
     assert json.loads(encode_rows([r], "jsonl"))["error"] == "line1\nline2"
 
 
@@ -397,7 +445,7 @@ def test_newline_in_filename_survives_csv_resume(tmp_path: Path, cfg) -> None:
     text = out.read_bytes()
     out.write_bytes(text[: text.index(b"a\nb") + 2])
     assert open_resume(out, "csv") == set()
-    assert out.read_text() == "file,page,status,amount,text,confidence,error\n"
+    assert out.read_text() == ",".join(CSV_COLUMNS) + "\n"
 
 
 def test_second_writer_on_same_output_is_refused(tmp_path: Path, files: list[str], cfg) -> None:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from chequereader.cli import main
+from chequereader.types import CSV_COLUMNS
 
 
 def field_image(text: str) -> np.ndarray:
@@ -140,9 +141,9 @@ def test_read_stdout_csv_and_fail_on_error(batch40, weights: str) -> None:
                                   "--quiet", "--fail-on-error"])
     assert r.exit_code == 5  # error rows, one a missing path (--fail-on-error: now the default)
     recs = list(csv.reader(io.StringIO(r.stdout)))
-    assert recs[0] == ["file", "page", "status", "amount", "text", "confidence", "error"]
+    assert recs[0] == list(CSV_COLUMNS)
     assert [x[0] for x in recs[1:]] == sel
-    assert [x[2] == "error" for x in recs[1:]] == bad[:6]
+    assert [x[3] == "error" for x in recs[1:]] == bad[:6]
     assert r.stderr == ""
     good_only = [p for p, b in zip(paths, bad, strict=True) if not b][:2]
     r = CliRunner().invoke(main, ["read", *good_only, "--field", "--weights", weights, "--quiet",
@@ -307,7 +308,7 @@ def test_output_dash_writes_stdout(tmp_path: Path, batch40, weights: str, monkey
     r = CliRunner().invoke(main, ["read", paths[0], "--field", "--weights", weights, "--quiet",
                                   "-o", "-", "--format", "csv"])
     assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines()[0] == "file,page,status,amount,text,confidence,error"
+    assert r.stdout.splitlines()[0] == ",".join(CSV_COLUMNS)
     assert r.stdout.splitlines()[1].startswith(paths[0])
     assert not (tmp_path / "-").exists()
     r = CliRunner().invoke(main, ["read", paths[0], "-o", "-", "--resume"])

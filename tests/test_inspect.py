@@ -120,3 +120,35 @@ def test_inspect_picks_a_page_and_refuses_bad_pages_and_names(tmp_path: Path, mo
     assert r.exit_code == 1 and "no page 2" in r.output
     r = CliRunner().invoke(main, ["inspect", str(src), "-o", str(tmp_path / "overlay")] + base)
     assert r.exit_code == 1 and "must end in .png" in r.output and "Traceback" not in r.output
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.mark.skipif(not (SAMPLES / "labels.csv").exists(), reason="no samples/")
+def test_inspect_reports_and_draws_what_read_decided_on_the_samples(tmp_path: Path) -> None:
+    from chequereader.batch import run_batch
+    from chequereader.inspect import inspect_page, panel_lines
+    from chequereader.pipeline import ChequeReader
+
+    images = sorted(str(p) for p in SAMPLES.glob("cheque_*") if p.suffix != ".csv")
+    assert len(images) == 12
+    rd = ChequeReader()
+    out = tmp_path / "read.jsonl"
+    run_batch(images, out, reader=rd, progress=False)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    keys = ("file", "page", "status", "amount", "reading", "text", "confidence", "alternatives",
+            "field", "characters")
+    for path, row in zip(images, rows, strict=True):
+        res, trace, _ = inspect_page(path, reader=rd)
+        got = res.to_row()
+        assert {k: got[k] for k in keys} == {k: row[k] for k in keys}, path
+        # The overlay draws the trace the row was read from, and its panel says the row.
+        assert trace is not None and trace.decoding.text == res.text == row["text"]
+        assert trace.decoding.amount == row["reading"]
+        assert panel_lines(trace, result=res)[0].endswith(f"conf {row['confidence']:.3f}")
+    # The command prints the same row.
+    r = CliRunner().invoke(main, ["inspect", images[1], "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert {k: got[k] for k in keys} == {k: rows[1][k] for k in keys}
