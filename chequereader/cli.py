@@ -422,7 +422,7 @@ def _pipeline_options(f):
                      help="Recognizer weights: a file, or a bundled one by name: default, latin "
                           "(tuned to Latin American handwriting).")(f)
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
-                     help="Reject below this confidence (default 0.5 or the config's).")(f)
+                     help="Reject below this confidence (default: the calibration's threshold, or the config's).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,
                      help="Amount grammar: us, in, cl, any, or auto (the default, or the "
                           "config's): read under any, then under the locale the text shows.")(f)

@@ -330,7 +330,7 @@ def read_field(image: Any, locale: str = DEFAULT_LOCALE, weights: str | None = N
     """Read the amount on an image of the courtesy-amount field alone (the model is cached).
 
     ``image``: a grey or colour NumPy array, or a PIL image. ``locale`` defaults to
-    :data:`DEFAULT_LOCALE` (``"us"``), as for :func:`read_cheque` and the command line.
+    :data:`DEFAULT_LOCALE` (``"auto"``), as for :func:`read_cheque` and the command line.
     """
     return _default_reader(weights).read_field(_as_array(image), locale=locale)
 

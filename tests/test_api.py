@@ -56,19 +56,19 @@ def test_read_cheque_returns_a_list_for_every_source() -> None:
 def test_one_default_locale() -> None:
     from chequereader.pipeline import DEFAULT_LOCALE
 
-    assert DEFAULT_LOCALE == PipelineConfig().locale == "us"
+    assert DEFAULT_LOCALE == PipelineConfig().locale == "auto"
     for f in (chequereader.read_field, chequereader.read_cheque):
         assert inspect.signature(f).parameters["locale"].default == DEFAULT_LOCALE
     page = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
     img = page[167:204, 939:1093]
-    a, b = chequereader.read_field(img), chequereader.read_field(img, locale="us")
+    a, b = chequereader.read_field(img), chequereader.read_field(img, locale="auto")
     assert _key(a) == _key(b)
     from click.testing import CliRunner
 
     from chequereader.cli import main
 
     r = CliRunner().invoke(main, ["read", "--help"])
-    assert "default us" in r.output
+    assert "or auto (the default" in " ".join(r.output.split())
 
 
 def test_readme_python_examples_run(monkeypatch, capsys) -> None:
