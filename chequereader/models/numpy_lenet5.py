@@ -116,7 +116,7 @@ class NumpyLeNet5:
             return (v * k).astype(f32).reshape(-1, 1, 1, 1)
 
         self._k1 = [np.ascontiguousarray(st["c1.weight"][o, 0] * s, f32) for o in range(6)]
-        self._b1 = col(st["c1.bias"], s)
+        self._b1 = [float(b) for b in (st["c1.bias"] * s).astype(f32)]
         self._c2, self._b2 = col(st["s2.coef"], a * s), col(st["s2.bias"], s)
         w3 = c3_dense(st["c3.weight"]) * (a * s)
         # Columns of the C3 patch matrix run (ky, kx, input map).
@@ -141,7 +141,7 @@ class NumpyLeNet5:
     def config(self) -> dict[str, Any]:
         return {"alphabet": self.alphabet.string, "rubbish_j": self.rubbish_j}
 
-    def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def predict(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """Penalties ``-log p(class)``, ``float32 (N, C)``, for framed inputs ``(N, 32, 32)``.
 
         Parameters
@@ -179,10 +179,10 @@ class NumpyLeNet5:
         for o in range(6):
             # filter2D correlates (as conv2d does) around the kernel's centre: the valid
             # 28x28 output is [2:30, 2:30]; the border's values are never used.
-            cv2.filter2D(xt, -1, self._k1[o], dst=h[o], borderType=cv2.BORDER_CONSTANT)
+            cv2.filter2D(xt, -1, self._k1[o], dst=h[o], delta=self._b1[o],
+                         borderType=cv2.BORDER_CONSTANT)
+        np.tanh(h, out=h)  # on the border too: one contiguous pass is quicker than a view
         h = h[:, 2:30, 2:30]
-        h += self._b1
-        np.tanh(h, out=h)
         p = h[:, 0::2] + h[:, 1::2]  # S2: 2x2 sums
         p = p[:, :, 0::2] + p[:, :, 1::2]
         p *= self._c2
