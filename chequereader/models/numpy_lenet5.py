@@ -17,6 +17,7 @@ This module does not import torch; build a model from a weight file with
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import cv2
@@ -130,6 +131,7 @@ class NumpyLeNet5:
         protos = prototypes(alphabet.chars).astype(np.float64)
         self._protos_t = np.ascontiguousarray(protos.T * -2.0)
         self._p2 = (protos * protos).sum(1)[None, :]
+        self._local = threading.local()
 
     @classmethod
     def from_torch(cls, model: Any, dtype: Any = np.float32) -> NumpyLeNet5:
@@ -169,13 +171,26 @@ class NumpyLeNet5:
         return np.concatenate([self._forward(x[i : i + batch_size])
                                for i in range(0, len(x), batch_size)])
 
+    def _workspace(self, n: int) -> dict[str, np.ndarray]:
+        """Buffers for a pass of ``n`` candidates, kept per thread and reused: fresh arrays of
+        this size are new pages for the kernel to fault in and zero on every call, which
+        costs about as much as the arithmetic on a busy machine."""
+        sizes = {"xt": 1024, "h": 6 * 1024, "rows": 6 * 14 * 28, "p": 6 * 196, "cols": 150 * 100,
+                 "h3": 1600, "rows3": 16 * 5 * 10}
+        ws = getattr(self._local, "ws", None)
+        if ws is None or len(ws["xt"]) < 1024 * n:
+            ws = {k: np.empty(v * n, self.dtype) for k, v in sizes.items()}
+            self._local.ws = ws
+        return {k: ws[k][: sizes[k] * n] for k in sizes}
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
         # Maps are (map, y, x, candidate): the candidates are the image channels that
         # filter2D filters alike, and every slice below copies runs of whole rows of them.
         n = len(x)
-        dt = self.dtype
-        xt = np.ascontiguousarray(x.transpose(1, 2, 0))
-        h = np.empty((6, 32, 32, n), dt)
+        ws = self._workspace(n)
+        xt = ws["xt"].reshape(32, 32, n)
+        xt[...] = x.transpose(1, 2, 0)
+        h = ws["h"].reshape(6, 32, 32, n)
         for o in range(6):
             # filter2D correlates (as conv2d does) around the kernel's centre: the valid
             # 28x28 output is [2:30, 2:30]; the border's values are never used.
@@ -183,22 +198,23 @@ class NumpyLeNet5:
                          borderType=cv2.BORDER_CONSTANT)
         np.tanh(h, out=h)  # on the border too: one contiguous pass is quicker than a view
         h = h[:, 2:30, 2:30]
-        p = h[:, 0::2] + h[:, 1::2]  # S2: 2x2 sums
-        p = p[:, :, 0::2] + p[:, :, 1::2]
+        rows = np.add(h[:, 0::2], h[:, 1::2], out=ws["rows"].reshape(6, 14, 28, n))  # S2
+        p = np.add(rows[:, :, 0::2], rows[:, :, 1::2], out=ws["p"].reshape(6, 14, 14, n))
         p *= self._c2
         p += self._b2
         np.tanh(p, out=p)
         # C3: the dense (zero-filled) table times the 5x5x6 patches, one product.
-        cols = np.empty((5, 5, 6, 10, 10, n), dt)
+        cols = ws["cols"].reshape(5, 5, 6, 10, 10, n)
         for dy in range(5):
             for dx in range(5):
                 cols[dy, dx] = p[:, dy : dy + 10, dx : dx + 10]
-        h3 = cv2.gemm(self._w3, cols.reshape(150, 100 * n), 1.0, None, 0.0)
+        h3 = ws["h3"].reshape(16, 100 * n)
+        cv2.gemm(self._w3, cols.reshape(150, 100 * n), 1.0, None, 0.0, dst=h3)
         h3 = h3.reshape(16, 10, 10, n)
         h3 += self._b3
         np.tanh(h3, out=h3)
-        q = h3[:, 0::2] + h3[:, 1::2]  # S4
-        q = q[:, :, 0::2] + q[:, :, 1::2]
+        rows3 = np.add(h3[:, 0::2], h3[:, 1::2], out=ws["rows3"].reshape(16, 5, 10, n))  # S4
+        q = rows3[:, :, 0::2] + rows3[:, :, 1::2]
         q *= self._c4
         q += self._b4
         np.tanh(q, out=q)
@@ -216,7 +232,7 @@ class NumpyLeNet5:
         y = cv2.gemm(f, self._protos_t, 1.0, None, 0.0)
         y += (f * f).sum(1, keepdims=True)
         y += self._p2
-        return self._penalties(y).astype(dt, copy=False)
+        return self._penalties(y).astype(self.dtype, copy=False)
 
     def _penalties(self, y: np.ndarray) -> np.ndarray:
         # -log p = y_c + log(exp(-j) + sum_i exp(-y_i)), the log-sum-exp shifted by its max.
