@@ -94,13 +94,13 @@ def main() -> None:
     a = ap.parse_args()
 
     from chequereader.errors import ModelError
-    from chequereader.models.weights import load_model
+    from chequereader.models.weights import load_numpy_model
 
     tmp = Path(tempfile.mkdtemp(prefix="batch_bench_"))
     weights = a.weights
     note = ""
     try:
-        load_model(weights)
+        load_numpy_model(weights)
         usable = True
     except ModelError as exc:
         print(f"weights unusable ({exc}); timing with an untrained LeNet-5", file=sys.stderr)

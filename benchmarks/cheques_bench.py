@@ -92,8 +92,8 @@ def threshold_for(rows: list[Row], max_error: float = 0.01) -> tuple[float, floa
 def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
         progress: bool = True, locate_only: bool = False, config: str | None = None) -> list[Row]:
     import cv2
-    import torch
 
+    from chequereader._threads import set_threads
     from chequereader.config import load_config
     from chequereader.io.images import load_pages
     from chequereader.io.manifest import amounts_equal
@@ -102,7 +102,7 @@ def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
     from chequereader.synth import LAYOUTS, FontGlyphs, NpzDigitPool, amount_text, make_cheque
     from chequereader.types import AmountResult
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
     cv2.setNumThreads(threads)
     fonts = FontGlyphs()
     src = NpzDigitPool.from_npz(digits, symbols=fonts)

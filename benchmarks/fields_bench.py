@@ -185,14 +185,13 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit("../shared/data is absent")
-    import torch
+    from chequereader._threads import set_threads
 
-    # One thread for torch and for OpenCV, as cheques_bench.py runs them: on a field's small
-    # images OpenCV's parallel loops (connected components, resize, morphology) gain
-    # nothing and, when the second core is busy, wait for it (measured with another job on
-    # the machine: 6.5 instead of 7.8 ms a field, wall clock).
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    # One thread for OpenCV (which also runs the recognizer), as cheques_bench.py runs it: on
+    # a field's small images OpenCV's parallel loops (connected components, resize,
+    # morphology) gain nothing and, when the second core is busy, wait for it (measured with
+    # another job on the machine: 6.5 instead of 7.8 ms a field, wall clock).
+    set_threads(1)
     results = []
     if args.set in ("orand", "both"):
         reader = ChequeReader(PipelineConfig(locale="cl", field=True, weights=args.weights))

@@ -4,7 +4,7 @@ Three ways to run the same batch, with the same rows:
 
 * in-process (``workers=1``);
 * local worker processes (``workers=N``): each worker loads the model once (pool initializer),
-  torch uses one thread per worker, results are written in input order;
+  OpenCV (and torch, where a torch model is used) one thread per worker, results are written in input order;
 * ``dask.distributed`` (``dask="tcp://host:8786"`` or ``"local"``): the reader is cached per
   worker process, keyed by the pipeline config, so the model is loaded once per worker.
 
@@ -157,14 +157,12 @@ def _x9_tasks(n: int, path: str, skip: frozenset[int], raise_on_error: bool) -> 
 
 
 def _worker_init(config: PipelineConfig, parent: int | None = None) -> None:
-    import cv2
-    import torch
+    from ._threads import set_threads
 
     if parent is not None:
         _die_with_parent(parent)
     # N workers on N cores: intra-op threads would only oversubscribe them.
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    set_threads(1)
     cached_reader(config)
 
 
@@ -199,13 +197,9 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _dask_read(task: _Task, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
-    try:
-        import torch
+    from ._threads import set_threads
 
-        if torch.get_num_threads() != 1:
-            torch.set_num_threads(1)
-    except Exception:  # pragma: no cover - torch is a hard dependency
-        pass
+    set_threads(1)
     return _run_task(task, config, raise_on_error)
 
 
@@ -254,7 +248,8 @@ def iter_batch(
         ``4 * workers``, at least 8); bounds the memory held by results waiting for an
         earlier, slower one.
     torch_threads : int, optional
-        ``torch.set_num_threads`` for an in-process run (workers always use 1). LeNet-5's
+        Threads of OpenCV, which runs the recognizer, and of torch where a torch model is in
+        use, for an in-process run (workers always use 1). LeNet-5's
         small batches gain nothing from intra-op threads and lose a lot when the cores are
         shared: 24 cheques took 21.5 s with torch's default threads and 3.6 s with 1 on a
         loaded 2-core machine. None leaves the process setting alone.
@@ -323,9 +318,9 @@ def iter_chunks(
             yield t.n, t.path, res, t.end
     else:
         if torch_threads is not None:
-            import torch
+            from ._threads import set_threads
 
-            torch.set_num_threads(int(check_range(torch_threads, "torch_threads", 1, 1024)))
+            set_threads(int(check_range(torch_threads, "torch_threads", 1, 1024)))
         rd = reader if reader is not None else cached_reader(cfg)
         for n, p in enumerate(todo):
             sk = skips[n]

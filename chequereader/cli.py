@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import logging
 import shlex
@@ -38,6 +40,23 @@ def _command_line(ctx: click.Context) -> str:
 
 def _fail(msg: str) -> None:
     raise click.ClickException(msg)
+
+
+TORCH_MISSING = ("this command trains the recognizer and needs PyTorch, which is not installed: "
+                 "pip install 'chequereader[train]'")
+
+
+def _needs_torch(f):
+    """Run the command only where torch is installed; else one clear line naming the extra
+    (reading needs no torch: only training does)."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        if importlib.util.find_spec("torch") is None:
+            _fail(TORCH_MISSING)
+        return f(*args, **kwargs)
+
+    return wrapper
 
 
 @click.group()
@@ -96,6 +115,7 @@ def train() -> None:
               help="lenet5: LeNet-5 as published; wide: wider convolutions with the same F6 and "
                    "RBF outputs (same interface, slower). Ignored with --init.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_needs_torch
 def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: float, seed: int,
                          usps: bool, semeion: bool, semeion_repeat: int, semeion_holdout: float,
                          symbols_per_class: int, strokes_per_class: int, small_digits: float,
@@ -169,6 +189,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_needs_torch
 def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_fields: int, epochs: int,
                      batch_fields: int, lr: float, seed: int, data_seed: int | None, locales: str,
                      char_weight: float,
@@ -205,6 +226,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
 @click.option("--shares", default=None, help="Comma-separated shares, one per file (default: equal).")
 @click.option("--data", "data", default=None, type=click.Path(file_okay=False),
               help="Measure MNIST / USPS / Semeion / symbols with this data folder.")
+@_needs_torch
 def train_average_cmd(weights: tuple[str, ...], out: str, shares: str | None, data: str | None) -> None:
     """Average the parameters of WEIGHTS (files trained from one another) into one file."""
     from .errors import ConfigError
@@ -314,6 +336,7 @@ _WEIGHTS = _WeightsParam()
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_needs_torch
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
                      seed: int, max_arc_penalty: float, char_epochs: int, char_lr: float,
@@ -365,18 +388,18 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
     Each image is framed like a training digit and classified among the 10 digit classes."""
     import numpy as np
 
-    from .models.weights import load_model
+    from .models.weights import load_numpy_model
     from .train.data import framed_digits, load_digit_npz
-    from .train.recognizer import error_rate
 
     try:
-        model = load_model(weights)
+        model = load_numpy_model(weights)
         ds = load_digit_npz(npz, split=split)
     except ChequeReaderError as exc:
         _fail(str(exc))
     X = framed_digits(ds)
     # A digits file is a 10-class task: decide among the digit classes (symbols excluded).
-    err, pred = error_rate(model, X, ds.labels, classes=10)
+    pred = model.predict(X)[:, :10].argmin(1) if len(X) else np.zeros(0, np.int64)
+    err = float((pred != ds.labels).mean()) if len(X) else float("nan")
     conf = np.zeros((10, 10), np.int64)
     for t, p in zip(ds.labels, pred):
         conf[int(t), int(p)] += 1

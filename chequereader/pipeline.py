@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from . import calibration as calibration_stage
@@ -23,13 +22,14 @@ from . import lattice as lattice_stage
 from . import locate as locate_stage
 from . import quality as quality_stage
 from . import segment as segment_stage
+from ._threads import set_threads
 from ._validate import check_image, check_in
 from .config import LOCALES, READ_LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
 from .grammar import get_grammar, locale_hint
 from .io.images import iter_pages
 from .io.manifest import amounts_equal
-from .models.weights import load_model
+from .models.weights import load_numpy_model
 from .types import AmountResult, BBox, Character, CleanField, Page, Segmentation, SegmentationGraph
 
 
@@ -58,12 +58,9 @@ class ChequeReader:
     def __init__(self, config: PipelineConfig | None = None, model: Any = None) -> None:
         self.config = config or PipelineConfig()
         if self.config.torch_threads:
-            import torch
-
-            torch.set_num_threads(self.config.torch_threads)
             # OpenCV's parallel loops on field-size images only wait for a busy core.
-            cv2.setNumThreads(self.config.torch_threads)
-        self.model = model if model is not None else load_model(self.config.weights)
+            set_threads(self.config.torch_threads)
+        self.model = model if model is not None else load_numpy_model(self.config.weights)
         self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
         # Per-locale bundled weights apply only when no model or weights were named.
         self._per_locale = model is None and self.config.weights is None
@@ -76,7 +73,7 @@ class ChequeReader:
         if not (self._per_locale and locale == "cl" and w and w != "default"):
             return self.model
         if w not in self._models:
-            m = load_model(w)
+            m = load_numpy_model(w)
             if m.alphabet.string != self.model.alphabet.string:
                 from .errors import ModelError
 

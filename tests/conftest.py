@@ -43,3 +43,29 @@ def write_digit_npz() -> Callable[[Path, dict[int, int]], Path]:
         return path
 
     return write
+
+
+def untrained_weights(folder: Path) -> str:
+    """An untrained LeNet-5 as a weight file: enough for reading mechanics, not accuracy.
+
+    With torch, the torch module's own initialisation (seed 0) saved as ``untrained.pt`` (and
+    its ``.npz``); without torch, the same initialisation rule (uniform in +-2.4 / fan-in)
+    drawn with NumPy and saved as ``untrained.npz``.
+    """
+    try:
+        import torch
+    except ImportError:
+        from chequereader.models.alphabet import DEFAULT
+        from chequereader.models.numpy_lenet5 import STATE_SHAPES
+        from chequereader.models.weights import save_npz
+
+        fan = {"c1": 25, "s2": 4, "c3": 75, "s4": 4, "c5": 400, "f6": 120}
+        rng = np.random.default_rng(0)
+        state = {k: rng.uniform(-1, 1, shape).astype(np.float32) * (2.4 / fan[k[:2]])
+                 for k, shape in STATE_SHAPES.items()}
+        return str(save_npz(state, folder / "untrained.npz", DEFAULT))
+    from chequereader.models.lenet5 import LeNet5
+    from chequereader.models.weights import save_model
+
+    torch.manual_seed(0)
+    return str(save_model(LeNet5(), folder / "untrained.pt"))

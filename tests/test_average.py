@@ -1,9 +1,12 @@
 """Weight averaging (train.average) and `chequereader train average`."""
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 
 import json
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 from click.testing import CliRunner
 
 from chequereader.cli import main

@@ -24,6 +24,7 @@ from chequereader.batch import (
 from chequereader.config import PipelineConfig
 from chequereader.errors import ConfigError, InvalidImageError
 from chequereader.types import CSV_COLUMNS, AmountResult
+from conftest import untrained_weights
 
 
 def field_image(text: str, width: int | None = None) -> np.ndarray:
@@ -36,13 +37,7 @@ def field_image(text: str, width: int | None = None) -> np.ndarray:
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An untrained LeNet-5 saved as a weight file: enough for batch mechanics, not accuracy."""
-    import torch
-
-    from chequereader.models.lenet5 import LeNet5
-    from chequereader.models.weights import save_model
-
-    torch.manual_seed(0)
-    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
 
 @pytest.fixture(scope="module")

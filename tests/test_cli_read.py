@@ -21,6 +21,7 @@ from PIL import Image
 
 from chequereader.cli import main
 from chequereader.types import CSV_COLUMNS
+from conftest import untrained_weights
 
 
 def field_image(text: str) -> np.ndarray:
@@ -38,13 +39,7 @@ def _encoded(img: np.ndarray, ext: str) -> bytes:
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Untrained LeNet-5 weights: the CLI mechanics do not depend on accuracy."""
-    import torch
-
-    from chequereader.models.lenet5 import LeNet5
-    from chequereader.models.weights import save_model
-
-    torch.manual_seed(0)
-    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
 
 BAD_KINDS = ("missing", "empty", "trunc_jpg", "trunc_png", "trunc_tif", "text", "tiny", "pdf",

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from chequereader.decode import (
     DecodeConfig,
@@ -269,6 +268,7 @@ def test_nbest_repeat_of_a_text_takes_no_place() -> None:
 
 
 def test_torch_forward_matches_numpy_and_gradient_is_posterior() -> None:
+    torch = pytest.importorskip("torch", reason="global training's forward needs torch")
     tt = US.tables(DEFAULT)
     pt = torch.tensor(SMALL_PEN, dtype=torch.float64, requires_grad=True)
     f = forward_torch(4, SMALL_SRC, SMALL_DST, pt, tt)
@@ -287,6 +287,7 @@ def test_torch_forward_matches_numpy_and_gradient_is_posterior() -> None:
 
 
 def test_torch_constrained_and_criterion() -> None:
+    torch = pytest.importorskip("torch", reason="global training's forward needs torch")
     tt = US.tables(DEFAULT)
     pt = torch.tensor(SMALL_PEN, requires_grad=True, dtype=torch.float64)
     fc = forward_torch(4, SMALL_SRC, SMALL_DST, pt, tt, constrain_text="120")

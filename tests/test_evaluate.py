@@ -31,6 +31,7 @@ from chequereader.evaluate import (
     write_report,
 )
 from chequereader.types import Alternative, AmountResult
+from conftest import untrained_weights
 
 
 def test_correctness_decimal_equality() -> None:
@@ -162,13 +163,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import torch
-
-    from chequereader.models.lenet5 import LeNet5
-    from chequereader.models.weights import save_model
-
-    torch.manual_seed(0)
-    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
 
 def test_evaluate_command_writes_outputs(tmp_path: Path, weights: str) -> None:

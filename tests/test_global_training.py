@@ -1,10 +1,13 @@
 """Global (whole-field) training through the decoder: data, criterion, a few steps, the CLI."""
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 
 import json
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 from click.testing import CliRunner
 
 from chequereader.cli import main

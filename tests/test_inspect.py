@@ -14,6 +14,7 @@ from chequereader.cli import main
 from chequereader.errors import InvalidImageError
 from chequereader.inspect import cut_mask, field_crop, render_overlay
 from chequereader.types import Alternative, AmountResult, BBox, Character
+from conftest import untrained_weights
 
 
 def field_image(text: str) -> np.ndarray:
@@ -23,13 +24,15 @@ def field_image(text: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model():
-    import torch
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
-    from chequereader.models.lenet5 import LeNet5
 
-    torch.manual_seed(0)
-    return LeNet5()
+@pytest.fixture(scope="module")
+def model(weights: str):
+    from chequereader.models.weights import load_numpy_model
+
+    return load_numpy_model(weights)
 
 
 def test_cut_mask_marks_touching_pieces_only() -> None:
@@ -79,10 +82,8 @@ def test_render_rejects_bad_image() -> None:
         render_overlay(np.zeros((2, 2, 2, 2)), AmountResult("error"))
 
 
-def test_inspect_command(tmp_path: Path, model) -> None:
-    from chequereader.models.weights import save_model
-
-    w = save_model(model, tmp_path / "w.pt")
+def test_inspect_command(tmp_path: Path, weights: str) -> None:
+    w = weights
     src = tmp_path / "f.png"
     cv2.imwrite(str(src), field_image("305"))
     out = tmp_path / "o" / "overlay.png"
@@ -98,12 +99,10 @@ def test_inspect_command(tmp_path: Path, model) -> None:
     assert r.exit_code == 1 and "not a recognised image format" in r.output
 
 
-def test_inspect_picks_a_page_and_refuses_bad_pages_and_names(tmp_path: Path, model) -> None:
+def test_inspect_picks_a_page_and_refuses_bad_pages_and_names(tmp_path: Path, weights: str) -> None:
     from PIL import Image
 
-    from chequereader.models.weights import save_model
-
-    w = save_model(model, tmp_path / "w.pt")
+    w = weights
     src = tmp_path / "two.tif"
     a, b = Image.fromarray(field_image("12")), Image.fromarray(field_image("34567"))
     a.save(src, save_all=True, append_images=[b])

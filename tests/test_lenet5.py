@@ -1,6 +1,9 @@
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 
 from chequereader.errors import ConfigError
 from chequereader.models.alphabet import DEFAULT, Alphabet

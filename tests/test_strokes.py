@@ -1,8 +1,12 @@
 """Procedural stroke digits, Semeion's held-out split and the mixed digit pool (issue 3)."""
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 
 from chequereader.cli import main
 from chequereader.errors import InvalidImageError

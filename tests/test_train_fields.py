@@ -1,4 +1,6 @@
 """Training on the user's own labelled scans: label forms, graphs from a manifest, the CLI."""
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 
 import csv
 import json
@@ -7,6 +9,9 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 
 from chequereader.cli import main
 from chequereader.errors import ConfigError

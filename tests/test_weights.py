@@ -1,5 +1,8 @@
+# Imports follow the torch check, so that without torch the module skips.
+# ruff: noqa: E402
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 
 from chequereader.errors import ModelError
 from chequereader.models.alphabet import DEFAULT

@@ -83,3 +83,18 @@ def test_train_config_refuses_an_unknown_model(tmp_path):
     with pytest.raises(ConfigError, match="model"):
         train_recognizer(TrainConfig(data=str(tmp_path), model="huge"), tmp_path / "w.pt",
                          log=lambda m: None)
+
+
+def test_the_reader_reads_with_wide_weights(tmp_path):
+    import cv2
+
+    from chequereader.config import PipelineConfig
+    from chequereader.pipeline import ChequeReader
+
+    save_model(WideNet(), tmp_path / "w.pt")
+    reader = ChequeReader(PipelineConfig(field=True, locale="us", weights=str(tmp_path / "w.pt")))
+    assert isinstance(reader.model, WideNet)
+    img = np.full((40, 120), 255, np.uint8)
+    cv2.putText(img, "12.50", (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    res = reader.read_field(img)
+    assert res.status in ("ok", "rejected") and res.error is None

@@ -1,4 +1,5 @@
-"""Recognizer models. Import torch-using modules (``lenet5``, ``weights``) explicitly."""
+"""Recognizer models. ``numpy_lenet5`` and ``weights`` read without torch; ``lenet5`` (the
+trainable module) imports torch: import it explicitly."""
 
 from .alphabet import DEFAULT, Alphabet
 

@@ -17,18 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .alphabet import DEFAULT, Alphabet
+
+# The constants are shared with the NumPy reader, which computes the same network.
+from .numpy_lenet5 import A_SQUASH, C3_TABLE, S_SQUASH
 from .rbf_bitmaps import prototypes
-
-A_SQUASH = 1.7159
-S_SQUASH = 2.0 / 3.0
-
-# C3 map -> S2 maps it reads (the paper's Table I).
-C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
-    (0, 1, 2, 3, 4, 5),
-)
 
 
 def squash(a: torch.Tensor) -> torch.Tensor:
