@@ -78,6 +78,11 @@ class CleanConfig:
     body_min_frac : float, optional
         Only components at least this share of the tallest one's height count towards
         the body height and baseline. None (default): by locale, see :func:`body_floor`.
+    stacked_fraction : bool
+        Outside locale ``cl``: cents written as a stacked fraction at the amount's end (the
+        cents over a bar over ``100``, as US writers do after ``$ 100``) keep only the cents,
+        raised where superscript cents are (:func:`_stacked_fraction`); the bar and the
+        ``100`` would otherwise be read as digits.
     """
 
     background_kernel: float = 0.6
@@ -99,6 +104,7 @@ class CleanConfig:
     deslant: bool = True
     punct_min_frac: float | None = None
     body_min_frac: float | None = None
+    stacked_fraction: bool = True
 
     def __post_init__(self) -> None:
         check_range(self.background_kernel, "background_kernel", 0.05, 10.0)
@@ -514,6 +520,48 @@ def _deslant(binary: np.ndarray) -> np.ndarray:
     return out
 
 
+def _stacked_fraction(binary: np.ndarray, body: float, base: float) -> np.ndarray:
+    """``binary`` without the bar and the denominator of a stacked fraction at the ink's end.
+
+    The bar is a flat component (at least 0.6 body heights wide, at most 0.4 high, three
+    times wider than high) in the right half of the ink, its middle within the body's band,
+    with ink both above it (the cents: components ending by the bar's top whose columns lie
+    over it) and below it (the ``100``: components starting below the bar's middle, under
+    it or running a little past its end), and no full-size character to its right. Anything else is left as it is.
+    """
+    if body <= 0:
+        return binary
+    n, lab, st, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if n < 4:
+        return binary
+    xs = np.flatnonzero(binary.any(axis=0))
+    x_mid = (xs[0] + xs[-1]) / 2
+    for b in range(1, n):
+        bx, by, bw, bh = (int(v) for v in st[b, :4])
+        if not (bw >= 0.6 * body and bh <= 0.4 * body and bw >= 3 * bh and bx + bw / 2 > x_mid):
+            continue
+        mid = by + bh / 2
+        if not (base - body <= mid <= base):
+            continue
+        above, below, right = [], [], False
+        for k in range(1, n):
+            if k == b:
+                continue
+            x, y, w, h = (int(v) for v in st[k, :4])
+            over = min(x + w, bx + bw) - max(x, bx)
+            if x >= bx + bw + 0.3 * body and h >= 0.6 * body:
+                right = True
+            if y + h <= by + 0.5 * bh and h >= 0.25 * body and over >= 0.5 * w:
+                above.append(k)
+            elif y >= mid - 0.25 * bh and over > 0 and x < bx + bw + 0.3 * body:
+                below.append(k)  # the 100 may run a little past the bar's end
+        if above and below and not right:
+            out = binary.copy()
+            out[np.isin(lab, [b, *below])] = False
+            return out
+    return binary
+
+
 def clean_field(image: np.ndarray, config: CleanConfig = CleanConfig(),
                 locale: str | None = None) -> CleanField:
     """Binarise a courtesy-amount field and remove background, guide lines and speckles.
@@ -556,6 +604,8 @@ def clean_field(image: np.ndarray, config: CleanConfig = CleanConfig(),
         binary = _deslant(binary)
     binary, body, base = _remove_speckles(binary, config, punct_floor(config, locale),
                                          body_floor(config, locale))
+    if config.stacked_fraction and locale != "cl" and binary.any():
+        binary = _stacked_fraction(binary, body, base)
     if not binary.any():
         body, base = 0.0, float(grey.shape[0] - 1)
     return CleanField(binary=binary, grey=grey, body_height=float(body), baseline=float(base))

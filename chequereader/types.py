@@ -46,6 +46,19 @@ class BBox:
         union = self.w * self.h + other.w * other.h - inter
         return inter / union if union > 0 else 0.0
 
+    def share_of(self, other: BBox) -> float:
+        """The share of ``other``'s area inside this box."""
+        ix = max(0, min(self.x2, other.x2) - max(self.x, other.x))
+        iy = max(0, min(self.y2, other.y2) - max(self.y, other.y))
+        return ix * iy / (other.w * other.h) if other.w * other.h > 0 else 0.0
+
+    def holds(self, ink: BBox, share: float = 0.7, max_ratio: float = 8.0) -> bool:
+        """Whether this zone holds the written amount ``ink``: at least ``share`` of it, in a
+        zone no more than ``max_ratio`` times its area. A located field spans the printed
+        box the amount was written in, so it is judged by what it holds, not by IoU with
+        the ink alone."""
+        return self.share_of(ink) >= share and self.w * self.h <= max_ratio * max(1, ink.w * ink.h)
+
 
 @dataclass(frozen=True)
 class Page:

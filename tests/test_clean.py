@@ -333,3 +333,35 @@ def test_body_of_a_short_amount_with_superscript_cents_is_the_digit():
 def test_body_min_frac_is_checked():
     with pytest.raises(ConfigError):
         CleanConfig(body_min_frac=1.5)
+
+
+def _stacked_fraction_field() -> np.ndarray:
+    img = np.full((70, 260), 255, np.uint8)
+    cv2.putText(img, "100", (10, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 0, 3)  # the dollars
+    cv2.putText(img, "00", (170, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 2)  # the cents, raised
+    cv2.line(img, (166, 36), (206, 33), 0, 3)                               # the bar
+    cv2.putText(img, "100", (168, 56), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 0, 2)  # the denominator
+    return img
+
+
+def test_a_stacked_fraction_keeps_only_its_cents():
+    img = _stacked_fraction_field()
+    cf = clean_field(img, locale="us")
+    below_bar = cf.binary[40:, 160:]
+    above_bar = cf.binary[:30, 160:]
+    assert not below_bar.any()            # the bar's 100 is gone
+    assert above_bar.sum() > 40           # the cents stay
+    assert cf.binary[:, :150].sum() > 300  # the dollars stay
+    off = clean_field(img, CleanConfig(stacked_fraction=False), locale="us")
+    assert off.binary[40:, 160:].any()
+    # pesos have no cents: cl leaves it alone
+    assert clean_field(img, locale="cl").binary[40:, 160:].any()
+
+
+def test_a_flat_stroke_with_nothing_under_it_stays():
+    img = np.full((70, 260), 255, np.uint8)
+    cv2.putText(img, "100", (10, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 0, 3)
+    cv2.putText(img, "00", (170, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 2)
+    cv2.line(img, (166, 36), (206, 33), 0, 3)  # underlined cents, no denominator
+    cf = clean_field(img, locale="us")
+    assert cf.binary[30:40, 160:].any()

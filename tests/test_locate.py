@@ -350,3 +350,14 @@ def test_photographed_page_on_a_dark_ground_is_squared() -> None:
     assert quad is not None and np.abs(quad - dst).max() < 12
     # A scan (the paper fills the image) is left as it is.
     assert _page_quad(page, LocateConfig()) is None
+
+
+def test_a_zone_holds_the_amount_by_share_not_by_iou():
+    from chequereader.types import BBox
+
+    ink = BBox(100, 50, 60, 20)
+    box = BBox(90, 45, 200, 30)  # the printed box the amount was written in: IoU 0.2
+    assert box.iou(ink) < 0.5 and box.holds(ink)
+    assert box.share_of(ink) == 1.0
+    assert not BBox(130, 50, 200, 30).holds(ink)   # half the ink outside
+    assert not BBox(0, 0, 1000, 400).holds(ink)    # the whole page holds it, too big to count

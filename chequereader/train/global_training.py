@@ -231,16 +231,8 @@ def cheque_zone(pool: GlyphSource, locale: str, rng: np.random.Generator,
     image = scan_format(ch.image, rng)
     zones = locate_fields(image, locate_cfg or LocateConfig())[:3]
     fb = ch.field_box
-    area = max(1, fb.w * fb.h)
-
-    def cover(z: Any) -> float:
-        b = z.bbox
-        iw = max(0, min(b.x2, fb.x2) - max(b.x, fb.x))
-        ih = max(0, min(b.y2, fb.y2) - max(b.y, fb.y))
-        return iw * ih / area
-
-    fits = [z for z in zones if cover(z) >= 0.7 and z.bbox.w * z.bbox.h <= 8 * area]
-    best = max(fits, key=lambda z: (cover(z), z.bbox.iou(fb)), default=None)
+    fits = [z for z in zones if z.bbox.holds(fb)]
+    best = max(fits, key=lambda z: (z.bbox.share_of(fb), z.bbox.iou(fb)), default=None)
     if best is None:
         return None
     sign = LAYOUTS[layout].sign
