@@ -1,4 +1,4 @@
-"""The reader: composes the stages of DESIGN section 2. No stage logic lives here.
+"""The reader: composes the stages of docs/design.md section 2. No stage logic lives here.
 
 file --io--> pages --quality--> flags
                  `--locate--> fields --clean--> --segment--> --lattice--> --LeNet-5--> --decode-->
