@@ -7,7 +7,7 @@ The field and cheque benchmarks measure the whole reader. This one asks how far 
 itself lets an amount reader go when everything around it is perfect: every digit cut by
 its true box, no separator or sign to read, no field to find. An amount counts as right
 when every one of its digits is read right, and its confidence is the product of its
-digits' posteriors under the reader's own rubbish mass (DESIGN section 3, per character:
+digits' posteriors under the reader's own rubbish mass (docs/design.md section 3, per character:
 ``exp(-p_c) / (exp(-j) + sum_i exp(-p_i))`` over the ten digits, ``j`` =
 ``DecodeConfig.rubbish_penalty``). The reader's amount confidence is built from the same
 penalties, so no reader on these weights can expect more than these figures from this

@@ -251,8 +251,8 @@ def iter_batch(
         Threads of OpenCV, which runs the recognizer, and of torch where a torch model is in
         use, for an in-process run (workers always use 1). LeNet-5's
         small batches gain nothing from intra-op threads and lose a lot when the cores are
-        shared: 24 cheques took 21.5 s with torch's default threads and 3.6 s with 1 on a
-        loaded 2-core machine. None leaves the process setting alone.
+        shared (several times slower on a loaded 2-core machine). None leaves the process
+        setting alone.
     skip_pages : mapping of str to collection of int, optional
         Per path (compared by :func:`path_key`), page / X9 item indices not to read again
         (see :func:`resume_state`); they are passed over without being decoded.
@@ -536,7 +536,7 @@ def _csv_cell(v: Any) -> Any:
 
 
 def encode_rows(results: Sequence[AmountResult], fmt: str) -> str:
-    """The text of ``results`` in ``fmt`` (``jsonl``: DESIGN section 6 rows, one line each;
+    """The text of ``results`` in ``fmt`` (``jsonl``: docs/design.md section 6 rows, one line each;
     ``csv``: the same keys as columns (:data:`~chequereader.types.CSV_COLUMNS`), nested
     values as JSON text, no header, one record each, cells quoted as RFC 4180 says, so a
     newline inside a name or message stays in its quoted cell). Lone surrogates (file names that are not UTF-8) are ``\\u`` escapes in JSON; CSV

@@ -1,6 +1,6 @@
 """Calibrated confidence: the probability that a reading is right, and the operating point.
 
-The decoder's confidence (DESIGN section 3) is a posterior *among the readings the grammar
+The decoder's confidence (docs/design.md section 3) is a posterior *among the readings the grammar
 allows*: when LeNet-5 is confidently wrong about a digit, every competing path is worse still
 and the posterior stays near 1. So it orders right before wrong poorly on real fields. This
 stage turns evidence about one reading into ``P(right)`` with a logistic model fitted on
@@ -235,7 +235,7 @@ def field_features(ev: Evidence, names: Sequence[str] = FEATURES) -> np.ndarray:
 
 def distortions(image: np.ndarray) -> np.ndarray:
     """Twelve slightly distorted copies ``float32 (12, 32, 32)`` of one framed candidate
-    (background -0.1, DESIGN section 4): shifted a pixel four ways, rotated +-8 degrees,
+    (background -0.1, docs/design.md section 4): shifted a pixel four ways, rotated +-8 degrees,
     scaled 0.9 and 1.1, thickened and thinned, slanted both ways."""
     import cv2
 

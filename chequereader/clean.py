@@ -94,8 +94,8 @@ class CleanConfig:
     line_min_width_frac: float = 0.5
     # A box's side crosses the whole crop. At 0.85 the stem of a printed '$' (the ink box's
     # full height, 28 of a 33-px zone) was taken for one; the 'S' left was read as a 5
-    # ("$4.86" -> 54.86 at 1.0). 0.95: 7 such errors of 1,600 synthetic cheques gone; the
-    # other reads that changed were wrong before and after; ORAND exact unchanged.
+    # ("$4.86" -> 54.86 at 1.0). 0.95 removes such errors on synthetic cheques; the other
+    # reads that changed were wrong before and after, and real fields read as before.
     vertical_line_frac: float = 0.95
     speckle_frac: float = 0.12
     min_area: int = 3
@@ -377,9 +377,9 @@ def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tupl
 
 
 # Smallest '.' or ',' kept, in body heights. Where a '.' is the decimal point (us, in, any),
-# losing a small one turns $100.29 into 10029: 0.06 (synthetic validation fields: us 64 -> 70%
-# exact). In `cl` amounts '.' only groups thousands and the reading does not need it, while
-# specks of the hatched backgrounds pass a lower floor: 0.085 (ORAND-CAR-A 0.7 points better).
+# losing a small one turns $100.29 into 10029: 0.06. In `cl` amounts '.' only groups
+# thousands and the reading does not need it, while specks of the hatched backgrounds pass
+# a lower floor: 0.085 (better on the real ORAND-CAR-A fields).
 PUNCT_MIN_FRAC = {"cl": 0.085}
 PUNCT_MIN_FRAC_DEFAULT = 0.06
 
@@ -387,11 +387,9 @@ PUNCT_MIN_FRAC_DEFAULT = 0.06
 # Components counted towards the body, in the tallest one's heights. Superscript cents
 # ("49 ^00/100": six small raised characters against two digits) outnumber the digits, and a
 # median over all of them made the body half its height, so that every whole digit was
-# framed too large (600 synthetic superscript fields of MNIST-test digits: 64.0 -> 66.7%
-# exact, read at <= 1% error 25.2 -> 33.0%; us_personal cheques of seeds 0 / 1 / 2: read
-# 71.6 / 70.3 / 72.3 -> 72.8 / 72.0 / 73.3%). `cl` amounts have no cents, and their small
-# thousands' zeros are read by arcs tuned on the plain median (ORAND-CAR-A exact 60.3 ->
-# 59.1% with 0.6).
+# framed too large; measured on the full-size ones, superscript amounts and US personal
+# cheques read better. `cl` amounts have no cents, and their small thousands' zeros are
+# read by arcs tuned on the plain median (0.6 there read fewer ORAND-CAR-A fields right).
 BODY_MIN_FRAC = {"cl": 0.0}
 BODY_MIN_FRAC_DEFAULT = 0.6
 

@@ -1,6 +1,6 @@
 """Viterbi, forward and n-best over the product (segmentation graph x amount grammar).
 
-DESIGN section 3. The segmentation graph is a DAG over nodes ``0..n_nodes-1`` given as arc
+docs/design.md section 3. The segmentation graph is a DAG over nodes ``0..n_nodes-1`` given as arc
 arrays ``src``, ``dst`` with ``src < dst`` (so node order is a topological order), and
 ``penalties[a, c]`` is the penalty (``-log p``, lower is better, ``inf`` = forbidden) of
 reading class ``c`` of the alphabet on arc ``a``. The grammar is a deterministic acceptor
@@ -142,7 +142,7 @@ class DecodeConfig:
     # field-level analogue of the MAP criterion's rubbish mass exp(-j). The posterior of an
     # amount is relative to the other paths; with a finite value, when every path is poor
     # (its penalty well above this) the confidence falls instead of staying near 1. Off
-    # (inf) by default: 8 helped fields alone (ORAND error at 10% reject 40.8 -> 39.3%) but
+    # (inf) by default: 8 helped fields alone (a little less error at 10% reject on ORAND) but
     # on whole cheques it rejected half the fields and made the reader decode more zones.
     unreadable_penalty: float = math.inf
     magnitude_penalty: float = 2.3
@@ -157,19 +157,16 @@ class DecodeConfig:
     # small decimal point lost in the scan or in cleaning. The text's mass is shared between
     # the two readings, so "$19005" is no longer reported as a sure thing: 190.05 at about
     # 0.6 against 19005 (a point lost is more likely than an amount written with no cents
-    # at all: 4.2 < no_cents_penalty; at 5.0 it was the other way round, and on 600
-    # synthetic cheques of seed 1, 4 such reads were wrong and 1 right), and a 7-digit
-    # reading without cents loses to the one with.
+    # at all: 4.2 < no_cents_penalty; at 5.0 it was the other way round, and more such reads
+    # were wrong than right), and a 7-digit reading without cents loses to the one with.
     lost_point_penalty: tuple[tuple[str, float], ...] = (("us", 4.2),)
     # Superscript cents (a field that ends in a run of small raised pieces,
     # ``SegmentationGraph.raised_from``): a text is also read as the full-size digits before
     # the run for dollars and the run's first two characters for cents, whatever the run's
     # other characters were read as ("343 ^48/100" read 34348110, its small '/' a 1 and
     # its "00" one 0 -> 343.48; "$589.^13" with its '.' lost -> 589.13), at this prior
-    # penalty (in the locales with a ``lost_point_penalty``; inf: off). 600 synthetic
-    # superscript fields: 66.7 -> 70.5% exact; us_personal cheques of seeds 0 / 1 / 2 (250,
-    # 300, 300): read at 0.5 70.0 / 71.0 / 70.3 -> 71.2 / 71.7 / 72.0%, error at 0.5 13.6 /
-    # 17.3 / 15.7 -> 13.6 / 17.7 / 15.3%, read at <= 1% error unchanged.
+    # penalty (in the locales with a ``lost_point_penalty``; inf: off). Superscript amounts
+    # and US personal cheques then read better, at about the same error.
     raised_cents_penalty: float = 1.0
     # Indian amounts close with "/-"; a '-' alone is most often a "/-" whose '/' was read as
     # a 1 ("190/-" -> 1901.-, "2600000/-" -> 26000001-). A text ending in a '-' with no '/'
@@ -186,8 +183,8 @@ class DecodeConfig:
     # is a character, prod 1 / (1 + exp(penalty - j)): a reading whose characters all match
     # poorly (faint writing lost in a bitonal scan, a zone that holds no amount) is no longer
     # reported as sure because no other reading competes. 20 = the bundled weights' j (their
-    # metadata: rubbish_j); inf turns it off. Synthetic cheques of another seed than the
-    # benchmark's (600): read at <= 1% error 38.7 -> 47.2%, error at 20% reject 8.5 -> 7.1%.
+    # metadata: rubbish_j); inf turns it off. It lets confident right readings be told from
+    # wrong ones better: more cheques read at a low error rate.
     rubbish_penalty: float = 20.0
     magnitude_confidence: bool = True
 
@@ -1170,7 +1167,7 @@ def decode(
 
 
 # ----------------------------------------------------------------------------------------
-# Differentiable forward (global training, DESIGN section 3 / paper section VI)
+# Differentiable forward (global training, docs/design.md section 3 / paper section VI)
 
 
 def _torch_neg_lse_grouped(x: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:

@@ -573,7 +573,7 @@ def evaluate_manifest(labels_csv: str | Path, config: Any = None, out_dir: str |
     Parameters
     ----------
     labels_csv : str or Path
-        Manifest ``file,amount`` (DESIGN section 6), files relative to the CSV; or an X9.37
+        Manifest ``file,amount`` (docs/design.md section 6), files relative to the CSV; or an X9.37
         cash letter, whose items are labelled by their record-25 amounts (items without
         one, such as deposit tickets, are left out).
     config : PipelineConfig, optional

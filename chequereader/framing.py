@@ -1,4 +1,4 @@
-"""The one framing function: a binary ink crop -> the recognizer's 32x32 input (DESIGN section 4).
+"""The one framing function: a binary ink crop -> the recognizer's 32x32 input (docs/design.md section 4).
 
 Training (MNIST, USPS, Semeion, synthetic symbols) and inference (lattice candidates) both go
 through :func:`frame`, so the two frames match. The scale and the vertical position come from

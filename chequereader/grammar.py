@@ -1,6 +1,6 @@
 """Amount grammars: finite-state acceptors of written courtesy amounts, kept as data.
 
-DESIGN section 3. One acceptor per locale (``us``, ``in``, ``cl``) and their union ``any``.
+docs/design.md section 3. One acceptor per locale (``us``, ``in``, ``cl``) and their union ``any``.
 Each is written below as a small regular expression over single characters, compiled to a
 minimal deterministic automaton (Thompson NFA -> subset construction -> Moore minimisation),
 and exposed as a frozen :class:`Grammar` (states, start, finals, transitions). The decoder
@@ -495,7 +495,7 @@ def locale_hint(text: str) -> str | None:
 
 
 def canonical_amount(text: str, locale: str = "any") -> str | None:
-    """The canonical amount (DESIGN section 6) of a written amount, or None if refused.
+    """The canonical amount (docs/design.md section 6) of a written amount, or None if refused.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The segmentation graph (DESIGN section 3): nodes = cuts, arcs = spans of 1..max_span pieces.
+"""The segmentation graph (docs/design.md section 3): nodes = cuts, arcs = spans of 1..max_span pieces.
 
 Every arc carries its candidate image, framed by the field's body height and baseline
 (:func:`chequereader.framing.frame`), ready to be scored by LeNet-5 in one batch, and a
@@ -31,23 +31,23 @@ class LatticeConfig:
     LeNet-5 alone happily reads "19" squeezed into one frame as a 4, or a "9." as a 9, which
     drops the decimal point; fragments of one broken digit overlap instead."""
 
-    # 4 (was 3): a digit broken into four pieces by cuts and hatching can be read whole;
-    # ORAND-CAR-A 51.8 -> 53.5% exact, synthetic validation fields 82.8 -> 84.3%, at about
-    # 3% of the field reading time (5 gives ORAND 54.1% at more cost).
+    # 4 (was 3): a digit broken into four pieces by cuts and hatching can be read whole. It
+    # read more real (ORAND-CAR-A) and synthetic fields right for a small share of the field
+    # reading time; 5 gains a little more at more cost (benchmarks/RESULTS.md, history).
     max_span: int = 4
     max_width: float = 2.2
     max_gap: float = 0.6
     # Chosen on synthetic fields of validation writers (MNIST train): a wide candidate or one
     # joining separate strokes is rarely one character once LeNet-5 has been trained
-    # globally (wide 1.4/4, apart 6 -> 1.0/8, 14: +1.4 points US, +0.6 cl exact).
+    # globally (raised from wide 1.4/4, apart 6: more US and cl fields read right).
     wide_start: float = 1.0
     wide_penalty: float = 8.0
     apart_penalty: float = 14.0
     apart_gap: float = 0.03
     # Neighbouring pieces that do not touch and overlap in x by at most this share of the
     # narrower one's width also stand apart (two slanted digits side by side; the fragments of
-    # one broken digit overlap more). 0: off. 0.15: ORAND-CAR-A 51.0 -> 51.8% exact ("446"
-    # read as 46, the two slanted 4s joined into one), synthetic validation fields +0.4.
+    # one broken digit overlap more). 0: off. 0.15 keeps two slanted digits from being joined
+    # into one ("446" read as 46), on real and synthetic fields alike.
     apart_overlap: float = 0.15
     # Superscript cents ("$25^00", small digits raised above the baseline, ending the amount)
     # framed by the field's body come out small and high in the frame, a shape LeNet-5 was
@@ -64,16 +64,16 @@ class LatticeConfig:
     # out small, and LeNet-5 reads them as 6s or separators. A span of trailing pieces all
     # under framing.FULL body heights (``small_end_min`` to FULL high) gets a second arc,
     # framed by its own box, that may only be read as '0', at ``small_end_penalty`` more
-    # (locale cl only; inf: off). ORAND-CAR-A exact 58.6 -> 59.5%; synthetic cheques, which
-    # write no small zeros, read as before. At most ``small_end_span`` pieces per such arc.
+    # (locale cl only; inf: off). Such zeros on ORAND-CAR-A are then read; synthetic
+    # cheques, which write no small zeros, read as before. At most ``small_end_span`` pieces
+    # per such arc.
     small_end_penalty: float = 0.0
     small_end_min: float = 0.3
-    small_end_span: int = 2  # (4: one more ORAND field right, a third more such arcs)
+    small_end_span: int = 2  # (4 gains next to nothing for a third more such arcs)
     # An arc whose geometry alone costs more than this (a join of three pieces standing apart,
     # one of two apart and very wide) is left out before it is framed and recognized: no path
-    # through it is within reach of the others. ORAND-CAR-A: 8% of arcs at 28 and 14% at 20,
-    # exact 60.2 -> 60.2 / 60.3%, about 5% more fields/s at 20; synthetic strings and 600
-    # cheques of seed 1 read as before but two of 600 fields. inf keeps every arc.
+    # through it is within reach of the others. Leaving them out reads real and synthetic
+    # fields as before, and saves framing and recognizing them. inf keeps every arc.
     max_geometric: float = 20.0
 
 

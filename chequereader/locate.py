@@ -1,4 +1,4 @@
-"""Courtesy-amount field candidates on a whole cheque (DESIGN section 2, ``locate``).
+"""Courtesy-amount field candidates on a whole cheque (docs/design.md section 2, ``locate``).
 
 Layout heuristics, no learning, a few milliseconds a page:
 

@@ -1,4 +1,4 @@
-"""The reader: composes the stages of DESIGN section 2. No stage logic lives here.
+"""The reader: composes the stages of docs/design.md section 2. No stage logic lives here.
 
 file --io--> pages --quality--> flags
                  `--locate--> fields --clean--> --segment--> --lattice--> --LeNet-5--> --decode-->
@@ -243,7 +243,7 @@ class ChequeReader:
                     best = (tr, f)
                 if post >= cfg.decode.reject_threshold:
                     # Candidates come best-located first; a confident read there is kept
-                    # without decoding the less likely zones (a third of the time per page).
+                    # without decoding the less likely zones.
                     break
             if best is not None:
                 tr, f = best

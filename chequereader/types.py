@@ -1,4 +1,4 @@
-"""Typed results passed between the stages (DESIGN section 2). All frozen dataclasses.
+"""Typed results passed between the stages (docs/design.md section 2). All frozen dataclasses.
 
 Image conventions used throughout:
 
@@ -131,7 +131,7 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class SegmentationGraph:
-    """The segmentation graph (DESIGN section 3): a DAG over cut nodes ``0..n_nodes-1``.
+    """The segmentation graph (docs/design.md section 3): a DAG over cut nodes ``0..n_nodes-1``.
 
     Arc ``a`` goes from ``src[a]`` to ``dst[a]`` and covers pieces ``src[a]..dst[a]-1``.
     ``images`` are the arcs' framed candidate inputs ``float32 (A, 32, 32)``; ``boxes`` the
@@ -177,7 +177,7 @@ class Alternative:
 
 @dataclass(frozen=True)
 class AmountResult:
-    """What the reader returns for one field or page (DESIGN section 6)."""
+    """What the reader returns for one field or page (docs/design.md section 6)."""
 
     status: Status
     amount: str | None = None
@@ -197,7 +197,7 @@ class AmountResult:
     features: tuple[float, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
-        """The output row of DESIGN section 6: every key of :data:`ROW_COLUMNS`, in order.
+        """The output row of docs/design.md section 6: every key of :data:`ROW_COLUMNS`, in order.
 
         ``amount`` is the amount read only when ``status`` is ``ok``: a rejected or error
         row's is None, so that it never looks like a result. ``reading`` is the decoder's best

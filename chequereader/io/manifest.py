@@ -1,4 +1,4 @@
-"""Labels manifest (DESIGN section 6): a CSV with at least ``file,amount``; extra columns kept.
+"""Labels manifest (docs/design.md section 6): a CSV with at least ``file,amount``; extra columns kept.
 
 ``file`` is relative to the CSV's folder (absolute paths are kept); ``amount`` must already be
 canonical: digits with an optional ``.`` and two decimals, no separators or currency

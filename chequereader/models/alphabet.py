@@ -2,7 +2,7 @@
 
 An :class:`Alphabet` is an ordered tuple of single-character symbols; class ``k`` of the model
 is ``chars[k]``. The rubbish class is not part of the alphabet: it is the model's extra
-``exp(-j)`` mass (DESIGN section 4). A locale adds classes with :meth:`Alphabet.extend`
+``exp(-j)`` mass (docs/design.md section 4). A locale adds classes with :meth:`Alphabet.extend`
 (e.g. ``DEFAULT.extend("₹")``); a model trained on one alphabet refuses another on load.
 """
 

@@ -1,4 +1,4 @@
-"""LeNet-5 as published (LeCun et al. 1998, Section II; DESIGN section 4).
+"""LeNet-5 as published (LeCun et al. 1998, Section II; docs/design.md section 4).
 
 C1 conv 6@5x5 -> S2 trainable subsampling -> C3 conv 16@5x5 with the partial connection
 table -> S4 -> C5 conv 120@5x5 -> F6 84 -> Euclidean RBF outputs with fixed +-1 prototypes.
@@ -175,8 +175,7 @@ class LeNet5(nn.Module):
         """Penalties ``float32 (N, C)`` for framed inputs ``(N, 32, 32)`` (NumPy in and out).
 
         Computes :meth:`penalties` of :meth:`forward` up to float rounding, through
-        :meth:`_inference_weights` (see there): about 40% faster on a field's few dozen
-        candidates.
+        :meth:`_inference_weights` (see there): faster on a field's few dozen candidates.
         """
         if self.training:
             self.eval()

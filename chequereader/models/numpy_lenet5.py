@@ -1,6 +1,6 @@
 """LeNet-5 inference in NumPy and OpenCV: the reader's recognizer, no torch needed.
 
-The same network as :class:`chequereader.models.lenet5.LeNet5` (DESIGN section 4): C1 conv
+The same network as :class:`chequereader.models.lenet5.LeNet5` (docs/design.md section 4): C1 conv
 6@5x5, S2 (2x2 sum x coefficient + bias), C3 conv 16@5x5 with the partial connection table,
 S4, C5, F6, the squashing ``1.7159 tanh(2a/3)`` after C1..F6, Euclidean RBF outputs with fixed
 +-1 prototypes, and penalties ``-log p`` with the rubbish mass ``exp(-j)`` in the normaliser,

@@ -1,4 +1,4 @@
-"""Weight files: one file per model, carrying metadata that is checked on load (DESIGN 6).
+"""Weight files: one file per model, carrying metadata that is checked on load (docs/design.md section 6).
 
 A weight file is a ``torch.save`` of a plain dict::
 

@@ -1,6 +1,6 @@
-"""Global training on a user's own labelled scans (a labels manifest, DESIGN section 6).
+"""Global training on a user's own labelled scans (a labels manifest, docs/design.md section 6).
 
-DESIGN section 8: most of the real read rate is lost where LeNet-5, taught on MNIST, meets
+docs/design.md section 8: most of the real read rate is lost where LeNet-5, taught on MNIST, meets
 real cheque ink; the paper's answer was training on fields cut from real cheques. This module
 turns a manifest of the user's scans (``file,amount``: field crops, or whole cheques whose
 amount zone the reader locates), or X9.37 cash letters (each item's front image, labelled

@@ -1,4 +1,4 @@
-"""Character-level training of LeNet-5 (DESIGN section 4; issue: foundation).
+"""Character-level training of LeNet-5 (docs/design.md section 4; issue: foundation).
 
 Digits from MNIST (plus USPS and Semeion on request), symbols synthesized, optional extra
 framed examples (e.g. rubbish candidates mined from lattices, label -1). Random distortions as
