@@ -763,7 +763,7 @@ def _text_classes(texts: str | Sequence[str], alphabet: Alphabet) -> list[tuple[
     return out
 
 
-def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
+def trie_acceptor(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
     """A deterministic acceptor of exactly ``seqs``; also each sequence's final state."""
     child: dict[tuple[int, int], int] = {}
     src: list[int] = []
@@ -830,7 +830,9 @@ def _union_with_trie(
     return both, Q
 
 
-def _accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
+def accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
+    """The class sequences of ``texts`` (whitespace ignored) that ``tt`` accepts, each once, in
+    order; a text with a character outside the alphabet is left out."""
     seqs = _text_classes(texts, tt.alphabet)
     return list(dict.fromkeys(s for s in seqs if s is not None and tt.accepts_classes(s)))
 
@@ -910,10 +912,10 @@ def forward(
     if g.n == 0:
         return INF
     if constrain_text is not None:
-        seqs = _accepted_seqs(tt, constrain_text)
+        seqs = accepted_seqs(tt, constrain_text)
         if not seqs:
             return INF
-        tt = _trie(alphabet, seqs)[0]
+        tt = trie_acceptor(alphabet, seqs)[0]
     return _neg_lse(_final_values(g, tt, _dp(g, pen, tt, log=True)).ravel())
 
 
@@ -1082,7 +1084,7 @@ def decode(
         return none
 
     # One log-semiring pass over graph x (grammar | trie of the texts): F_all and each F_text.
-    trie, ends = _trie(alphabet, [p.classes for p in paths])
+    trie, ends = trie_acceptor(alphabet, [p.classes for p in paths])
     both, Q = _union_with_trie(tt, trie, pen)
     alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states], Q=Q)
     f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
@@ -1240,10 +1242,10 @@ def forward_torch(
     if g.n == 0:
         return inf
     if constrain_text is not None:
-        seqs = _accepted_seqs(tt, constrain_text)
+        seqs = accepted_seqs(tt, constrain_text)
         if not seqs:
             return inf
-        tt = _trie(tt.alphabet, seqs)[0]
+        tt = trie_acceptor(tt.alphabet, seqs)[0]
     S = tt.n_states
     # Pair compression as in `_dp`: reduce the classes of each (src, dst) state pair first.
     t_order, t_starts, psrc, pdst = _pairs(tt)[:4]
@@ -1297,7 +1299,7 @@ def forward_criterion(
     ConfigError
         When the grammar accepts none of ``label_text`` (the criterion would be infinite).
     """
-    if not _accepted_seqs(grammar_tables, label_text):
+    if not accepted_seqs(grammar_tables, label_text):
         raise ConfigError(
             f"label_text: {label_text!r} is not accepted by the grammar over alphabet "
             f"{grammar_tables.alphabet.string!r}"

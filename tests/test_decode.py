@@ -422,13 +422,13 @@ def test_search_at_full_beam_equals_search_by_widening() -> None:
 
 @pytest.mark.parametrize("locale", ["cl", "us", "any"])
 def test_union_with_trie_equals_sorting_the_union(locale) -> None:
-    from chequereader.decode import _pair_penalties, _pairs, _trie, _union, _union_with_trie
+    from chequereader.decode import _pair_penalties, _pairs, _union, _union_with_trie, trie_acceptor
 
     rng = np.random.default_rng(1)
     tt = get_grammar(locale).tables(DEFAULT)
     texts = ["12", "1.200", "$***12.00", "7", "120", "1,200-", "12 00/100"]
     seqs = [tuple(DEFAULT.index(c) for c in t if c != " ") for t in texts]
-    trie, _ = _trie(DEFAULT, seqs)
+    trie, _ = trie_acceptor(DEFAULT, seqs)
     pen = rng.uniform(0.0, 9.0, (13, C))
     pen[rng.random(pen.shape) < 0.2] = np.inf
     both, Q = _union_with_trie(tt, trie, pen)
