@@ -58,6 +58,7 @@ Examples
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,6 +77,23 @@ from .grammar import (
 )
 from .models.alphabet import Alphabet
 from .types import Alternative
+
+# Values derived from frozen objects (grammar tables, decode configs) and reused across
+# calls, kept here rather than written into the objects: keyed by the object's id, each
+# entry dropped when its object is collected (so an id is never reused while its entry
+# lives). A race between threads at worst computes a value twice.
+_DERIVED: dict[int, dict[str, Any]] = {}
+
+
+def _derived(obj: Any) -> dict[str, Any]:
+    """The cache of values derived from the frozen ``obj`` (empty at first)."""
+    key = id(obj)
+    got = _DERIVED.get(key)
+    if got is None:
+        got = _DERIVED[key] = {}
+        weakref.finalize(obj, _DERIVED.pop, key, None)
+    return got
+
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -120,8 +138,13 @@ class Decoding:
 class DecodeConfig:
     """Defaults of :func:`decode`.
 
-    ``nbest``: distinct amounts to report; ``reject_threshold``: confidence below which the
-    field is rejected; ``depth``/``max_depth``: distinct texts explored for the confidence;
+    ``nbest``: distinct amounts to report (a pipeline's ``[decode] nbest``);
+    ``reject_threshold``: the decoder's own threshold, below which a field is rejected when
+    the caller gives none (the reader gives its threshold in force,
+    :attr:`chequereader.config.PipelineConfig.threshold`, which is this one only when no
+    calibration is active and the user set none; the reader also stops decoding a page's
+    further field candidates once one reaches it). A pipeline TOML does not set it: its
+    ``reject_threshold`` is top-level. ``depth``/``max_depth``: distinct texts explored for the confidence;
     ``beam``: n-best drops partial paths whose best completion is more than ``beam`` above
     the best path (``exp(-30)`` posterior mass is below anything that matters);
     ``confidence_beam``: the first search looks only this far above the best path (texts
@@ -191,10 +214,14 @@ class DecodeConfig:
     rubbish_penalty: float = 20.0
     magnitude_confidence: bool = True
 
+    def __post_init__(self) -> None:
+        check_range(self.nbest, "nbest", 1, 100)
+        check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
+
     def _locale(self, locale: str) -> tuple[float | None, float | None, float | None, float, float]:
         """This locale's (lost point, slash as 1, lone dash, no cents, free digits): the
         tuples above as one lookup (the decoder asks for them once per text)."""
-        cache = self.__dict__.setdefault("_locale_priors", {})  # not a field: frozen allows it
+        cache = _derived(self).setdefault("locale_priors", {})
         got = cache.get(locale)
         if got is None:
             free = dict(self.free_digits)
@@ -400,7 +427,7 @@ def _pairs(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     transitions (all ten digits usually lead to the same state), so the per-node work of the
     programme shrinks by as much.
     """
-    cache = tt.__dict__.get("_pairs_cache")
+    cache = _derived(tt).get("pairs")
     if cache is not None:
         return cache
     t_order = np.lexsort((tt.src, tt.dst))
@@ -415,7 +442,7 @@ def _pairs(tt: GrammarTables) -> tuple[np.ndarray, ...]:
         newd = _new_run(pdst)
         seg_starts = np.flatnonzero(newd)
         out = (t_order, t_starts, psrc, pdst, seg_starts, pdst[seg_starts], np.cumsum(newd) - 1)
-    tt.__dict__["_pairs_cache"] = out
+    _derived(tt)["pairs"] = out
     return out
 
 
@@ -429,9 +456,10 @@ def _pair_penalties(tt: GrammarTables, pen: np.ndarray, log: bool) -> np.ndarray
         return np.minimum.reduceat(G, t_starts, axis=1)
     m = np.minimum.reduceat(G, t_starts, axis=1)
     safe = np.where(np.isfinite(m), m, 0.0)
-    pair_of_t = tt.__dict__.get("_pair_of_t")
+    cache = _derived(tt)
+    pair_of_t = cache.get("pair_of_t")
     if pair_of_t is None:
-        pair_of_t = tt.__dict__["_pair_of_t"] = np.repeat(
+        pair_of_t = cache["pair_of_t"] = np.repeat(
             np.arange(len(t_starts)), np.diff(np.append(t_starts, len(t_order)))
         )
     e = np.add.reduceat(np.exp(safe[:, pair_of_t] - G), t_starts, axis=1)
@@ -500,13 +528,14 @@ def _backward_best(g: _Graph, pen: np.ndarray, tt: GrammarTables) -> np.ndarray:
     beta[np.ix_(g.finals, np.flatnonzero(tt.finals))] = 0.0
     if tt.n_transitions == 0 or g.n_arcs == 0:
         return beta
-    cache = tt.__dict__.get("_backward_cache")
+    derived = _derived(tt)
+    cache = derived.get("backward")
     if cache is None:  # the pairs grouped by source state
         _, _, psrc, pdst, _, _, _ = _pairs(tt)
         p_order = np.argsort(psrc, kind="stable")
         ps = psrc[p_order]
         seg_starts = np.flatnonzero(_new_run(ps))
-        cache = tt.__dict__["_backward_cache"] = (
+        cache = derived["backward"] = (
             p_order, seg_starts, ps[seg_starts], pdst[p_order][None, :]
         )
     p_order, seg_starts, seg_states, gdst = cache
@@ -575,7 +604,7 @@ def _padded_moves(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     slot ``m`` of state ``s`` is its ``m``-th transition in ``tt.by_src`` order, read at
     ``s * M + m``; ``hash_add`` is ``cls + 1`` as ``uint64`` (the n-best's text hash step).
     """
-    cache = tt.__dict__.get("_padded_moves_cache")
+    cache = _derived(tt).get("padded_moves")
     if cache is not None:
         return cache
     t_order, t_ptr = tt.by_src
@@ -588,7 +617,7 @@ def _padded_moves(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     cls[np.flatnonzero(valid)] = tt.cls[ts]
     dst[np.flatnonzero(valid)] = tt.dst[ts]
     out = (valid, cls, dst, (cls + 1).astype(np.uint64))
-    tt.__dict__["_padded_moves_cache"] = out
+    _derived(tt)["padded_moves"] = out
     return out
 
 
@@ -817,7 +846,7 @@ def _union_with_trie(
     t_order, t_starts, psrc, pdst, seg_starts, seg_states, seg_of_p = _pairs(tt)
     nt, off, k = trie.n_transitions, tt.n_states, len(psrc)
     own = np.arange(nt)
-    both.__dict__["_pairs_cache"] = (
+    _derived(both)["pairs"] = (
         np.concatenate([t_order, tt.n_transitions + own]),
         np.concatenate([t_starts, tt.n_transitions + own]),
         np.concatenate([psrc, trie.src + off]),

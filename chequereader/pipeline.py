@@ -125,7 +125,7 @@ class ChequeReader:
         dec = decode_stage.decode(
             graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
             self.model.alphabet,
-            nbest=cfg.nbest, reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
+            reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
             raised_from=graph.raised_from,
         )
         tick("decode", t0)
@@ -230,7 +230,7 @@ class ChequeReader:
         else:
             chosen = None
             t1 = time.perf_counter()
-            fields = locate_stage.locate_fields(page.image, cfg.locate)[: cfg.max_fields]
+            fields = locate_stage.locate_fields(page.image, cfg.locate)  # locate.max_fields
             timing["locate"] = 1000 * (time.perf_counter() - t1)
             res = AmountResult(status="rejected", error=None)
             best_score = -np.inf
