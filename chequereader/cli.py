@@ -456,10 +456,12 @@ def _pipeline_options(f):
                      help="Recognizer weights: a file, or a bundled one by name: default, latin "
                           "(tuned to Latin American handwriting).")(f)
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
-                     help="Reject below this confidence (default: the calibration's threshold, or the config's).")(f)
+                     help="Reject below this confidence; overrides the pipeline's reject_threshold and the "
+                          "calibration's threshold (default: the pipeline's reject_threshold if it "
+                          "sets one, else the calibration's threshold).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,
                      help="Amount grammar: us, in, cl, any, or auto (the default, or the "
-                          "config's): read under any, then under the locale the text shows.")(f)
+                          "pipeline's): read under any, then under the locale the text shows.")(f)
     f = click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops.")(f)
     return f
 

@@ -631,3 +631,25 @@ def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() ->
     off = decode(3, [0, 1], [1, 2], poor, US, DEFAULT,
                  config=DecodeConfig(no_cents_penalty=(), rubbish_penalty=math.inf))
     assert off.confidence == pytest.approx(1.0)
+
+
+def test_decode_keeps_its_caches_out_of_the_frozen_objects() -> None:
+    import dataclasses
+    import gc
+
+    from chequereader.decode import _DERIVED, DecodeConfig
+
+    tt = get_grammar("us").tables(DEFAULT)
+    cfg = DecodeConfig(nbest=3)
+    src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
+    pen = np.full((5, len(DEFAULT)), 9.0)
+    pen[:, DEFAULT.chars.index("1")] = 0.5
+    d = decode(4, src, dst, pen, tt, DEFAULT, config=cfg, locale="us")
+    assert d.amount is not None
+    assert not [k for k in vars(tt) if k.startswith("_")]
+    assert set(vars(cfg)) == {f.name for f in dataclasses.fields(cfg)}
+    assert id(cfg) in _DERIVED and id(tt) in _DERIVED
+    key = id(cfg)
+    del cfg
+    gc.collect()
+    assert key not in _DERIVED  # an entry goes with its object
