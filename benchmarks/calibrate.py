@@ -52,7 +52,7 @@ def main() -> None:
         for tr, canon, loc in traces:
             g = tr.graph
             d = decode_stage.decode(g.n_nodes, g.src, g.dst, tr.penalties / T,
-                                    reader._tables[loc], reader.model.alphabet, locale=loc)
+                                    reader.tables(loc), reader.model.alphabet, locale=loc)
             correct.append(amounts_equal(d.amount, canon))
             conf.append(d.confidence if d.amount is not None else 0.0)
         er = error_reject(correct, conf)

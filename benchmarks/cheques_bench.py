@@ -60,11 +60,11 @@ def encode(img: np.ndarray, fmt: str, rng: np.random.Generator) -> bytes:
     """The bytes a scanner would write: PNG, JPEG (quality 70..95) or bitonal G4 TIFF."""
     from PIL import Image
 
-    from chequereader.synth import _bitonal
+    from chequereader.synth import bitonal
 
     buf = io.BytesIO()
     if fmt == "tif":
-        Image.fromarray(_bitonal(img, rng)).convert("1").save(buf, format="TIFF", compression="group4",
+        Image.fromarray(bitonal(img, rng)).convert("1").save(buf, format="TIFF", compression="group4",
                                                              dpi=(200, 200))
     elif fmt == "jpg":
         Image.fromarray(img).save(buf, format="JPEG", quality=int(rng.integers(70, 95)), dpi=(200, 200))
@@ -95,7 +95,7 @@ def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
         progress: bool = True, locate_only: bool = False, config: str | None = None) -> list[Row]:
     import cv2
 
-    from chequereader._threads import set_threads
+    from chequereader.threads import set_threads
     from chequereader.config import load_config
     from chequereader.io.images import load_pages
     from chequereader.io.manifest import amounts_equal

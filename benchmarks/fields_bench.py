@@ -185,7 +185,7 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit("../shared/data is absent")
-    from chequereader._threads import set_threads
+    from chequereader.threads import set_threads
 
     # One thread for OpenCV (which also runs the recognizer), as cheques_bench.py runs it: on
     # a field's small images OpenCV's parallel loops (connected components, resize,

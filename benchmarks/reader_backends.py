@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import DATA  # noqa: E402
 
-from chequereader._threads import set_threads  # noqa: E402
+from chequereader.threads import set_threads  # noqa: E402
 from chequereader.config import PipelineConfig  # noqa: E402
 from chequereader.models.weights import load_model, load_numpy_model  # noqa: E402
 from chequereader.pipeline import ChequeReader  # noqa: E402

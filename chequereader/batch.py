@@ -157,7 +157,7 @@ def _x9_tasks(n: int, path: str, skip: frozenset[int], raise_on_error: bool) -> 
 
 
 def _worker_init(config: PipelineConfig, parent: int | None = None) -> None:
-    from ._threads import set_threads
+    from .threads import set_threads
 
     if parent is not None:
         _die_with_parent(parent)
@@ -197,7 +197,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _dask_read(task: _Task, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
-    from ._threads import set_threads
+    from .threads import set_threads
 
     set_threads(1)
     return _run_task(task, config, raise_on_error)
@@ -318,7 +318,7 @@ def iter_chunks(
             yield t.n, t.path, res, t.end
     else:
         if torch_threads is not None:
-            from ._threads import set_threads
+            from .threads import set_threads
 
             set_threads(int(check_range(torch_threads, "torch_threads", 1, 1024)))
         rd = reader if reader is not None else cached_reader(cfg)

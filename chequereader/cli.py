@@ -428,7 +428,7 @@ _LOCALE_CHOICE = click.Choice(["auto", "us", "in", "cl", "any"])
 
 def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
                      reject_threshold: float | None = None, weights: str | None = None):
-    """The pipeline config from ``--config`` plus the options given (a ConfigError is a usage error)."""
+    """The pipeline config from ``--pipeline`` plus the options given (a ConfigError is a usage error)."""
     from .config import load_config
     from .errors import ConfigError
 
@@ -440,15 +440,28 @@ def _pipeline_config(config: str | None, *, locale: str | None = None, field: bo
         raise click.UsageError(str(exc)) from None
 
 
+def _pipeline_option(what: str = "The pipeline"):
+    """``--pipeline NAME_OR_PATH`` (``--config``: the same option, its older name)."""
+    from .config import bundled_pipelines
+
+    return click.option(
+        "--pipeline", "--config", "config", metavar="NAME_OR_PATH",
+        help=f"{what}: a bundled one by name ({', '.join(bundled_pipelines())}) or a pipeline "
+             "TOML file (e.g. one `calibrate -o` wrote). Options given beside it override "
+             "its settings. --config is another name for it.")
+
+
 def _pipeline_options(f):
     f = click.option("--weights", type=_WEIGHTS,
                      help="Recognizer weights: a file, or a bundled one by name: default, latin "
                           "(tuned to Latin American handwriting).")(f)
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
-                     help="Reject below this confidence (default: the calibration's threshold, or the config's).")(f)
+                     help="Reject below this confidence; overrides the pipeline's reject_threshold and the "
+                          "calibration's threshold (default: the pipeline's reject_threshold if it "
+                          "sets one, else the calibration's threshold).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,
                      help="Amount grammar: us, in, cl, any, or auto (the default, or the "
-                          "config's): read under any, then under the locale the text shows.")(f)
+                          "pipeline's): read under any, then under the locale the text shows.")(f)
     f = click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops.")(f)
     return f
 
@@ -570,7 +583,7 @@ def _read_exit_status(summary) -> int:
               help="out.jsonl or out.csv; - or none: JSON Lines on stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default from the output's extension.")
 @_pipeline_options
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@_pipeline_option()
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--dask", "dask_address", metavar="ADDRESS|local", help="Run on dask.distributed.")
 @click.option("--resume", is_flag=True, help="Skip the inputs and pages (X9 items) already in --output.")
@@ -671,7 +684,7 @@ def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str |
 @main.command("evaluate")
 @click.argument("labels", type=click.Path(exists=True, dir_okay=False))
 @_pipeline_options
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@_pipeline_option()
 @click.option("--out", "out", default="evaluation", show_default=True, type=click.Path(file_okay=False),
               help="Folder for metrics.json, curve.png, report.html.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
@@ -702,14 +715,13 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
 @main.command("calibrate")
 @click.argument("labels", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Pipeline TOML to write (use it with read/evaluate --config).")
+              help="Pipeline TOML to write (read/evaluate/inspect it with --pipeline FILE).")
 @click.option("--target-error", default=0.01, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="Most accepted-and-wrong readings allowed, as a share of all readings.")
 @click.option("--folds", default=10, show_default=True, type=click.IntRange(2, 100),
               help="Cross-validation folds for the figures and the threshold.")
 @_pipeline_options
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="Pipeline TOML to start from (its settings are kept).")
+@_pipeline_option("The pipeline to start from (its settings are kept)")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
 @_log_options
 def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, field: bool,
@@ -759,7 +771,7 @@ def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, fie
 @click.option("--page", default=0, show_default=True, type=click.IntRange(0),
               help="Page of a multi-page TIFF or item of an X9.37 file (from 0).")
 @_pipeline_options
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), help="Pipeline TOML.")
+@_pipeline_option()
 @_log_options
 def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | None,
                 reject_threshold: float | None, weights: str | None, config: str | None,

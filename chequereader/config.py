@@ -1,15 +1,33 @@
 """Pipeline configuration: each stage's frozen config, composed; loaded from TOML (no exec).
 
-A pipeline TOML has top-level keys of :class:`PipelineConfig` and one table per stage::
+A pipeline TOML has top-level keys of :class:`PipelineConfig` and one table per stage, each
+key the field of the same name of that stage's config::
 
     locale = "cl"
-    reject_threshold = 0.5
-    [segment]
-    max_pieces_per_digit = 3
+    field = true
+    reject_threshold = 0.8      # the user's threshold: overrides the calibration's
+    [decode]
+    nbest = 3                   # alternatives reported
+    [locate]
+    max_fields = 3              # field candidates decoded per page
     [lattice]
     max_span = 3
 
-Unknown keys are refused with a :class:`ConfigError` naming them.
+Every setting has one home and one key. A key that is not a setting (a typo), or one that
+would be ignored, is refused with a :class:`ConfigError` naming it:
+
+- ``nbest`` and ``max_fields`` are set in ``[decode]`` and ``[locate]`` (a top-level one is
+  refused with the table it moved to);
+- ``[decode] reject_threshold`` is refused: the threshold readings are rejected below is
+  the top-level ``reject_threshold`` (when set) or the calibration's ``threshold``
+  (``[calibration]``); with the calibration turned off and no ``reject_threshold``, the
+  decoder's default, 0.5;
+- ``[calibration] features = []`` turns the calibration off: any other key of that table
+  would be ignored, and is refused;
+- ``weights_cl`` applies only when ``weights`` is not given: a file may not give both.
+
+The named pipelines bundled with the package (``chequereader/pipelines/*.toml``,
+:func:`bundled_pipelines`) load by name: ``load_config("orand")``.
 """
 
 from __future__ import annotations
@@ -46,8 +64,10 @@ class PipelineConfig:
     is read under ``any`` and then under the locale its text shows, if it shows one (a rupee
     sign, lakh grouping or ``/-``: ``in``; ``.`` grouping thousands: ``cl``; ``xx/100`` or
     ``$`` with cents: ``us``; :func:`chequereader.grammar.locale_hint`).
-    ``reject_threshold``: a reading whose confidence is below it is ``rejected``; None (the
-    default) takes the calibration's threshold, or 0.5 without a calibration.
+    ``reject_threshold``: the user's threshold, which overrides the calibration's: a
+    reading whose confidence is below it is ``rejected``; None (the default) takes the
+    calibration's threshold, or the decoder's (``decode.reject_threshold``, 0.5) without a
+    calibration.
     ``calibration``: the model that turns a reading's evidence into the probability that it
     is right (:mod:`chequereader.calibration`); by default the bundled one, fitted on real
     cheque fields; ``chequereader calibrate`` writes one for a user's own scans.
@@ -57,7 +77,8 @@ class PipelineConfig:
     not given, the bundled default, and ``weights_cl`` for locale ``cl``.
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
-    ``max_fields``: field candidates decoded per page, the best kept. ``torch_threads``:
+    Field candidates decoded per page: ``locate.max_fields``; alternatives reported:
+    ``decode.nbest``. ``torch_threads``:
     threads torch and OpenCV may use (process-wide; 0 leaves their settings alone). One is
     fastest for LeNet-5's small batches and field-size images, and leaves the other cores to
     other workers. ``temperature``:
@@ -69,13 +90,11 @@ class PipelineConfig:
     locale: str = "auto"
     field: bool = False
     reject_threshold: float | None = None
-    nbest: int = 5
     weights: str | None = None
     # weights for `cl` amounts when ``weights`` is not given: the bundled file tuned to
     # Latin American handwriting ("default" or None = the same weights as other locales)
     weights_cl: str | None = "latin"
     pages: str = "all"
-    max_fields: int = 3
     torch_threads: int = 1
     temperature: float = 1.0
     clean: CleanConfig = dc_field(default_factory=CleanConfig)
@@ -93,8 +112,6 @@ class PipelineConfig:
         check_in(self.pages, ("all", "first"), "pages")
         if self.reject_threshold is not None:
             check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
-        check_range(self.nbest, "nbest", 1, 100)
-        check_range(self.max_fields, "max_fields", 1, 20)
         check_range(self.temperature, "temperature", 0.05, 100.0)
 
     @property
@@ -106,6 +123,61 @@ class PipelineConfig:
         if self.calibration.active:
             return float(self.calibration.threshold)
         return float(self.decode.reject_threshold)
+
+
+#: Keys that moved, and where to: a pipeline TOML that still has them is refused, naming the
+#: table that holds them now.
+MOVED: dict[str, str] = {"nbest": "decode", "max_fields": "locate"}
+
+#: Keys of a stage's config that a pipeline TOML does not set, and why (each would be ignored
+#: or duplicate a key that has its own home).
+NOT_IN_TOML: dict[tuple[str, str], str] = {
+    ("decode", "reject_threshold"): (
+        "the reject threshold is the top-level reject_threshold (the user's, which overrides "
+        "the calibration's) or [calibration] threshold; [decode] has none"),
+}
+
+#: Where the named pipelines are: package data, so that an installed package has them too.
+PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
+
+
+def bundled_pipelines() -> tuple[str, ...]:
+    """Names of the pipelines bundled with the package (``--pipeline NAME``)."""
+    return tuple(sorted(p.stem for p in PIPELINES_DIR.glob("*.toml")))
+
+
+def pipeline_path(name_or_path: str | Path) -> Path:
+    """The TOML file of a pipeline: a bundled pipeline's name (:func:`bundled_pipelines`;
+    a string with no folder and no ``.toml``), else the path itself."""
+    s = str(name_or_path)
+    if isinstance(name_or_path, str) and "/" not in s and "\\" not in s and not s.endswith(".toml"):
+        p = PIPELINES_DIR / f"{s}.toml"
+        if p.is_file():
+            return p
+        raise ConfigError(f"pipeline {s!r}: no bundled pipeline of that name (bundled: "
+                          f"{', '.join(bundled_pipelines())}; a file is named by its path, "
+                          "e.g. ./mine.toml)")
+    return Path(name_or_path)
+
+
+def _check_file_keys(data: dict[str, Any], where: str) -> None:
+    """Refuse the keys of a pipeline file that moved or would be ignored."""
+    for k, table in MOVED.items():
+        if k in data:
+            raise ConfigError(f"{where}: top-level {k!r} moved: set it as [{table}] {k}")
+    for (table, k), why in NOT_IN_TOML.items():
+        if isinstance(data.get(table), dict) and k in data[table]:
+            raise ConfigError(f"{where}: [{table}] {k} is not a setting: {why}")
+    cal = data.get("calibration")
+    if isinstance(cal, dict) and "features" in cal and not cal["features"]:
+        other = sorted(set(cal) - {"features"})
+        if other:
+            raise ConfigError(f"{where}: [calibration] features = [] turns the calibration off, "
+                              f"so {', '.join(other)} would be ignored (the reject threshold "
+                              "without a calibration is the top-level reject_threshold)")
+    if "weights" in data and "weights_cl" in data:
+        raise ConfigError(f"{where}: weights_cl applies only when weights is not given "
+                          "(weights names the recognizer of every locale): give one of them")
 
 
 def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any:
@@ -136,15 +208,24 @@ def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
-    """Read a pipeline TOML (or the defaults when ``path`` is None) and apply ``overrides``."""
+    """Read a pipeline (a TOML file, or a bundled pipeline by name: :func:`pipeline_path`;
+    the defaults when ``path`` is None) and apply ``overrides`` (top-level keys; None
+    values are left out)."""
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
+        p = pipeline_path(path)
         try:
             data = tomllib.loads(p.read_text())
         except FileNotFoundError:
-            raise ConfigError(f"config {p}: not found") from None
+            raise ConfigError(f"pipeline {p}: not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"pipeline {p}: a folder, not a pipeline TOML") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config {p}: invalid TOML ({exc})") from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
+            raise ConfigError(f"pipeline {p}: invalid TOML ({exc})") from None
+        _check_file_keys(data, f"pipeline {p}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for k, table in MOVED.items():
+        if k in given:
+            raise ConfigError(f"{k!r} is a [{table}] setting: PipelineConfig({table}=...)")
+    data.update(given)
     return _build(PipelineConfig, data, "config")

@@ -58,6 +58,7 @@ Examples
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,6 +77,23 @@ from .grammar import (
 )
 from .models.alphabet import Alphabet
 from .types import Alternative
+
+# Values derived from frozen objects (grammar tables, decode configs) and reused across
+# calls, kept here rather than written into the objects: keyed by the object's id, each
+# entry dropped when its object is collected (so an id is never reused while its entry
+# lives). A race between threads at worst computes a value twice.
+_DERIVED: dict[int, dict[str, Any]] = {}
+
+
+def _derived(obj: Any) -> dict[str, Any]:
+    """The cache of values derived from the frozen ``obj`` (empty at first)."""
+    key = id(obj)
+    got = _DERIVED.get(key)
+    if got is None:
+        got = _DERIVED[key] = {}
+        weakref.finalize(obj, _DERIVED.pop, key, None)
+    return got
+
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -120,8 +138,13 @@ class Decoding:
 class DecodeConfig:
     """Defaults of :func:`decode`.
 
-    ``nbest``: distinct amounts to report; ``reject_threshold``: confidence below which the
-    field is rejected; ``depth``/``max_depth``: distinct texts explored for the confidence;
+    ``nbest``: distinct amounts to report (a pipeline's ``[decode] nbest``);
+    ``reject_threshold``: the decoder's own threshold, below which a field is rejected when
+    the caller gives none (the reader gives its threshold in force,
+    :attr:`chequereader.config.PipelineConfig.threshold`, which is this one only when no
+    calibration is active and the user set none; the reader also stops decoding a page's
+    further field candidates once one reaches it). A pipeline TOML does not set it: its
+    ``reject_threshold`` is top-level. ``depth``/``max_depth``: distinct texts explored for the confidence;
     ``beam``: n-best drops partial paths whose best completion is more than ``beam`` above
     the best path (``exp(-30)`` posterior mass is below anything that matters);
     ``confidence_beam``: the first search looks only this far above the best path (texts
@@ -188,10 +211,14 @@ class DecodeConfig:
     rubbish_penalty: float = 20.0
     magnitude_confidence: bool = True
 
+    def __post_init__(self) -> None:
+        check_range(self.nbest, "nbest", 1, 100)
+        check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
+
     def _locale(self, locale: str) -> tuple[float | None, float | None, float | None, float, float]:
         """This locale's (lost point, slash as 1, lone dash, no cents, free digits): the
         tuples above as one lookup (the decoder asks for them once per text)."""
-        cache = self.__dict__.setdefault("_locale_priors", {})  # not a field: frozen allows it
+        cache = _derived(self).setdefault("locale_priors", {})
         got = cache.get(locale)
         if got is None:
             free = dict(self.free_digits)
@@ -397,7 +424,7 @@ def _pairs(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     transitions (all ten digits usually lead to the same state), so the per-node work of the
     programme shrinks by as much.
     """
-    cache = tt.__dict__.get("_pairs_cache")
+    cache = _derived(tt).get("pairs")
     if cache is not None:
         return cache
     t_order = np.lexsort((tt.src, tt.dst))
@@ -412,7 +439,7 @@ def _pairs(tt: GrammarTables) -> tuple[np.ndarray, ...]:
         newd = _new_run(pdst)
         seg_starts = np.flatnonzero(newd)
         out = (t_order, t_starts, psrc, pdst, seg_starts, pdst[seg_starts], np.cumsum(newd) - 1)
-    tt.__dict__["_pairs_cache"] = out
+    _derived(tt)["pairs"] = out
     return out
 
 
@@ -426,9 +453,10 @@ def _pair_penalties(tt: GrammarTables, pen: np.ndarray, log: bool) -> np.ndarray
         return np.minimum.reduceat(G, t_starts, axis=1)
     m = np.minimum.reduceat(G, t_starts, axis=1)
     safe = np.where(np.isfinite(m), m, 0.0)
-    pair_of_t = tt.__dict__.get("_pair_of_t")
+    cache = _derived(tt)
+    pair_of_t = cache.get("pair_of_t")
     if pair_of_t is None:
-        pair_of_t = tt.__dict__["_pair_of_t"] = np.repeat(
+        pair_of_t = cache["pair_of_t"] = np.repeat(
             np.arange(len(t_starts)), np.diff(np.append(t_starts, len(t_order)))
         )
     e = np.add.reduceat(np.exp(safe[:, pair_of_t] - G), t_starts, axis=1)
@@ -497,13 +525,14 @@ def _backward_best(g: _Graph, pen: np.ndarray, tt: GrammarTables) -> np.ndarray:
     beta[np.ix_(g.finals, np.flatnonzero(tt.finals))] = 0.0
     if tt.n_transitions == 0 or g.n_arcs == 0:
         return beta
-    cache = tt.__dict__.get("_backward_cache")
+    derived = _derived(tt)
+    cache = derived.get("backward")
     if cache is None:  # the pairs grouped by source state
         _, _, psrc, pdst, _, _, _ = _pairs(tt)
         p_order = np.argsort(psrc, kind="stable")
         ps = psrc[p_order]
         seg_starts = np.flatnonzero(_new_run(ps))
-        cache = tt.__dict__["_backward_cache"] = (
+        cache = derived["backward"] = (
             p_order, seg_starts, ps[seg_starts], pdst[p_order][None, :]
         )
     p_order, seg_starts, seg_states, gdst = cache
@@ -572,7 +601,7 @@ def _padded_moves(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     slot ``m`` of state ``s`` is its ``m``-th transition in ``tt.by_src`` order, read at
     ``s * M + m``; ``hash_add`` is ``cls + 1`` as ``uint64`` (the n-best's text hash step).
     """
-    cache = tt.__dict__.get("_padded_moves_cache")
+    cache = _derived(tt).get("padded_moves")
     if cache is not None:
         return cache
     t_order, t_ptr = tt.by_src
@@ -585,7 +614,7 @@ def _padded_moves(tt: GrammarTables) -> tuple[np.ndarray, ...]:
     cls[np.flatnonzero(valid)] = tt.cls[ts]
     dst[np.flatnonzero(valid)] = tt.dst[ts]
     out = (valid, cls, dst, (cls + 1).astype(np.uint64))
-    tt.__dict__["_padded_moves_cache"] = out
+    _derived(tt)["padded_moves"] = out
     return out
 
 
@@ -760,7 +789,7 @@ def _text_classes(texts: str | Sequence[str], alphabet: Alphabet) -> list[tuple[
     return out
 
 
-def _trie(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
+def trie_acceptor(alphabet: Alphabet, seqs: Sequence[tuple[int, ...]]) -> tuple[GrammarTables, list[int]]:
     """A deterministic acceptor of exactly ``seqs``; also each sequence's final state."""
     child: dict[tuple[int, int], int] = {}
     src: list[int] = []
@@ -814,7 +843,7 @@ def _union_with_trie(
     t_order, t_starts, psrc, pdst, seg_starts, seg_states, seg_of_p = _pairs(tt)
     nt, off, k = trie.n_transitions, tt.n_states, len(psrc)
     own = np.arange(nt)
-    both.__dict__["_pairs_cache"] = (
+    _derived(both)["pairs"] = (
         np.concatenate([t_order, tt.n_transitions + own]),
         np.concatenate([t_starts, tt.n_transitions + own]),
         np.concatenate([psrc, trie.src + off]),
@@ -827,7 +856,9 @@ def _union_with_trie(
     return both, Q
 
 
-def _accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
+def accepted_seqs(tt: GrammarTables, texts: str | Sequence[str]) -> list[tuple[int, ...]]:
+    """The class sequences of ``texts`` (whitespace ignored) that ``tt`` accepts, each once, in
+    order; a text with a character outside the alphabet is left out."""
     seqs = _text_classes(texts, tt.alphabet)
     return list(dict.fromkeys(s for s in seqs if s is not None and tt.accepts_classes(s)))
 
@@ -907,10 +938,10 @@ def forward(
     if g.n == 0:
         return INF
     if constrain_text is not None:
-        seqs = _accepted_seqs(tt, constrain_text)
+        seqs = accepted_seqs(tt, constrain_text)
         if not seqs:
             return INF
-        tt = _trie(alphabet, seqs)[0]
+        tt = trie_acceptor(alphabet, seqs)[0]
     return _neg_lse(_final_values(g, tt, _dp(g, pen, tt, log=True)).ravel())
 
 
@@ -1079,7 +1110,7 @@ def decode(
         return none
 
     # One log-semiring pass over graph x (grammar | trie of the texts): F_all and each F_text.
-    trie, ends = _trie(alphabet, [p.classes for p in paths])
+    trie, ends = trie_acceptor(alphabet, [p.classes for p in paths])
     both, Q = _union_with_trie(tt, trie, pen)
     alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states], Q=Q)
     f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
@@ -1237,10 +1268,10 @@ def forward_torch(
     if g.n == 0:
         return inf
     if constrain_text is not None:
-        seqs = _accepted_seqs(tt, constrain_text)
+        seqs = accepted_seqs(tt, constrain_text)
         if not seqs:
             return inf
-        tt = _trie(tt.alphabet, seqs)[0]
+        tt = trie_acceptor(tt.alphabet, seqs)[0]
     S = tt.n_states
     # Pair compression as in `_dp`: reduce the classes of each (src, dst) state pair first.
     t_order, t_starts, psrc, pdst = _pairs(tt)[:4]
@@ -1294,7 +1325,7 @@ def forward_criterion(
     ConfigError
         When the grammar accepts none of ``label_text`` (the criterion would be infinite).
     """
-    if not _accepted_seqs(grammar_tables, label_text):
+    if not accepted_seqs(grammar_tables, label_text):
         raise ConfigError(
             f"label_text: {label_text!r} is not accepted by the grammar over alphabet "
             f"{grammar_tables.alphabet.string!r}"

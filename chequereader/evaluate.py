@@ -723,10 +723,12 @@ def calibrate_manifest(labels_csv: str | Path, config: Any = None, *, target_err
 def pipeline_toml(config: Any, calibration: Any, header: Sequence[str] = ()) -> str:
     """A pipeline TOML that reads as ``config`` does with ``calibration``: the top-level
     settings that differ from the defaults, each stage table that differs, and the
-    ``[calibration]`` table (comment lines ``header`` first)."""
+    ``[calibration]`` table (comment lines ``header`` first). Keys a pipeline TOML does not
+    set (:data:`chequereader.config.NOT_IN_TOML`, ``weights_cl`` beside ``weights``) are left
+    out, so the file loads (``--pipeline``)."""
     import dataclasses
 
-    from .config import PipelineConfig
+    from .config import NOT_IN_TOML, PipelineConfig
 
     def val(v: Any) -> str:
         if isinstance(v, bool):
@@ -745,10 +747,13 @@ def pipeline_toml(config: Any, calibration: Any, header: Sequence[str] = ()) -> 
     for f in dataclasses.fields(PipelineConfig):
         if f.name in ("calibration", "evidence", "reject_threshold"):
             continue
+        if f.name == "weights_cl" and config.weights is not None:
+            continue
         v, d = getattr(config, f.name), getattr(default, f.name)
         if dataclasses.is_dataclass(v):
             diff = [(g.name, getattr(v, g.name)) for g in dataclasses.fields(v)
-                    if getattr(v, g.name) != getattr(d, g.name)]
+                    if getattr(v, g.name) != getattr(d, g.name)
+                    and (f.name, g.name) not in NOT_IN_TOML]
             if diff:
                 tables.append(f"\n[{f.name}]")
                 tables += [f"{k} = {val(x)}" for k, x in diff if x is not None]

@@ -22,7 +22,7 @@ from . import lattice as lattice_stage
 from . import locate as locate_stage
 from . import quality as quality_stage
 from . import segment as segment_stage
-from ._threads import set_threads
+from .threads import set_threads
 from ._validate import check_image, check_in
 from .config import LOCALES, READ_LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
@@ -65,6 +65,11 @@ class ChequeReader:
         # Per-locale bundled weights apply only when no model or weights were named.
         self._per_locale = model is None and self.config.weights is None
         self._models: dict[str, Any] = {}
+
+    def tables(self, locale: str) -> Any:
+        """The amount grammar of ``locale`` (one of :data:`LOCALES`) as tables over the
+        recognizer's alphabet (what :func:`chequereader.decode.decode` takes)."""
+        return self._tables[check_in(locale, LOCALES, "locale")]
 
     def model_for(self, locale: str) -> Any:
         """The recognizer that reads ``locale``: ``config.weights_cl`` for cl when neither a
@@ -120,7 +125,7 @@ class ChequeReader:
         dec = decode_stage.decode(
             graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
             self.model.alphabet,
-            nbest=cfg.nbest, reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
+            reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
             raised_from=graph.raised_from,
         )
         tick("decode", t0)
@@ -225,7 +230,7 @@ class ChequeReader:
         else:
             chosen = None
             t1 = time.perf_counter()
-            fields = locate_stage.locate_fields(page.image, cfg.locate)[: cfg.max_fields]
+            fields = locate_stage.locate_fields(page.image, cfg.locate)  # locate.max_fields
             timing["locate"] = 1000 * (time.perf_counter() - t1)
             res = AmountResult(status="rejected", error=None)
             best_score = -np.inf
@@ -340,9 +345,9 @@ def _as_array(image: Any, grey: bool = False) -> np.ndarray:
     except ImportError:  # pragma: no cover - Pillow is a dependency
         Image = None  # type: ignore[assignment]
     if Image is not None and isinstance(image, Image.Image):
-        from .io.images import _to_grey
+        from .io.images import pil_to_grey
 
-        return _to_grey(image)
+        return pil_to_grey(image)
     if not isinstance(image, np.ndarray):
         from .errors import InvalidImageError
 

@@ -797,7 +797,9 @@ def compose_field(text: str, digits: GlyphSource, rng: np.random.Generator,
 # amounts per locale
 # --------------------------------------------------------------------------------------------
 
-def _group(n: int, sep: str, indian: bool = False) -> str:
+def group_digits(n: int, sep: str, indian: bool = False) -> str:
+    """``n`` written with ``sep`` between groups of three digits (``indian``: the last three,
+    then twos: 5,10,00,000); ``sep`` empty: the digits alone."""
     s = str(n)
     if not sep:
         return s
@@ -849,7 +851,7 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
     u = rng.random
     if locale == "cl":
         n = _magnitude(rng, 100, 5_000_000)
-        body = _group(n, "." if u() < 0.7 else "")
+        body = group_digits(n, "." if u() < 0.7 else "")
         pre = "$" if u() < 0.5 else ""
         post = ".-" if u() < 0.1 else ("-" if u() < 0.05 else "")
         return pre + body + post, str(n)
@@ -857,9 +859,9 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
         n = _magnitude(rng, 10, 50_000_000)
         r = u()
         if r < 0.55:
-            body = _group(n, ",", indian=True)
+            body = group_digits(n, ",", indian=True)
         elif r < 0.75:
-            body = _group(n, " ", indian=True)
+            body = group_digits(n, " ", indian=True)
         else:
             body = str(n)
         pre = "₹" if u() < 0.3 else ""
@@ -874,7 +876,7 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
     n = _magnitude(rng, 1, 200_000)
     cents = 0 if u() < 0.45 else int(rng.integers(0, 100))
     canon = f"{n}.{cents:02d}"
-    body = _group(n, "," if u() < 0.5 else "")
+    body = group_digits(n, "," if u() < 0.5 else "")
     r = u()
     if r < 0.35:
         pre = "$" if u() < 0.6 else ""
@@ -1199,7 +1201,7 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
     if rng.random() < config.p_jpeg:
         img8 = _jpeg(img8, int(rng.integers(*config.jpeg_quality)))
     if rng.random() < config.p_bitonal:
-        img8 = _bitonal(img8, rng)
+        img8 = bitonal(img8, rng)
     return SynthCheque(image=img8, field_box=fbox, amount=canonical,
                        text=amount_text.replace("^", ""), layout=layout)
 
@@ -1211,18 +1213,18 @@ def scan_format(img: np.ndarray, rng: np.random.Generator, fmt: str | None = Non
     """The grey image a reader decodes after ``img`` was saved as ``fmt`` (random by default).
 
     ``png``: unchanged; ``jpg``: JPEG at quality 70-95; ``tif``: bitonal, as a G4 TIFF scan
-    (:func:`_bitonal`). The same choices as ``benchmarks/cheques_bench.py``.
+    (:func:`bitonal`). The same choices as ``benchmarks/cheques_bench.py``.
     """
     fmt = SCAN_FORMATS[int(rng.integers(len(SCAN_FORMATS)))] if fmt is None else fmt
     check_in(fmt, SCAN_FORMATS, "fmt")
     if fmt == "jpg":
         return _jpeg(img, int(rng.integers(70, 95)))
     if fmt == "tif":
-        return _bitonal(img, rng)
+        return bitonal(img, rng)
     return img
 
 
-def _bitonal(img: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+def bitonal(img: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """Black/white as a bitonal scanner gives it: a global threshold a little under Otsu's."""
     t, _ = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     t = t * (float(rng.uniform(0.75, 0.95)) if rng is not None else 0.85)
@@ -1300,7 +1302,7 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
         name = f"cheque_{i:0{width}d}.{fmt}"
         img = ch.image
         if fmt == "tif":
-            img = _bitonal(img, rng)
+            img = bitonal(img, rng)
             Image.fromarray(img).convert("1").save(out / name, compression="group4", dpi=(200, 200))
         elif fmt == "jpg":
             Image.fromarray(img).save(out / name, quality=int(rng.integers(70, 95)), dpi=(200, 200))
@@ -1348,7 +1350,7 @@ def _write_x9(path: Path, items: list) -> None:
     from decimal import Decimal
 
     x9_items = [X9Item(sequence=_x9_sequence(i), amount_cents=int(Decimal(canon) * 100),
-                       front=_g4_bytes(_bitonal(img)), back=None, index=i)
+                       front=_g4_bytes(bitonal(img)), back=None, index=i)
                 for i, (_, img, canon) in enumerate(items)]
     # A fixed creation time keeps the file byte-identical for a given seed.
     write_x937(path, x9_items, "ebcdic", created=datetime(2024, 1, 1, 0, 0))

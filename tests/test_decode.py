@@ -422,13 +422,13 @@ def test_search_at_full_beam_equals_search_by_widening() -> None:
 
 @pytest.mark.parametrize("locale", ["cl", "us", "any"])
 def test_union_with_trie_equals_sorting_the_union(locale) -> None:
-    from chequereader.decode import _pair_penalties, _pairs, _trie, _union, _union_with_trie
+    from chequereader.decode import _pair_penalties, _pairs, _union, _union_with_trie, trie_acceptor
 
     rng = np.random.default_rng(1)
     tt = get_grammar(locale).tables(DEFAULT)
     texts = ["12", "1.200", "$***12.00", "7", "120", "1,200-", "12 00/100"]
     seqs = [tuple(DEFAULT.index(c) for c in t if c != " ") for t in texts]
-    trie, _ = _trie(DEFAULT, seqs)
+    trie, _ = trie_acceptor(DEFAULT, seqs)
     pen = rng.uniform(0.0, 9.0, (13, C))
     pen[rng.random(pen.shape) < 0.2] = np.inf
     both, Q = _union_with_trie(tt, trie, pen)
@@ -631,3 +631,25 @@ def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() ->
     off = decode(3, [0, 1], [1, 2], poor, US, DEFAULT,
                  config=DecodeConfig(no_cents_penalty=(), rubbish_penalty=math.inf))
     assert off.confidence == pytest.approx(1.0)
+
+
+def test_decode_keeps_its_caches_out_of_the_frozen_objects() -> None:
+    import dataclasses
+    import gc
+
+    from chequereader.decode import _DERIVED, DecodeConfig
+
+    tt = get_grammar("us").tables(DEFAULT)
+    cfg = DecodeConfig(nbest=3)
+    src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
+    pen = np.full((5, len(DEFAULT)), 9.0)
+    pen[:, DEFAULT.chars.index("1")] = 0.5
+    d = decode(4, src, dst, pen, tt, DEFAULT, config=cfg, locale="us")
+    assert d.amount is not None
+    assert not [k for k in vars(tt) if k.startswith("_")]
+    assert set(vars(cfg)) == {f.name for f in dataclasses.fields(cfg)}
+    assert id(cfg) in _DERIVED and id(tt) in _DERIVED
+    key = id(cfg)
+    del cfg
+    gc.collect()
+    assert key not in _DERIVED  # an entry goes with its object

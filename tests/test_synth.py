@@ -98,9 +98,9 @@ def test_amount_text_canonical(locale: str) -> None:
 
 
 def test_indian_grouping() -> None:
-    from chequereader.synth import _group
-    assert _group(51000000, ",", indian=True) == "5,10,00,000"
-    assert _group(1234567, ",") == "1,234,567"
+    from chequereader.synth import group_digits
+    assert group_digits(51000000, ",", indian=True) == "5,10,00,000"
+    assert group_digits(1234567, ",") == "1,234,567"
 
 
 def test_synth_strings_count() -> None:

@@ -260,7 +260,7 @@ def _parse_dpi(im: Image.Image) -> tuple[float, float] | None:
     return (round(x, 3), round(y, 3))
 
 
-def _to_grey(im: Image.Image) -> np.ndarray:
+def pil_to_grey(im: Image.Image) -> np.ndarray:
     """Convert one decoded Pillow frame to ``uint8 (H, W)`` grey."""
     mode = im.mode
     if mode == "1":
@@ -371,7 +371,7 @@ def _decode_frame(im: Image.Image, data: bytes | _OnDisk, name: str, page: int) 
     except Exception:  # pragma: no cover - a broken EXIF block must not lose the page
         pass
     try:
-        return _to_grey(im)
+        return pil_to_grey(im)
     except Exception as exc:
         raise InvalidImageError(
             f"{where}: cannot convert mode {im.mode} to grey ({type(exc).__name__}: {exc})"

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ChequeReaderError, ConfigError
 from ..grammar import RUPEE, canonical_amount, get_grammar
 from ..io.manifest import LabelRow, amounts_equal, read_manifest
-from ..synth import _group
+from ..synth import group_digits
 from .global_training import LABEL_SEP, FieldGraph, label_path, label_path_penalty
 
 _SIGN = {"us": "$", "cl": "$", "in": RUPEE}
@@ -72,11 +72,11 @@ def written_forms(amount: str, locale: str) -> list[str]:
     no_cents = not cents or int(cents) == 0
     ints = {whole}
     if locale == "us":
-        ints.add(_group(int(whole), ","))
+        ints.add(group_digits(int(whole), ","))
     elif locale == "cl":
-        ints |= {_group(int(whole), "."), _group(int(whole), ",")}
+        ints |= {group_digits(int(whole), "."), group_digits(int(whole), ",")}
     else:
-        ints.add(_group(int(whole), ",", indian=True))
+        ints.add(group_digits(int(whole), ",", indian=True))
     ends: list[str] = []
     if locale == "us":
         c = cents if cents else "00"

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..clean import CleanConfig, clean_field
-from ..decode import _accepted_seqs, _trie, decode, forward_criterion, viterbi
+from ..decode import accepted_seqs, decode, forward_criterion, trie_acceptor, viterbi
 from ..errors import ConfigError
 from ..grammar import get_grammar
 from ..io.manifest import amounts_equal
@@ -63,10 +63,10 @@ from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
     DISTORTIONS,
     TrainConfig,
-    _load_sets,
     distort,
     evaluate_all,
     load_checkpoint,
+    load_sets,
     save_checkpoint,
     trained_on_semeion,
 )
@@ -276,10 +276,10 @@ def label_path(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> Any:
     """The best path of ``graph`` that spells its label (Viterbi constrained to the label's
     written forms, paper section VI), a :class:`chequereader.decode.Path`; None when no
     path of the graph spells it."""
-    seqs = _accepted_seqs(tables, graph.labels)
+    seqs = accepted_seqs(tables, graph.labels)
     if not seqs:
         return None
-    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, _trie(tables.alphabet, seqs)[0],
+    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, trie_acceptor(tables.alphabet, seqs)[0],
                    tables.alphabet)
     return path if path is not None and path.arcs else None
 
@@ -462,7 +462,7 @@ def train_global(
                          semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
                          strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits,
                          superscript_digits=cfg.superscript_digits)
-        chars = _load_sets(tc, model.alphabet, log)
+        chars = load_sets(tc, model.alphabet, log)
         xc = torch.from_numpy(chars["x"])[:, None]
         yc = torch.from_numpy(chars["y"])
     own: tuple[torch.Tensor, torch.Tensor] | None = None

@@ -162,7 +162,7 @@ def error_rate(
     return float((pred != labels).mean()), pred
 
 
-def _load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None]) -> dict[str, Any]:
+def load_sets(cfg: TrainConfig, alphabet: Alphabet, log: Callable[[str], None]) -> dict[str, Any]:
     root = Path(cfg.data)
     _, train, tr, va = mnist_train_split(root, cfg.val_fraction, cfg.seed)
     assert train.writers is not None
@@ -359,7 +359,7 @@ def train_recognizer(
     if cfg.model not in MODELS:  # before the data, like the device
         raise ConfigError(f"model: {cfg.model!r} is not one of {sorted(MODELS)}")
     dev = training_device(cfg.device)  # before the data: a missing GPU is said at once
-    sets = _load_sets(cfg, alphabet, log)
+    sets = load_sets(cfg, alphabet, log)
     x = torch.from_numpy(sets["x"])[:, None].to(dev)
     y = torch.from_numpy(sets["y"]).to(dev)
     model = (load_model(cfg.init, alphabet=alphabet, extend=True) if cfg.init
