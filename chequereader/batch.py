@@ -96,9 +96,11 @@ def _nonempty(path: str, results: list[AmountResult]) -> list[AmountResult]:
 
 @dataclass(frozen=True)
 class _Task:
-    """A unit of work for a worker: a whole file (``item`` None) or one X9 item parsed by the
-    parent. ``n`` is the input's position; ``end`` marks the input's last task; ``rows``, when
-    set, are known without reading (an X9 structure error found by the parent)."""
+    """A unit of work for a worker: a whole file (``item`` None), a run of pages of a
+    multi-page TIFF (``page`` its first; every other page is in ``skip``) or one X9 item
+    parsed by the parent.
+    ``n`` is the input's position; ``end`` marks the input's last task; ``rows``, when set,
+    are known without reading (an X9 structure error found by the parent)."""
 
     n: int
     path: str
@@ -106,6 +108,7 @@ class _Task:
     item: Any = None
     rows: tuple[AmountResult, ...] | None = None
     end: bool = True
+    page: int | None = None
 
 
 def _run_task(task: _Task, config: PipelineConfig, raise_on_error: bool) -> list[AmountResult]:
@@ -130,6 +133,43 @@ def _is_x9_file(path: str) -> bool:
     except (OSError, ValueError):  # pragma: no cover
         return False
     return Path(path).suffix.lower() in X9_EXTENSIONS or is_x937(path)
+
+
+def _tiff_page_count(path: str) -> int:
+    """Pages of a TIFF file, read from its directories without decoding any (0: not a
+    readable TIFF, or not a file)."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return 0
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:  # the worker reading the whole file says what is wrong with it
+        return 0
+
+
+TIFF_PAGES_PER_TASK = 16
+
+
+def _file_tasks(n: int, path: str, skip: frozenset[int],
+                per_task: int = TIFF_PAGES_PER_TASK) -> Iterator[_Task]:
+    """A file as tasks: runs of ``per_task`` pages of a multi-page TIFF, so that several
+    workers share it and its first rows come once its first run is read; else the whole
+    file. (A worker reaches page k by walking the file's first k page directories, so one
+    task per page would cost the square of the page count.)"""
+    pages = _tiff_page_count(path)
+    if pages < 2:
+        yield _Task(n, path, skip)
+        return
+    todo = [k for k in range(pages) if k not in skip]
+    if not todo:
+        yield _Task(n, path, skip)
+        return
+    every = frozenset(range(pages))
+    runs = [todo[i:i + per_task] for i in range(0, len(todo), per_task)]
+    for run in runs:
+        yield _Task(n, path, every - set(run), end=run is runs[-1], page=run[0])
 
 
 def _x9_tasks(n: int, path: str, skip: frozenset[int], raise_on_error: bool) -> Iterator[_Task]:
@@ -312,7 +352,7 @@ def iter_chunks(
                 if _is_x9_file(p):
                     yield from _x9_tasks(n, p, skips[n], raise_on_error)
                 else:
-                    yield _Task(n, p, skips[n])
+                    yield from _file_tasks(n, p, skips[n])
 
         for t, res in _iter_pool(gen(), cfg, n_workers, raise_on_error, window):
             yield t.n, t.path, res, t.end
@@ -334,8 +374,11 @@ def iter_chunks(
 
 
 def _failed(key: Any, what: str, exc: BaseException) -> list[AmountResult]:
-    path, page = (key.path, key.item.index if key.item is not None else 0) \
-        if isinstance(key, _Task) else (str(key), 0)
+    if isinstance(key, _Task):
+        path = key.path
+        page = key.item.index if key.item is not None else (key.page or 0)
+    else:
+        path, page = str(key), 0
     return [AmountResult(status="error", file=path, page=page,
                          error=f"{what} ({type(exc).__name__}: {exc})".strip())]
 

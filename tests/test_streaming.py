@@ -261,3 +261,22 @@ def test_multipage_tiff_file_is_read_from_disk_not_held(tmp_path: Path) -> None:
 
     peak = _peak(consume)
     assert peak < size / 3, (peak, size)  # one page (90 KB) and the checks, not the file
+
+
+def test_multipage_tiff_pages_are_shared_among_workers(tmp_path: Path, cfg) -> None:
+    from chequereader.batch import _file_tasks
+
+    p = tmp_path / "six.tif"
+    write_tiff_g4(p, [field_image(str(20 + i)) for i in range(6)])
+    tasks = list(_file_tasks(0, str(p), frozenset({1}), per_task=2))
+    assert [t.page for t in tasks] == [0, 3, 5] and [t.end for t in tasks] == [False, False, True]
+    assert [frozenset(range(6)) - t.skip for t in tasks] == [{0, 2}, {3, 4}, {5}]
+    one = tmp_path / "one.jsonl"
+    two = tmp_path / "two.jsonl"
+    run_batch([str(p), str(ROOT / "samples" / "cheque_0000.png")], one, cfg, progress=False)
+    run_batch([str(p), str(ROOT / "samples" / "cheque_0000.png")], two, cfg, progress=False,
+              workers=2)
+    assert [_key(r) for r in _rows(two)] == [_key(r) for r in _rows(one)]
+    assert [r["page"] for r in _rows(two)][:6] == list(range(6))
+    # a file that is not a TIFF, or a one-page TIFF, stays one task
+    assert [t.page for t in _file_tasks(0, str(ROOT / "samples" / "cheque_0000.png"), frozenset())] == [None]
