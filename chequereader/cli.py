@@ -77,7 +77,7 @@ def train() -> None:
 @train.command("recognizer")
 @click.option("--data", "data", default="../shared/data", show_default=True,
               type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
 @click.option("--epochs", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=2e-3, show_default=True, type=float)
@@ -144,7 +144,7 @@ def train_recognizer_cmd(data: str, out: str, epochs: int, batch_size: int, lr: 
 @train.command("global")
 @click.option("--data", "data", default="../shared/data", show_default=True,
               type=click.Path(file_okay=False), help="Folder laid out like ../shared/data.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False),
               help="Start from these weights (default: the bundled ones).")
 @click.option("--fields", "n_fields", default=20000, show_default=True, type=click.IntRange(1),
@@ -222,7 +222,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
 
 @train.command("average")
 @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
 @click.option("--shares", default=None, help="Comma-separated shares, one per file (default: equal).")
 @click.option("--data", "data", default=None, type=click.Path(file_okay=False),
               help="Measure MNIST / USPS / Semeion / symbols with this data folder.")
@@ -253,7 +253,7 @@ def train_average_cmd(weights: tuple[str, ...], out: str, shares: str | None, da
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.1, show_default=True, type=float,
               help="Leave out the same validation writers as `train recognizer --seed`.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False))
 def train_mine_cmd(data: str, n_fields: int, seed: int, val_fraction: float, out: str) -> None:
     """Mine framed candidates (whole characters and rubbish) from lattices of synthetic
     amount fields written with MNIST-train digits, for `train recognizer --extra`."""
@@ -306,7 +306,7 @@ _WEIGHTS = _WeightsParam()
 
 @train.command("fields")
 @click.argument("labels", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Weights file to write.")
 @click.option("--locale", type=click.Choice(["us", "in", "cl"]), default="us", show_default=True,
               help="Amount grammar of the scans.")
 @click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops (default: whole "
@@ -685,7 +685,7 @@ def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str |
 @click.argument("labels", type=click.Path(exists=True, dir_okay=False))
 @_pipeline_options
 @_pipeline_option()
-@click.option("--out", "out", default="evaluation", show_default=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "--out", "out", default="evaluation", show_default=True, type=click.Path(file_okay=False),
               help="Folder for metrics.json, curve.png, report.html.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
 @_log_options
@@ -795,7 +795,7 @@ def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | N
 
 @main.command("synth")
 @click.option("--count", required=True, type=click.IntRange(0))
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(file_okay=False))
 @click.option("--locale", default="us", show_default=True, type=click.Choice(["us", "in", "cl", "any"]))
 @click.option("--digits", type=click.Path(exists=True, dir_okay=False), help="Digits .npz (default: fonts/strokes).")
 @click.option("--seed", default=0, show_default=True, type=int)

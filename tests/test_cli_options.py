@@ -169,3 +169,14 @@ def test_synth_progress_x9_sequence_and_missing_fonts(tmp_path: Path, monkeypatc
     r = CliRunner().invoke(main, ["synth", "--count", "1", "--out", str(tmp_path / "c")])
     assert r.exit_code == 0, r.output
     assert "no handwriting font found" in r.stderr
+
+
+def test_one_spelling_for_output_everywhere():
+    from click.testing import CliRunner
+
+    from chequereader.cli import main
+
+    for cmd in (["read"], ["evaluate"], ["calibrate"], ["inspect"], ["synth"], ["train", "recognizer"],
+                ["train", "global"], ["train", "fields"], ["train", "average"], ["train", "mine"]):
+        out = CliRunner().invoke(main, [*cmd, "--help"]).output
+        assert "-o, --output" in out, cmd
