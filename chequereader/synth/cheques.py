@@ -113,44 +113,27 @@ def _printed_ink(text: str, height: int) -> np.ndarray:
     return crop_ink(np.asarray(img, np.float32) / 255.0)
 
 
-def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: GlyphSource,
-                rng: np.random.Generator, config: ChequeSynthConfig = ChequeSynthConfig()) -> SynthCheque:
-    """Draw a whole cheque at 200 dpi with ``amount_text`` written in its amount box.
+@dataclass(frozen=True)
+class _Form:
+    """A cheque's printed form: its ink layer, the amount box and where the filler goes."""
 
-    Parameters
-    ----------
-    layout : {"us_personal", "us_business", "in_cts", "cl"}
-    amount_text : str
-        Written amount (``compose_field`` markup allowed), e.g. ``"$1,234.56"``.
-    canonical : str
-        Its canonical amount (``"1234.56"``), used for the legal amount in words.
-    digits_source : NpzDigitPool or FontGlyphs
-    rng : numpy.random.Generator
-    config : ChequeSynthConfig
+    ink: np.ndarray                     # float32 (H, W), 1 = printed ink
+    box: tuple[int, int, int, int]      # amount box (x, y, w, h) in pixels
+    left_free: int                      # first x in the box right of a sign printed inside it
+    date_x: float                       # the filler lines, fractions of the page
+    date_y: float
+    payee_y: float
+    legal_y: float
+    sig_y: float
 
-    Returns
-    -------
-    SynthCheque
-        ``image`` grey ``uint8 (H, W)``; ``field_box`` is the box of the written (or
-        printed) courtesy amount's ink in that image, after skew.
-    """
-    check_in(layout, LAYOUTS, "layout")
-    lay = LAYOUTS[layout]
+
+def _draw_box(d: ImageDraw.ImageDraw, lay: _Layout, rng: np.random.Generator, jit, lw: int,
+              p_open_box: float) -> tuple[tuple[int, int, int, int], int, float, float]:
+    """Bank name, amount box (or its underline only) and currency sign. Returns the box in
+    pixels, the first free x in it, and the box's top and height as page fractions."""
     W, H = lay.size
     u = rng.uniform
-    paper = float(u(*config.paper))
-    if rng.random() < config.p_pattern:
-        base = security_background((H, W), rng, paper, float(u(*config.pattern_strength)))
-    else:
-        base = np.full((H, W), paper, np.float32)
-    # Printed form: drawn as "ink" 0..255 in its own layer, then darkened onto the paper.
-    form = Image.new("L", (W, H), 0)
-    d = ImageDraw.Draw(form)
-    lw = max(1, int(round(W / 600)))
-    jit = lambda: float(u(-config.jitter, config.jitter))  # noqa: E731
-    f_small = dejavu_font("DejaVuSans.ttf", int(H * 0.03))
     f_bank = dejavu_font("DejaVuSans-Bold.ttf", int(H * float(u(0.04, 0.055))))
-    f_micr = dejavu_font("DejaVuSansMono.ttf", int(H * 0.045))
     bank = _BANKS[lay.locale][int(rng.integers(3))]
     d.text((W * (0.04 + jit()), H * (0.05 + jit())), bank, fill=255, font=f_bank)
     bx, by, bw, bh = lay.box
@@ -158,7 +141,7 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
     box = (int(W * bx), int(H * by), int(W * bw * float(u(0.92, 1.08))), int(H * bh * float(u(0.9, 1.15))))
     box = (box[0], box[1], min(box[2], W - box[0] - 8), box[3])
     X, Y, BW, BH = box
-    open_box = rng.random() < config.p_open_box
+    open_box = rng.random() < p_open_box
     if open_box:
         d.line([(X, Y + BH), (X + BW, Y + BH)], fill=255, width=lw)
     else:
@@ -173,8 +156,22 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
         d.text((X - (sr - sl) - int(BH * 0.2) - sl, Y + (BH - (sb - st)) // 2 - st), lay.sign,
                fill=255, font=f_sign)
         left_free = X + int(BH * 0.1)
+    return box, left_free, by, bh
+
+
+def _draw_form(lay: _Layout, rng: np.random.Generator, config: ChequeSynthConfig) -> _Form:
+    """The printed form, drawn as "ink" in its own layer: bank, amount box and sign, then the
+    date, payee, legal amount and signature lines and the MICR line."""
+    W, H = lay.size
+    form = Image.new("L", (W, H), 0)
+    d = ImageDraw.Draw(form)
+    lw = max(1, int(round(W / 600)))
+    jit = lambda: float(rng.uniform(-config.jitter, config.jitter))  # noqa: E731
+    f_small = dejavu_font("DejaVuSans.ttf", int(H * 0.03))
+    f_micr = dejavu_font("DejaVuSansMono.ttf", int(H * 0.045))
+    box, left_free, by, bh = _draw_box(d, lay, rng, jit, lw, config.p_open_box)
+    X, Y, BW, BH = box
     # Payee, legal amount, date, memo, signature lines: position depends on the layout family.
-    words = legal_words(canonical, lay.locale)
     labels = {"us": ("PAY TO THE\nORDER OF", "DOLLARS", "DATE", "MEMO"),
               "in": ("Pay", "Rupees", "D D M M Y Y Y Y", "Please sign above"),
               "cl": ("Paguese a la orden de", "la suma de", "Santiago,", "")}[lay.locale]
@@ -206,30 +203,42 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
         d.text(pos, labels[3], fill=255, font=f_small)
     micr = f"|:{int(rng.integers(10**9)):09d}|: {int(rng.integers(10**10)):010d}|' {int(rng.integers(10**4)):04d}"
     d.text((W * (0.12 + jit()), H * 0.9), micr, fill=255, font=f_micr)
-    form_ink = np.asarray(form, np.float32) / 255.0
-    printed_level = float(u(20, 90))
-    img: np.ndarray = base - form_ink * (base - printed_level)
+    return _Form(np.asarray(form, np.float32) / 255.0, box, left_free, date_x, date_y, payee_y,
+                 legal_y, sig_y)
 
-    # Handwritten filler: payee, legal amount, date, signature.
+
+def _hand_filler(lay: _Layout, form: _Form, canonical: str, source: GlyphSource,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Handwritten filler as an ink layer: payee, legal amount, date, signature."""
+    W, H = lay.size
+    ty = lambda fy: int(H * fy)  # noqa: E731
+    words = legal_words(canonical, lay.locale)
     hand = Image.new("L", (W, H), 0)
     hd = ImageDraw.Draw(hand)
-    fh = _hand_font(digits_source, rng, int(H * float(u(0.045, 0.065))))
-    hd.text((W * 0.18, ty(payee_y) - fh.size), _NAMES[int(rng.integers(len(_NAMES)))], fill=255, font=fh)
-    hd.text((W * 0.06, ty(legal_y) - fh.size), words[:60], fill=255, font=fh)
+    fh = _hand_font(source, rng, int(H * float(rng.uniform(0.045, 0.065))))
+    hd.text((W * 0.18, ty(form.payee_y) - fh.size), _NAMES[int(rng.integers(len(_NAMES)))], fill=255, font=fh)
+    hd.text((W * 0.06, ty(form.legal_y) - fh.size), words[:60], fill=255, font=fh)
     day, month = int(rng.integers(1, 29)), int(rng.integers(1, 13))
-    hd.text((W * (date_x + 0.09), ty(date_y) - fh.size), f"{month:02d}/{day:02d}/20{int(rng.integers(18, 26))}",
-            fill=255, font=fh)
-    _scribble(hd, W * 0.63, ty(sig_y) - H * 0.1, W * 0.28, H * 0.09, rng, 255)
-    hand_ink = np.asarray(hand, np.float32) / 255.0
+    hd.text((W * (form.date_x + 0.09), ty(form.date_y) - fh.size),
+            f"{month:02d}/{day:02d}/20{int(rng.integers(18, 26))}", fill=255, font=fh)
+    _scribble(hd, W * 0.63, ty(form.sig_y) - H * 0.1, W * 0.28, H * 0.09, rng, 255)
+    return np.asarray(hand, np.float32) / 255.0
 
-    # The courtesy amount itself, in its own layer so that its box is known exactly.
+
+def _amount_layer(lay: _Layout, form: _Form, amount_text: str, source: GlyphSource,
+                  rng: np.random.Generator, config: ChequeSynthConfig) -> np.ndarray:
+    """The courtesy amount in its own layer (so that its box is known exactly), written (or
+    printed) into the amount box."""
+    W, H = lay.size
+    u = rng.uniform
+    X, Y, BW, BH = form.box
     amt = np.zeros((H, W), np.float32)
-    inner_w = X + BW - left_free - int(BH * 0.1)
+    inner_w = X + BW - form.left_free - int(BH * 0.1)
     if lay.printed:
         ink = _printed_ink(amount_text.replace("^", ""), int(BH * float(u(0.42, 0.6))))
     else:
         body = BH * float(u(0.38, 0.6))
-        ink, _, _, base_y, _ = compose_ink(amount_text, digits_source, rng, config.field, body=body)
+        ink, _, _, base_y, _ = compose_ink(amount_text, source, rng, config.field, body=body)
         ys, xs = np.nonzero(ink > 0.05)
         ink = ink[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] if len(ys) else ink
     ih, iw = ink.shape
@@ -239,16 +248,20 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
         ink = resize_ink(ink, ih * scale, iw * scale)
         ih, iw = ink.shape
     free = max(0, inner_w - iw)
-    ax = left_free + int(free * float(u(0.0, 0.6)))
+    ax = form.left_free + int(free * float(u(0.0, 0.6)))
     ay = Y + BH - int(BH * float(u(0.12, 0.3))) - ih
     ay = min(max(ay, Y - ih // 4), H - ih - 1)
     ax = min(max(ax, 0), W - iw - 1)
     amt[ay: ay + ih, ax: ax + iw] = ink
-    ink_level = float(u(5, 80))
-    for layer, level in ((hand_ink, ink_level), (amt, ink_level)):
-        img = img - layer * (img - level)
+    return amt
 
-    # Scan: skew, noise, blur, JPEG, optional bitonal.
+
+def _scan(img: np.ndarray, amt: np.ndarray, box: tuple[int, int, int, int], paper: float,
+          rng: np.random.Generator, config: ChequeSynthConfig) -> tuple[np.ndarray, BBox]:
+    """Scan effects: skew, noise, blur, JPEG, optional bitonal. Returns the ``uint8`` image
+    and the amount's ink box after skew (the whole amount box when no ink is left)."""
+    H, W = img.shape
+    u = rng.uniform
     angle = float(u(-config.skew_deg, config.skew_deg))
     m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
     img = cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
@@ -256,7 +269,7 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
     amt_r = cv2.warpAffine(amt, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
     ys, xs = np.nonzero(amt_r > 0.25)
     fbox = BBox(int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)) \
-        if len(ys) else BBox(X, Y, BW, BH)
+        if len(ys) else BBox(*box)
     sigma = float(u(*config.noise_sigma))
     if sigma > 0:
         img = img + rng.normal(0, sigma, img.shape).astype(np.float32)
@@ -267,6 +280,47 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
         img8 = jpeg_roundtrip(img8, int(rng.integers(*config.jpeg_quality)))
     if rng.random() < config.p_bitonal:
         img8 = bitonal(img8, rng)
+    return img8, fbox
+
+
+def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: GlyphSource,
+                rng: np.random.Generator, config: ChequeSynthConfig = ChequeSynthConfig()) -> SynthCheque:
+    """Draw a whole cheque at 200 dpi with ``amount_text`` written in its amount box.
+
+    Parameters
+    ----------
+    layout : {"us_personal", "us_business", "in_cts", "cl"}
+    amount_text : str
+        Written amount (``compose_field`` markup allowed), e.g. ``"$1,234.56"``.
+    canonical : str
+        Its canonical amount (``"1234.56"``), used for the legal amount in words.
+    digits_source : NpzDigitPool or FontGlyphs
+    rng : numpy.random.Generator
+    config : ChequeSynthConfig
+
+    Returns
+    -------
+    SynthCheque
+        ``image`` grey ``uint8 (H, W)``; ``field_box`` is the box of the written (or
+        printed) courtesy amount's ink in that image, after skew.
+    """
+    check_in(layout, LAYOUTS, "layout")
+    lay = LAYOUTS[layout]
+    W, H = lay.size
+    paper = float(rng.uniform(*config.paper))
+    if rng.random() < config.p_pattern:
+        base = security_background((H, W), rng, paper, float(rng.uniform(*config.pattern_strength)))
+    else:
+        base = np.full((H, W), paper, np.float32)
+    form = _draw_form(lay, rng, config)
+    printed_level = float(rng.uniform(20, 90))
+    img: np.ndarray = base - form.ink * (base - printed_level)
+    hand_ink = _hand_filler(lay, form, canonical, digits_source, rng)
+    amt = _amount_layer(lay, form, amount_text, digits_source, rng, config)
+    ink_level = float(rng.uniform(5, 80))
+    for layer, level in ((hand_ink, ink_level), (amt, ink_level)):
+        img = img - layer * (img - level)
+    img8, fbox = _scan(img, amt, form.box, paper, rng, config)
     return SynthCheque(image=img8, field_box=fbox, amount=canonical,
                        text=amount_text.replace("^", ""), layout=layout)
 
