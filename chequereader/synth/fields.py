@@ -167,24 +167,9 @@ def _pen_width(g: np.ndarray, pen: float) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(out, (0, 0), 0.5), np.float32)
 
 
-def compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
-                 body: float | None = None) -> tuple[np.ndarray, list[tuple[str, BBox]], float, float, str]:
-    """Write ``text`` as an ink layer ``float32 (H, W)`` in [0, 1] (1 = ink), tightly framed
-    with a margin. Returns (ink, chars, body, baseline, clean text)."""
-    if body is None:
-        body = float(rng.uniform(*cfg.body_height))
-    writer = source.pick_writer(rng)
-    pen = max(2.0, body * float(rng.uniform(*cfg.pen_width)))
-    pen_mode = float(rng.random())  # thicker / thinner / as written: one pen per amount
-    slant = float(rng.uniform(*cfg.slant_deg))
-    drift = float(rng.uniform(-cfg.baseline_drift, cfg.baseline_drift))
-    placed: list[tuple[str, np.ndarray, float, float]] = []  # char, ink, x, bottom-y (rel. baseline)
-    x = 0.0
-    small = False
-    prev: str | None = None
-    n_vis = max(1, len([c for c in text if c not in " ^"]))
-    k_vis = 0
-    shrink: dict[int, tuple[float, float]] = {}  # text index -> (size factor, lift in bodies)
+def _small_zeros(text: str, rng: np.random.Generator, cfg: FieldSynthConfig) -> dict[int, tuple[float, float]]:
+    """Trailing zeros written small, when drawn: text index -> (size factor, lift in bodies)."""
+    shrink: dict[int, tuple[float, float]] = {}
     if cfg.p_small_zeros > 0 and rng.random() < cfg.p_small_zeros:
         digits = [i for i, c in enumerate(text) if c.isdigit()]
         groups: list[list[int]] = []  # runs of digits between separators
@@ -204,6 +189,61 @@ def compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: F
             f = float(rng.uniform(*cfg.small_zeros))
             for i in tail:
                 shrink[i] = (f * float(rng.uniform(0.93, 1.07)), float(rng.uniform(-0.02, 0.15)))
+    return shrink
+
+
+@dataclass(frozen=True)
+class _Pen:
+    """What stays the same over one amount: the writer, the pen and the hand's slant."""
+
+    writer: int | None
+    width: float       # symbols' stroke width, pixels
+    mode: float        # thicker / thinner / as written (see _thickness)
+    slant: float       # degrees
+    drift: float       # baseline tilt over the amount, in bodies
+
+
+def _shaped_glyph(ch: str, small: bool, shrunk: tuple[float, float] | None, body: float,
+                  source: GlyphSource, pen: _Pen, rng: np.random.Generator,
+                  cfg: FieldSynthConfig) -> tuple[np.ndarray, float]:
+    """One character's ink, sized, thickened and slanted; and its bottom below the baseline."""
+    g = source.glyph(ch, rng, pen.writer)
+    h, w, bottom = _char_geometry(ch, small, body, rng, g.shape, cfg)
+    if shrunk is not None:
+        f, lift = shrunk
+        h, w, bottom = h * f, w * f, -lift * body
+    g = resize_ink(g, h, w)
+    if ch in "0123456789$₹":
+        g = _thickness(g, rng, cfg, body, pen.mode)
+    if not ch.isdigit():
+        g = _pen_width(g, pen.width * (0.8 if small else 1.0))
+    if ch not in ".-":
+        g = shear_ink(g, pen.slant + float(rng.normal(0, cfg.slant_jitter_deg)))
+    return g, bottom
+
+
+def _gap(ch: str, prev: str | None, body: float, rng: np.random.Generator, cfg: FieldSynthConfig) -> float:
+    """Gap to the previous character: dots and commas sit close, digits may touch."""
+    if prev is None or prev == " ":
+        return 0.0
+    if ch in ".," or prev in ".,":
+        return body * float(rng.uniform(0.02, 0.2))
+    if rng.random() < cfg.p_touch and ch.isdigit() and prev.isdigit():
+        return body * float(rng.uniform(*cfg.overlap))
+    return body * float(rng.uniform(*cfg.gap))
+
+
+def _place(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
+           body: float, pen: _Pen, shrink: dict[int, tuple[float, float]]
+           ) -> tuple[list[tuple[str, np.ndarray, float, float]], float]:
+    """Each drawn character's (char, ink, x, bottom-y relative to the baseline), and the
+    written width."""
+    placed: list[tuple[str, np.ndarray, float, float]] = []
+    x = 0.0
+    small = False
+    prev: str | None = None
+    n_vis = max(1, len([c for c in text if c not in " ^"]))
+    k_vis = 0
     for ti, ch in enumerate(text):
         if ch == " ":
             x += body * float(rng.uniform(*cfg.space_gap))
@@ -213,36 +253,21 @@ def compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: F
         if ch == "^":
             small = True
             continue
-        g = source.glyph(ch, rng, writer)
-        h, w, bottom = _char_geometry(ch, small, body, rng, g.shape, cfg)
-        if ti in shrink:
-            f, lift = shrink[ti]
-            h, w, bottom = h * f, w * f, -lift * body
-        g = resize_ink(g, h, w)
-        if ch in "0123456789$₹":
-            g = _thickness(g, rng, cfg, body, pen_mode)
-        if not ch.isdigit():
-            g = _pen_width(g, pen * (0.8 if small else 1.0))
-        if ch not in ".-":
-            g = shear_ink(g, slant + float(rng.normal(0, cfg.slant_jitter_deg)))
-        # Gap to the previous character: dots and commas sit close, digits may touch.
-        if prev is None or prev == " ":
-            gap = 0.0
-        elif ch in ".," or prev in ".,":
-            gap = body * float(rng.uniform(0.02, 0.2))
-        elif rng.random() < cfg.p_touch and ch.isdigit() and prev.isdigit():
-            gap = body * float(rng.uniform(*cfg.overlap))
-        else:
-            gap = body * float(rng.uniform(*cfg.gap))
-        x += gap
-        bottom += drift * body * (k_vis / n_vis)
+        g, bottom = _shaped_glyph(ch, small, shrink.get(ti), body, source, pen, rng, cfg)
+        x += _gap(ch, prev, body, rng, cfg)
+        bottom += pen.drift * body * (k_vis / n_vis)
         placed.append((ch, g, x, bottom))
         x += g.shape[1]
         prev = ch
         k_vis += 1
-    if not placed:
-        m = int(body)
-        return np.zeros((2 * m, 2 * m), np.float32), [], body, float(1.5 * m), text.replace("^", "")
+    return placed, x
+
+
+def _render(placed: list[tuple[str, np.ndarray, float, float]], x: float, body: float,
+            rng: np.random.Generator, cfg: FieldSynthConfig
+            ) -> tuple[np.ndarray, list[tuple[str, BBox]], list[tuple[str, int, int, np.ndarray]], float]:
+    """The placed characters on a canvas with a margin: (canvas, boxes, where each went,
+    baseline row)."""
     top = min(b - g.shape[0] for _, g, _, b in placed)
     bot = max(b for _, g, _, b in placed)
     mx = int(round(body * float(rng.uniform(*cfg.margin)))) + 2
@@ -266,8 +291,29 @@ def compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: F
             ys, xs = np.nonzero(g >= g.max())
         chars.append((ch, BBox(int(x0 + xs.min()), int(y0 + ys.min()),
                                int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))))
+    return canvas, chars, placed_at, base_y
+
+
+def compose_ink(text: str, source: GlyphSource, rng: np.random.Generator, cfg: FieldSynthConfig,
+                body: float | None = None) -> tuple[np.ndarray, list[tuple[str, BBox]], float, float, str]:
+    """Write ``text`` as an ink layer ``float32 (H, W)`` in [0, 1] (1 = ink), tightly framed
+    with a margin. Returns (ink, chars, body, baseline, clean text)."""
+    if body is None:
+        body = float(rng.uniform(*cfg.body_height))
+    writer = source.pick_writer(rng)
+    width = max(2.0, body * float(rng.uniform(*cfg.pen_width)))
+    mode = float(rng.random())  # thicker / thinner / as written: one pen per amount
+    slant = float(rng.uniform(*cfg.slant_deg))
+    drift = float(rng.uniform(-cfg.baseline_drift, cfg.baseline_drift))
+    pen = _Pen(writer, width, mode, slant, drift)
+    shrink = _small_zeros(text, rng, cfg)
+    placed, x = _place(text, source, rng, cfg, body, pen, shrink)
+    if not placed:
+        m = int(body)
+        return np.zeros((2 * m, 2 * m), np.float32), [], body, float(1.5 * m), text.replace("^", "")
+    canvas, chars, placed_at, base_y = _render(placed, x, body, rng, cfg)
     if cfg.p_joined > 0 and rng.random() < cfg.p_joined:
-        _ligatures(canvas, placed_at, body, pen, cfg.ligature, rng)
+        _ligatures(canvas, placed_at, body, pen.width, cfg.ligature, rng)
     return canvas, chars, body, float(base_y), text.replace("^", "")
 
 
