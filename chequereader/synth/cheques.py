@@ -325,6 +325,46 @@ def make_cheque(layout: str, amount_text: str, canonical: str, digits_source: Gl
                        text=amount_text.replace("^", ""), layout=layout)
 
 
+def _digit_source(digits: str | None) -> GlyphSource:
+    """The digits' source: the ``.npz`` file, else the handwriting fonts (warned about when
+    none is installed) and procedural strokes."""
+    symbols = FontGlyphs()
+    if not symbols.fonts and not digits:
+        _log.warning("chequereader: synth: no handwriting font found (%s; e.g. apt-get install "
+                     "fonts-dkg-handwriting fonts-breip fonts-humor-sans): every digit is drawn "
+                     "with procedural pen strokes, fewer styles than with the fonts",
+                     ", ".join(HANDWRITING_FONT_GLOBS[:2]) + ", ...")
+    return NpzDigitPool.from_npz(digits, symbols=symbols) if digits else symbols
+
+
+def _progress_bar(n: int):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=n, unit="cheque", file=sys.stderr, desc="synth")
+
+
+def _save(img: np.ndarray, fmt: str, path: Path, rng: np.random.Generator) -> np.ndarray:
+    """Save one cheque at 200 dpi as ``fmt``; returns the image as saved (bitonal for tif)."""
+    if fmt == "tif":
+        img = bitonal(img, rng)
+        Image.fromarray(img).convert("1").save(path, compression="group4", dpi=(200, 200))
+    elif fmt == "jpg":
+        Image.fromarray(img).save(path, quality=int(rng.integers(70, 95)), dpi=(200, 200))
+    else:
+        Image.fromarray(img).save(path, dpi=(200, 200))
+    return img
+
+
+def _write_labels(path: Path, rows: list[tuple], x9: bool) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "amount", "layout", "text", "field_x", "field_y", "field_w", "field_h"]
+                   + (["x9_sequence"] if x9 else []))
+        w.writerows(rows)
+
+
 def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | None = None,
              seed: int = 0, formats: Sequence[str] = ("png",),
              config: ChequeSynthConfig = ChequeSynthConfig(), x9: bool = False,
@@ -370,23 +410,11 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
         check_in(f, ("png", "jpg", "tif"), "formats")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    symbols = FontGlyphs()
-    if not symbols.fonts and not digits:
-        _log.warning("chequereader: synth: no handwriting font found (%s; e.g. apt-get install "
-                     "fonts-dkg-handwriting fonts-breip fonts-humor-sans): every digit is drawn "
-                     "with procedural pen strokes, fewer styles than with the fonts",
-                     ", ".join(HANDWRITING_FONT_GLOBS[:2]) + ", ...")
-    source: GlyphSource = NpzDigitPool.from_npz(digits, symbols=symbols) if digits else symbols
+    source = _digit_source(digits)
     rows = []
     x9_items = []
     width = max(4, len(str(max(n - 1, 0))))
-    bar = None
-    if progress and n:
-        import sys
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, unit="cheque", file=sys.stderr, desc="synth")
+    bar = _progress_bar(n) if progress and n else None
     for i in range(n):
         rng = np.random.default_rng([int(seed), i])
         layout = LOCALE_LAYOUTS[locale][int(rng.integers(len(LOCALE_LAYOUTS[locale])))]
@@ -394,14 +422,7 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
         ch = make_cheque(layout, written, canon, source, rng, config)
         fmt = fmts[i % len(fmts)]
         name = f"cheque_{i:0{width}d}.{fmt}"
-        img = ch.image
-        if fmt == "tif":
-            img = bitonal(img, rng)
-            Image.fromarray(img).convert("1").save(out / name, compression="group4", dpi=(200, 200))
-        elif fmt == "jpg":
-            Image.fromarray(img).save(out / name, quality=int(rng.integers(70, 95)), dpi=(200, 200))
-        else:
-            Image.fromarray(img).save(out / name, dpi=(200, 200))
+        img = _save(ch.image, fmt, out / name, rng)
         b = ch.field_box
         row: tuple = (name, canon, layout, ch.text, b.x, b.y, b.w, b.h)
         if x9:
@@ -413,11 +434,7 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     if bar is not None:
         bar.close()
     labels = out / "labels.csv"
-    with open(labels, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["file", "amount", "layout", "text", "field_x", "field_y", "field_w", "field_h"]
-                   + (["x9_sequence"] if x9 else []))
-        w.writerows(rows)
+    _write_labels(labels, rows, x9)
     if x9:
         write_x9(out / "cheques.x937", x9_items)
     return labels
