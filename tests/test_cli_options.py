@@ -163,9 +163,9 @@ def test_synth_progress_x9_sequence_and_missing_fonts(tmp_path: Path, monkeypatc
     assert r.exit_code == 0 and "1/1" not in r.stderr  # no bar (warnings may remain)
     with open(tmp_path / "b" / "labels.csv", newline="") as fh:
         assert "x9_sequence" not in next(csv.reader(fh))
-    import chequereader.synth as synth
+    import chequereader.synth.glyphs as glyphs  # FontGlyphs looks the fonts up there
 
-    monkeypatch.setattr(synth, "find_handwriting_fonts", lambda: [])
+    monkeypatch.setattr(glyphs, "find_handwriting_fonts", lambda: [])
     r = CliRunner().invoke(main, ["synth", "--count", "1", "--out", str(tmp_path / "c")])
     assert r.exit_code == 0, r.output
     assert "no handwriting font found" in r.stderr

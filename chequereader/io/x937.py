@@ -633,6 +633,221 @@ def _field(value: Any, width: int, numeric: bool = False, name: str = "field") -
     return s
 
 
+class _Records:
+    """The X9.37 records written so far: each one prefixed with its length, and counted."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.codec = "ascii" if encoding == "ascii" else _EBCDIC
+        self.out = bytearray()
+        self.count = 0
+
+    def emit(self, text: str, binary: bytes = b"") -> None:
+        try:
+            rec = text.encode(self.codec) + binary
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"record {text[:2]}: text not encodable as {self.encoding} ({exc})"
+            ) from exc
+        self.out.extend(len(rec).to_bytes(4, "big"))
+        self.out.extend(rec)
+        self.count += 1
+
+    def fixed(self, text: str) -> None:
+        if len(text) != 80:  # pragma: no cover - a layout bug in this module
+            raise AssertionError(f"record {text[:2]} is {len(text)} characters, not 80")
+        self.emit(text)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The fields every record of a written file shares."""
+
+    dest: str  # destination routing number, 9 digits
+    orig: str  # origin (ECE institution) routing number, 9 digits
+    date: str  # YYYYMMDD
+    hhmm: str
+    name: str  # institution name, 18 characters
+
+
+_BLANK = " "
+
+
+def _write_headers(w: _Records, h: _Header) -> None:
+    """File header (01), cash letter header (10) and bundle header (20)."""
+    blank = _BLANK
+    # Each record is listed field by field, in the order of the X9.37 tables.
+    w.fixed(
+        "01"  # 01-02 record type
+        + "03"  # 03-04 standard level
+        + "T"  # 05 test file indicator
+        + h.dest  # 06-14 immediate destination routing number
+        + h.orig  # 15-23 immediate origin routing number
+        + h.date  # 24-31 file creation date
+        + h.hhmm  # 32-35 file creation time
+        + "N"  # 36 resend indicator
+        + h.name  # 37-54 immediate destination name
+        + h.name  # 55-72 immediate origin name
+        + "A"  # 73 file ID modifier
+        + "US"  # 74-75 country code
+        + blank * 5  # 76-79 user field, 80 reserved
+    )
+    w.fixed(
+        "10"  # 01-02 record type
+        + "01"  # 03-04 collection type indicator
+        + h.dest  # 05-13 destination routing number
+        + h.orig  # 14-22 ECE institution routing number
+        + h.date  # 23-30 cash letter business date
+        + h.date  # 31-38 cash letter creation date
+        + h.hhmm  # 39-42 cash letter creation time
+        + "I"  # 43 record type indicator: images
+        + "G"  # 44 documentation type indicator
+        + _field("1", 8)  # 45-52 cash letter ID
+        + blank * 28  # 53-80 contact name, phone, work type, user field, reserved
+    )
+    w.fixed(
+        "20"  # 01-02 record type
+        + "01"  # 03-04 collection type indicator
+        + h.dest  # 05-13 destination routing number
+        + h.orig  # 14-22 ECE institution routing number
+        + h.date  # 23-30 bundle business date
+        + h.date  # 31-38 bundle creation date
+        + _field("1", 10)  # 39-48 bundle ID
+        + "0001"  # 49-52 bundle sequence number
+        + "01"  # 53-54 cycle number
+        + blank * 26  # 55-80 return location routing, user field, reserved
+    )
+
+
+def _write_check_detail(w: _Records, h: _Header, i: int, amount_cents: int, seqf: str) -> int:
+    """Check detail (25) and its addendum A (26); returns the amount in cents."""
+    blank = _BLANK
+    amount = int(amount_cents)
+    if not 0 <= amount <= 9_999_999_999:
+        raise ConfigError(f"items[{i}].amount_cents: {amount} is outside 0..9999999999")
+    w.fixed(
+        "25"  # 01-02 record type
+        + blank * 15  # 03-17 auxiliary on-us
+        + blank  # 18 external processing code
+        + "00000000"  # 19-26 payor bank routing number
+        + "0"  # 27 routing number check digit
+        + blank * 20  # 28-47 on-us
+        + _field(amount, 10, True)  # 48-57 item amount (cents)
+        + seqf  # 58-72 ECE institution item sequence number
+        + "G"  # 73 documentation type indicator
+        + blank * 2  # 74 return acceptance, 75 MICR valid indicators
+        + "Y"  # 76 BOFD indicator
+        + "01"  # 77-78 addendum count
+        + blank * 2  # 79 correction indicator, 80 archive type indicator
+    )
+    w.fixed(
+        "26"  # 01-02 record type
+        + "1"  # 03 addendum A record number
+        + h.orig  # 04-12 return location routing number
+        + h.date  # 13-20 BOFD / endorsement date
+        + seqf  # 21-35 BOFD item sequence number
+        + blank * 38  # 36-73 deposit account, branch, payee name
+        + "N"  # 74 truncation indicator
+        + blank * 6  # 75-77 indicators and user field, 78-80 reserved
+    )
+    return amount
+
+
+def _write_credit(w: _Records, seqf: str) -> None:
+    """Credit record (61) opening an item with no amount."""
+    blank = _BLANK
+    # An image with no check detail record belongs to a credit (a deposit ticket):
+    # X9.100-187 opens such an item with a credit record. Its amount (here 0) is not
+    # the items' total (see read_x937).
+    w.fixed(
+        "61"  # 01-02 record type: credit
+        + blank * 15  # 03-17 auxiliary on-us
+        + blank  # 18 external processing code
+        + "000000000"  # 19-27 posting bank routing number
+        + blank * 20  # 28-47 on-us
+        + "0" * 10  # 48-57 amount
+        + seqf  # 58-72 ECE institution item sequence number
+        + "G"  # 73 documentation type indicator
+        + blank * 4  # 74 type of account, 75 source of work, 76 work type, 77 debit/credit
+        + blank * 3  # 78-80 reserved
+    )
+
+
+def _write_images(w: _Records, h: _Header, i: int, item: X9Item, seqf: str) -> int:
+    """Image view detail (50) and image view data (52) of the item's front, then back;
+    returns how many images were written."""
+    blank = _BLANK
+    n_images = 0
+    for side, image in (("0", item.front), ("1", item.back)):
+        if image is None:
+            continue
+        image = bytes(image)
+        if len(image) > _MAX_IMAGE:
+            raise ConfigError(f"items[{i}]: image of {len(image)} bytes is over {_MAX_IMAGE}")
+        w.fixed(
+            "50"  # 01-02 record type
+            + "1"  # 03 image indicator: image present
+            + h.orig  # 04-12 image creator routing number
+            + h.date  # 13-20 image creator date
+            + "00"  # 21-22 image view format: TIFF
+            + "00"  # 23-24 compression: CCITT G4
+            + _field(len(image), 7, True)  # 25-31 image view data size
+            + side  # 32 view side indicator: 0 front, 1 back
+            + "00"  # 33-34 view descriptor: full view
+            + "0"  # 35 digital signature indicator
+            + blank * 21  # 36-56 signature method, key size, protected data
+            + "0"  # 57 image recreate indicator
+            + blank * 23  # 58-80 user field, reserved, override indicator
+        )
+        head = (
+            "52"  # 01-02 record type
+            + h.orig  # 03-11 ECE institution routing number
+            + h.date  # 12-19 bundle business date
+            + "01"  # 20-21 cycle number
+            + seqf  # 22-36 ECE institution item sequence number
+            + blank * 48  # 37-84 security originator, authenticator, key names
+            + "0"  # 85 clipping origin
+            + "0" * 16  # 86-101 clipping coordinates h1 h2 v1 v2
+            + "0000"  # 102-105 length of image reference key (no key)
+            + "00000"  # length of digital signature (no signature)
+            + _field(len(image), 7, True)  # length of image data, then the image
+        )
+        w.emit(head, image)
+        n_images += 1
+    return n_images
+
+
+def _write_trailers(w: _Records, h: _Header, n_items: int, total: int, n_images: int) -> None:
+    """Bundle control (70), cash letter control (90) and file control (99)."""
+    blank = _BLANK
+    w.fixed(
+        "70"  # 01-02 record type
+        + _field(n_items, 4, True, "items")  # 03-06 items within bundle count
+        + _field(total, 12, True, "bundle total")  # 07-18 bundle total amount
+        + "0" * 12  # 19-30 MICR valid total amount
+        + _field(n_images, 5, True, "images")  # 31-35 images within bundle count
+        + blank * 45  # 36-55 user field, 56-80 reserved
+    )
+    w.fixed(
+        "90"  # 01-02 record type
+        + "000001"  # 03-08 cash letter bundle count
+        + _field(n_items, 8, True)  # 09-16 cash letter items count
+        + _field(total, 14, True)  # 17-30 cash letter total amount
+        + _field(n_images, 9, True)  # 31-39 images within cash letter count
+        + h.name  # 40-57 ECE institution name
+        + h.date  # 58-65 settlement date
+        + blank * 15  # 66-80 credit total indicator, reserved
+    )
+    w.fixed(
+        "99"  # 01-02 record type
+        + "000001"  # 03-08 cash letter count
+        + _field(w.count + 1, 8, True)  # 09-16 total record count (this one included)
+        + _field(n_items, 8, True)  # 17-24 total item count
+        + _field(total, 16, True)  # 25-40 file total amount
+        + blank * 40  # 41-80 contact name, phone, reserved
+    )
+
+
 def write_x937(
     path: str | os.PathLike | IO[bytes],
     items: Sequence[X9Item],
@@ -668,74 +883,12 @@ def write_x937(
         image over 9,999,999 bytes.
     """
     check_in(encoding, ("ascii", "ebcdic"), "encoding")
-    codec = "ascii" if encoding == "ascii" else _EBCDIC
+    w = _Records(encoding)
     when = created or datetime.now()
-    date, hhmm = when.strftime("%Y%m%d"), when.strftime("%H%M")
     dest = _field(destination_routing, 9, True, "destination_routing")
     orig = _field(origin_routing, 9, True, "origin_routing")
-    out = bytearray()
-    n_records = 0
-
-    def emit(text: str, binary: bytes = b"") -> None:
-        nonlocal n_records
-        try:
-            rec = text.encode(codec) + binary
-        except UnicodeEncodeError as exc:
-            raise ConfigError(
-                f"record {text[:2]}: text not encodable as {encoding} ({exc})"
-            ) from exc
-        out.extend(len(rec).to_bytes(4, "big"))
-        out.extend(rec)
-        n_records += 1
-
-    def fixed(text: str) -> None:
-        if len(text) != 80:  # pragma: no cover - a layout bug in this module
-            raise AssertionError(f"record {text[:2]} is {len(text)} characters, not 80")
-        emit(text)
-
-    blank = " "
-    name = _field("CHEQUEREADER", 18)
-    # Each record is listed field by field, in the order of the X9.37 tables.
-    fixed(
-        "01"  # 01-02 record type
-        + "03"  # 03-04 standard level
-        + "T"  # 05 test file indicator
-        + dest  # 06-14 immediate destination routing number
-        + orig  # 15-23 immediate origin routing number
-        + date  # 24-31 file creation date
-        + hhmm  # 32-35 file creation time
-        + "N"  # 36 resend indicator
-        + name  # 37-54 immediate destination name
-        + name  # 55-72 immediate origin name
-        + "A"  # 73 file ID modifier
-        + "US"  # 74-75 country code
-        + blank * 5  # 76-79 user field, 80 reserved
-    )
-    fixed(
-        "10"  # 01-02 record type
-        + "01"  # 03-04 collection type indicator
-        + dest  # 05-13 destination routing number
-        + orig  # 14-22 ECE institution routing number
-        + date  # 23-30 cash letter business date
-        + date  # 31-38 cash letter creation date
-        + hhmm  # 39-42 cash letter creation time
-        + "I"  # 43 record type indicator: images
-        + "G"  # 44 documentation type indicator
-        + _field("1", 8)  # 45-52 cash letter ID
-        + blank * 28  # 53-80 contact name, phone, work type, user field, reserved
-    )
-    fixed(
-        "20"  # 01-02 record type
-        + "01"  # 03-04 collection type indicator
-        + dest  # 05-13 destination routing number
-        + orig  # 14-22 ECE institution routing number
-        + date  # 23-30 bundle business date
-        + date  # 31-38 bundle creation date
-        + _field("1", 10)  # 39-48 bundle ID
-        + "0001"  # 49-52 bundle sequence number
-        + "01"  # 53-54 cycle number
-        + blank * 26  # 55-80 return location routing, user field, reserved
-    )
+    h = _Header(dest, orig, when.strftime("%Y%m%d"), when.strftime("%H%M"), _field("CHEQUEREADER", 18))
+    _write_headers(w, h)
     total = 0
     n_images = 0
     for i, item in enumerate(items):
@@ -744,115 +897,12 @@ def write_x937(
             raise ConfigError(f"items[{i}].sequence: {seq!r} is longer than 15 characters")
         seqf = _field(seq, 15, name=f"items[{i}].sequence")
         if item.amount_cents is not None:
-            amount = int(item.amount_cents)
-            if not 0 <= amount <= 9_999_999_999:
-                raise ConfigError(f"items[{i}].amount_cents: {amount} is outside 0..9999999999")
-            total += amount
-            fixed(
-                "25"  # 01-02 record type
-                + blank * 15  # 03-17 auxiliary on-us
-                + blank  # 18 external processing code
-                + "00000000"  # 19-26 payor bank routing number
-                + "0"  # 27 routing number check digit
-                + blank * 20  # 28-47 on-us
-                + _field(amount, 10, True)  # 48-57 item amount (cents)
-                + seqf  # 58-72 ECE institution item sequence number
-                + "G"  # 73 documentation type indicator
-                + blank * 2  # 74 return acceptance, 75 MICR valid indicators
-                + "Y"  # 76 BOFD indicator
-                + "01"  # 77-78 addendum count
-                + blank * 2  # 79 correction indicator, 80 archive type indicator
-            )
-            fixed(
-                "26"  # 01-02 record type
-                + "1"  # 03 addendum A record number
-                + orig  # 04-12 return location routing number
-                + date  # 13-20 BOFD / endorsement date
-                + seqf  # 21-35 BOFD item sequence number
-                + blank * 38  # 36-73 deposit account, branch, payee name
-                + "N"  # 74 truncation indicator
-                + blank * 6  # 75-77 indicators and user field, 78-80 reserved
-            )
+            total += _write_check_detail(w, h, i, item.amount_cents, seqf)
         else:
-            # An image with no check detail record belongs to a credit (a deposit ticket):
-            # X9.100-187 opens such an item with a credit record. Its amount (here 0) is not
-            # the items' total (see read_x937).
-            fixed(
-                "61"  # 01-02 record type: credit
-                + blank * 15  # 03-17 auxiliary on-us
-                + blank  # 18 external processing code
-                + "000000000"  # 19-27 posting bank routing number
-                + blank * 20  # 28-47 on-us
-                + "0" * 10  # 48-57 amount
-                + seqf  # 58-72 ECE institution item sequence number
-                + "G"  # 73 documentation type indicator
-                + blank * 4  # 74 type of account, 75 source of work, 76 work type, 77 debit/credit
-                + blank * 3  # 78-80 reserved
-            )
-        for side, image in (("0", item.front), ("1", item.back)):
-            if image is None:
-                continue
-            image = bytes(image)
-            if len(image) > _MAX_IMAGE:
-                raise ConfigError(f"items[{i}]: image of {len(image)} bytes is over {_MAX_IMAGE}")
-            fixed(
-                "50"  # 01-02 record type
-                + "1"  # 03 image indicator: image present
-                + orig  # 04-12 image creator routing number
-                + date  # 13-20 image creator date
-                + "00"  # 21-22 image view format: TIFF
-                + "00"  # 23-24 compression: CCITT G4
-                + _field(len(image), 7, True)  # 25-31 image view data size
-                + side  # 32 view side indicator: 0 front, 1 back
-                + "00"  # 33-34 view descriptor: full view
-                + "0"  # 35 digital signature indicator
-                + blank * 21  # 36-56 signature method, key size, protected data
-                + "0"  # 57 image recreate indicator
-                + blank * 23  # 58-80 user field, reserved, override indicator
-            )
-            head = (
-                "52"  # 01-02 record type
-                + orig  # 03-11 ECE institution routing number
-                + date  # 12-19 bundle business date
-                + "01"  # 20-21 cycle number
-                + seqf  # 22-36 ECE institution item sequence number
-                + blank * 48  # 37-84 security originator, authenticator, key names
-                + "0"  # 85 clipping origin
-                + "0" * 16  # 86-101 clipping coordinates h1 h2 v1 v2
-                + "0000"  # 102-105 length of image reference key (no key)
-                + "00000"  # length of digital signature (no signature)
-                + _field(len(image), 7, True)  # length of image data, then the image
-            )
-            emit(head, image)
-            n_images += 1
-    n_items = len(items)
-    fixed(
-        "70"  # 01-02 record type
-        + _field(n_items, 4, True, "items")  # 03-06 items within bundle count
-        + _field(total, 12, True, "bundle total")  # 07-18 bundle total amount
-        + "0" * 12  # 19-30 MICR valid total amount
-        + _field(n_images, 5, True, "images")  # 31-35 images within bundle count
-        + blank * 45  # 36-55 user field, 56-80 reserved
-    )
-    fixed(
-        "90"  # 01-02 record type
-        + "000001"  # 03-08 cash letter bundle count
-        + _field(n_items, 8, True)  # 09-16 cash letter items count
-        + _field(total, 14, True)  # 17-30 cash letter total amount
-        + _field(n_images, 9, True)  # 31-39 images within cash letter count
-        + name  # 40-57 ECE institution name
-        + date  # 58-65 settlement date
-        + blank * 15  # 66-80 credit total indicator, reserved
-    )
-    fixed(
-        "99"  # 01-02 record type
-        + "000001"  # 03-08 cash letter count
-        + _field(n_records + 1, 8, True)  # 09-16 total record count (this one included)
-        + _field(n_items, 8, True)  # 17-24 total item count
-        + _field(total, 16, True)  # 25-40 file total amount
-        + blank * 40  # 41-80 contact name, phone, reserved
-    )
-    data = bytes(out)
+            _write_credit(w, seqf)
+        n_images += _write_images(w, h, i, item, seqf)
+    _write_trailers(w, h, len(items), total, n_images)
+    data = bytes(w.out)
     if isinstance(path, (str, os.PathLike)):
         with open(os.fspath(path), "wb") as fh:
             fh.write(data)
