@@ -323,20 +323,19 @@ def compute_metrics(results: Sequence[AmountResult], truth: Sequence[str], *,
 # Outputs
 
 
-def plot_curve(reject_fraction: Sequence[float], error_rate: Sequence[float], path: str | Path,
-               title: str = "") -> Path:
-    """Write the error-vs-reject curve as a PNG (matplotlib, Agg backend)."""
+def _axes() -> tuple[Any, Any]:
+    """A 5 x 3.6 inch figure and its axes on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
-    ax.plot(100 * np.asarray(reject_fraction), 100 * np.asarray(error_rate), lw=1.5)
-    ax.set_xlabel("rejected (%)")
-    ax.set_ylabel("error among accepted (%)")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(bottom=0)
+    return plt.subplots(figsize=(5, 3.6), dpi=100)
+
+
+def _save(fig: Any, ax: Any, path: str | Path, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=9)
@@ -347,14 +346,21 @@ def plot_curve(reject_fraction: Sequence[float], error_rate: Sequence[float], pa
     return p
 
 
+def plot_curve(reject_fraction: Sequence[float], error_rate: Sequence[float], path: str | Path,
+               title: str = "") -> Path:
+    """Write the error-vs-reject curve as a PNG (matplotlib, Agg backend)."""
+    fig, ax = _axes()
+    ax.plot(100 * np.asarray(reject_fraction), 100 * np.asarray(error_rate), lw=1.5)
+    ax.set_xlabel("rejected (%)")
+    ax.set_ylabel("error among accepted (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    return _save(fig, ax, path, title)
+
+
 def plot_reliability(rel: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
     """Write a reliability diagram (share right against stated confidence, per bin) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    fig, ax = _axes()
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfectly calibrated")
     mp, right, cnt = rel.get("mean_probability", []), rel.get("right", []), rel.get("count", [])
     if mp:
@@ -365,15 +371,8 @@ def plot_reliability(rel: Mapping[str, Any], path: str | Path, title: str = "") 
     ax.set_ylabel("share right")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    p = Path(path)
-    fig.savefig(p)
-    plt.close(fig)
-    return p
+    return _save(fig, ax, path, title)
 
 
 def _png_b64(img: np.ndarray, max_w: int = 520) -> str:
