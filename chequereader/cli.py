@@ -198,7 +198,7 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
     discriminative forward criterion on synthetic amount fields."""
-    from .grammar import LOCALES
+    from .amounts import LOCALES
     from .train.global_training import GlobalConfig, train_global
 
     locs = tuple(x.strip() for x in locales.split(",") if x.strip())

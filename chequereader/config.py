@@ -41,6 +41,7 @@ from typing import Any
 import tomllib
 
 from ._validate import check_in, check_range
+from .amounts import LOCALES
 from .calibration import Calibration, default_calibration
 from .clean import CleanConfig
 from .decode import DecodeConfig
@@ -51,7 +52,6 @@ from .locate import LocateConfig
 from .quality import QualityConfig
 from .segment import SegmentConfig
 
-LOCALES = ("us", "in", "cl", "any")
 # what a reader may be asked for: a locale, or "auto" (grammar.locale_hint)
 READ_LOCALES = (*LOCALES, "auto")
 

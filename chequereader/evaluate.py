@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from .amounts import amounts_equal
 from .calibration import reliability
 from .errors import ConfigError
-from .io.manifest import amounts_equal
 from .types import AmountResult
 
 REJECT_POINTS = (0.0, 0.1, 0.2)

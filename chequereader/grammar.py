@@ -48,7 +48,6 @@ True
 from __future__ import annotations
 
 import functools
-import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,12 +56,17 @@ from functools import cached_property
 import numpy as np
 
 from ._validate import check_in
+from .amounts import (  # noqa: F401  (canonical_amount, locale_hint: re-exported)
+    ANY_ORDER,
+    LOCALES,
+    RUPEE,
+    SYMBOLS,
+    canonical_amount,
+    locale_hint,
+    strip_whitespace,
+)
 from .errors import ConfigError
 from .models.alphabet import Alphabet
-
-LOCALES = ("us", "in", "cl", "any")
-RUPEE = "\u20b9"
-_ANY_ORDER = ("us", "in", "cl")
 
 # ----------------------------------------------------------------------------------------
 # A tiny regular-expression algebra over single characters (tuples so that it is hashable).
@@ -134,7 +138,7 @@ def _locale_regex(locale: str) -> _Node:
         term = _alt(_TERM, _lit(",-"), _sym("."), _sym(","))
         return _seq(_opt(_sym("$")), _FILL, int_, _opt(term))
     if locale == "any":
-        return _alt(*(_locale_regex(loc) for loc in _ANY_ORDER))
+        return _alt(*(_locale_regex(loc) for loc in ANY_ORDER))
     raise ConfigError(f"locale: {locale!r} is not one of {list(LOCALES)}")
 
 
@@ -184,7 +188,7 @@ def _thompson(node: _Node) -> tuple[list[list[int]], list[list[tuple[str, int]]]
 
 def _symbol_key(c: str) -> tuple[int, int]:
     # Digits first, then the amount symbols in alphabet order, then anything else by code point.
-    order = "0123456789$,.-/*"
+    order = "0123456789" + SYMBOLS
     return (order.index(c), 0) if c in order else (len(order), ord(c))
 
 
@@ -402,7 +406,7 @@ class Grammar:
     def accepts(self, text: str) -> bool:
         """Whether the grammar accepts ``text`` (whitespace ignored)."""
         cur = {self.start}
-        for c in _strip(text):
+        for c in strip_whitespace(text):
             cur = {d for s in cur for d in self._moves.get((s, c), ())}
             if not cur:
                 return False
@@ -460,77 +464,7 @@ def get_grammar(locale: str) -> Grammar:
     return Grammar(locale, n, st, finals, table)
 
 
-_WS = re.compile(r"\s+")
 _TERMINATORS = ("/100", "/-", ".-", ",-", "-", "/")
-
-
-def _strip(text: str) -> str:
-    return _WS.sub("", text)
-
-
-_LAKH = re.compile(r"\d,\d\d,\d{3}(?!\d)")
-_CL_THOUSANDS = re.compile(r"\d\.\d{3}(?![\d])")
-
-
-def locale_hint(text: str) -> str | None:
-    """The locale a decoded text's own form points to, or None when it says nothing.
-
-    ``in`` for a rupee sign, lakh grouping (``1,21,00,000``) or the ``/-`` ending; ``cl`` for
-    ``.`` grouping thousands (``52.931``); ``us`` for ``xx/100`` or a ``$`` otherwise (the
-    dollar of most cheques that print one; a peso amount shows itself by its ``.``
-    grouping). Used by ``locale="auto"``: read the field under ``any``, then again under the
-    locale its text shows (that locale's cleaning, priors and canonical form).
-
-    >>> locale_hint("1,21,00,000/-"), locale_hint("$52.931"), locale_hint("$***300"), locale_hint("125")
-    ('in', 'cl', 'us', None)
-    """
-    t = "".join(text.split())
-    if RUPEE in t or t.endswith("/-") or _LAKH.search(t):
-        return "in"
-    if _CL_THOUSANDS.search(t.rstrip(".-")):
-        return "cl"
-    if "/100" in t or t.startswith("$"):
-        return "us"
-    return None
-
-
-def canonical_amount(text: str, locale: str = "any") -> str | None:
-    """The canonical amount (docs/design.md section 6) of a written amount, or None if refused.
-
-    Parameters
-    ----------
-    text : str
-        The amount as written; whitespace is ignored.
-    locale : str
-        ``us``, ``in``, ``cl`` or ``any`` (read with the first of us, in, cl accepting).
-
-    Returns
-    -------
-    str or None
-        Digits without separators or currency, with ``.`` and two decimals when cents were
-        written; no leading zeros except ``0.xx``. None when the grammar refuses ``text``.
-
-    Examples
-    --------
-    >>> canonical_amount("\u20b95,10,00,000/-", "in")
-    '51000000'
-    >>> canonical_amount("12 00/100", "us")
-    '12.00'
-    """
-    check_in(locale, LOCALES, "locale")
-    return _canonical(_strip(text), locale)
-
-
-@functools.lru_cache(maxsize=4096)
-def _canonical(s: str, locale: str) -> str | None:
-    if locale == "any":
-        for loc in _ANY_ORDER:
-            if get_grammar(loc).accepts(s):
-                return read_accepted(s, loc)
-        return None
-    if not get_grammar(locale).accepts(s):
-        return None
-    return read_accepted(s, locale)
 
 
 def read_accepted(s: str, locale: str) -> str:

@@ -24,11 +24,11 @@ from . import quality as quality_stage
 from . import segment as segment_stage
 from .threads import set_threads
 from ._validate import check_image, check_in
+from .amounts import amounts_equal, locale_hint
 from .config import LOCALES, READ_LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
-from .grammar import get_grammar, locale_hint
+from .grammar import get_grammar
 from .io.images import iter_pages
-from .io.manifest import amounts_equal
 from .models.weights import load_numpy_model
 from .types import AmountResult, BBox, Character, CleanField, Page, Segmentation, SegmentationGraph
 

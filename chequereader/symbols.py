@@ -17,22 +17,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .amounts import SYMBOLS
 from .errors import ConfigError
-
-SYMBOLS = "$,.-/*"
-FONT_GLOBS = (
-    "/usr/share/fonts/truetype/dkg-handwriting/*.ttf",
-    "/usr/share/fonts/*/breip/*.ttf",
-    "/usr/share/fonts/truetype/bwht/*.ttf",
-    "/usr/share/fonts/truetype/femkeklaver/*.ttf",
-    "/usr/share/fonts/truetype/humor-sans/*.ttf",
-    "/usr/share/fonts/truetype/comic-neue/*.ttf",
-    "/usr/share/fonts/truetype/kristi/*.ttf",
-    "/usr/share/fonts/truetype/dancingscript/*.ttf",
-    "/usr/share/fonts/truetype/kaushanscript/*.ttf",
-    "/usr/share/fonts/opentype/comic-neue/*.otf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-)
+from .fonts import SYMBOL_FONT_GLOBS as FONT_GLOBS  # not synth's list: see chequereader.fonts
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import os
 import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..amounts import amounts_equal  # noqa: F401  (re-exported)
 from ..errors import ConfigError
 
 _CANONICAL = re.compile(r"^[0-9]+(\.[0-9]{2})?$")
@@ -69,23 +69,6 @@ def canonical_amount_str(s: Any, *, where: str = "amount") -> str:
             "decimals, no separators or currency, e.g. 1234.56 or 52931)"
         )
     return t
-
-
-def amounts_equal(a: str | None, b: str | None) -> bool:
-    """Whether two amount strings are equal as ``Decimal`` (``"100"`` == ``"100.00"``).
-
-    ``None`` or a string that is not a number is equal to nothing (not even another ``None``):
-    a missing reading never counts as right.
-    """
-    if a is None or b is None:
-        return False
-    try:
-        da, db = Decimal(str(a).strip()), Decimal(str(b).strip())
-    except (InvalidOperation, ValueError):
-        return False
-    if not (da.is_finite() and db.is_finite()):
-        return False
-    return da == db
 
 
 def read_manifest(csv_path: str | os.PathLike) -> list[LabelRow]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..amounts import SYMBOLS as AMOUNT_SYMBOLS
 from ..errors import ConfigError
 
 DIGITS = "0123456789"
-AMOUNT_SYMBOLS = "$,.-/*"
 
 
 @dataclass(frozen=True)

@@ -8,36 +8,12 @@ import math
 import numpy as np
 
 from .._validate import check_in
-
-LOCALES = ("us", "in", "cl", "any")
+from ..amounts import LOCALES, group_digits  # noqa: F401  (re-exported)
 
 
 # --------------------------------------------------------------------------------------------
 # amounts per locale
 # --------------------------------------------------------------------------------------------
-
-def group_digits(n: int, sep: str, indian: bool = False) -> str:
-    """``n`` written with ``sep`` between groups of three digits (``indian``: the last three,
-    then twos: 5,10,00,000); ``sep`` empty: the digits alone."""
-    s = str(n)
-    if not sep:
-        return s
-    if indian and len(s) > 3:
-        head, tail = s[:-3], s[-3:]
-        parts: list[str] = []
-        while len(head) > 2:
-            parts.insert(0, head[-2:])
-            head = head[:-2]
-        if head:
-            parts.insert(0, head)
-        return sep.join(parts + [tail])
-    out: list[str] = []
-    while len(s) > 3:
-        out.insert(0, s[-3:])
-        s = s[:-3]
-    out.insert(0, s)
-    return sep.join(out)
-
 
 def _magnitude(rng: np.random.Generator, lo: float, hi: float) -> int:
     # Log-uniform: cheques carry small and large amounts; round numbers are common.

@@ -15,13 +15,13 @@ import cv2
 import numpy as np
 
 from .._validate import check_in
+from ..amounts import WRITTEN_SYMBOLS as SYMBOLS  # with the rupee sign
 from ..errors import ConfigError
 from ..types import BBox
 from .amounts import LOCALES, amount_text
 from .glyphs import GlyphSource
 from .ink import jpeg_roundtrip, resize_ink, security_background, shear_ink
 
-SYMBOLS = "$,.-/*₹"
 
 
 # --------------------------------------------------------------------------------------------

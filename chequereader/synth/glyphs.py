@@ -13,20 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .._validate import check_range
 from ..errors import InvalidImageError
+from ..fonts import HANDWRITING_FONT_GLOBS  # not the symbols' list: see chequereader.fonts
 from .ink import crop_ink, draw_strokes
 
-# Glob patterns (run time, never at import) for the Debian handwriting fonts.
-HANDWRITING_FONT_GLOBS = (
-    "/usr/share/fonts/truetype/fifthhorseman/dkg*.ttf",
-    "/usr/share/fonts/truetype/breip/*.ttf",
-    "/usr/share/fonts/opentype/bwht/*.otf",
-    # (femkeklaver left out: its digits are hollow outlines, which no pen writes)
-    "/usr/share/fonts/truetype/humor-sans/*.ttf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-*.otf",
-    "/usr/share/fonts/truetype/kristi/*.ttf",
-    "/usr/share/fonts/opentype/dancingscript/*.otf",
-    "/usr/share/fonts/opentype/kaushanscript/*.otf",
-)
 DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
 # Printed (machine) fonts for amounts printed by a cheque writer: DejaVu and Liberation, upright
 # and italic. The whole-cheque generator prints business amounts in DejaVu Sans Bold

@@ -30,82 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from ..amounts import CURRENCY_SIGNS, written_forms  # written_forms: re-exported
 from ..errors import ChequeReaderError, ConfigError
-from ..grammar import RUPEE, canonical_amount, get_grammar
-from ..io.manifest import LabelRow, amounts_equal, read_manifest
-from ..synth import group_digits
+from ..grammar import get_grammar
+from ..io.manifest import LabelRow, read_manifest
 from .global_training import LABEL_SEP, FieldGraph, label_path, label_path_penalty
-
-_SIGN = {"us": "$", "cl": "$", "in": RUPEE}
-_FILLS = ("", "*", "**", "***")
-
-
-def written_forms(amount: str, locale: str) -> list[str]:
-    """Every text the ``locale`` grammar accepts that spells ``amount`` (as a label).
-
-    Parameters
-    ----------
-    amount : str
-        Canonical amount (``1234.56``, ``15000``).
-    locale : {"us", "in", "cl"}
-
-    Returns
-    -------
-    list of str
-        With or without the currency sign, check-protection fill of up to three ``*``, plain
-        or grouped thousands, and the locale's endings (``.56`` / ``56/100`` in ``us``;
-        ``-``, ``/-``, ``.-`` ...). Empty when the locale cannot write the amount (cents in
-        ``cl``).
-
-    Examples
-    --------
-    >>> forms = written_forms("15000", "cl")
-    >>> "15.000" in forms and "$15.000.-" in forms and "15000" in forms
-    True
-    >>> "$1,234.56" in written_forms("1234.56", "us") and "123456/100" in written_forms("1234.56", "us")
-    True
-    """
-    if locale not in _SIGN:
-        raise ConfigError(f"locale: expected one of {sorted(_SIGN)}, got {locale!r}")
-    whole, _, cents = amount.partition(".")
-    whole = str(int(whole)) if whole else "0"
-    no_cents = not cents or int(cents) == 0
-    ints = {whole}
-    if locale == "us":
-        ints.add(group_digits(int(whole), ","))
-    elif locale == "cl":
-        ints |= {group_digits(int(whole), "."), group_digits(int(whole), ",")}
-    else:
-        ints.add(group_digits(int(whole), ",", indian=True))
-    ends: list[str] = []
-    if locale == "us":
-        c = cents if cents else "00"
-        ends += [f".{c}", f"{c}/100"]
-        if no_cents:
-            ends += ["", "-", "/-", ".-"]
-    elif locale == "in":
-        c = cents if cents else "00"
-        ends += [f".{c}", f".{c}-", f".{c}/-"]
-        if no_cents:
-            ends += ["", "-", "/-", ".-", "/"]
-    else:
-        if not no_cents:
-            return []
-        ends += ["", "-", "/-", ".-", ",-", ".", ","]
-    grammar = get_grammar(locale)
-    out: list[str] = []
-    for sign in ("", _SIGN[locale]):
-        for fill in _FILLS:
-            for i in sorted(ints):
-                for e in ends:
-                    t = f"{sign}{fill}{i}{e}"
-                    if grammar.accepts(t) and amounts_equal(canonical_amount(t, locale), amount):
-                        out.append(t)
-            if locale == "us" and whole == "0" and not no_cents:
-                t = f"{sign}{fill}.{cents}"
-                if grammar.accepts(t):
-                    out.append(t)
-    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -390,8 +319,8 @@ def train_fields(
     """
     from .global_training import GlobalConfig, train_global
 
-    if locale not in _SIGN:
-        raise ConfigError(f"locale: expected one of {sorted(_SIGN)}, got {locale!r}")
+    if locale not in CURRENCY_SIGNS:
+        raise ConfigError(f"locale: expected one of {sorted(CURRENCY_SIGNS)}, got {locale!r}")
     from ..io.x937 import is_x937
 
     rows: list[LabelRow | LabelledItem] = []

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..amounts import amounts_equal
 from ..clean import CleanConfig, clean_field
 from ..decode import accepted_seqs, decode, forward_criterion, trie_acceptor, viterbi
 from ..errors import ConfigError
 from ..grammar import get_grammar
-from ..io.manifest import amounts_equal
 from ..lattice import LatticeConfig, build_graph, unrestricted
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model

@@ -1,0 +1,42 @@
+"""The handwriting font globs: the one place both lists of them are defined.
+
+Two lists, on purpose, because their callers have used different ones and changing either
+would change what is drawn (the training symbols, the synthetic amounts):
+
+- :data:`SYMBOL_FONT_GLOBS` (:mod:`chequereader.symbols`, the drawn ``$ , . - / *`` training
+  symbols): also femkeklaver (hollow digits do not matter for symbols) and DejaVu Sans, and
+  the older truetype locations (``dkg-handwriting``, ``truetype/bwht`` ...);
+- :data:`HANDWRITING_FONT_GLOBS` (:mod:`chequereader.synth.glyphs`, the digits of synthetic
+  amounts): no femkeklaver (its digits are hollow outlines, which no pen writes), no DejaVu,
+  and the Debian package locations (``fifthhorseman/dkg*``, ``opentype/bwht`` ...).
+
+Glob patterns, run at run time, never at import.
+"""
+
+from __future__ import annotations
+
+SYMBOL_FONT_GLOBS = (
+    "/usr/share/fonts/truetype/dkg-handwriting/*.ttf",
+    "/usr/share/fonts/*/breip/*.ttf",
+    "/usr/share/fonts/truetype/bwht/*.ttf",
+    "/usr/share/fonts/truetype/femkeklaver/*.ttf",
+    "/usr/share/fonts/truetype/humor-sans/*.ttf",
+    "/usr/share/fonts/truetype/comic-neue/*.ttf",
+    "/usr/share/fonts/truetype/kristi/*.ttf",
+    "/usr/share/fonts/truetype/dancingscript/*.ttf",
+    "/usr/share/fonts/truetype/kaushanscript/*.ttf",
+    "/usr/share/fonts/opentype/comic-neue/*.otf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+
+HANDWRITING_FONT_GLOBS = (
+    "/usr/share/fonts/truetype/fifthhorseman/dkg*.ttf",
+    "/usr/share/fonts/truetype/breip/*.ttf",
+    "/usr/share/fonts/opentype/bwht/*.otf",
+    # (femkeklaver left out: its digits are hollow outlines, which no pen writes)
+    "/usr/share/fonts/truetype/humor-sans/*.ttf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-*.otf",
+    "/usr/share/fonts/truetype/kristi/*.ttf",
+    "/usr/share/fonts/opentype/dancingscript/*.otf",
+    "/usr/share/fonts/opentype/kaushanscript/*.otf",
+)
