@@ -71,3 +71,24 @@ def digits_only(s: str | None) -> str:
 def timing_summary(timings: Sequence[dict]) -> dict:
     keys = sorted({k for t in timings for k in t})
     return {k: float(np.mean([t.get(k, 0.0) for t in timings])) for k in keys}
+
+
+def sample_tree_rss(proc, peaks: dict[int, tuple[str, float]], stop) -> None:
+    """Until ``stop`` is set, every 50 ms: the RSS (MiB) of ``proc`` (a ``psutil.Process``)
+    and of its children, the peak per pid kept in ``peaks`` as ``(command, MiB)``."""
+    import psutil
+
+    while not stop.is_set():
+        try:
+            procs = [proc] + proc.children(recursive=True)
+        except psutil.Error:
+            break
+        for p in procs:
+            try:
+                rss = p.memory_info().rss / 2**20
+                cmd = " ".join(p.cmdline()[:6])
+            except psutil.Error:
+                continue
+            if rss > peaks.get(p.pid, ("", 0.0))[1]:
+                peaks[p.pid] = (cmd, rss)
+        stop.wait(0.05)

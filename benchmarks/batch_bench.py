@@ -30,23 +30,8 @@ from pathlib import Path
 
 import psutil
 
-
-def _sample_tree(proc: psutil.Process, peaks: dict[int, tuple[str, float]], stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            procs = [proc] + proc.children(recursive=True)
-        except psutil.Error:
-            break
-        for p in procs:
-            try:
-                rss = p.memory_info().rss / 2**20
-                cmd = " ".join(p.cmdline()[:6])
-            except psutil.Error:
-                continue
-            old = peaks.get(p.pid, ("", 0.0))[1]
-            if rss > old:
-                peaks[p.pid] = (cmd, rss)
-        stop.wait(0.05)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import sample_tree_rss  # noqa: E402
 
 
 def run_setting(name: str, args: list[str], inputs: str, out: Path, common: list[str]) -> dict:
@@ -56,7 +41,7 @@ def run_setting(name: str, args: list[str], inputs: str, out: Path, common: list
     stop = threading.Event()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sampler = threading.Thread(target=_sample_tree, args=(psutil.Process(proc.pid), peaks, stop))
+    sampler = threading.Thread(target=sample_tree_rss, args=(psutil.Process(proc.pid), peaks, stop))
     sampler.start()
     first = None
     while proc.poll() is None:

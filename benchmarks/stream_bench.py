@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import sample_tree_rss  # noqa: E402
+
 
 def _page(i: int, h: int, w: int):
     import cv2
@@ -70,24 +73,6 @@ def make_inputs(folder: Path, items: int, pages: int, h: int, w: int) -> dict[st
     return out
 
 
-def _sample(proc: psutil.Process, peaks: dict[int, tuple[str, float]],
-            stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            procs = [proc] + proc.children(recursive=True)
-        except psutil.Error:
-            break
-        for p in procs:
-            try:
-                rss = p.memory_info().rss / 2**20
-                cmd = " ".join(p.cmdline()[:6])
-            except psutil.Error:
-                continue
-            if rss > peaks.get(p.pid, ("", 0.0))[1]:
-                peaks[p.pid] = (cmd, rss)
-        stop.wait(0.05)
-
-
 def run(name: str, path: Path, workers: int, out: Path, pythonpath: Path) -> dict:
     cmd = [sys.executable, "-m", "chequereader", "read", str(path), "--field", "-o", str(out),
            "--quiet", "--workers", str(workers)]
@@ -97,7 +82,7 @@ def run(name: str, path: Path, workers: int, out: Path, pythonpath: Path) -> dic
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                             cwd=str(out.parent))
-    sampler = threading.Thread(target=_sample, args=(psutil.Process(proc.pid), peaks, stop))
+    sampler = threading.Thread(target=sample_tree_rss, args=(psutil.Process(proc.pid), peaks, stop))
     sampler.start()
     first = None
     while proc.poll() is None:

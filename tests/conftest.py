@@ -69,3 +69,12 @@ def untrained_weights(folder: Path) -> str:
 
     torch.manual_seed(0)
     return str(save_model(LeNet5(), folder / "untrained.pt"))
+
+
+def field_image(text: str, width: int | None = None) -> np.ndarray:
+    """``text`` printed with OpenCV on a 40-px-high white field (``width`` default: by length)."""
+    import cv2
+
+    img = np.full((40, width or 20 + 22 * len(text)), 255, np.uint8)
+    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    return img

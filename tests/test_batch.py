@@ -24,14 +24,8 @@ from chequereader.batch import (
 from chequereader.config import PipelineConfig
 from chequereader.errors import ConfigError, InvalidImageError
 from chequereader.types import CSV_COLUMNS, AmountResult
-from conftest import untrained_weights
+from conftest import field_image, untrained_weights
 
-
-def field_image(text: str, width: int | None = None) -> np.ndarray:
-    w = width or 20 + 22 * len(text)
-    img = np.full((40, w), 255, np.uint8)
-    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-    return img
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,8 @@ from chequereader.cli import main
 from chequereader.errors import InvalidImageError
 from chequereader.inspect import cut_mask, field_crop, render_overlay
 from chequereader.types import Alternative, AmountResult, BBox, Character
-from conftest import untrained_weights
+from conftest import field_image, untrained_weights
 
-
-def field_image(text: str) -> np.ndarray:
-    img = np.full((40, 20 + 22 * len(text)), 255, np.uint8)
-    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-    return img
 
 
 @pytest.fixture(scope="module")

@@ -18,27 +18,17 @@ import pytest
 
 from chequereader.io.images import encode_tiff_g4
 from chequereader.io.x937 import X9Item, write_x937
+from conftest import field_image, untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
 
-def field_image(text: str) -> np.ndarray:
-    img = np.full((40, 20 + 22 * len(text)), 255, np.uint8)
-    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-    return img
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import torch
-
-    from chequereader.models.lenet5 import LeNet5
-    from chequereader.models.weights import save_model
-
-    torch.manual_seed(0)
-    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
 
 @pytest.fixture(scope="module")

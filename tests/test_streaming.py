@@ -20,27 +20,15 @@ from chequereader.io import images as images_mod
 from chequereader.io import x937 as x937_mod
 from chequereader.io.images import encode_tiff_g4, iter_pages, load_pages, write_tiff_g4
 from chequereader.io.x937 import X9Item, write_x937
+from conftest import field_image, untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def field_image(text: str, width: int | None = None) -> np.ndarray:
-    w = width or 20 + 22 * len(text)
-    img = np.full((40, w), 255, np.uint8)
-    cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-    return img
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An untrained LeNet-5: enough for the batch mechanics."""
-    import torch
-
-    from chequereader.models.lenet5 import LeNet5
-    from chequereader.models.weights import save_model
-
-    torch.manual_seed(0)
-    return str(save_model(LeNet5(), tmp_path_factory.mktemp("w") / "untrained.pt"))
+    return untrained_weights(tmp_path_factory.mktemp("w"))
 
 
 @pytest.fixture(scope="module")
