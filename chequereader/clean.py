@@ -224,6 +224,10 @@ def _not_strokes(vlines: np.ndarray, remove: np.ndarray, min_crossings: int = 3)
 
 LINE_GAP = 6  # widest gap between the dots or dashes of a dotted guide line, px
 DOT_HEIGHT = 3  # highest dot or dash of a dotted guide line, px
+# A box border printed as a line of microtext (the security line under the amount box of
+# Indian CTS cheques): characters a few px high in one row. Pieces up to this share of the
+# field's height also count as a dotted line's dots.
+MICROTEXT_HEIGHT = 0.07
 
 
 def _line_length(h: int, w: int, config: CleanConfig) -> int:
@@ -244,7 +248,8 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
     """
     n = len(stats)
     hit = np.zeros(n, bool)
-    flat = (stats[:, cv2.CC_STAT_HEIGHT] <= DOT_HEIGHT) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * DOT_HEIGHT)
+    dot_h = max(DOT_HEIGHT, int(MICROTEXT_HEIGHT * lab.shape[0]))
+    flat = (stats[:, cv2.CC_STAT_HEIGHT] <= dot_h) & (stats[:, cv2.CC_STAT_WIDTH] <= 8 * dot_h)
     flat[0] = False
     idx = np.flatnonzero(flat)
     # the dots of a run cover about half its length (a third at least, for the test): most
@@ -261,7 +266,7 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
     i = 0
     while i < len(order):
         j = i
-        while j + 1 < len(order) and top[order[j + 1]] - top[order[i]] <= DOT_HEIGHT:
+        while j + 1 < len(order) and top[order[j + 1]] - top[order[i]] <= dot_h:
             j += 1
         band = order[i : j + 1]
         i = j + 1
@@ -356,6 +361,11 @@ def _median(values: list[int]) -> float:
     return float(v[m]) if n % 2 else (v[m - 1] + v[m]) / 2
 
 
+SLENDER = 0.25  # a component narrower than this share of its height is a slender stroke,
+SLENDER_INK = 0.12  # ... and so is one with fewer ink pixels per row than this share of it
+TALL_STROKE = 1.3  # ... and one this many times taller than the tallest stout one stands over the digits
+
+
 def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tuple[float, float]:
     """Body height and baseline from the components' boxes (robust medians over the
     components of at least a quarter of the largest area and height, and of at least
@@ -366,10 +376,22 @@ def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tupl
     heights = stats[:, cv2.CC_STAT_HEIGHT].tolist()
     areas = stats[:, cv2.CC_STAT_AREA].tolist()
     tops = stats[:, cv2.CC_STAT_TOP].tolist()
-    amin, hmin = 0.25 * float(max(areas)), 0.25 * float(max(heights))
+    widths = stats[:, cv2.CC_STAT_WIDTH].tolist()
+    # A long slender stroke standing over the digits (the '/' of "/-" drawn through the
+    # box, a leftover border) is not a digit: it neither sets the scale nor counts.
+    # (slender: a narrow box, or little ink per row, as a slash whose foot touches a line)
+    slender = [wk < SLENDER * hk or a < SLENDER_INK * hk * hk
+               for a, hk, wk in zip(areas, heights, widths, strict=True)]
+    big = 0.25 * float(max(areas))
+    stout = [hk for a, hk, sl in zip(areas, heights, slender, strict=True) if a >= big and not sl]
+    tall = max(stout) if stout else max(heights)
+    over = [hk > TALL_STROKE * tall and sl for hk, sl in zip(heights, slender, strict=True)]
+    amin = 0.25 * float(max(a for a, o in zip(areas, over, strict=True) if not o))
+    hmin = 0.25 * float(tall)
     if body_min_frac > 0:
-        hmin = max(hmin, body_min_frac * float(max(heights)))
-    sel = [k for k, (a, hk) in enumerate(zip(areas, heights, strict=True)) if a >= amin and hk >= hmin]
+        hmin = max(hmin, body_min_frac * float(tall))
+    sel = [k for k, (a, hk) in enumerate(zip(areas, heights, strict=True))
+           if a >= amin and hk >= hmin and not over[k]]
     if not sel:  # the tallest components all thin (lines): the tallest one alone
         sel = [max(range(len(heights)), key=heights.__getitem__)]
     body = _median([heights[k] for k in sel])

@@ -75,6 +75,15 @@ class LatticeConfig:
     # through it is within reach of the others. Leaving them out reads real and synthetic
     # fields as before, and saves framing and recognizing them. inf keeps every arc.
     max_geometric: float = 20.0
+    # A digit fills the body: its top is near the top of the body band. An arc whose ink
+    # starts in the lower part of the band (top below ``low_top`` body heights above the
+    # baseline) and hangs below the baseline (bottom ``low_descent`` body heights under it)
+    # is a separator: a long handwritten comma (Indian grouping, "42,020") or the tail of a
+    # "/-". Its digit classes cost ``low_digit_penalty`` more (0: off); the separators keep
+    # their scores.
+    low_digit_penalty: float = 12.0
+    low_top: float = 0.5
+    low_descent: float = 0.15
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -112,6 +121,9 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     dst: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
     geo: list[float] = []
+    low: list[bool] = []  # the arc lies low and hangs below the baseline (a separator)
+    low_above = seg.baseline - config.low_top * body
+    low_below = seg.baseline + config.low_descent * body
     # Python ints: the arcs' boxes and gaps are a few scalars each, cheaper than tiny arrays.
     bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
     apart_min = max(1.0, config.apart_gap * body)
@@ -147,6 +159,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             dst.append(j)
             boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(gp)
+            low.append(y0 > low_above and y1 - 1 > low_below)
     # Arcs that also get a frame of their own box, added after all others (`cl` amounts
     # have no cents: small trailing zeros there, superscript cents elsewhere).
     if not n:
@@ -205,6 +218,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         dst += [dst[a] for a in sup]
         boxes += [boxes[a] for a in sup]
         geo += [geo[a] + extra for a in sup]
+        low += [low[a] for a in sup]
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(src, np.int64),
@@ -212,6 +226,8 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         images=imgs,
         boxes=np.asarray(boxes, np.int32).reshape(-1, 4),
         geometric=np.asarray(geo, np.float32),
+        digit_penalty=(np.asarray(low, np.float32) * np.float32(config.low_digit_penalty)
+                       if config.low_digit_penalty else None),
         only=only,
         raised_from=int(raised_from),
     )
@@ -233,7 +249,9 @@ def unrestricted(graph: SegmentationGraph) -> SegmentationGraph:
     keep = np.array([not c for c in graph.only], bool)
     return SegmentationGraph(n_nodes=graph.n_nodes, src=graph.src[keep], dst=graph.dst[keep],
                              images=graph.images[keep], boxes=graph.boxes[keep],
-                             geometric=graph.geometric[keep])
+                             geometric=graph.geometric[keep],
+                             digit_penalty=(None if graph.digit_penalty is None
+                                            else graph.digit_penalty[keep]))
 
 
 def arc_penalties(graph: SegmentationGraph, recognized: np.ndarray, chars: Sequence[str]) -> np.ndarray:
@@ -241,6 +259,9 @@ def arc_penalties(graph: SegmentationGraph, recognized: np.ndarray, chars: Seque
     arc's geometric penalty, with the classes an arc may not be read as (``graph.only``) at
     :data:`BARRED`. ``chars`` is the recognizer's alphabet, class ``k`` = ``chars[k]``."""
     pen = recognized + graph.geometric[:, None]
+    if graph.digit_penalty is not None:
+        digits = [k for k, c in enumerate(chars) if c.isdigit()]
+        pen[:, digits] += graph.digit_penalty[:, None]
     if graph.only:
         for c in set(graph.only) - {""}:
             rows = np.fromiter((x == c for x in graph.only), bool, len(graph.only))

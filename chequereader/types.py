@@ -136,7 +136,9 @@ class SegmentationGraph:
     Arc ``a`` goes from ``src[a]`` to ``dst[a]`` and covers pieces ``src[a]..dst[a]-1``.
     ``images`` are the arcs' framed candidate inputs ``float32 (A, 32, 32)``; ``boxes`` the
     arcs' boxes ``int32 (A, 4)`` as ``x, y, w, h`` in field coordinates; ``geometric`` an extra
-    per-arc penalty ``float32 (A,)`` added to every class. ``only``: empty, or per arc the one
+    per-arc penalty ``float32 (A,)`` added to every class; ``digit_penalty`` (None, or
+    ``float32 (A,)``) one added to the digit classes only (geometry says the arc is a
+    separator). ``only``: empty, or per arc the one
     character that arc may be read as (``""``: any); see :func:`chequereader.lattice.arc_penalties`.
     ``raised_from``: the node where a trailing run of small raised pieces (superscript cents)
     begins, -1 when the field does not end in one.
@@ -150,6 +152,7 @@ class SegmentationGraph:
     boxes: np.ndarray
     geometric: np.ndarray
     only: tuple[str, ...] = ()
+    digit_penalty: np.ndarray | None = None
     raised_from: int = -1
 
     @property
