@@ -81,9 +81,14 @@ class LatticeConfig:
     # is a separator: a long handwritten comma (Indian grouping, "42,020") or the tail of a
     # "/-". Its digit classes cost ``low_digit_penalty`` more (0: off); the separators keep
     # their scores.
+    # So is an arc much taller than the body that rises well above it and hangs below the
+    # baseline: the slash of "/-" drawn through the box, read as a 1 otherwise
+    # (``tall_height`` body heights high, its top ``tall_top`` body heights over the baseline).
     low_digit_penalty: float = 12.0
     low_top: float = 0.5
     low_descent: float = 0.15
+    tall_height: float = 1.5
+    tall_top: float = 1.15
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -123,6 +128,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     geo: list[float] = []
     low: list[bool] = []  # the arc lies low and hangs below the baseline (a separator)
     low_above = seg.baseline - config.low_top * body
+    tall_h, tall_above = config.tall_height * body, seg.baseline - config.tall_top * body
     low_below = seg.baseline + config.low_descent * body
     # Python ints: the arcs' boxes and gaps are a few scalars each, cheaper than tiny arrays.
     bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
@@ -159,7 +165,8 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             dst.append(j)
             boxes.append((x0, y0, x1 - x0, y1 - y0))
             geo.append(gp)
-            low.append(y0 > low_above and y1 - 1 > low_below)
+            low.append((y0 > low_above and y1 - 1 > low_below)
+                       or (y1 - y0 > tall_h and y0 < tall_above and y1 - 1 > low_below))
     # Arcs that also get a frame of their own box, added after all others (`cl` amounts
     # have no cents: small trailing zeros there, superscript cents elsewhere).
     if not n:
