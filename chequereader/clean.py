@@ -228,6 +228,7 @@ DOT_HEIGHT = 3  # highest dot or dash of a dotted guide line, px
 # Indian CTS cheques): characters a few px high in one row. Pieces up to this share of the
 # field's height also count as a dotted line's dots.
 MICROTEXT_HEIGHT = 0.07
+MICROTEXT_BAND = 12  # a band of at least this many dots with a line in it is a line throughout
 
 
 def _line_length(h: int, w: int, config: CleanConfig) -> int:
@@ -279,6 +280,10 @@ def _dotted_lines(lab: np.ndarray, stats: np.ndarray, length: int) -> np.ndarray
         runs = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)).view(bool)
         if runs.any():
             hit[np.unique(sub[runs & pieces.view(bool)])] = True
+            # The rest of the line's band (past a stroke drawn through the line, or in
+            # stretches too short to count alone) is the same line.
+            if len(idx[band]) >= MICROTEXT_BAND:
+                hit[idx[band]] = True
     return hit & flat
 
 
@@ -540,6 +545,49 @@ def _deslant(binary: np.ndarray) -> np.ndarray:
     return out
 
 
+SIDE_HEIGHT = 1.5  # a straight thin vertical run this many body heights high is a box's side
+
+
+def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
+    """``binary`` without what is left of the printed page beside the box, once the body's
+    size is known: a box's side that does not cross the whole crop (a thin, straight,
+    vertical run of :data:`SIDE_HEIGHT` body heights, no written stroke being that straight
+    and that long), where no stroke crosses it, and a ladder of flat bars of one length and
+    one position stacked one over another (a bar code printed across the page's edge).
+    """
+    if body <= 0:
+        return binary
+    out = binary
+    vlen = int(round(SIDE_HEIGHT * body))
+    h = binary.shape[0]
+    if h > vlen >= 12:
+        vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen))
+        vlines = cv2.morphologyEx(binary.view(np.uint8), cv2.MORPH_OPEN, vk).astype(bool)
+        if vlines.any():
+            n, lab, st, _ = cv2.connectedComponentsWithStats(vlines.view(np.uint8), connectivity=8)
+            thin = np.zeros(n, bool)
+            thin[1:] = st[1:, cv2.CC_STAT_WIDTH] <= 4
+            vlines &= thin[lab]
+            if vlines.any():
+                out = out & ~_not_strokes(vlines, _uncrossed(vlines, out, axis=1))
+    n, lab, st, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
+    x, w, hh = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]
+    bars = np.flatnonzero((hh <= 0.3 * body) & (w >= 2 * hh) & (w >= 0.3 * body))
+    bars = bars[bars > 0]
+    if len(bars) >= LADDER_BARS:
+        gone = np.zeros(n, bool)
+        for k in bars.tolist():
+            like = bars[(np.abs(x[bars] - x[k]) <= 3) & (np.abs(x[bars] + w[bars] - x[k] - w[k]) <= 3)]
+            if len(like) >= LADDER_BARS:
+                gone[like] = True
+        if gone.any():
+            out = out & ~gone[lab]
+    return out
+
+
+LADDER_BARS = 4  # flat bars of one length stacked in a ladder: a bar code, not writing
+
+
 def _stacked_fraction(binary: np.ndarray, body: float, base: float) -> np.ndarray:
     """``binary`` without the bar and the denominator of a stacked fraction at the ink's end.
 
@@ -624,6 +672,8 @@ def clean_field(image: np.ndarray, config: CleanConfig = CleanConfig(),
         binary = _deslant(binary)
     binary, body, base = _remove_speckles(binary, config, punct_floor(config, locale),
                                          body_floor(config, locale))
+    if config.remove_lines and binary.any():
+        binary = _remove_sides_and_ladders(binary, body)
     if config.stacked_fraction and locale != "cl" and binary.any():
         binary = _stacked_fraction(binary, body, base)
     if not binary.any():
