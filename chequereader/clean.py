@@ -205,6 +205,16 @@ def _remove_lines(binary: np.ndarray, config: CleanConfig) -> np.ndarray:
     return out
 
 
+def _vertical_runs(binary: np.ndarray, length: int) -> np.ndarray:
+    """The ink of straight vertical runs at least ``length`` px long. Opening a 3-column
+    dilation finds rules that drift by up to 2 columns over that length (a skewed scan);
+    only original ink pixels are taken."""
+    vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+    thick = cv2.dilate(binary.view(np.uint8), np.ones((1, 3), np.uint8))
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, vk)
+    return cv2.dilate(runs, np.ones((1, 3), np.uint8)).astype(bool) & binary
+
+
 def _not_strokes(vlines: np.ndarray, remove: np.ndarray, min_crossings: int = 3) -> np.ndarray:
     """``remove`` without the vertical runs that ink crosses at ``min_crossings`` or more
     separate places: the stem of a '$', whose S crosses it three times. A box's side is
@@ -371,6 +381,22 @@ SLENDER_INK = 0.12  # ... and so is one with fewer ink pixels per row than this 
 TALL_STROKE = 1.3  # ... and one this many times taller than the tallest stout one stands over the digits
 
 
+def _over_strokes(areas: list[int], heights: list[int],
+                  widths: list[int]) -> tuple[list[bool], float]:
+    """Which components are long slender strokes standing over the digits (the '/' of "/-"
+    drawn through the box, a box's side left in the crop), and the height of the tallest
+    stout component (the digits' scale). Slender: a box narrower than :data:`SLENDER` of
+    its height, or fewer ink pixels per row than :data:`SLENDER_INK` of it (a slash whose
+    foot touches a line); over: :data:`TALL_STROKE` times taller than the tallest stout
+    component of at least a quarter of the largest area."""
+    slender = [wk < SLENDER * hk or a < SLENDER_INK * hk * hk
+               for a, hk, wk in zip(areas, heights, widths, strict=True)]
+    big = 0.25 * float(max(areas))
+    stout = [hk for a, hk, sl in zip(areas, heights, slender, strict=True) if a >= big and not sl]
+    tall = float(max(stout) if stout else max(heights))
+    return [hk > TALL_STROKE * tall and sl for hk, sl in zip(heights, slender, strict=True)], tall
+
+
 def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tuple[float, float]:
     """Body height and baseline from the components' boxes (robust medians over the
     components of at least a quarter of the largest area and height, and of at least
@@ -384,13 +410,7 @@ def _body_metrics(stats: np.ndarray, h: int, body_min_frac: float = 0.0) -> tupl
     widths = stats[:, cv2.CC_STAT_WIDTH].tolist()
     # A long slender stroke standing over the digits (the '/' of "/-" drawn through the
     # box, a leftover border) is not a digit: it neither sets the scale nor counts.
-    # (slender: a narrow box, or little ink per row, as a slash whose foot touches a line)
-    slender = [wk < SLENDER * hk or a < SLENDER_INK * hk * hk
-               for a, hk, wk in zip(areas, heights, widths, strict=True)]
-    big = 0.25 * float(max(areas))
-    stout = [hk for a, hk, sl in zip(areas, heights, slender, strict=True) if a >= big and not sl]
-    tall = max(stout) if stout else max(heights)
-    over = [hk > TALL_STROKE * tall and sl for hk, sl in zip(heights, slender, strict=True)]
+    over, tall = _over_strokes(areas, heights, widths)
     amin = 0.25 * float(max(a for a, o in zip(areas, over, strict=True) if not o))
     hmin = 0.25 * float(tall)
     if body_min_frac > 0:
@@ -545,29 +565,28 @@ def _deslant(binary: np.ndarray) -> np.ndarray:
     return out
 
 
-SIDE_HEIGHT = 1.5  # a straight thin vertical run this many body heights high is a box's side
+SIDE_HEIGHT = 1.5  # a straight vertical run this many body heights high is a box's side
 
 
 def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
     """``binary`` without what is left of the printed page beside the box, once the body's
-    size is known: a box's side that does not cross the whole crop (a thin, straight,
-    vertical run of :data:`SIDE_HEIGHT` body heights, no written stroke being that straight
-    and that long), where no stroke crosses it, and a ladder of flat bars of one length and
-    one position stacked one over another (a bar code printed across the page's edge).
+    size is known: a box's side that does not cross the whole crop (a straight vertical run
+    of :data:`SIDE_HEIGHT` body heights in a slender component standing over the digits,
+    :func:`_over_strokes`), where no stroke crosses it, and a ladder of flat bars of one
+    length and one position stacked one over another (a bar code printed across the page's
+    edge).
     """
     if body <= 0:
         return binary
     out = binary
+    n, lab, st, _ = cv2.connectedComponentsWithStats(binary.view(np.uint8), connectivity=8)
     vlen = int(round(SIDE_HEIGHT * body))
-    h = binary.shape[0]
-    if h > vlen >= 12:
-        vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen))
-        vlines = cv2.morphologyEx(binary.view(np.uint8), cv2.MORPH_OPEN, vk).astype(bool)
-        if vlines.any():
-            n, lab, st, _ = cv2.connectedComponentsWithStats(vlines.view(np.uint8), connectivity=8)
-            thin = np.zeros(n, bool)
-            thin[1:] = st[1:, cv2.CC_STAT_WIDTH] <= 4
-            vlines &= thin[lab]
+    if n > 1 and vlen >= 12:
+        over = np.zeros(n, bool)
+        over[1:] = _over_strokes(st[1:, cv2.CC_STAT_AREA].tolist(), st[1:, cv2.CC_STAT_HEIGHT].tolist(),
+                                 st[1:, cv2.CC_STAT_WIDTH].tolist())[0]
+        if over.any():
+            vlines = _vertical_runs(binary & over[lab], vlen)
             if vlines.any():
                 out = out & ~_not_strokes(vlines, _uncrossed(vlines, out, axis=1))
     n, lab, st, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
