@@ -604,7 +604,7 @@ def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
     return out
 
 
-LADDER_BARS = 4  # flat bars of one length stacked in a ladder: a bar code, not writing
+LADDER_BARS = 3  # flat bars of one length stacked in a ladder: a bar code, not writing
 
 
 def _stacked_fraction(binary: np.ndarray, body: float, base: float) -> np.ndarray:

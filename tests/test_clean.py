@@ -365,3 +365,56 @@ def test_a_flat_stroke_with_nothing_under_it_stays():
     cv2.line(img, (166, 36), (206, 33), 0, 3)  # underlined cents, no denominator
     cf = clean_field(img, locale="us")
     assert cf.binary[30:40, 160:].any()
+
+
+def _digit(img: np.ndarray, x: int, y: int, h: int = 40, w: int = 26) -> None:
+    """A '0'-like ring, ``h`` high and ``w`` wide, at (x, y)."""
+    cv2.ellipse(img, (x + w // 2, y + h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 20, 4)
+
+
+def test_a_microtext_line_under_the_amount_is_removed_whole():
+    # A border printed as microtext (5-px characters in one row), crossed by a slash.
+    img = np.full((100, 400), 210, np.uint8)
+    for x in (20, 60, 100):
+        _digit(img, x, 20)
+    for x in range(4, 390, 14):
+        if not 246 <= x <= 266:
+            img[83:89, x: x + 12] = 30  # runs of microtext characters, 6 px high
+    cv2.line(img, (270, 10), (255, 95), 20, 4)  # the slash, through the line
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert not cf.binary[83:90, 280:396].any() and not cf.binary[83:90, 4:240].any()
+    assert cf.binary[20:60, 20:130].sum() > 500  # the digits stay
+
+
+def test_a_tall_slash_does_not_set_the_body_and_small_commas_stay():
+    img = np.full((120, 400), 210, np.uint8)
+    for x in (20, 60, 130, 170):
+        _digit(img, x, 40)
+    img[74:86, 110:115] = 20  # a comma at the baseline (area 60)
+    cv2.line(img, (250, 2), (235, 118), 20, 5)  # the '/' of "/-", much taller than the digits
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert 36 <= cf.body_height <= 44
+    assert cf.binary[74:86, 110:115].any()
+
+
+def test_a_box_side_after_the_sign_is_removed_but_a_digit_stem_is_not():
+    img = np.full((120, 400), 210, np.uint8)
+    for x in (60, 100, 140):
+        _digit(img, x, 40)
+    cv2.line(img, (40, 2), (42, 117), 20, 2)  # the rule between the sign's cell and the amount
+    img[40:80, 200:205] = 20  # a '1' as tall as the digits
+    img[40:44, 190:215] = 20  # ... with a flag: a stout '7'-like stroke
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert not cf.binary[10:110, 38:46].any()
+    assert cf.binary[44:80, 200:205].sum() >= 0.9 * 36 * 5
+
+
+def test_a_bar_code_ladder_beside_the_box_is_removed():
+    img = np.full((120, 400), 210, np.uint8)
+    for x in (20, 60, 100):
+        _digit(img, x, 40)
+    for y in range(10, 110, 8):
+        img[y: y + 4, 350:390] = 20  # horizontal bars of one length, stacked
+    cf = clean_field(img, CleanConfig(deslant=False))
+    assert not cf.binary[:, 345:395].any()
+    assert cf.binary[40:80, 20:130].sum() > 500

@@ -194,3 +194,30 @@ def test_small_trailing_zeros_of_cl_amounts_get_own_box_arcs_read_only_as_0():
     u = unrestricted(g)
     assert u.n_arcs == base.n_arcs and u.only == () and np.array_equal(u.images, base.images)
     assert build_graph(seg, cfg, "us").only == ()
+
+
+def test_a_long_comma_below_the_baseline_and_a_tall_slash_cost_more_as_digits():
+    # body 20, baseline 30: a digit (rows 10-29), a comma hanging from mid-body to under the
+    # baseline (rows 22-35), another digit, and a slash from above the body to under the
+    # baseline (rows 0-37): the comma and the slash are not digits.
+    seg = _seg([(0, 10, 8, 20), (12, 22, 4, 14), (20, 10, 8, 20), (32, 0, 5, 38)], h=40)
+    cfg = LatticeConfig(max_span=1)
+    g = build_graph(seg, cfg)
+    assert g.digit_penalty is not None
+    assert g.digit_penalty.tolist() == [0.0, cfg.low_digit_penalty, 0.0, cfg.low_digit_penalty]
+    chars = tuple("0123456789,/")
+    pen = arc_penalties(g, np.zeros((g.n_arcs, len(chars)), np.float32), chars)
+    assert pen[1, chars.index("1")] == cfg.low_digit_penalty and pen[1, chars.index(",")] == 0.0
+    assert pen[3, chars.index("7")] == cfg.low_digit_penalty and pen[3, chars.index("/")] == 0.0
+    assert not pen[0].any() and not pen[2].any()
+    # off: no penalty array at all
+    assert build_graph(seg, replace(cfg, low_digit_penalty=0.0)).digit_penalty is None
+    # kept through unrestricted()
+    assert unrestricted(g).digit_penalty.tolist() == g.digit_penalty.tolist()
+
+
+def test_small_zeros_on_the_baseline_are_not_separators():
+    # Small trailing zeros (half the body, sitting on the baseline) do not hang below it.
+    seg = _seg([(0, 10, 8, 20), (12, 20, 8, 10), (22, 20, 8, 10)], h=40)
+    g = build_graph(seg, LatticeConfig(max_span=1))
+    assert g.digit_penalty is not None and not g.digit_penalty.any()
