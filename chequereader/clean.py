@@ -566,6 +566,7 @@ def _deslant(binary: np.ndarray) -> np.ndarray:
 
 
 SIDE_HEIGHT = 1.5  # a straight vertical run this many body heights high is a box's side
+SIDE_LEFTOVER = 0.4  # pieces of such a stroke left with fewer pixels than this squared (body heights)
 
 
 def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
@@ -589,6 +590,15 @@ def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
             vlines = _vertical_runs(binary & over[lab], vlen)
             if vlines.any():
                 out = out & ~_not_strokes(vlines, _uncrossed(vlines, out, axis=1))
+                # What the run leaves of its stroke (the tips of a straight slash, a rule's
+                # serif) is no character either.
+                m, lab2, st2, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
+                was = np.zeros(m, bool)
+                was[np.unique(lab2[out & over[lab]])] = True
+                small = st2[:, cv2.CC_STAT_AREA] < (SIDE_LEFTOVER * body) ** 2
+                gone = was & small
+                gone[0] = False
+                out = out & ~gone[lab2]
     n, lab, st, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
     x, w, hh = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]
     bars = np.flatnonzero((hh <= 0.3 * body) & (w >= 2 * hh) & (w >= 0.3 * body))
