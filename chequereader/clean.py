@@ -455,6 +455,29 @@ def punct_floor(config: CleanConfig, locale: str | None = None) -> float:
     return PUNCT_MIN_FRAC.get(locale or "", PUNCT_MIN_FRAC_DEFAULT)
 
 
+STRAY_GAP = 1.0  # a '.' or ',' farther than this from any character (body heights) is a speck
+
+
+def _stray(stats: np.ndarray, specks: np.ndarray, body: float) -> np.ndarray:
+    """Which of the ``specks`` (bool per component) stand alone: farther than
+    :data:`STRAY_GAP` body heights, left or right, from every component of character size
+    (a point or comma is written beside a digit; specks of a dotted background or of a
+    security border beyond the amount are not)."""
+    out = np.zeros(len(stats), bool)
+    if not specks.any():
+        return out
+    x = stats[:, cv2.CC_STAT_LEFT].astype(float)
+    x2 = x + stats[:, cv2.CC_STAT_WIDTH]
+    big = (stats[:, cv2.CC_STAT_HEIGHT] >= 0.4 * body) & (stats[:, cv2.CC_STAT_AREA] >= (0.2 * body) ** 2)
+    if not big.any():
+        return out
+    bx, bx2 = x[big], x2[big]
+    for k in np.flatnonzero(specks).tolist():
+        gap = np.maximum(bx - x2[k], x[k] - bx2).clip(min=0)
+        out[k] = bool(gap.min() > STRAY_GAP * body)
+    return out
+
+
 def _remove_speckles(binary: np.ndarray, config: CleanConfig, punct_min_frac: float,
                      body_min_frac: float = 0.0) -> tuple[np.ndarray, float, float]:
     h = binary.shape[0]
@@ -477,6 +500,7 @@ def _remove_speckles(binary: np.ndarray, config: CleanConfig, punct_min_frac: fl
     near_base = np.abs(bottom - base) <= 0.35 * body
     round_ = (cw <= 2.5 * ch) & (ch <= 3.0 * cw)
     punct = dense & near_base & round_ & (area >= max(config.min_area, (punct_min_frac * body) ** 2))
+    punct &= ~_stray(stats, small & punct, body)
     keep &= ~small | punct
     if config.remove_lines:  # dotted guide lines: their dots pass for '.' one by one
         keep &= ~_dotted_lines(lab, stats_all, _line_length(h, binary.shape[1], config))[1:]
