@@ -125,8 +125,13 @@ def summarize(rows: Sequence[Row], seconds: float | None = None) -> dict:
 
 
 def groups(rows: Sequence[Row]) -> dict[str, list[Row]]:
-    """``all``, then ``locale X``, ``kind X``, ``written X`` (each sorted by size, largest first)."""
+    """``all``, the groups the targets name (``in+us``: the Indian and US cheques; ``us
+    photo``, ``us scan``, ``in scan``), then ``locale X``, ``kind X``, ``written X`` (each
+    sorted by size, largest first)."""
     out: dict[str, list[Row]] = {"all": list(rows)}
+    out["in+us"] = [r for r in rows if r.locale in ("in", "us")]
+    for loc, kind in (("us", "photo"), ("us", "scan"), ("in", "scan")):
+        out[f"{loc} {kind}"] = [r for r in rows if r.locale == loc and r.kind == kind]
     for attr in ("locale", "kind", "written"):
         g: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
