@@ -112,3 +112,67 @@ def test_no_literal_copy_of_the_symbol_set() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "$,.-/*" in node.value:
                 hits.append(str(p.relative_to(PKG)))
     assert hits == [], hits
+
+
+# -- the decoder's amount prior ----------------------------------------------------------------
+
+def test_each_locale_has_a_typed_frozen_prior() -> None:
+    import dataclasses
+
+    for loc in LOCALES:
+        p = amounts.amount_prior(loc)
+        assert isinstance(p, amounts.AmountPrior) and p.locale == loc
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.free_digits = 3  # type: ignore[misc]
+    us, in_, cl, any_ = (amounts.amount_prior(x) for x in ("us", "in", "cl", "any"))
+    assert (us.free_digits, us.no_cents_penalty, us.lost_point_penalty, us.slash_one_penalty) == (6, 4.6, 4.2, 3.0)
+    assert us.lone_dash_penalty is None and not us.weighs_texts
+    assert (in_.free_digits, in_.lone_dash_penalty, in_.no_cents_penalty) == (8, 3.0, 0.0) and in_.weighs_texts
+    assert in_.lost_point_penalty is None and in_.slash_one_penalty is None
+    assert cl == amounts.AmountPrior("cl", free_digits=8) and any_ == amounts.AmountPrior("any")
+    assert all(p.magnitude_penalty == 2.3 and p.raised_cents_penalty == 1.0 and p.magnitude_confidence
+               for p in (us, in_, cl, any_))
+    with pytest.raises(ConfigError, match="locale"):
+        amounts.amount_prior("fr")
+
+
+def test_prior_readings_and_penalties_per_locale() -> None:
+    import math
+
+    us, in_, cl = (amounts.amount_prior(x) for x in ("us", "in", "cl"))
+    # a US text of digits alone: also read with its decimal point lost
+    assert [a for a, _ in us.readings("19005", "$19005")] == ["19005", "190.05"]
+    assert us.readings("19005", "$19005")[1][1] == pytest.approx(math.exp(-4.2))
+    assert cl.readings("19005", "19005") == [("19005", 1.0)]
+    # raised cents, in the locales with a lost-point reading only
+    assert ("343.48", pytest.approx(math.exp(-1.0))) in us.readings("34348110", "34348110", "343.48")
+    assert [a for a, _ in in_.readings("34348110", "34348110", "343.48")] == ["34348110"]
+    assert in_.text_penalty("1901-") == 3.0 and us.text_penalty("1901-") == 0.0
+    assert us.prior_penalty("1234") == pytest.approx(4.6) and cl.prior_penalty("1234") == 0.0
+    assert us.magnitude("1234567.00") == pytest.approx(2.3) and cl.magnitude("12345678") == 0.0
+
+
+def test_prior_settings_change_every_locale_as_the_decode_table_did() -> None:
+    S = amounts.PriorSettings
+    # a per-locale table replaces every locale's value; a locale left out has none
+    p = amounts.amount_prior("us", S(no_cents_penalty=(("in", 1.0),)))
+    assert p.no_cents_penalty == 0.0 and amounts.amount_prior("in", S(no_cents_penalty=(("in", 1.0),))).no_cents_penalty == 1.0
+    assert amounts.amount_prior("in", S(lone_dash_penalty=())).lone_dash_penalty is None
+    # free digits fall back on the table's "any", else 8
+    assert amounts.amount_prior("cl", S(free_digits=(("us", 5), ("any", 7)))).free_digits == 7
+    assert amounts.amount_prior("cl", S(free_digits=(("us", 5),))).free_digits == 8
+    # scalars apply to every locale; nothing given: the locale's own prior, unchanged
+    assert all(amounts.amount_prior(x, S(magnitude_penalty=0.0)).magnitude_penalty == 0.0 for x in LOCALES)
+    assert amounts.amount_prior("us", S()) is amounts.amount_prior("us")
+
+
+def test_grammar_source_is_what_grammar_compiles() -> None:
+    from chequereader import grammar
+
+    for loc in LOCALES:
+        src = amounts.grammar_source(loc)
+        assert src[0] in ("seq", "alt")
+        assert grammar.get_grammar(loc).locale == loc
+    assert grammar.read_accepted is amounts.read_accepted
+    with pytest.raises(ConfigError, match="locale"):
+        amounts.grammar_source("fr")
