@@ -37,8 +37,9 @@ from ._validate import check_in
 from .errors import ConfigError
 from .patterns import DIGITS, Pattern, alt, lit, opt, plus, seq, star, sym
 
-LOCALES = ("us", "in", "cl", "any")
+LOCALES = ("us", "in", "cl", "eu", "any")
 RUPEE = "\u20b9"
+EURO = "\u20ac"
 # The amount symbols a recognizer class exists for (models.alphabet.DEFAULT, the drawn
 # training symbols of chequereader.symbols).
 SYMBOLS = "$,.-/*"
@@ -46,13 +47,16 @@ SYMBOLS = "$,.-/*"
 # alphabet has no class for (Alphabet.extend adds it).
 WRITTEN_SYMBOLS = SYMBOLS + RUPEE
 
-# the order "any" tries the locales in (the first accepting reads the amount)
+# the order "any" tries the locales in (the first accepting reads the amount); "eu" is read
+# only when asked for: "any" and "auto" read as they did before it was added
 ANY_ORDER = ("us", "in", "cl")
 _WS = re.compile(r"\s+")
 _LAKH = re.compile(r"\d,\d\d,\d{3}(?!\d)")
 _CL_THOUSANDS = re.compile(r"\d\.\d{3}(?![\d])")
 # the currency sign of each locale a cheque is written in (written_forms)
-CURRENCY_SIGNS = {"us": "$", "cl": "$", "in": RUPEE}
+CURRENCY_SIGNS = {"us": "$", "cl": "$", "in": RUPEE, "eu": EURO}
+# the decimal mark of each locale whose amounts have cents (read_accepted)
+DECIMAL_MARKS = {"us": ".", "in": ".", "eu": ","}
 _FILLS = ("", "*", "**", "***")
 
 
@@ -72,7 +76,8 @@ def locale_hint(text: str) -> str | None:
     ``.`` grouping thousands (``52.931``); ``us`` for ``xx/100`` or a ``$`` otherwise (the
     dollar of most cheques that print one; a peso amount shows itself by its ``.``
     grouping). Used by ``locale="auto"``: read the field under ``any``, then again under the
-    locale its text shows (that locale's cleaning, priors and canonical form).
+    locale its text shows (that locale's cleaning, priors and canonical form). ``eu`` is never
+    hinted: its amounts are read only under ``locale="eu"``.
 
     >>> locale_hint("1,21,00,000/-"), locale_hint("$52.931"), locale_hint("$***300"), locale_hint("125")
     ('in', 'cl', 'us', None)
@@ -95,7 +100,7 @@ def canonical_amount(text: str, locale: str = "any") -> str | None:
     text : str
         The amount as written; whitespace is ignored.
     locale : str
-        ``us``, ``in``, ``cl`` or ``any`` (read with the first of us, in, cl accepting).
+        One of :data:`LOCALES`; ``any`` reads with the first of us, in, cl accepting.
 
     Returns
     -------
@@ -109,6 +114,8 @@ def canonical_amount(text: str, locale: str = "any") -> str | None:
     '51000000'
     >>> canonical_amount("12 00/100", "us")
     '12.00'
+    >>> canonical_amount("1.234,56 \u20ac", "eu")
+    '1234.56'
     """
     check_in(locale, LOCALES, "locale")
     return _canonical(strip_whitespace(text), locale)
@@ -179,7 +186,7 @@ def written_forms(amount: str, locale: str) -> list[str]:
     ----------
     amount : str
         Canonical amount (``1234.56``, ``15000``).
-    locale : {"us", "in", "cl"}
+    locale : {"us", "in", "cl", "eu"}
 
     Returns
     -------
@@ -207,6 +214,8 @@ def written_forms(amount: str, locale: str) -> list[str]:
         ints.add(group_digits(int(whole), ","))
     elif locale == "cl":
         ints |= {group_digits(int(whole), "."), group_digits(int(whole), ",")}
+    elif locale == "eu":
+        ints.add(group_digits(int(whole), "."))
     else:
         ints.add(group_digits(int(whole), ",", indian=True))
     ends: list[str] = []
@@ -220,6 +229,10 @@ def written_forms(amount: str, locale: str) -> list[str]:
         ends += [f".{c}", f".{c}-", f".{c}/-"]
         if no_cents:
             ends += ["", "-", "/-", ".-", "/"]
+    elif locale == "eu":
+        c = cents if cents else "00"
+        ends += [f",{c}"] + (["", "-", ",-"] if no_cents else [])
+        ends += [e + EURO for e in ends]  # the sign written after the amount
     else:
         if not no_cents:
             return []
@@ -290,12 +303,21 @@ def grammar_source(locale: str) -> Pattern:
         )
         term = alt(_TERM, lit(",-"), sym("."), sym(","))
         return seq(opt(sym("$")), _FILL, int_, opt(term))
+    if locale == "eu":
+        # "1.234,56", "€ 1.234,56", "1.234,56 €", "12,-": '.' groups thousands, ',' is the
+        # decimal comma (cents or ",-"); the sign before the amount (then fill may follow)
+        # or after it.
+        int_ = alt(_INT_PLAIN, seq(_N, opt(_D), opt(_D), plus(seq(sym("."), _DDD))))
+        body = seq(int_, opt(alt(seq(sym(","), _DD), lit(",-"), lit("-"))))
+        return alt(seq(opt(sym(EURO)), _FILL, body), seq(body, sym(EURO)))
     if locale == "any":
         return alt(*(grammar_source(loc) for loc in ANY_ORDER))
     raise ConfigError(f"locale: {locale!r} is not one of {list(LOCALES)}")
 
 
 _TERMINATORS = ("/100", "/-", ".-", ",-", "-", "/")
+# what a text may begin or end with besides its amount: currency signs and fill
+_SIGNS = "".join(dict.fromkeys(CURRENCY_SIGNS.values())) + "*"
 
 
 def read_accepted(s: str, locale: str) -> str:
@@ -323,7 +345,7 @@ def read_accepted(s: str, locale: str) -> str:
     >>> read_accepted("$1.234.567.-", "cl"), read_accepted("1200/100", "us")
     ('1234567', '12.00')
     """
-    s = s.lstrip("$" + RUPEE + "*")
+    s = s.strip(_SIGNS)
     cents: str | None = None
     if s.endswith("/100"):
         s, cents = s[:-6], s[-6:-4]
@@ -332,7 +354,8 @@ def read_accepted(s: str, locale: str) -> str:
             if s.endswith(t):
                 s = s[: -len(t)]
                 break
-        if locale != "cl" and len(s) >= 3 and s[-3] == ".":
+        mark = DECIMAL_MARKS.get(locale)
+        if mark is not None and len(s) >= 3 and s[-3] == mark:
             s, cents = s[:-3], s[-2:]
     digits = s.replace(",", "").replace(".", "")
     integer = str(int(digits)) if digits else "0"
@@ -462,6 +485,7 @@ PRIORS: dict[str, AmountPrior] = {
                       slash_one_penalty=3.0),
     "in": AmountPrior("in", free_digits=8, lone_dash_penalty=3.0),
     "cl": AmountPrior("cl", free_digits=8),
+    "eu": AmountPrior("eu", free_digits=8),
     "any": AmountPrior("any", free_digits=8),
 }
 

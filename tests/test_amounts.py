@@ -176,3 +176,82 @@ def test_grammar_source_is_what_grammar_compiles() -> None:
     assert grammar.read_accepted is amounts.read_accepted
     with pytest.raises(ConfigError, match="locale"):
         amounts.grammar_source("fr")
+
+
+# -- a locale added here alone: eu ("1.234,56", "€") -------------------------------------------
+
+EU_ACCEPTED = [
+    ("1.234,56", "1234.56"), ("\u20ac1.234,56", "1234.56"), ("1.234,56 \u20ac", "1234.56"),
+    ("\u20ac **12,50", "12.50"), ("12,-", "12"), ("12-", "12"), ("0,45", "0.45"), ("1234", "1234"),
+    ("1.234.567,00\u20ac", "1234567.00"), ("4.500", "4500"),
+]
+EU_REFUSED = ["1.23", "1,234", "12,5", "\u20ac12\u20ac", "12.50", "$12,50", "01,00", "1.2345"]
+
+
+@pytest.mark.parametrize("text,amount", EU_ACCEPTED)
+def test_eu_amounts_are_read_with_a_decimal_comma(text: str, amount: str) -> None:
+    from chequereader.grammar import get_grammar
+
+    assert "eu" in LOCALES and get_grammar("eu").accepts(text)
+    assert canonical_amount(text, "eu") == amount
+    assert amounts.read_accepted("".join(text.split()), "eu") == amount
+
+
+@pytest.mark.parametrize("text", EU_REFUSED)
+def test_eu_refuses_what_it_does_not_write(text: str) -> None:
+    assert canonical_amount(text, "eu") is None
+
+
+def test_eu_is_read_only_when_asked_for() -> None:
+    # "any" and "auto" read as they did: eu is not one of the union's locales, nor hinted
+    assert "eu" not in amounts.ANY_ORDER
+    assert canonical_amount("1.234,56", "any") is None and canonical_amount("12,50", "any") is None
+    assert locale_hint("\u20ac1.234,56") != "eu"
+
+
+def test_eu_written_forms_and_prior() -> None:
+    forms = written_forms("1234.56", "eu")
+    assert {"1.234,56", "1234,56", "\u20ac1.234,56", "1.234,56\u20ac", "**1.234,56"} <= set(forms)
+    assert all(canonical_amount(f, "eu") == "1234.56" for f in forms)
+    assert {"15.000", "15.000,-", "15.000,00", "15000-"} <= set(written_forms("15000", "eu"))
+    p = amounts.amount_prior("eu")
+    assert p == amounts.AmountPrior("eu", free_digits=8)
+    assert p.readings("1234", "1.234") == [("1234", 1.0)] and p.text_penalty("12-") == 0.0
+
+
+def test_eu_reads_end_to_end() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from conftest import field_image
+
+    from chequereader.config import PipelineConfig, load_config
+    from chequereader.pipeline import ChequeReader
+
+    assert load_config(None, locale="eu").locale == "eu"
+    reader = ChequeReader(PipelineConfig(locale="eu", field=True))
+    assert reader.prior("eu").locale == "eu" and reader.tables("eu").n_states > 1
+    for text, amount in (("1.234,56", "1234.56"), ("350,-", "350"), ("4.500", "4500")):
+        r = reader.read_field(field_image(text))
+        assert (r.amount, r.text, r.status) == (amount, text, "ok"), (text, r)
+
+
+def test_eu_from_the_command_line(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    import cv2
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from conftest import field_image
+
+    from chequereader.cli import main
+
+    img = tmp_path / "f.png"
+    cv2.imwrite(str(img), field_image("1.234,56"))
+    out = tmp_path / "rows.jsonl"
+    r = CliRunner().invoke(main, ["read", str(img), "--field", "--locale", "eu", "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text().splitlines()[0])
+    assert (row["reading"], row["text"]) == ("1234.56", "1.234,56")
