@@ -185,8 +185,6 @@ def test_the_reader_locales_of_the_cli_are_those_of_amounts() -> None:
 
 
 def test_synthesis_refuses_a_locale_it_cannot_write() -> None:
-    import numpy as np
-
     from chequereader.errors import ConfigError
     from chequereader.synth.amounts import SYNTH_LOCALES, amount_text
 
