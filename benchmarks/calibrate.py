@@ -50,9 +50,7 @@ def main() -> None:
     for T in (float(t) for t in args.temperatures.split(",")):
         correct, conf = [], []
         for tr, canon, loc in traces:
-            g = tr.graph
-            d = decode_stage.decode(g.n_nodes, g.src, g.dst, tr.penalties / T,
-                                    reader.tables(loc), reader.model.alphabet, locale=loc)
+            d = decode_stage.decode(tr.graph, tr.penalties / T, reader.tables(loc), reader.prior(loc))
             correct.append(amounts_equal(d.amount, canon))
             conf.append(d.confidence if d.amount is not None else 0.0)
         er = error_reject(correct, conf)

@@ -184,7 +184,7 @@ class Evidence:
 
 def evidence_of(decoding: Any, penalties: np.ndarray, stab: np.ndarray | None = None,
                 n_quality_flags: int = 0, field_penalty: float = 0.0) -> Evidence:
-    """:class:`Evidence` from a :class:`chequereader.decode.Decoding` and its ``(A, C)``
+    """:class:`Evidence` from a :class:`chequereader.decode.Decoded` and its ``(A, C)``
     penalties; ``stab`` ``(n_chars, n_copies)`` from :func:`stability`."""
     path = decoding.path
     cp: list[float] = []

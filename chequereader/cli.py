@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .amounts import LOCALES
 from .errors import ChequeReaderError
 
 
@@ -198,11 +199,11 @@ def train_global_cmd(data: str, out: str, init: str | None, n_fields: int, val_f
                      quiet: bool) -> None:
     """Global training (paper section VI): fine-tune LeNet-5 through the decoder with the
     discriminative forward criterion on synthetic amount fields."""
-    from .amounts import LOCALES
+    from .synth.amounts import SYNTH_LOCALES
     from .train.global_training import GlobalConfig, train_global
 
     locs = tuple(x.strip() for x in locales.split(",") if x.strip())
-    bad = [x for x in locs if x not in LOCALES or x == "any"]
+    bad = [x for x in locs if x not in SYNTH_LOCALES or x == "any"]
     if not locs or bad:
         _fail(f"--locales: expected some of us,cl,in, got {locales!r}")
     cfg = GlobalConfig(data=data, init=init, fields=n_fields, val_fields=val_fields, epochs=epochs,
@@ -423,7 +424,8 @@ def evaluate_digits(npz: str, weights: str | None, split: str | None, as_json: b
 # ------------------------------------------------------------------------------------------
 # read / evaluate / inspect / synth (batch runs and evaluation)
 
-_LOCALE_CHOICE = click.Choice(["auto", "us", "in", "cl", "any"])
+# the reader's locales: chequereader.amounts defines them (a light import: no numpy)
+_LOCALE_CHOICE = click.Choice(["auto", *LOCALES])
 
 
 def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
@@ -460,7 +462,7 @@ def _pipeline_options(f):
                           "calibration's threshold (default: the pipeline's reject_threshold if it "
                           "sets one, else the calibration's threshold).")(f)
     f = click.option("--locale", type=_LOCALE_CHOICE,
-                     help="Amount grammar: us, in, cl, any, or auto (the default, or the "
+                     help=f"Amount grammar: {', '.join(LOCALES)}, or auto (the default, or the "
                           "pipeline's): read under any, then under the locale the text shows.")(f)
     f = click.option("--field", is_flag=True, help="Inputs are courtesy-amount field crops.")(f)
     return f

@@ -8,6 +8,8 @@ key the field of the same name of that stage's config::
     reject_threshold = 0.8      # the user's threshold: overrides the calibration's
     [decode]
     nbest = 3                   # alternatives reported
+    [prior]
+    no_cents_penalty = []       # the amount priors (amounts.PriorSettings)
     [locate]
     max_fields = 3              # field candidates decoded per page
     [lattice]
@@ -26,6 +28,10 @@ would be ignored, is refused with a :class:`ConfigError` naming it:
   would be ignored, and is refused;
 - ``weights_cl`` applies only when ``weights`` is not given: a file may not give both.
 
+The amount-prior keys that ``[decode]`` used to hold (``magnitude_penalty``,
+``no_cents_penalty``, ... :data:`PRIOR_KEYS`) are read as the ``[prior]`` keys they now are;
+one given in both tables is refused.
+
 The named pipelines bundled with the package (``chequereader/pipelines/*.toml``,
 :func:`bundled_pipelines`) load by name: ``load_config("orand")``.
 """
@@ -41,7 +47,7 @@ from typing import Any
 import tomllib
 
 from ._validate import check_in, check_range
-from .amounts import LOCALES
+from .amounts import LOCALES, PriorSettings
 from .calibration import Calibration, default_calibration
 from .clean import CleanConfig
 from .decode import DecodeConfig
@@ -78,7 +84,8 @@ class PipelineConfig:
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
     Field candidates decoded per page: ``locate.max_fields``; alternatives reported:
-    ``decode.nbest``. ``torch_threads``:
+    ``decode.nbest``. ``prior``: changes to the locales' amount priors
+    (:class:`chequereader.amounts.PriorSettings`; none by default). ``torch_threads``:
     threads torch and OpenCV may use (process-wide; 0 leaves their settings alone). One is
     fastest for LeNet-5's small batches and field-size images, and leaves the other cores to
     other workers. ``temperature``:
@@ -101,6 +108,7 @@ class PipelineConfig:
     segment: SegmentConfig = dc_field(default_factory=SegmentConfig)
     lattice: LatticeConfig = dc_field(default_factory=LatticeConfig)
     decode: DecodeConfig = dc_field(default_factory=DecodeConfig)
+    prior: PriorSettings = dc_field(default_factory=PriorSettings)
     locate: LocateConfig = dc_field(default_factory=LocateConfig)
     quality: QualityConfig = dc_field(default_factory=QualityConfig)
     limits: ImageLimits = dc_field(default_factory=ImageLimits)
@@ -137,6 +145,11 @@ NOT_IN_TOML: dict[tuple[str, str], str] = {
         "the calibration's) or [calibration] threshold; [decode] has none"),
 }
 
+#: ``[decode]`` keys that are ``[prior]`` keys now (the amount priors moved out of the
+#: decoder's settings): a file that sets them in ``[decode]`` is read as if it set them in
+#: ``[prior]``.
+PRIOR_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PriorSettings))
+
 #: Where the named pipelines are: package data, so that an installed package has them too.
 PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
 
@@ -160,6 +173,25 @@ def pipeline_path(name_or_path: str | Path) -> Path:
     return Path(name_or_path)
 
 
+def _prior_keys_from_decode(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` with the amount-prior keys of its ``[decode]`` table moved to ``[prior]``."""
+    dec = data.get("decode")
+    if not isinstance(dec, dict) or not any(k in dec for k in PRIOR_KEYS):
+        return data
+    prior = data.get("prior", {})
+    if not isinstance(prior, dict):
+        return data  # _build names the bad table
+    moved = {k: dec[k] for k in PRIOR_KEYS if k in dec}
+    twice = sorted(set(moved) & set(prior))
+    if twice:
+        raise ConfigError(f"{where}: {', '.join(twice)} given in [decode] and in [prior]: "
+                          "they are [prior] keys")
+    out = dict(data)
+    out["decode"] = {k: v for k, v in dec.items() if k not in moved}
+    out["prior"] = {**prior, **moved}
+    return out
+
+
 def _check_file_keys(data: dict[str, Any], where: str) -> None:
     """Refuse the keys of a pipeline file that moved or would be ignored."""
     for k, table in MOVED.items():
@@ -180,6 +212,11 @@ def _check_file_keys(data: dict[str, Any], where: str) -> None:
                           "(weights names the recognizer of every locale): give one of them")
 
 
+def _tuples(v: Any) -> Any:
+    """A TOML array (of arrays...) as a tuple (of tuples...)."""
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
 def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kw: dict[str, Any] = {}
@@ -197,8 +234,8 @@ def _build(cls: type, data: dict[str, Any], where: str, base: Any = None) -> Any
             # features is a model of its own and starts from nothing.
             fresh = isinstance(default, Calibration) and "features" in v
             kw[k] = _build(type(default), v, f"{where}.{k}", base=None if fresh else default)
-        elif isinstance(default, tuple) and isinstance(v, list):
-            kw[k] = tuple(v)
+        elif (default is None or isinstance(default, tuple)) and isinstance(v, list):
+            kw[k] = _tuples(v)  # hashable, as a frozen config is
         else:
             kw[k] = v
     try:
@@ -223,6 +260,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineCon
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"pipeline {p}: invalid TOML ({exc})") from None
         _check_file_keys(data, f"pipeline {p}")
+        data = _prior_keys_from_decode(data, f"pipeline {p}")
     given = {k: v for k, v in overrides.items() if v is not None}
     for k, table in MOVED.items():
         if k in given:

@@ -22,27 +22,34 @@ lowest class index, then the lowest grammar state. :func:`nbest` orders equal-pe
 the order in which their candidates were generated (arcs by index, then source entries, then
 transitions) and puts the start node's empty path first.
 
+The search alone lives here: :func:`decode` takes the field's graph
+(:class:`chequereader.types.SegmentationGraph`), its arc scores, the grammar tables and the
+locale's amount prior (:class:`chequereader.amounts.AmountPrior`, which says how amounts are
+weighed and what else a text may stand for), with the search settings (:class:`DecodeConfig`),
+and returns a :class:`Decoded`. Values derived from the frozen grammar tables are cached in
+:mod:`chequereader._cache`, not in the objects.
+
 Confidence (:func:`decode`): the posterior of an amount is ``exp(-(F_amount - F_all))``, with
-``F_all`` the forward penalty of graph x grammar and ``F_amount`` the forward penalty of the
-paths whose string maps to that amount. ``F_amount`` is approximated by the ``-logsumexp`` of
-the string-constrained forward penalties of the distinct texts with that amount found in a
-deeper n-best (``DecodeConfig.depth`` texts, doubled up to ``max_depth`` until ``nbest``
-distinct amounts are seen), computed with ``F_all`` in one forward pass over
+``F_all`` the forward penalty of graph x grammar (:attr:`Decoded.forward`) and ``F_amount`` the
+forward penalty of the paths whose string maps to that amount. ``F_amount`` is approximated by
+the ``-logsumexp`` of the string-constrained forward penalties of the distinct texts with that
+amount found in a deeper n-best (``DecodeConfig.depth`` texts, doubled up to ``max_depth``
+until ``nbest`` distinct amounts are seen), computed with ``F_all`` in one forward pass over
 graph x (grammar | trie of those texts).
 It is a lower bound of the true posterior: texts outside the explored list are left out.
 ``F_all`` may also count one "unreadable" path of penalty ``DecodeConfig.unreadable_penalty``
 (off by default), the field-level analogue of the rubbish mass ``exp(-j)`` of LeNet-5's MAP
 criterion: when every reading is poor the confidence then falls instead of staying near 1.
-Amounts are then weighted by the amount prior (``DecodeConfig.prior_penalty``) and
-renormalised; a text may stand for two amounts (``DecodeConfig.readings``: a US amount whose
-decimal point was lost), whose weights then share that text's mass. Last, each amount's
-posterior is multiplied by the chance that every character of its best path is a character
-and not rubbish, ``prod 1 / (1 + exp(penalty - j))`` with ``j = DecodeConfig.rubbish_penalty``
-(LeNet-5's MAP constant): the posterior compares readings with each other, this factor
-compares each character with "no character at all". An amount longer than its locale's
-``free_digits`` is discounted once more by the size part of its prior
-(``DecodeConfig.magnitude``, ``magnitude_confidence``): a lone reading of a date or a MICR line
-as a nine-digit amount has no rival, yet is not likely.
+Texts are weighted by their form (``AmountPrior.text_penalty``), amounts by the amount prior
+(``AmountPrior.prior_penalty``) and renormalised; a text may stand for two amounts
+(``AmountPrior.readings``: a US amount whose decimal point was lost), whose weights then share
+that text's mass. Last, each amount's posterior is multiplied by the chance that every
+character of its best path is a character and not rubbish, ``prod 1 / (1 + exp(penalty - j))``
+with ``j = DecodeConfig.rubbish_penalty`` (LeNet-5's MAP constant): the posterior compares
+readings with each other, this factor compares each character with "no character at all". An
+amount longer than its locale's ``free_digits`` is discounted once more by the size part of
+its prior (``AmountPrior.magnitude``, ``magnitude_confidence``): a lone reading of a date or a
+MICR line as a nine-digit amount has no rival, yet is not likely.
 
 Examples
 --------
@@ -58,17 +65,17 @@ Examples
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._cache import derived as _derived
 from ._validate import check_range
+from .amounts import AmountPrior
 from .errors import ConfigError
 from .grammar import (
-    LOCALES,
     Grammar,
     GrammarTables,
     canonical_amount,
@@ -76,24 +83,7 @@ from .grammar import (
     read_accepted,
 )
 from .models.alphabet import Alphabet
-from .types import Alternative
-
-# Values derived from frozen objects (grammar tables, decode configs) and reused across
-# calls, kept here rather than written into the objects: keyed by the object's id, each
-# entry dropped when its object is collected (so an id is never reused while its entry
-# lives). A race between threads at worst computes a value twice.
-_DERIVED: dict[int, dict[str, Any]] = {}
-
-
-def _derived(obj: Any) -> dict[str, Any]:
-    """The cache of values derived from the frozen ``obj`` (empty at first)."""
-    key = id(obj)
-    got = _DERIVED.get(key)
-    if got is None:
-        got = _DERIVED[key] = {}
-        weakref.finalize(obj, _DERIVED.pop, key, None)
-    return got
-
+from .types import Alternative, SegmentationGraph
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -114,15 +104,18 @@ class Path:
 
 
 @dataclass(frozen=True)
-class Decoding:
+class Decoded:
     """Result of :func:`decode` for one field.
 
     ``amount`` is canonical (None when no path is accepted); ``confidence`` its posterior in
     ``[0, 1]`` times the chance that its characters are characters (the rubbish factor,
-    :class:`DecodeConfig`); ``alternatives`` the distinct amounts by decreasing confidence
-    (the first is the chosen one); ``path`` the best path spelling ``text``; ``posterior``
-    the chosen amount's posterior alone, without the rubbish factor (the reader compares
-    located zones with it: a zone is a field or not whatever its characters' shapes).
+    :class:`DecodeConfig`); ``alternatives`` the n-best distinct amounts by decreasing
+    confidence (the first is the chosen one); ``path`` the best path spelling ``text``;
+    ``posterior`` the chosen amount's posterior alone, without the rubbish factor (the reader
+    compares located zones with it: a zone is a field or not whatever its characters'
+    shapes); ``forward`` the forward penalty ``F_all`` of graph x grammar the posteriors are
+    relative to (with the unreadable path when :attr:`DecodeConfig.unreadable_penalty` is
+    finite; ``inf`` when no path is accepted).
     """
 
     status: Literal["ok", "rejected"]
@@ -132,18 +125,24 @@ class Decoding:
     alternatives: tuple[Alternative, ...]
     path: Path | None
     posterior: float = 0.0
+    forward: float = INF
+
+
+#: The former name of :class:`Decoded`.
+Decoding = Decoded
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """Defaults of :func:`decode`.
+    """Search settings of :func:`decode` (the amount priors are each locale's
+    :class:`chequereader.amounts.AmountPrior`).
 
     ``nbest``: distinct amounts to report (a pipeline's ``[decode] nbest``);
-    ``reject_threshold``: the decoder's own threshold, below which a field is rejected when
-    the caller gives none (the reader gives its threshold in force,
+    ``reject_threshold``: the decoder's own threshold, below which a field is rejected (the
+    reader decodes with its threshold in force,
     :attr:`chequereader.config.PipelineConfig.threshold`, which is this one only when no
     calibration is active and the user set none; the reader also stops decoding a page's
-    further field candidates once one reaches it). A pipeline TOML does not set it: its
+    further field candidates once one reaches this one). A pipeline TOML does not set it: its
     ``reject_threshold`` is top-level. ``depth``/``max_depth``: distinct texts explored for the confidence;
     ``beam``: n-best drops partial paths whose best completion is more than ``beam`` above
     the best path (``exp(-30)`` posterior mass is below anything that matters);
@@ -158,47 +157,13 @@ class DecodeConfig:
     max_depth: int = 80
     beam: float = 30.0
     confidence_beam: float = 8.0
-    # Amount prior: an amount with more integer digits than its locale's ``free_digits``
-    # costs ``magnitude_penalty`` per extra digit (each one ten times less likely), so that
-    # "360 00/100" with its slash read as a 1 (360001100) loses to 360.00. 0 turns it off.
     # "Unreadable" hypothesis: one extra path from start to final with this penalty, the
     # field-level analogue of the MAP criterion's rubbish mass exp(-j). The posterior of an
     # amount is relative to the other paths; with a finite value, when every path is poor
     # (its penalty well above this) the confidence falls instead of staying near 1. Off
-    # (inf) by default: 8 helped fields alone (a little less error at 10% reject on ORAND) but
-    # on whole cheques it rejected half the fields and made the reader decode more zones.
+    # (inf) by default: it helped fields read alone, but on whole cheques it rejected many
+    # fields and made the reader decode more zones.
     unreadable_penalty: float = math.inf
-    magnitude_penalty: float = 2.3
-    free_digits: tuple[tuple[str, int], ...] = (("us", 6), ("in", 8), ("cl", 8), ("any", 8))
-    # US courtesy amounts nearly always carry cents ("$125.00", "125 00/100", "125.-" is
-    # rare): an amount read without them costs this much. It decides "5 31/100" over
-    # 5311100 (slash read as a 1), and when cleaning lost the decimal point and no reading
-    # has cents, it lowers the confidence instead of reporting $10029 for $100.29 as sure.
-    no_cents_penalty: tuple[tuple[str, float], ...] = (("us", 4.6),)
-    # A US text of digits alone ("$5549800", no '.', no '-' or '/100' closing it) is also read
-    # as the amount with its last two digits as cents (55498.00), at this prior penalty: a
-    # small decimal point lost in the scan or in cleaning. The text's mass is shared between
-    # the two readings, so "$19005" is no longer reported as a sure thing: 190.05 at about
-    # 0.6 against 19005 (a point lost is more likely than an amount written with no cents
-    # at all: 4.2 < no_cents_penalty; at 5.0 it was the other way round, and more such reads
-    # were wrong than right), and a 7-digit reading without cents loses to the one with.
-    lost_point_penalty: tuple[tuple[str, float], ...] = (("us", 4.2),)
-    # Superscript cents (a field that ends in a run of small raised pieces,
-    # ``SegmentationGraph.raised_from``): a text is also read as the full-size digits before
-    # the run for dollars and the run's first two characters for cents, whatever the run's
-    # other characters were read as ("343 ^48/100" read 34348110, its small '/' a 1 and
-    # its "00" one 0 -> 343.48; "$589.^13" with its '.' lost -> 589.13), at this prior
-    # penalty (in the locales with a ``lost_point_penalty``; inf: off). Superscript amounts
-    # and US personal cheques then read better, at about the same error.
-    raised_cents_penalty: float = 1.0
-    # Indian amounts close with "/-"; a '-' alone is most often a "/-" whose '/' was read as
-    # a 1 ("190/-" -> 1901.-, "2600000/-" -> 26000001-). A text ending in a '-' with no '/'
-    # before it costs this much (per text, before its amount's mass is summed).
-    lone_dash_penalty: tuple[tuple[str, float], ...] = (("in", 3.0),)
-    # US fractions: the small '/' of "540 00/100" is a short stroke like the 1 after it, and
-    # is read as one ("540001100"). A text of digits alone that ends in 1100 after at least
-    # three digits is also read as such a fraction (540.00), at this prior penalty.
-    slash_one_penalty: tuple[tuple[str, float], ...] = (("us", 3.0),)
     # Rubbish: any candidate may be no character at all (half a digit, two digits, noise),
     # with mass exp(-rubbish_penalty) against its class's exp(-penalty) -- LeNet-5's MAP
     # criterion (paper section III-C: the constant j) kept at reading time. An amount's
@@ -206,83 +171,12 @@ class DecodeConfig:
     # is a character, prod 1 / (1 + exp(penalty - j)): a reading whose characters all match
     # poorly (faint writing lost in a bitonal scan, a zone that holds no amount) is no longer
     # reported as sure because no other reading competes. 20 = the bundled weights' j (their
-    # metadata: rubbish_j); inf turns it off. It lets confident right readings be told from
-    # wrong ones better: more cheques read at a low error rate.
+    # metadata: rubbish_j); inf turns it off.
     rubbish_penalty: float = 20.0
-    magnitude_confidence: bool = True
 
     def __post_init__(self) -> None:
         check_range(self.nbest, "nbest", 1, 100)
         check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
-
-    def _locale(self, locale: str) -> tuple[float | None, float | None, float | None, float, float]:
-        """This locale's (lost point, slash as 1, lone dash, no cents, free digits): the
-        tuples above as one lookup (the decoder asks for them once per text)."""
-        cache = _derived(self).setdefault("locale_priors", {})
-        got = cache.get(locale)
-        if got is None:
-            free = dict(self.free_digits)
-            got = cache[locale] = (
-                dict(self.lost_point_penalty).get(locale), dict(self.slash_one_penalty).get(locale),
-                dict(self.lone_dash_penalty).get(locale), dict(self.no_cents_penalty).get(locale, 0.0),
-                float(free.get(locale, free.get("any", 8))))
-        return got
-
-    def text_penalty(self, text: str, locale: str) -> float:
-        """``-log`` prior weight of a decoded text for its form alone (0 for most texts):
-        ``lone_dash_penalty`` for a text that ends in '-' without a '/' before it."""
-        dash = self._locale(locale)[2]
-        if dash is not None and text.endswith("-") and not text.endswith("/-"):
-            return dash
-        return 0.0
-
-    def readings(self, amount: str, text: str, locale: str,
-                 raised: str | None = None) -> list[tuple[str, float]]:
-        """The amounts a decoded text stands for, each with its prior weight (<= 1).
-
-        One reading, ``amount`` at ``exp(-prior_penalty)``, and in a locale with a
-        ``lost_point_penalty`` / ``slash_one_penalty`` also: for a text that ends in a digit,
-        has no '.' or ',', and spells at least three integer digits, the amount with its last
-        two digits as cents; for a text of digits alone ending in 1100 after at least three
-        digits, the fraction whose '/' was read as 1; and ``raised``, the amount its path
-        spells with the field's raised run as superscript cents (``_raised_cents``), at
-        ``raised_cents_penalty`` (the larger weight where another reading gives it too).
-        """
-        out = [(amount, math.exp(-self.prior_penalty(amount, locale)))]
-        lost, slash = self._locale(locale)[:2]
-        if (lost is not None and "." not in amount and len(amount) >= 3 and text[-1:].isdigit()
-                and "." not in text and "," not in text):
-            cents = f"{int(amount[:-2])}.{amount[-2:]}"
-            out.append((cents, math.exp(-(lost + self.prior_penalty(cents, locale)))))
-        if raised is not None and lost is not None and math.isfinite(self.raised_cents_penalty):
-            w = math.exp(-(self.raised_cents_penalty + self.prior_penalty(raised, locale)))
-            same = [k for k, (a, _) in enumerate(out) if a == raised]
-            if same:  # the lost point's reading, now seen raised: the likelier weight
-                out[same[0]] = (raised, max(w, out[same[0]][1]))
-            else:
-                out.append((raised, w))
-        digits = text.lstrip("$*")
-        if (slash is not None and digits.isdigit() and digits.endswith("1100") and len(digits) >= 7
-                and digits[0] != "0"):
-            frac = f"{int(digits[:-6])}.{digits[-6:-4]}"
-            if all(frac != a for a, _ in out):
-                out.append((frac, math.exp(-(slash + self.prior_penalty(frac, locale)))))
-        return out
-
-    def magnitude(self, amount: str | None, locale: str) -> float:
-        """``-log`` prior weight of ``amount`` for its size alone (``magnitude_penalty`` per
-        integer digit beyond the locale's ``free_digits``; 0 for ordinary amounts)."""
-        if amount is None or self.magnitude_penalty <= 0:
-            return 0.0
-        free = self._locale(locale)[4]
-        return self.magnitude_penalty * max(0, len(amount.split(".")[0]) - free)
-
-    def prior_penalty(self, amount: str | None, locale: str) -> float:
-        """``-log`` prior weight (>= 0; 0 for ordinary amounts) of a canonical amount."""
-        if amount is None:
-            return 0.0
-        cents = 0.0 if "." in amount else self._locale(locale)[3]
-        return cents + self.magnitude(amount, locale)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1051,56 +945,53 @@ def _raised_cents(path: Path, src: Any, raised_from: int) -> str | None:
 
 
 def decode(
-    n_nodes: int,
-    src: Any,
-    dst: Any,
-    penalties: Any,
-    grammar: Grammar | GrammarTables,
-    alphabet: Alphabet,
-    *,
-    nbest: int | None = None,
-    reject_threshold: float | None = None,
+    graph: SegmentationGraph,
+    scores: Any,
+    grammar: GrammarTables,
+    prior: AmountPrior,
     config: DecodeConfig | None = None,
-    starts: Any = None,
-    finals: Any = None,
-    locale: str | None = None,
-    raised_from: int = -1,
-) -> Decoding:
+) -> Decoded:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
     The chosen amount is the one with the highest confidence (posterior mass of its texts,
     see the module notes); ``text`` and ``path`` are its best-penalty text and path, which is
     the Viterbi path unless the mass of another amount's texts outweighs it. Below
-    ``reject_threshold`` the status is ``"rejected"`` (text and amount still given). With no
-    accepted path the status is ``"rejected"``, ``amount`` None and ``confidence`` 0.
+    ``config.reject_threshold`` the status is ``"rejected"`` (text and amount still given).
+    With no accepted path the status is ``"rejected"``, ``amount`` None and ``confidence`` 0.
 
     Parameters
     ----------
-    nbest, reject_threshold : optional
-        Override ``config``'s values.
+    graph : SegmentationGraph
+        The field's graph: its arcs (start node 0, final node ``n_nodes - 1``) and
+        ``raised_from``, the first node of its trailing run of small raised pieces
+        (superscript cents, -1: none; see :attr:`AmountPrior.raised_cents_penalty`). Its
+        images are not looked at.
+    scores : array_like of float, shape (graph.n_arcs, len(grammar.alphabet))
+        ``-log p`` of each class on each arc (:func:`chequereader.lattice.arc_penalties`);
+        ``inf`` forbids it.
+    grammar : GrammarTables
+        The amount grammar over the recognizer's classes (``get_grammar(locale).tables(alphabet)``).
+    prior : AmountPrior
+        The amount prior (:func:`chequereader.amounts.amount_prior`); its locale reads the
+        texts into amounts.
     config : DecodeConfig, optional
-    locale : str, optional
-        Locale used to read amounts (default: the grammar's own, else ``any``).
-    raised_from : int
-        First node of the field's trailing run of small raised pieces (superscript cents;
-        ``SegmentationGraph.raised_from``), -1: none; see ``DecodeConfig.raised_cents_penalty``.
-
-    Other parameters as :func:`viterbi`.
+        Search settings (default ``DecodeConfig()``).
     """
     cfg = config or DecodeConfig()
-    n_alt = int(check_range(cfg.nbest if nbest is None else nbest, "nbest", 1))
-    thr = check_range(
-        cfg.reject_threshold if reject_threshold is None else reject_threshold,
-        "reject_threshold",
-        0.0,
-        1.0,
-    )
-    g, pen = _prepare(n_nodes, src, dst, penalties, alphabet, starts, finals)
-    tt = _tables_of(grammar, alphabet)
-    if locale is None:
-        loc = getattr(grammar, "locale", "any")
-        locale = loc if loc in LOCALES else "any"
-    none = Decoding("rejected", "", None, 0.0, (), None)
+    if not isinstance(graph, SegmentationGraph):
+        raise ConfigError(f"graph: expected a SegmentationGraph, got {type(graph).__name__}")
+    if not isinstance(grammar, GrammarTables):
+        raise ConfigError("grammar: expected GrammarTables (Grammar.tables(alphabet)), got "
+                          f"{type(grammar).__name__}")
+    if not isinstance(prior, AmountPrior):
+        raise ConfigError(f"prior: expected an AmountPrior, got {type(prior).__name__}")
+    n_alt = int(check_range(cfg.nbest, "nbest", 1))
+    thr = cfg.reject_threshold
+    alphabet = grammar.alphabet
+    g, pen = _prepare(graph.n_nodes, graph.src, graph.dst, scores, alphabet, None, None)
+    tt = grammar
+    locale = prior.locale
+    none = Decoded("rejected", "", None, 0.0, (), None)
     if g.n == 0:
         return none
     beta = _backward_best(g, pen, tt)
@@ -1124,14 +1015,14 @@ def decode(
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
     masses = []
-    weighted = []  # with each text's own prior (DecodeConfig.text_penalty)
-    text_priors = bool(cfg._locale(locale)[2])
+    weighted = []  # with each text's own prior (AmountPrior.text_penalty)
+    text_priors = prior.weighs_texts
     for idx in groups.values():
         # One text: its own value (what _neg_lse of one value returns, m - log(1)).
         f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
         m = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
         masses.append(m)
-        tp = [cfg.text_penalty(paths[q].text, locale) for q in idx] if text_priors else []
+        tp = [prior.text_penalty(paths[q].text) for q in idx] if text_priors else []
         if any(tp):
             f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
             m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0
@@ -1139,14 +1030,15 @@ def decode(
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
     # A text may have two readings (a US amount whose decimal point was lost, see
-    # DecodeConfig.lost_point_penalty): its mass is shared between them by their priors.
+    # AmountPrior.lost_point_penalty): its mass is shared between them by their priors.
     # An amount reached from several texts is reported with the text that gives it most
     # (on a tie, one that spells it as written rather than through a lost '.' or '/').
     readings: dict[str, list[Any]] = {}  # amount -> [weight, rank, path, (share, spelt)]
+    raised_from = graph.raised_from
     for rank, ((amount, idx), m) in enumerate(zip(groups.items(), weighted)):
         p = paths[idx[0]]
-        raised = _raised_cents(p, src, raised_from) if raised_from >= 0 else None
-        for a, w in cfg.readings(amount, p.text, locale, raised):
+        raised = _raised_cents(p, graph.src, raised_from) if raised_from >= 0 else None
+        for a, w in prior.readings(amount, p.text, raised):
             key = (m * w, a == amount)
             r = readings.get(a)
             if r is None:
@@ -1157,7 +1049,7 @@ def decode(
                     r[1:] = [rank, p, key]
     z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
     j = cfg.rubbish_penalty
-    rows = penalties if isinstance(penalties, np.ndarray) else np.asarray(penalties, np.float64)
+    rows = scores if isinstance(scores, np.ndarray) else np.asarray(scores, np.float64)
 
     def characters(p: Path) -> float:
         # the chance that every character of p is a character, not rubbish (DecodeConfig);
@@ -1176,17 +1068,17 @@ def decode(
         # (amounts of negligible posterior keep it: the factor, <= 1, cannot lift them)
         # An amount far beyond the locale's usual size (a date or a MICR line read as one,
         # a slash read as a 1) is that much less likely to be right, whatever its rivals:
-        # the size part of the prior discounts the confidence itself (DecodeConfig).
+        # the size part of the prior discounts the confidence itself (AmountPrior).
         conf = post
         if post > 1e-6:
             conf *= characters(p)
-            if cfg.magnitude_confidence:
-                conf *= math.exp(-cfg.magnitude(a, locale))
+            if prior.magnitude_confidence:
+                conf *= math.exp(-prior.magnitude(a))
         scored.append((-conf, rank, a, p, post))
     scored.sort(key=lambda x: (x[0], x[1]))
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
     best = alts[0]
-    return Decoding(
+    return Decoded(
         status="ok" if best.confidence >= thr else "rejected",
         text=best.text,
         amount=best.amount,
@@ -1194,6 +1086,7 @@ def decode(
         alternatives=alts,
         path=scored[0][3],
         posterior=scored[0][4],
+        forward=f_all,
     )
 
 

@@ -1,9 +1,10 @@
 """Amount grammars: finite-state acceptors of written courtesy amounts, kept as data.
 
 docs/design.md section 3. One acceptor per locale (``us``, ``in``, ``cl``) and their union ``any``.
-Each is written below as a small regular expression over single characters, compiled to a
-minimal deterministic automaton (Thompson NFA -> subset construction -> Moore minimisation),
-and exposed as a frozen :class:`Grammar` (states, start, finals, transitions). The decoder
+Each is written in :mod:`chequereader.amounts` (:func:`~chequereader.amounts.grammar_source`)
+as a small regular expression over single characters (:mod:`chequereader.patterns`), compiled
+here to a minimal deterministic automaton (Thompson NFA -> subset construction -> Moore
+minimisation), and exposed as a frozen :class:`Grammar` (states, start, finals, transitions). The decoder
 composes it with the segmentation graph through :meth:`Grammar.tables`.
 
 The grammar reads the text **without spaces**: the recognizer emits no space class, so
@@ -51,98 +52,27 @@ import functools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
+from ._cache import derived
 from ._validate import check_in
-from .amounts import (  # noqa: F401  (canonical_amount, locale_hint: re-exported)
-    ANY_ORDER,
+from .amounts import (  # noqa: F401  (canonical_amount, locale_hint, read_accepted: re-exported)
     LOCALES,
     RUPEE,
     SYMBOLS,
     canonical_amount,
+    grammar_source,
     locale_hint,
+    read_accepted,
     strip_whitespace,
 )
 from .errors import ConfigError
 from .models.alphabet import Alphabet
-
-# ----------------------------------------------------------------------------------------
-# A tiny regular-expression algebra over single characters (tuples so that it is hashable).
-
-_Node = tuple
+from .patterns import Pattern
 
 
-def _sym(chars: str) -> _Node:
-    return ("sym", chars)
-
-
-def _lit(text: str) -> _Node:
-    return ("seq", tuple(_sym(c) for c in text))
-
-
-def _seq(*items: _Node) -> _Node:
-    return ("seq", items)
-
-
-def _alt(*items: _Node) -> _Node:
-    return ("alt", items)
-
-
-def _opt(item: _Node) -> _Node:
-    return ("alt", (item, ("seq", ())))
-
-
-def _star(item: _Node) -> _Node:
-    return ("star", item)
-
-
-def _plus(item: _Node) -> _Node:
-    return _seq(item, _star(item))
-
-
-_D = _sym("0123456789")
-_N = _sym("123456789")
-_DD = _seq(_D, _D)
-_DDD = _seq(_D, _D, _D)
-_INT_PLAIN = _alt(_lit("0"), _seq(_N, _star(_D)))
-_TERM = _alt(_lit("-"), _lit("/-"), _lit(".-"))
-_FILL = _star(_sym("*"))
-
-
-def _locale_regex(locale: str) -> _Node:
-    if locale == "us":
-        int_ = _alt(_INT_PLAIN, _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym(","), _DDD))))
-        body = _alt(
-            _seq(int_, _opt(_alt(_seq(_sym("."), _DD), _seq(_DD, _lit("/100")), _TERM))),
-            _seq(_sym("."), _DD),
-        )
-        return _seq(_opt(_sym("$")), _FILL, body)
-    if locale == "in":
-        int_ = _alt(
-            _INT_PLAIN, _seq(_N, _opt(_D), _star(_seq(_sym(","), _DD)), _sym(","), _DDD)
-        )
-        # "/-" whose thin dash was lost in the scan or in cleaning leaves a lone '/', which
-        # LeNet-5 otherwise reads as a final 1 ("1600/-" -> 16001).
-        cents = _seq(_sym("."), _DD, _opt(_alt(_lit("-"), _lit("/-"), _sym("/"))))
-        return _seq(_opt(_sym(RUPEE)), _FILL, int_, _opt(_alt(cents, _TERM, _sym("/"))))
-    if locale == "cl":
-        # Uruguayan cheques (ORAND) group thousands with '.' and now and then with ',', and
-        # close the amount with '-', '.-', ',-', '/-' or a lone '.' or ','.
-        int_ = _alt(
-            _INT_PLAIN,
-            _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym("."), _DDD))),
-            _seq(_N, _opt(_D), _opt(_D), _plus(_seq(_sym(","), _DDD))),
-        )
-        term = _alt(_TERM, _lit(",-"), _sym("."), _sym(","))
-        return _seq(_opt(_sym("$")), _FILL, int_, _opt(term))
-    if locale == "any":
-        return _alt(*(_locale_regex(loc) for loc in ANY_ORDER))
-    raise ConfigError(f"locale: {locale!r} is not one of {list(LOCALES)}")
-
-
-def _thompson(node: _Node) -> tuple[list[list[int]], list[list[tuple[str, int]]], int, int]:
+def _thompson(node: Pattern) -> tuple[list[list[int]], list[list[tuple[str, int]]], int, int]:
     """NFA with epsilon moves: (eps[state], moves[state], start, end)."""
     eps: list[list[int]] = []
     moves: list[list[tuple[str, int]]] = []
@@ -152,7 +82,7 @@ def _thompson(node: _Node) -> tuple[list[list[int]], list[list[tuple[str, int]]]
         moves.append([])
         return len(eps) - 1
 
-    def build(n: _Node) -> tuple[int, int]:
+    def build(n: Pattern) -> tuple[int, int]:
         kind = n[0]
         if kind == "sym":
             s, e = new(), new()
@@ -306,39 +236,53 @@ class GrammarTables:
     def n_transitions(self) -> int:
         return int(len(self.src))
 
-    @cached_property
+    @property
     def by_dst(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(order, seg_starts, seg_states, seg_of_t)``: transitions sorted by ``dst``.
 
         ``order`` sorts transitions by destination (stable), ``seg_starts`` are the first
         positions of each destination's run (for ``ufunc.reduceat``), ``seg_states`` the
         destination of each run, ``seg_of_t`` the run index of each sorted transition.
+        Computed once (kept in :mod:`chequereader._cache`, not in the frozen object).
         """
-        order = np.argsort(self.dst, kind="stable")
-        d = self.dst[order]
-        if len(d) == 0:
-            e = np.zeros(0, np.int64)
-            return order, e, e, e
-        new = np.concatenate([[True], d[1:] != d[:-1]])
-        change = np.flatnonzero(new)
-        seg_of_t = np.cumsum(new) - 1
-        return order, change, d[change], seg_of_t
+        cache = derived(self)
+        got = cache.get("by_dst")
+        if got is None:
+            order = np.argsort(self.dst, kind="stable")
+            d = self.dst[order]
+            if len(d) == 0:
+                e = np.zeros(0, np.int64)
+                got = (order, e, e, e)
+            else:
+                new = np.concatenate([[True], d[1:] != d[:-1]])
+                change = np.flatnonzero(new)
+                got = (order, change, d[change], np.cumsum(new) - 1)
+            cache["by_dst"] = got
+        return got
 
-    @cached_property
+    @property
     def by_src(self) -> tuple[np.ndarray, np.ndarray]:
         """``(order, ptr)``: transitions of state ``s`` are ``order[ptr[s]:ptr[s+1]]``."""
-        order = np.argsort(self.src, kind="stable")
-        ptr = np.zeros(self.n_states + 1, np.int64)
-        np.add.at(ptr, self.src + 1, 1)
-        return order, np.cumsum(ptr)
+        cache = derived(self)
+        got = cache.get("by_src")
+        if got is None:
+            order = np.argsort(self.src, kind="stable")
+            ptr = np.zeros(self.n_states + 1, np.int64)
+            np.add.at(ptr, self.src + 1, 1)
+            got = cache["by_src"] = (order, np.cumsum(ptr))
+        return got
 
-    @cached_property
+    @property
     def moves(self) -> dict[tuple[int, int], tuple[int, ...]]:
         """``(state, class) -> destination states``, for walking texts one class at a time."""
-        out: dict[tuple[int, int], list[int]] = {}
-        for s, c, d in zip(self.src.tolist(), self.cls.tolist(), self.dst.tolist(), strict=True):
-            out.setdefault((s, c), []).append(d)
-        return {k: tuple(v) for k, v in out.items()}
+        cache = derived(self)
+        got = cache.get("moves")
+        if got is None:
+            out: dict[tuple[int, int], list[int]] = {}
+            for s, c, d in zip(self.src.tolist(), self.cls.tolist(), self.dst.tolist(), strict=True):
+                out.setdefault((s, c), []).append(d)
+            got = cache["moves"] = {k: tuple(v) for k, v in out.items()}
+        return got
 
     def walk(self, classes: Iterable[int]) -> frozenset[int]:
         """States reached from ``start`` reading ``classes`` (an empty set when stuck)."""
@@ -388,12 +332,16 @@ class Grammar:
         ):
             raise ConfigError(f"grammar {self.locale}: start or finals out of range")
 
-    @cached_property
+    @property
     def _moves(self) -> dict[tuple[int, str], tuple[int, ...]]:
-        out: dict[tuple[int, str], list[int]] = {}
-        for s, c, d in self.transitions:
-            out.setdefault((s, c), []).append(d)
-        return {k: tuple(v) for k, v in out.items()}
+        cache = derived(self)
+        got = cache.get("moves")
+        if got is None:
+            out: dict[tuple[int, str], list[int]] = {}
+            for s, c, d in self.transitions:
+                out.setdefault((s, c), []).append(d)
+            got = cache["moves"] = {k: tuple(v) for k, v in out.items()}
+        return got
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -458,52 +406,7 @@ def get_grammar(locale: str) -> Grammar:
         When ``locale`` is not one of them.
     """
     check_in(locale, LOCALES, "locale")
-    eps, moves, start, end = _thompson(_locale_regex(locale))
+    eps, moves, start, end = _thompson(grammar_source(locale))
     trans = [(s, c, d) for s, row in enumerate(moves) for c, d in row]
     n, st, finals, table = _determinize(len(eps), [start], [end], trans, eps)
     return Grammar(locale, n, st, finals, table)
-
-
-_TERMINATORS = ("/100", "/-", ".-", ",-", "-", "/")
-
-
-def read_accepted(s: str, locale: str) -> str:
-    """The canonical amount of a string the grammar of ``locale`` is known to accept.
-
-    :func:`canonical_amount` without the acceptance check, for callers that hold texts the
-    grammar produced (the decoder's paths): only the shapes of the module notes occur, so the
-    reading is a few string operations. The result for a string the grammar refuses is
-    unspecified; use :func:`canonical_amount` for arbitrary text.
-
-    Parameters
-    ----------
-    s : str
-        Accepted text without whitespace.
-    locale : str
-        ``us``, ``in`` or ``cl`` (not checked; ``any`` is not a reading of its own).
-
-    Returns
-    -------
-    str
-        The canonical amount.
-
-    Examples
-    --------
-    >>> read_accepted("$1.234.567.-", "cl"), read_accepted("1200/100", "us")
-    ('1234567', '12.00')
-    """
-    s = s.lstrip("$" + RUPEE + "*")
-    cents: str | None = None
-    if s.endswith("/100"):
-        s, cents = s[:-6], s[-6:-4]
-    else:
-        for t in _TERMINATORS[1:]:
-            if s.endswith(t):
-                s = s[: -len(t)]
-                break
-        if locale != "cl" and len(s) >= 3 and s[-3] == ".":
-            s, cents = s[:-3], s[-2:]
-    digits = s.replace(",", "").replace(".", "")
-    integer = str(int(digits)) if digits else "0"
-    return integer if cents is None else f"{integer}.{cents}"
-

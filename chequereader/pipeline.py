@@ -24,7 +24,7 @@ from . import quality as quality_stage
 from . import segment as segment_stage
 from .threads import set_threads
 from ._validate import check_image, check_in
-from .amounts import amounts_equal, locale_hint
+from .amounts import AmountPrior, amount_prior, amounts_equal, locale_hint
 from .config import LOCALES, READ_LOCALES, PipelineConfig
 from .errors import ChequeReaderError, InvalidImageError
 from .grammar import get_grammar
@@ -41,7 +41,7 @@ class FieldTrace:
     segmentation: Segmentation
     graph: SegmentationGraph
     penalties: np.ndarray
-    decoding: decode_stage.Decoding
+    decoding: decode_stage.Decoded
     locale: str = "any"  # the locale the field was read in (resolved from "auto")
 
 
@@ -62,6 +62,7 @@ class ChequeReader:
             set_threads(self.config.torch_threads)
         self.model = model if model is not None else load_numpy_model(self.config.weights)
         self._tables = {loc: get_grammar(loc).tables(self.model.alphabet) for loc in LOCALES}
+        self._settings: tuple[PipelineConfig, dict[str, AmountPrior], Any] | None = None
         # Per-locale bundled weights apply only when no model or weights were named.
         self._per_locale = model is None and self.config.weights is None
         self._models: dict[str, Any] = {}
@@ -70,6 +71,22 @@ class ChequeReader:
         """The amount grammar of ``locale`` (one of :data:`LOCALES`) as tables over the
         recognizer's alphabet (what :func:`chequereader.decode.decode` takes)."""
         return self._tables[check_in(locale, LOCALES, "locale")]
+
+    def prior(self, locale: str) -> AmountPrior:
+        """The amount prior of ``locale`` (one of :data:`LOCALES`) with the pipeline's
+        ``[prior]`` changes (what :func:`chequereader.decode.decode` takes)."""
+        return self._decoding()[0][check_in(locale, LOCALES, "locale")]
+
+    def _decoding(self) -> tuple[dict[str, AmountPrior], Any]:
+        """Each locale's prior, and the decoder's settings with the threshold in force (made
+        once per config)."""
+        cfg = self.config
+        got = self._settings
+        if got is None or got[0] is not cfg:
+            priors = {loc: amount_prior(loc, cfg.prior) for loc in LOCALES}
+            dcfg = replace(cfg.decode, reject_threshold=cfg.threshold)
+            got = self._settings = (cfg, priors, dcfg)
+        return got[1], got[2]
 
     def model_for(self, locale: str) -> Any:
         """The recognizer that reads ``locale``: ``config.weights_cl`` for cl when neither a
@@ -122,12 +139,8 @@ class ChequeReader:
         pen = lattice_stage.arc_penalties(graph, model.predict(graph.images), model.alphabet.chars)
         t0 = tick("recognize", t0)
         scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
-        dec = decode_stage.decode(
-            graph.n_nodes, graph.src, graph.dst, scaled, self._tables[loc],
-            self.model.alphabet,
-            reject_threshold=cfg.threshold, config=cfg.decode, locale=loc,
-            raised_from=graph.raised_from,
-        )
+        priors, dcfg = self._decoding()
+        dec = decode_stage.decode(graph, scaled, self._tables[loc], priors[loc], dcfg)
         tick("decode", t0)
         return FieldTrace(cf, seg, graph, pen, dec, loc)
 

@@ -159,6 +159,17 @@ class SegmentationGraph:
     def n_arcs(self) -> int:
         return int(len(self.src))
 
+    @classmethod
+    def of_arcs(cls, n_nodes: int, src: Any, dst: Any, *, raised_from: int = -1) -> SegmentationGraph:
+        """A graph of these arcs alone, for decoding scores computed elsewhere: no candidate
+        images (``(A, 0, 0)``), zero boxes and geometric penalties."""
+        s = np.asarray(src).reshape(-1)
+        d = np.asarray(dst).reshape(-1)
+        a = len(s)
+        return cls(n_nodes=n_nodes, src=s, dst=d, images=np.zeros((a, 0, 0), np.float32),
+                   boxes=np.zeros((a, 4), np.int32), geometric=np.zeros(a, np.float32),
+                   raised_from=raised_from)
+
 
 @dataclass(frozen=True)
 class Character:

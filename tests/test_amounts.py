@@ -112,3 +112,146 @@ def test_no_literal_copy_of_the_symbol_set() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "$,.-/*" in node.value:
                 hits.append(str(p.relative_to(PKG)))
     assert hits == [], hits
+
+
+# -- the decoder's amount prior ----------------------------------------------------------------
+
+def test_each_locale_has_a_typed_frozen_prior() -> None:
+    import dataclasses
+
+    for loc in LOCALES:
+        p = amounts.amount_prior(loc)
+        assert isinstance(p, amounts.AmountPrior) and p.locale == loc
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.free_digits = 3  # type: ignore[misc]
+    us, in_, cl, any_ = (amounts.amount_prior(x) for x in ("us", "in", "cl", "any"))
+    assert (us.free_digits, us.no_cents_penalty, us.lost_point_penalty, us.slash_one_penalty) == (6, 4.6, 4.2, 3.0)
+    assert us.lone_dash_penalty is None and not us.weighs_texts
+    assert (in_.free_digits, in_.lone_dash_penalty, in_.no_cents_penalty) == (8, 3.0, 0.0) and in_.weighs_texts
+    assert in_.lost_point_penalty is None and in_.slash_one_penalty is None
+    assert cl == amounts.AmountPrior("cl", free_digits=8) and any_ == amounts.AmountPrior("any")
+    assert all(p.magnitude_penalty == 2.3 and p.raised_cents_penalty == 1.0 and p.magnitude_confidence
+               for p in (us, in_, cl, any_))
+    with pytest.raises(ConfigError, match="locale"):
+        amounts.amount_prior("fr")
+
+
+def test_prior_readings_and_penalties_per_locale() -> None:
+    import math
+
+    us, in_, cl = (amounts.amount_prior(x) for x in ("us", "in", "cl"))
+    # a US text of digits alone: also read with its decimal point lost
+    assert [a for a, _ in us.readings("19005", "$19005")] == ["19005", "190.05"]
+    assert us.readings("19005", "$19005")[1][1] == pytest.approx(math.exp(-4.2))
+    assert cl.readings("19005", "19005") == [("19005", 1.0)]
+    # raised cents, in the locales with a lost-point reading only
+    assert ("343.48", pytest.approx(math.exp(-1.0))) in us.readings("34348110", "34348110", "343.48")
+    assert [a for a, _ in in_.readings("34348110", "34348110", "343.48")] == ["34348110"]
+    assert in_.text_penalty("1901-") == 3.0 and us.text_penalty("1901-") == 0.0
+    assert us.prior_penalty("1234") == pytest.approx(4.6) and cl.prior_penalty("1234") == 0.0
+    assert us.magnitude("1234567.00") == pytest.approx(2.3) and cl.magnitude("12345678") == 0.0
+
+
+def test_prior_settings_change_every_locale_as_the_decode_table_did() -> None:
+    S = amounts.PriorSettings
+    # a per-locale table replaces every locale's value; a locale left out has none
+    p = amounts.amount_prior("us", S(no_cents_penalty=(("in", 1.0),)))
+    assert p.no_cents_penalty == 0.0 and amounts.amount_prior("in", S(no_cents_penalty=(("in", 1.0),))).no_cents_penalty == 1.0
+    assert amounts.amount_prior("in", S(lone_dash_penalty=())).lone_dash_penalty is None
+    # free digits fall back on the table's "any", else 8
+    assert amounts.amount_prior("cl", S(free_digits=(("us", 5), ("any", 7)))).free_digits == 7
+    assert amounts.amount_prior("cl", S(free_digits=(("us", 5),))).free_digits == 8
+    # scalars apply to every locale; nothing given: the locale's own prior, unchanged
+    assert all(amounts.amount_prior(x, S(magnitude_penalty=0.0)).magnitude_penalty == 0.0 for x in LOCALES)
+    assert amounts.amount_prior("us", S()) is amounts.amount_prior("us")
+
+
+def test_grammar_source_is_what_grammar_compiles() -> None:
+    from chequereader import grammar
+
+    for loc in LOCALES:
+        src = amounts.grammar_source(loc)
+        assert src[0] in ("seq", "alt")
+        assert grammar.get_grammar(loc).locale == loc
+    assert grammar.read_accepted is amounts.read_accepted
+    with pytest.raises(ConfigError, match="locale"):
+        amounts.grammar_source("fr")
+
+
+# -- a locale added here alone: eu ("1.234,56", "€") -------------------------------------------
+
+EU_ACCEPTED = [
+    ("1.234,56", "1234.56"), ("\u20ac1.234,56", "1234.56"), ("1.234,56 \u20ac", "1234.56"),
+    ("\u20ac **12,50", "12.50"), ("12,-", "12"), ("12-", "12"), ("0,45", "0.45"), ("1234", "1234"),
+    ("1.234.567,00\u20ac", "1234567.00"), ("4.500", "4500"),
+]
+EU_REFUSED = ["1.23", "1,234", "12,5", "\u20ac12\u20ac", "12.50", "$12,50", "01,00", "1.2345"]
+
+
+@pytest.mark.parametrize("text,amount", EU_ACCEPTED)
+def test_eu_amounts_are_read_with_a_decimal_comma(text: str, amount: str) -> None:
+    from chequereader.grammar import get_grammar
+
+    assert "eu" in LOCALES and get_grammar("eu").accepts(text)
+    assert canonical_amount(text, "eu") == amount
+    assert amounts.read_accepted("".join(text.split()), "eu") == amount
+
+
+@pytest.mark.parametrize("text", EU_REFUSED)
+def test_eu_refuses_what_it_does_not_write(text: str) -> None:
+    assert canonical_amount(text, "eu") is None
+
+
+def test_eu_is_read_only_when_asked_for() -> None:
+    # "any" and "auto" read as they did: eu is not one of the union's locales, nor hinted
+    assert "eu" not in amounts.ANY_ORDER
+    assert canonical_amount("1.234,56", "any") is None and canonical_amount("12,50", "any") is None
+    assert locale_hint("\u20ac1.234,56") != "eu"
+
+
+def test_eu_written_forms_and_prior() -> None:
+    forms = written_forms("1234.56", "eu")
+    assert {"1.234,56", "1234,56", "\u20ac1.234,56", "1.234,56\u20ac", "**1.234,56"} <= set(forms)
+    assert all(canonical_amount(f, "eu") == "1234.56" for f in forms)
+    assert {"15.000", "15.000,-", "15.000,00", "15000-"} <= set(written_forms("15000", "eu"))
+    p = amounts.amount_prior("eu")
+    assert p == amounts.AmountPrior("eu", free_digits=8)
+    assert p.readings("1234", "1.234") == [("1234", 1.0)] and p.text_penalty("12-") == 0.0
+
+
+def test_eu_reads_end_to_end() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from conftest import field_image
+
+    from chequereader.config import PipelineConfig, load_config
+    from chequereader.pipeline import ChequeReader
+
+    assert load_config(None, locale="eu").locale == "eu"
+    reader = ChequeReader(PipelineConfig(locale="eu", field=True))
+    assert reader.prior("eu").locale == "eu" and reader.tables("eu").n_states > 1
+    for text, amount in (("1.234,56", "1234.56"), ("350,-", "350"), ("4.500", "4500")):
+        r = reader.read_field(field_image(text))
+        assert (r.amount, r.text, r.status) == (amount, text, "ok"), (text, r)
+
+
+def test_eu_from_the_command_line(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    import cv2
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from conftest import field_image
+
+    from chequereader.cli import main
+
+    img = tmp_path / "f.png"
+    cv2.imwrite(str(img), field_image("1.234,56"))
+    out = tmp_path / "rows.jsonl"
+    r = CliRunner().invoke(main, ["read", str(img), "--field", "--locale", "eu", "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text().splitlines()[0])
+    assert (row["reading"], row["text"]) == ("1234.56", "1.234,56")

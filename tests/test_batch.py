@@ -296,13 +296,15 @@ def _graphs(draw):
 @settings(max_examples=40, deadline=None)
 @given(_graphs())
 def test_decode_random_graphs_returns_grammar_text(g) -> None:
+    from chequereader.amounts import amount_prior
     from chequereader.decode import decode
     from chequereader.grammar import get_grammar
     from chequereader.models.alphabet import DEFAULT
+    from chequereader.types import SegmentationGraph
 
     n, src, dst, pen, loc = g
     gram = get_grammar(loc)
-    d = decode(n, src, dst, pen, gram, DEFAULT, locale=loc)
+    d = decode(SegmentationGraph.of_arcs(n, src, dst), pen, gram.tables(DEFAULT), amount_prior(loc))
     assert d.status in ("ok", "rejected")
     assert 0.0 <= d.confidence <= 1.0
     if d.path is None:

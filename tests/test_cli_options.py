@@ -170,3 +170,24 @@ def test_one_spelling_for_output_everywhere():
                 ["train", "global"], ["train", "fields"], ["train", "average"], ["train", "mine"]):
         out = CliRunner().invoke(main, [*cmd, "--help"]).output
         assert "-o, --output" in out, cmd
+
+
+def test_the_reader_locales_of_the_cli_are_those_of_amounts() -> None:
+    import click
+
+    from chequereader.amounts import LOCALES
+    from chequereader.cli import main
+
+    for name in ("read", "evaluate", "calibrate", "inspect"):
+        cmd = main.commands[name]
+        opt = next(p for p in cmd.params if p.name == "locale")
+        assert isinstance(opt.type, click.Choice) and list(opt.type.choices) == ["auto", *LOCALES], name
+
+
+def test_synthesis_refuses_a_locale_it_cannot_write() -> None:
+    from chequereader.errors import ConfigError
+    from chequereader.synth.amounts import SYNTH_LOCALES, amount_text
+
+    assert set(SYNTH_LOCALES) == {"us", "in", "cl", "any"}
+    with pytest.raises(ConfigError, match="locale"):
+        amount_text(np.random.default_rng(0), "xx")

@@ -160,6 +160,30 @@ def test_calibrate_output_loads_with_pipeline(tmp_path: Path) -> None:
     assert r2.exit_code == 0, r2.output
 
 
+def test_amount_prior_keys_of_the_decode_table_are_read_as_prior_keys(tmp_path: Path) -> None:
+    from chequereader.amounts import PriorSettings, amount_prior
+    from chequereader.config import PRIOR_KEYS
+
+    assert "no_cents_penalty" in PRIOR_KEYS and "magnitude_penalty" in PRIOR_KEYS
+    old = load_config(_toml(tmp_path, "[decode]\nnbest = 3\nmagnitude_penalty = 0.0\n"
+                                      'free_digits = [["us", 5], ["any", 7]]\nno_cents_penalty = []\n'))
+    new = load_config(_toml(tmp_path, "[decode]\nnbest = 3\n[prior]\nmagnitude_penalty = 0.0\n"
+                                      'free_digits = [["us", 5], ["any", 7]]\nno_cents_penalty = []\n'))
+    assert old == new and old.decode.nbest == 3
+    assert old.prior == PriorSettings(magnitude_penalty=0.0, free_digits=(("us", 5), ("any", 7)),
+                                      no_cents_penalty=())
+    hash(old)  # a frozen config stays hashable (the batch keeps one reader per config)
+    us = amount_prior("us", old.prior)
+    assert (us.magnitude_penalty, us.free_digits, us.no_cents_penalty) == (0.0, 5, 0.0)
+    assert amount_prior("cl", old.prior).free_digits == 7
+    with pytest.raises(ConfigError, match="magnitude_penalty given in"):
+        load_config(_toml(tmp_path, "[decode]\nmagnitude_penalty = 1.0\n[prior]\nmagnitude_penalty = 2.0\n"))
+    with pytest.raises(ConfigError, match="unknown key 'no_such_key'"):
+        load_config(_toml(tmp_path, "[prior]\nno_such_key = 1\n"))
+    with pytest.raises(ConfigError, match="unknown key 'no_such_key'"):
+        load_config(_toml(tmp_path, "[decode]\nno_such_key = 1\n"))
+
+
 def test_pipeline_toml_writes_only_keys_a_pipeline_file_may_hold(tmp_path: Path) -> None:
     from chequereader.calibration import fit
     from chequereader.decode import DecodeConfig
@@ -172,3 +196,10 @@ def test_pipeline_toml_writes_only_keys_a_pipeline_file_may_hold(tmp_path: Path)
     assert "reject_threshold" not in text and "weights_cl" not in text
     got = load_config(_toml(tmp_path, text))
     assert got.decode.nbest == 3 and got.weights == "default" and got.calibration == cal
+    # the [prior] table round-trips too
+    from chequereader.amounts import PriorSettings
+
+    cfg = dataclasses.replace(cfg, prior=PriorSettings(no_cents_penalty=(("us", 3.0),), magnitude_confidence=False))
+    text = pipeline_toml(cfg, cal)
+    assert "[prior]" in text
+    assert load_config(_toml(tmp_path, text)).prior == cfg.prior

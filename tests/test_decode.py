@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from chequereader.amounts import PriorSettings, amount_prior
 from chequereader.decode import (
     DecodeConfig,
+    Decoded,
     decode,
     forward,
     forward_criterion,
@@ -18,12 +21,25 @@ from chequereader.decode import (
     viterbi,
 )
 from chequereader.errors import ConfigError
-from chequereader.grammar import canonical_amount, get_grammar
+from chequereader.grammar import Grammar, canonical_amount, get_grammar
 from chequereader.models.alphabet import DEFAULT
+from chequereader.types import SegmentationGraph
 
 US = get_grammar("us")
 ANY = get_grammar("any")
 C = len(DEFAULT)
+
+
+def dec(n_nodes, src, dst, pen, grammar, *, config=None, prior=None, locale=None,
+        raised_from=-1, **settings) -> Decoded:
+    """:func:`decode` on the graph of these arcs: the grammar's own locale reads the texts
+    (``any`` for bare tables) unless ``locale`` or ``prior`` says otherwise; ``settings``
+    change ``config``'s."""
+    loc = locale or getattr(grammar, "locale", "any")
+    tt = grammar.tables(DEFAULT) if isinstance(grammar, Grammar) else grammar
+    cfg = replace(config or DecodeConfig(), **settings)
+    graph = SegmentationGraph.of_arcs(n_nodes, src, dst, raised_from=raised_from)
+    return decode(graph, pen, tt, prior or amount_prior(loc), cfg)
 
 
 def pens(*rows: dict[str, float]) -> np.ndarray:
@@ -88,7 +104,7 @@ def test_empty_graph(n_nodes: int) -> None:
     assert viterbi(n_nodes, src, dst, pen, US, DEFAULT) is None
     assert forward(n_nodes, src, dst, pen, US, DEFAULT) == math.inf
     assert nbest(n_nodes, src, dst, pen, US, DEFAULT) == []
-    d = decode(n_nodes, src, dst, pen, US, DEFAULT)
+    d = dec(n_nodes, src, dst, pen, US)
     assert (d.status, d.amount, d.confidence, d.alternatives, d.path) == ("rejected", None, 0.0, (), None)
 
 
@@ -96,7 +112,7 @@ def test_no_accepted_path() -> None:
     pen = pens({"$": 0.1}, {"-": 0.1})  # "$-" is no amount
     assert viterbi(3, [0, 1], [1, 2], pen, US, DEFAULT) is None
     assert forward(3, [0, 1], [1, 2], pen, US, DEFAULT) == math.inf
-    d = decode(3, [0, 1], [1, 2], pen, US, DEFAULT)
+    d = dec(3, [0, 1], [1, 2], pen, US)
     assert d.status == "rejected" and d.amount is None and d.confidence == 0.0
 
 
@@ -113,7 +129,7 @@ def test_invalid_inputs_raise_config_error() -> None:
     with pytest.raises(ConfigError, match="finals"):
         viterbi(2, [0], [1], pen, US, DEFAULT, finals=[5])
     with pytest.raises(ConfigError, match="reject_threshold"):
-        decode(2, [0], [1], pen, US, DEFAULT, reject_threshold=2.0)
+        dec(2, [0], [1], pen, US, reject_threshold=2.0)
 
 
 # -- Viterbi ----------------------------------------------------------------------------
@@ -322,7 +338,7 @@ def test_torch_constrained_and_criterion() -> None:
 
 def test_dominant_path_is_confident() -> None:
     pen = pens({"4": 0.01, "9": 9.0}, {"2": 0.02, "7": 8.0})
-    d = decode(3, [0, 1], [1, 2], pen, US, DEFAULT)
+    d = dec(3, [0, 1], [1, 2], pen, US)
     assert (d.status, d.text, d.amount) == ("ok", "42", "42")
     assert d.confidence == pytest.approx(1.0, abs=1e-3)
     assert d.path is not None and d.path.arcs == (0, 1)
@@ -331,12 +347,12 @@ def test_dominant_path_is_confident() -> None:
 
 def test_tie_is_half_and_rejected_above_threshold() -> None:
     pen = pens({"3": 1.0, "5": 1.0})
-    d = decode(2, [0], [1], pen, US, DEFAULT)
+    d = dec(2, [0], [1], pen, US)
     assert d.confidence == pytest.approx(0.5)
     assert {a.amount for a in d.alternatives} == {"3", "5"}
     assert sum(a.confidence for a in d.alternatives) == pytest.approx(1.0)
     assert d.amount == "3"  # equal confidence: the first of the n-best list (lowest class)
-    r = decode(2, [0], [1], pen, US, DEFAULT, reject_threshold=0.6)
+    r = dec(2, [0], [1], pen, US, reject_threshold=0.6)
     assert r.status == "rejected" and r.amount == "3" and r.text == "3"
 
 
@@ -344,7 +360,7 @@ def test_texts_of_one_amount_add_up() -> None:
     # "$12" (1.0 + 0 + 0) and "12" (0.5 + 0) spell the same amount; "17" another one.
     src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
     pen = pens({"$": 1.0}, {"1": 0.0}, {"2": 0.0, "7": 1.5}, {"1": 0.5}, {})
-    d = decode(4, src, dst, pen, US, DEFAULT)
+    d = dec(4, src, dst, pen, US)
     z = math.exp(-1.0) + math.exp(-0.5) + math.exp(-2.5) + math.exp(-2.0)
     assert d.amount == "12" and d.text == "12"
     assert d.confidence == pytest.approx((math.exp(-1.0) + math.exp(-0.5)) / z)
@@ -356,22 +372,22 @@ def test_at_least_five_distinct_amounts() -> None:
     # Ten digits on one arc, and "$" variants of each: 20 texts, 10 amounts.
     pen = pens({"$": 3.0}, {str(k): 0.1 * k for k in range(10)})
     pen = np.vstack([pen, pens({str(k): 0.1 * k + 0.05 for k in range(10)})])
-    d = decode(3, [0, 1, 0], [1, 2, 2], pen, US, DEFAULT, config=DecodeConfig(depth=4))
+    d = dec(3, [0, 1, 0], [1, 2, 2], pen, US, config=DecodeConfig(depth=4))
     amounts = [a.amount for a in d.alternatives]
     assert amounts == ["0", "1", "2", "3", "4"]
     confs = [a.confidence for a in d.alternatives]
     assert confs == sorted(confs, reverse=True)
     assert all(canonical_amount(a.text, "us") == a.amount for a in d.alternatives)
-    d3 = decode(3, [0, 1, 0], [1, 2, 2], pen, US, DEFAULT, nbest=3)
+    d3 = dec(3, [0, 1, 0], [1, 2, 2], pen, US, nbest=3)
     assert len(d3.alternatives) == 3
 
 
 def test_decode_locale_reading() -> None:
     # "1.234" only cl accepts: 1234 with the union grammar.
     pen = pens({"1": 0.1}, {".": 0.1}, {"2": 0.1}, {"3": 0.1}, {"4": 0.1})
-    d = decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, ANY, DEFAULT)
+    d = dec(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, ANY)
     assert (d.text, d.amount, d.status) == ("1.234", "1234", "ok")
-    assert decode(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, US, DEFAULT).amount is None
+    assert dec(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], pen, US).amount is None
 
 
 def _search_by_widening(g, pen, tt, beta, n_alt, cfg, locale):
@@ -438,28 +454,23 @@ def test_union_with_trie_equals_sorting_the_union(locale) -> None:
     assert np.array_equal(Q, _pair_penalties(ref, pen, log=True))
 
 
-def _decode_chain(text: str, config=None, changes=(), other: float = 20.0, raised_from: int = -1):
+def _decode_chain(text: str, settings=None, changes=(), other: float = 20.0, raised_from: int = -1):
     """Decode a chain graph that spells ``text`` (penalty 0, every other class ``other``) with
-    the US grammar; ``changes`` are ``(position, char, penalty)`` overrides."""
-    from chequereader.decode import decode
-    from chequereader.grammar import get_grammar
-    from chequereader.models.alphabet import DEFAULT
-
+    the US grammar and prior (with ``settings``, a PriorSettings); ``changes`` are
+    ``(position, char, penalty)`` overrides."""
     n = len(text)
     pen = np.full((n, len(DEFAULT)), other)
     for k, ch in enumerate(text):
         pen[k, DEFAULT.index(ch)] = 0.0
     for k, ch, p in changes:
         pen[k, DEFAULT.index(ch)] = p
-    return decode(n + 1, np.arange(n), np.arange(1, n + 1), pen, get_grammar("us").tables(DEFAULT),
-                  DEFAULT, locale="us", config=config, raised_from=raised_from)
+    return dec(n + 1, np.arange(n), np.arange(1, n + 1), pen, get_grammar("us").tables(DEFAULT),
+               prior=amount_prior("us", settings), raised_from=raised_from)
 
 
 def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
-    from chequereader.decode import DecodeConfig
-
     slash_like_one = ((5, "/", 2.0), (5, "1", 0.5))  # the slash looks a little more like a 1
-    plain = _decode_chain("36000/100", DecodeConfig(magnitude_penalty=0.0, no_cents_penalty=()),
+    plain = _decode_chain("36000/100", PriorSettings(magnitude_penalty=0.0, no_cents_penalty=()),
                           slash_like_one)
     assert plain.amount == "360001100" and 0.75 < plain.confidence < 0.85
     prior = _decode_chain("36000/100", changes=slash_like_one)
@@ -469,70 +480,61 @@ def test_amount_prior_prefers_cents_over_a_slash_read_as_one():
 
 
 def test_us_fraction_whose_slash_was_read_as_1_is_also_read_as_a_fraction():
-    from chequereader.decode import DecodeConfig
-
     # "540 00/100" with the '/' looking much more like a 1 (by 14 nats): the text 540001100.
     slash_as_one = ((5, "/", 14.5), (5, "1", 0.5))
-    off = _decode_chain("54000/100", DecodeConfig(slash_one_penalty=()), slash_as_one)
+    off = _decode_chain("54000/100", PriorSettings(slash_one_penalty=()), slash_as_one)
     assert off.text == "540001100" and off.amount != "540.00"
     d = _decode_chain("54000/100", changes=slash_as_one)
     assert d.amount == "540.00" and d.text == "540001100" and d.confidence > 0.5
-    r = DecodeConfig().readings
-    assert ("6.98", pytest.approx(np.exp(-3.0))) in r("6981100", "$6981100", "us")
+    r = amount_prior("us").readings
+    assert ("6.98", pytest.approx(np.exp(-3.0))) in r("6981100", "$6981100")
     # at least one integer digit and the two of the cents before "1100"; not other locales
-    assert [a for a, _ in r("251100", "251100", "us")] == ["251100", "2511.00"]
-    assert [a for a, _ in r("6981100", "6981100", "in")] == ["6981100"]
+    assert [a for a, _ in r("251100", "251100")] == ["251100", "2511.00"]
+    assert [a for a, _ in amount_prior("in").readings("6981100", "6981100")] == ["6981100"]
 
 
 def test_indian_lone_dash_is_a_slash_dash_whose_slash_was_read_as_1():
-    from chequereader.decode import DecodeConfig, decode
-    from chequereader.grammar import get_grammar
-    from chequereader.models.alphabet import DEFAULT
-
-    def read(config=None):
+    def read(settings=None):
         # "190/-" whose '/' looks a little more like a 1 (by 2 nats)
         text = "190/-"
         pen = np.full((len(text), len(DEFAULT)), 20.0)
         for k, ch in enumerate(text):
             pen[k, DEFAULT.index(ch)] = 0.0
         pen[3, DEFAULT.index("/")], pen[3, DEFAULT.index("1")] = 2.5, 0.5
-        return decode(len(text) + 1, np.arange(len(text)), np.arange(1, len(text) + 1), pen,
-                      get_grammar("in").tables(DEFAULT), DEFAULT, locale="in", config=config)
+        return dec(len(text) + 1, np.arange(len(text)), np.arange(1, len(text) + 1), pen,
+                   get_grammar("in").tables(DEFAULT), prior=amount_prior("in", settings))
 
-    off = read(DecodeConfig(lone_dash_penalty=()))
+    off = read(PriorSettings(lone_dash_penalty=()))
     assert off.amount == "1901" and off.text == "1901-" and off.confidence > 0.85
     on = read()
     assert on.amount == "190" and on.text == "190/-" and on.confidence > 0.7
     assert "1901" in [a.amount for a in on.alternatives]
-    cfg = DecodeConfig()
-    assert cfg.text_penalty("1901-", "in") == 3.0 and cfg.text_penalty("190/-", "in") == 0.0
-    assert cfg.text_penalty("1901-", "us") == 0.0 and cfg.text_penalty("1901.-", "cl") == 0.0
+    assert amount_prior("in").text_penalty("1901-") == 3.0
+    assert amount_prior("in").text_penalty("190/-") == 0.0
+    assert amount_prior("us").text_penalty("1901-") == 0.0
+    assert amount_prior("cl").text_penalty("1901.-") == 0.0
 
 
 def test_prior_penalty_per_locale():
-    from chequereader.decode import DecodeConfig
-
-    cfg = DecodeConfig()
-    assert cfg.prior_penalty("123456.78", "us") == 0.0
-    assert cfg.prior_penalty("1234567.00", "us") == pytest.approx(2.3)
-    assert cfg.prior_penalty("1234567", "us") == pytest.approx(2.3 + 4.6)  # and no cents
-    assert cfg.prior_penalty("1234", "us") == pytest.approx(4.6)
-    assert cfg.prior_penalty("1234567", "cl") == 0.0  # pesos have no cents
-    assert cfg.prior_penalty("1500", "in") == 0.0  # "1,500/-"
-    assert cfg.prior_penalty("123456789", "in") == pytest.approx(2.3)
-    assert cfg.prior_penalty(None, "us") == 0.0
-    off = DecodeConfig(magnitude_penalty=0, no_cents_penalty=())
-    assert off.prior_penalty("123456789012", "us") == 0.0
-    assert DecodeConfig(magnitude_penalty=0).prior_penalty("12", "us") == pytest.approx(4.6)
+    us, cl, in_ = amount_prior("us"), amount_prior("cl"), amount_prior("in")
+    assert us.prior_penalty("123456.78") == 0.0
+    assert us.prior_penalty("1234567.00") == pytest.approx(2.3)
+    assert us.prior_penalty("1234567") == pytest.approx(2.3 + 4.6)  # and no cents
+    assert us.prior_penalty("1234") == pytest.approx(4.6)
+    assert cl.prior_penalty("1234567") == 0.0  # pesos have no cents
+    assert in_.prior_penalty("1500") == 0.0  # "1,500/-"
+    assert in_.prior_penalty("123456789") == pytest.approx(2.3)
+    assert us.prior_penalty(None) == 0.0
+    off = amount_prior("us", PriorSettings(magnitude_penalty=0, no_cents_penalty=()))
+    assert off.prior_penalty("123456789012") == 0.0
+    assert amount_prior("us", PriorSettings(magnitude_penalty=0)).prior_penalty("12") == pytest.approx(4.6)
 
 
 def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
-    from chequereader.decode import DecodeConfig
-
     # "5 31/100" whose slash looks more like a 1 (by 3.0 nats): read as 5311100 without the
     # US cents prior; with it, 5.31 (the 7-digit reading also pays the magnitude prior).
     slash_like_one = ((3, "/", 3.5), (3, "1", 0.5))
-    plain = _decode_chain("531/100", DecodeConfig(no_cents_penalty=(), magnitude_confidence=False),
+    plain = _decode_chain("531/100", PriorSettings(no_cents_penalty=(), magnitude_confidence=False),
                           slash_like_one)
     assert plain.amount == "5311100"
     prior = _decode_chain("531/100", changes=slash_like_one)
@@ -540,38 +542,36 @@ def test_us_prior_prefers_a_fraction_over_cents_read_as_digits():
 
 
 def test_an_amount_far_beyond_the_locale_size_is_not_reported_as_sure():
-    from chequereader.decode import DecodeConfig
-
     # one clean reading, no rival: a date line "11132022" read as a US amount
     big = _decode_chain("1113202.22")
-    off = _decode_chain("1113202.22", DecodeConfig(magnitude_confidence=False))
+    off = _decode_chain("1113202.22", PriorSettings(magnitude_confidence=False))
     assert big.amount == off.amount == "1113202.22"
     assert off.confidence > 0.9 and big.posterior == pytest.approx(off.posterior)
     assert big.confidence == pytest.approx(off.confidence * np.exp(-2.3), rel=1e-6)  # 7 digits, 6 free
     assert _decode_chain("111320.22").confidence > 0.9  # six integer digits cost nothing
-    assert DecodeConfig().magnitude("123456789", "in") == pytest.approx(2.3)
-    assert DecodeConfig().magnitude("12345678", "cl") == 0.0 and DecodeConfig().magnitude(None, "us") == 0.0
+    assert amount_prior("in").magnitude("123456789") == pytest.approx(2.3)
+    assert amount_prior("cl").magnitude("12345678") == 0.0 and amount_prior("us").magnitude(None) == 0.0
+
 
 def test_unreadable_hypothesis_lowers_confidence_when_every_path_is_poor() -> None:
     good = pens({"4": 0.01, "9": 30.0}, {"2": 0.02, "7": 30.0})
     poor = pens({"4": 9.0, "9": 30.0}, {"2": 9.0, "7": 30.0})  # one reading, but a bad one
     # US prior off: "42" alone; the per-character rubbish factor off too (tested below)
-    on = DecodeConfig(unreadable_penalty=8.0, no_cents_penalty=(), rubbish_penalty=math.inf)
+    on = DecodeConfig(unreadable_penalty=8.0, rubbish_penalty=math.inf)
+    no_cents_off = amount_prior("us", PriorSettings(no_cents_penalty=()))
     off = DecodeConfig(rubbish_penalty=math.inf)
-    assert decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=off).confidence == pytest.approx(1.0)
-    d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=on)
+    assert dec(3, [0, 1], [1, 2], poor, US, config=off).confidence == pytest.approx(1.0)
+    d = dec(3, [0, 1], [1, 2], poor, US, config=on, prior=no_cents_off)
     assert d.amount == "42" and d.status == "rejected"
     assert d.confidence == pytest.approx(1.0 / (1.0 + math.exp(18.0 - 8.0)), rel=1e-3)
-    assert decode(3, [0, 1], [1, 2], good, US, DEFAULT, config=on).confidence > 0.999
+    assert dec(3, [0, 1], [1, 2], good, US, config=on, prior=no_cents_off).confidence > 0.999
 
 
 def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
-    from chequereader.decode import DecodeConfig
+    def read(text: str, settings: PriorSettings | None = None):
+        return _decode_chain(text, settings, other=30.0)
 
-    def read(text: str, config: DecodeConfig | None = None):
-        return _decode_chain(text, config, other=30.0)
-
-    off = DecodeConfig(lost_point_penalty=())
+    off = PriorSettings(lost_point_penalty=())
     assert read("$5549800", off).amount == "5549800"
     # 7 digits without cents: the reading with its point lost wins, from the same text
     d = read("$5549800")
@@ -587,21 +587,19 @@ def test_us_text_of_digits_alone_is_also_read_with_a_lost_decimal_point():
     for text in ("$19005-", "$19,005", "$190.05"):
         d = read(text)
         assert d.confidence > 0.99 and "190.05" not in [a.amount for a in d.alternatives[1:]]
-    assert DecodeConfig().readings("19005", "19005", "cl") == [("19005", 1.0)]
+    assert amount_prior("cl").readings("19005", "19005") == [("19005", 1.0)]
 
 
 def test_superscript_cents_are_read_from_the_raised_run_whatever_follows_them():
-    from chequereader.decode import DecodeConfig
-
-    def read(text: str, raised_from: int, config: DecodeConfig | None = None):
-        return _decode_chain(text, config, other=30.0, raised_from=raised_from)
+    def read(text: str, raised_from: int, settings: PriorSettings | None = None):
+        return _decode_chain(text, settings, other=30.0, raised_from=raised_from)
 
     # "343 ^48/100" with its small '/' read as a 1 and its "00" as one 0: the field ends in a
     # raised run from node 3 (the 4 of the cents); without it a lost point is the best guess.
     assert read("34348110", -1).amount == "343481.10"
     d = read("34348110", 3)
     assert d.amount == "343.48" and d.text == "34348110"
-    assert read("34348110", 3, DecodeConfig(raised_cents_penalty=math.inf)).amount == "343481.10"
+    assert read("34348110", 3, PriorSettings(raised_cents_penalty=math.inf)).amount == "343481.10"
     # "$589.^13" whose '.' was lost: a lost point alone is a guess, raised cents are likelier
     lost = read("$58913", -1)
     assert lost.amount == "589.13" and lost.confidence < 0.7
@@ -619,17 +617,17 @@ def test_rubbish_factor_lowers_the_confidence_of_poorly_matching_characters() ->
     # of each character (mass exp(-j)) makes a poor match less sure, a good one stays sure.
     good = pens({"4": 0.5, "9": 30.0}, {"2": 0.5, "7": 30.0})
     poor = pens({"4": 19.0, "9": 40.0}, {"2": 21.0, "7": 40.0})
-    cfg = DecodeConfig(no_cents_penalty=(), rubbish_penalty=20.0)
-    g = decode(3, [0, 1], [1, 2], good, US, DEFAULT, config=cfg)
+    cfg = DecodeConfig(rubbish_penalty=20.0)
+    prior = amount_prior("us", PriorSettings(no_cents_penalty=()))
+    g = dec(3, [0, 1], [1, 2], good, US, config=cfg, prior=prior)
     assert g.amount == "42" and g.confidence > 0.999 and g.status == "ok"
-    d = decode(3, [0, 1], [1, 2], poor, US, DEFAULT, config=cfg)
+    d = dec(3, [0, 1], [1, 2], poor, US, config=cfg, prior=prior)
     want = 1.0 / (1.0 + math.exp(19.0 - 20.0)) / (1.0 + math.exp(21.0 - 20.0))
     assert d.amount == "42" and d.confidence == pytest.approx(want, rel=1e-6)
     assert d.status == "rejected"  # about 0.2 < 0.5
     assert d.posterior == pytest.approx(1.0) and g.posterior == pytest.approx(1.0)
     assert d.alternatives[0].confidence == pytest.approx(want, rel=1e-6)
-    off = decode(3, [0, 1], [1, 2], poor, US, DEFAULT,
-                 config=DecodeConfig(no_cents_penalty=(), rubbish_penalty=math.inf))
+    off = dec(3, [0, 1], [1, 2], poor, US, config=DecodeConfig(rubbish_penalty=math.inf), prior=prior)
     assert off.confidence == pytest.approx(1.0)
 
 
@@ -637,19 +635,60 @@ def test_decode_keeps_its_caches_out_of_the_frozen_objects() -> None:
     import dataclasses
     import gc
 
-    from chequereader.decode import _DERIVED, DecodeConfig
+    from chequereader._cache import DERIVED
 
-    tt = get_grammar("us").tables(DEFAULT)
+    grammar = get_grammar("us")
+    tt = grammar.tables(DEFAULT)
     cfg = DecodeConfig(nbest=3)
+    prior = amount_prior("us")
     src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
     pen = np.full((5, len(DEFAULT)), 9.0)
     pen[:, DEFAULT.chars.index("1")] = 0.5
-    d = decode(4, src, dst, pen, tt, DEFAULT, config=cfg, locale="us")
-    assert d.amount is not None
-    assert not [k for k in vars(tt) if k.startswith("_")]
-    assert set(vars(cfg)) == {f.name for f in dataclasses.fields(cfg)}
-    assert id(cfg) in _DERIVED and id(tt) in _DERIVED
-    key = id(cfg)
-    del cfg
+    d = dec(4, src, dst, pen, tt, config=cfg, prior=prior)
+    assert d.amount is not None and grammar.accepts("$1.11")
+    assert tt.walk([1]) and tt.by_dst and tt.by_src  # the tables' derived values, computed
+    for obj in (tt, cfg, prior, grammar):  # nothing written into the frozen objects
+        assert set(vars(obj)) == {f.name for f in dataclasses.fields(obj)}, type(obj)
+    assert id(tt) in DERIVED and id(grammar) in DERIVED
+    fresh = dataclasses.replace(tt)
+    assert fresh.by_dst[0] is not None and id(fresh) in DERIVED
+    key = id(fresh)
+    del fresh
     gc.collect()
-    assert key not in _DERIVED  # an entry goes with its object
+    assert key not in DERIVED  # an entry goes with its object
+
+
+def test_decode_reads_a_segmentation_graph_into_a_typed_result() -> None:
+    from chequereader.decode import Decoding
+
+    # "$12" (1.0 + 0 + 0) and "12" (0.5 + 0) spell one amount; "17" another one
+    src, dst = [0, 1, 2, 0, 2], [1, 2, 3, 2, 3]
+    pen = pens({"$": 1.0}, {"1": 0.0}, {"2": 0.0, "7": 1.5}, {"1": 0.5}, {})
+    graph = SegmentationGraph.of_arcs(4, src, dst)
+    assert graph.n_arcs == 5 and graph.raised_from == -1 and graph.images.shape[0] == 5
+    cfg = DecodeConfig(rubbish_penalty=math.inf)
+    d = decode(graph, pen, get_grammar("us").tables(DEFAULT), amount_prior("any"), cfg)
+    assert isinstance(d, Decoded) and Decoding is Decoded
+    z = math.exp(-1.0) + math.exp(-0.5) + math.exp(-2.5) + math.exp(-2.0)
+    assert d.forward == pytest.approx(-math.log(z))
+    assert d.forward == pytest.approx(forward(4, src, dst, pen, US, DEFAULT))
+    assert (d.status, d.amount, d.text) == ("ok", "12", "12")
+    assert d.path is not None and d.path.text == "12" and d.path.arcs == (3, 2)
+    assert [a.amount for a in d.alternatives] == ["12", "17"]
+    assert d.posterior == pytest.approx(d.confidence)  # no rubbish factor
+    assert d.confidence == pytest.approx((math.exp(-1.0) + math.exp(-0.5)) / z)
+    # the prior's locale reads the texts: the US prior weighs amounts without cents, and
+    # reads "$12" as 12 either way
+    us = decode(graph, pen, get_grammar("us").tables(DEFAULT), amount_prior("us"), cfg)
+    assert us.amount == "12" and us.forward == pytest.approx(d.forward)
+    # nothing accepted: rejected, no amount, no forward mass
+    none = decode(SegmentationGraph.of_arcs(2, [0], [1]), pens({"-": 0.1}),
+                  get_grammar("us").tables(DEFAULT), amount_prior("us"))
+    assert (none.status, none.amount, none.confidence, none.forward) == ("rejected", None, 0.0, math.inf)
+    # the wrong things in the wrong places are named
+    with pytest.raises(ConfigError, match="graph"):
+        decode((4, src, dst), pen, get_grammar("us").tables(DEFAULT), amount_prior("us"))
+    with pytest.raises(ConfigError, match="GrammarTables"):
+        decode(graph, pen, US, amount_prior("us"))
+    with pytest.raises(ConfigError, match="prior"):
+        decode(graph, pen, get_grammar("us").tables(DEFAULT), "us")

@@ -21,6 +21,7 @@ from chequereader.train.global_training import (
     make_field_graphs,
     save_field_graphs,
 )
+from chequereader.types import SegmentationGraph
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +32,28 @@ def graphs():
 def test_field_graphs_are_reproducible_and_round_trip(graphs, tmp_path):
     again = make_field_graphs(FontGlyphs(fonts=[]), 12, seed=3, locales=("us", "cl"))
     assert [g.text for g in graphs] == [g.text for g in again]
-    assert all(np.array_equal(a.images, b.images) for a, b in zip(graphs, again))
+    assert all(np.array_equal(a.graph.images, b.graph.images) for a, b in zip(graphs, again))
     assert [g.locale for g in graphs[:4]] == ["us", "cl", "us", "cl"]
+    # one graph type: the reader's SegmentationGraph, its candidates kept as float16
+    assert all(isinstance(f.graph, SegmentationGraph) and f.graph.images.dtype == np.float16
+               and f.graph.boxes.shape == (f.n_arcs, 4) for f in graphs)
     p = tmp_path / "g.npz"
     save_field_graphs(graphs, p)
     back = load_field_graphs(p)
     assert len(back) == len(graphs)
-    for a, b in zip(graphs, back):
-        assert (a.n_nodes, a.text, a.amount, a.locale) == (b.n_nodes, b.text, b.amount, b.locale)
+    for f, h in zip(graphs, back):
+        a, b = f.graph, h.graph
+        assert (a.n_nodes, f.text, f.amount, f.locale) == (b.n_nodes, h.text, h.amount, h.locale)
         assert np.array_equal(a.src, b.src) and np.array_equal(a.dst, b.dst)
         assert np.array_equal(a.images, b.images) and np.array_equal(a.geometric, b.geometric)
+        assert np.array_equal(a.boxes, b.boxes)
+    # a cache written before boxes were kept still loads
+    with np.load(p) as z:
+        old = {k: z[k] for k in z.files if k != "boxes"}
+    np.savez(tmp_path / "old.npz", **old)
+    again = load_field_graphs(tmp_path / "old.npz")
+    assert [f.text for f in again] == [f.text for f in graphs]
+    assert all(np.array_equal(x.graph.images, y.graph.images) for x, y in zip(again, graphs))
 
 
 def test_criterion_is_a_negative_log_posterior_and_training_lowers_it(graphs):
@@ -167,8 +180,8 @@ def test_printed_training_amounts_are_upright_and_tagged_by_share():
     b = make_field_graphs(hand, 6, seed=5, locales=("us",), printed=1.0, printed_pool=printed)
     c = make_field_graphs(hand, 6, seed=5, locales=("us",), printed=0.0, printed_pool=printed)
     # share 0 keeps the random stream (and the fields) of before; share 1 prints every amount
-    assert all(np.array_equal(x.images, y.images) for x, y in zip(a, c))
-    assert any(x.images.shape != y.images.shape or not np.array_equal(x.images, y.images)
+    assert all(np.array_equal(x.graph.images, y.graph.images) for x, y in zip(a, c))
+    assert any(x.graph.images.shape != y.graph.images.shape or not np.array_equal(x.graph.images, y.graph.images)
                for x, y in zip(a, b))
     # printed amounts carry no superscript markup: their text is what was printed
     assert all("^" not in g.text for g in b)
@@ -179,9 +192,9 @@ def test_touch_option_changes_only_the_touching_chance():
     a = make_field_graphs(hand, 6, seed=7, locales=("us",))
     same = make_field_graphs(hand, 6, seed=7, locales=("us",), touch=0.2)  # the config's own
     more = make_field_graphs(hand, 6, seed=7, locales=("us",), touch=1.0)
-    assert all(np.array_equal(x.images, y.images) for x, y in zip(a, same))
+    assert all(np.array_equal(x.graph.images, y.graph.images) for x, y in zip(a, same))
     assert a[0].text == more[0].text  # (later amounts differ: touching draws more numbers)
-    assert any(x.images.shape != y.images.shape or not np.array_equal(x.images, y.images)
+    assert any(x.graph.images.shape != y.graph.images.shape or not np.array_equal(x.graph.images, y.graph.images)
                for x, y in zip(a, more))
 
 

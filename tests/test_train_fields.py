@@ -90,7 +90,7 @@ def test_labelled_graphs_locate_the_zone_that_spells_the_amount_on_whole_cheques
     for g, row in zip(lg.graphs, lg.rows):
         # the zone trained on is a field-size crop, not the page
         t = truth[row.file.split("/")[-1]]
-        assert g.n_nodes - 1 < 60 and int(t["field_w"]) > 0
+        assert g.graph.n_nodes - 1 < 60 and int(t["field_w"]) > 0
 
 
 def test_split_rows_is_seeded_and_disjoint(tmp_path):

@@ -10,6 +10,10 @@ import numpy as np
 from .._validate import check_in
 from ..amounts import LOCALES, group_digits  # noqa: F401  (re-exported)
 
+#: The locales :func:`amount_text` writes amounts of (a locale the reader reads is not
+#: necessarily one synthesis can write).
+SYNTH_LOCALES = ("us", "in", "cl", "any")
+
 
 # --------------------------------------------------------------------------------------------
 # amounts per locale
@@ -40,7 +44,7 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
     canonical : str
         Digits with optional ``.`` and two decimals: ``"1234.56"``, ``"52931"``.
     """
-    check_in(locale, LOCALES, "locale")
+    check_in(locale, SYNTH_LOCALES, "locale")
     if locale == "any":
         locale = ("us", "in", "cl")[int(rng.integers(3))]
     u = rng.random

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .._validate import check_in, check_range
 from ..errors import ConfigError
 from ..types import BBox
-from .amounts import LOCALES, amount_text, legal_words
+from .amounts import SYNTH_LOCALES, amount_text, legal_words
 from .fields import FieldSynthConfig, compose_ink
 from .glyphs import HANDWRITING_FONT_GLOBS, FontGlyphs, GlyphSource, NpzDigitPool, dejavu_font
 from .ink import bitonal, crop_ink, jpeg_roundtrip, resize_ink, security_background
@@ -401,7 +401,7 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     digits; when none is installed, a warning is logged (``chequereader`` logger) and
     procedural pen strokes draw them all.
     """
-    check_in(locale, LOCALES, "locale")
+    check_in(locale, SYNTH_LOCALES, "locale")
     n = int(check_range(count, "count", 0))
     fmts = tuple(formats)
     if not fmts:

@@ -18,7 +18,7 @@ from .._validate import check_in
 from ..amounts import WRITTEN_SYMBOLS as SYMBOLS  # with the rupee sign
 from ..errors import ConfigError
 from ..types import BBox
-from .amounts import LOCALES, amount_text
+from .amounts import SYNTH_LOCALES, amount_text
 from .glyphs import GlyphSource
 from .ink import jpeg_roundtrip, resize_ink, security_background, shear_ink
 
@@ -408,7 +408,7 @@ def compose_field(text: str, digits: GlyphSource, rng: np.random.Generator,
 def synth_strings(pool: GlyphSource, n: int, rng: np.random.Generator, locale: str = "us",
                   config: FieldSynthConfig = FieldSynthConfig()) -> Iterator[tuple[SynthField, str]]:
     """Yield ``n`` pairs ``(SynthField, canonical amount)`` drawn with :func:`amount_text`."""
-    check_in(locale, LOCALES, "locale")
+    check_in(locale, SYNTH_LOCALES, "locale")
     for _ in range(int(n)):
         written, canon = amount_text(rng, locale)
         yield compose_field(written, pool, rng, config), canon

@@ -34,7 +34,13 @@ from ..amounts import CURRENCY_SIGNS, written_forms  # written_forms: re-exporte
 from ..errors import ChequeReaderError, ConfigError
 from ..grammar import get_grammar
 from ..io.manifest import LabelRow, read_manifest
-from .global_training import LABEL_SEP, FieldGraph, label_path, label_path_penalty
+from .global_training import (
+    LABEL_SEP,
+    TrainingField,
+    label_path,
+    label_path_penalty,
+    training_graph,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def x9_items(path: str | Path) -> tuple[list[LabelledItem], list[tuple[str, str]
 class LabelledGraphs:
     """Graphs built from labelled scans, and the scans left out with the reason."""
 
-    graphs: list[FieldGraph]
+    graphs: list[TrainingField]
     rows: list[LabelRow | LabelledItem]  # the scan of each graph
     skipped: list[tuple[str, str]]  # (file, reason)
 
@@ -105,7 +111,7 @@ def labelled_graphs(
     cfg = PipelineConfig(weights=weights)
     model = load_model(weights)
     tables = get_grammar(locale).tables(model.alphabet)
-    graphs: list[FieldGraph] = []
+    graphs: list[TrainingField] = []
     kept: list[LabelRow | LabelledItem] = []
     skipped: list[tuple[str, str]] = []
     for row in rows:
@@ -121,12 +127,11 @@ def labelled_graphs(
         # an X9 item is a whole cheque whatever ``field`` says
         whole = not field or getattr(row, "page", None) is not None
         images = [f.image for f in locate_fields(page.image, cfg.locate)[:max_fields]] if whole else [page.image]
-        best: tuple[float, FieldGraph] | None = None
+        best: tuple[float, TrainingField] | None = None
         for img in images:
             g = unrestricted(build_graph(segment(clean_field(img, cfg.clean, locale), cfg.segment),
                                          cfg.lattice, locale))
-            fg = FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
-                            g.geometric.astype(np.float32), LABEL_SEP.join(forms), row.amount, locale)
+            fg = TrainingField(training_graph(g), LABEL_SEP.join(forms), row.amount, locale)
             if not fg.n_arcs:
                 continue
             if not whole:  # a field crop is the field
@@ -147,7 +152,7 @@ def labelled_graphs(
     return LabelledGraphs(graphs, kept, skipped)
 
 
-def aligned_characters(graphs: Sequence[FieldGraph], model: Any, tables: dict[str, Any],
+def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any],
                        max_penalty: float = 25.0) -> tuple[np.ndarray, np.ndarray]:
     """The characters of the user's fields, cut where the label says they are.
 
@@ -160,11 +165,12 @@ def aligned_characters(graphs: Sequence[FieldGraph], model: Any, tables: dict[st
     """
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for g in graphs:
+    for f in graphs:
+        g = f.graph
         if not g.n_arcs:
             continue
         pen = model.predict(g.images.astype(np.float32)).astype(np.float64) + g.geometric[:, None]
-        path = label_path(g, pen, tables[g.locale])
+        path = label_path(f, pen, tables[f.locale])
         if path is None:
             continue
         for a, c in zip(path.arcs, path.classes):

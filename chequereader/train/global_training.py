@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..amounts import amounts_equal
+from ..amounts import amount_prior, amounts_equal
 from ..clean import CleanConfig, clean_field
 from ..decode import accepted_seqs, decode, forward_criterion, trie_acceptor, viterbi
 from ..errors import ConfigError
@@ -59,6 +59,7 @@ from ..synth import (
     make_cheque,
     scan_format,
 )
+from ..types import SegmentationGraph
 from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
     DISTORTIONS,
@@ -73,21 +74,23 @@ from .recognizer import (
 
 
 @dataclass(frozen=True)
-class FieldGraph:
-    """One training field: its segmentation graph, candidates and label."""
+class TrainingField:
+    """One training field: its segmentation graph and its label.
 
-    n_nodes: int
-    src: np.ndarray  # int64 (A,)
-    dst: np.ndarray  # int64 (A,)
-    images: np.ndarray  # float16 (A, 32, 32), framed candidates
-    geometric: np.ndarray  # float32 (A,), the lattice's geometric penalty
+    ``graph`` is the reader's :class:`~chequereader.types.SegmentationGraph` with no per-arc
+    restriction (:func:`chequereader.lattice.unrestricted`) and no digit penalty: training
+    scores an arc with the recognizer's penalties plus ``graph.geometric``. Its candidate
+    ``images`` are kept as float16.
+    """
+
+    graph: SegmentationGraph
     text: str  # as written, e.g. "$1,234.56"; several written forms joined by LABEL_SEP
     amount: str  # canonical, e.g. "1234.56"
     locale: str
 
     @property
     def n_arcs(self) -> int:
-        return len(self.src)
+        return self.graph.n_arcs
 
     @property
     def labels(self) -> str | list[str]:
@@ -95,7 +98,16 @@ class FieldGraph:
         return self.text.split(LABEL_SEP) if LABEL_SEP in self.text else self.text
 
 
-# Separates the written forms of one training label in FieldGraph.text (a zone cut from a
+def training_graph(graph: SegmentationGraph) -> SegmentationGraph:
+    """What a :class:`TrainingField` keeps of the reader's graph: the unrestricted arcs,
+    their float16 candidates, boxes and geometric penalties."""
+    g = unrestricted(graph)
+    return SegmentationGraph(n_nodes=g.n_nodes, src=g.src, dst=g.dst,
+                             images=g.images.astype(np.float16), boxes=g.boxes,
+                             geometric=g.geometric.astype(np.float32))
+
+
+# Separates the written forms of one training label in TrainingField.text (a zone cut from a
 # whole cheque may or may not hold the printed sign before the handwritten amount).
 LABEL_SEP = "|"
 # Layouts whose located zones global training may use (``cheques``): the handwritten ones.
@@ -166,7 +178,7 @@ def make_field_graphs(
     touch: float | None = None,
     cheques: float = 0.0,
     locate_cfg: Any = None,
-) -> list[FieldGraph]:
+) -> list[TrainingField]:
     """Write ``n`` synthetic amounts with ``pool``'s digits and build their graphs.
 
     Locales take turns. The same ``seed`` gives the same fields. ``small_zeros_cl``: the
@@ -189,7 +201,7 @@ def make_field_graphs(
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    out: list[FieldGraph] = []
+    out: list[TrainingField] = []
     for t in tqdm(range(int(n)), desc="fields", disable=not progress, mininterval=2.0):
         loc = locales[t % len(locales)]
         written, canon = amount_text(rng, loc)
@@ -204,9 +216,8 @@ def make_field_graphs(
             else:
                 sf = compose_field(written, pool, rng, cl_cfg if loc == "cl" else field_cfg)
             image, text = sf.image, sf.text
-        g = unrestricted(build_graph(segment(clean_field(image, clean_cfg, loc), seg_cfg), lat_cfg, loc))
-        out.append(FieldGraph(g.n_nodes, g.src, g.dst, g.images.astype(np.float16),
-                              g.geometric.astype(np.float32), text, canon, loc))
+        g = training_graph(build_graph(segment(clean_field(image, clean_cfg, loc), seg_cfg), lat_cfg, loc))
+        out.append(TrainingField(g, text, canon, loc))
     return out
 
 
@@ -240,64 +251,74 @@ def cheque_zone(pool: GlyphSource, locale: str, rng: np.random.Generator,
     return best.image, LABEL_SEP.join(texts), canon
 
 
-def save_field_graphs(graphs: Sequence[FieldGraph], path: str | Path) -> None:
-    """Store graphs in one ``.npz`` (candidates concatenated, offsets per field)."""
-    arcs = np.cumsum([0] + [g.n_arcs for g in graphs])
+def save_field_graphs(fields: Sequence[TrainingField], path: str | Path) -> None:
+    """Store training fields in one ``.npz`` (arcs concatenated, offsets per field)."""
+    arcs = np.cumsum([0] + [f.n_arcs for f in fields])
+    gs = [f.graph for f in fields]
     np.savez(
         path,
         offsets=arcs,
-        n_nodes=np.array([g.n_nodes for g in graphs], np.int64),
-        src=np.concatenate([g.src for g in graphs]) if graphs else np.zeros(0, np.int64),
-        dst=np.concatenate([g.dst for g in graphs]) if graphs else np.zeros(0, np.int64),
-        images=(np.concatenate([g.images for g in graphs]) if graphs
+        n_nodes=np.array([g.n_nodes for g in gs], np.int64),
+        src=np.concatenate([g.src for g in gs]) if gs else np.zeros(0, np.int64),
+        dst=np.concatenate([g.dst for g in gs]) if gs else np.zeros(0, np.int64),
+        images=(np.concatenate([g.images for g in gs]) if gs
                 else np.zeros((0, 32, 32), np.float16)),
-        geometric=(np.concatenate([g.geometric for g in graphs]) if graphs
+        boxes=(np.concatenate([np.asarray(g.boxes, np.int32).reshape(-1, 4) for g in gs]) if gs
+               else np.zeros((0, 4), np.int32)),
+        geometric=(np.concatenate([g.geometric for g in gs]) if gs
                    else np.zeros(0, np.float32)),
-        text=np.array([g.text for g in graphs]),
-        amount=np.array([g.amount for g in graphs]),
-        locale=np.array([g.locale for g in graphs]),
+        text=np.array([f.text for f in fields]),
+        amount=np.array([f.amount for f in fields]),
+        locale=np.array([f.locale for f in fields]),
     )
 
 
-def load_field_graphs(path: str | Path) -> list[FieldGraph]:
-    """Read graphs written by :func:`save_field_graphs`."""
+def load_field_graphs(path: str | Path) -> list[TrainingField]:
+    """Read training fields written by :func:`save_field_graphs` (a file from before boxes
+    were kept reads with zero boxes: training does not use them)."""
     with np.load(path) as f:
         d = {k: f[k] for k in f.files}  # each NpzFile access decompresses anew: read once
     o = d["offsets"]
+    boxes = d.get("boxes")
+    if boxes is None:
+        boxes = np.zeros((int(o[-1]) if len(o) else 0, 4), np.int32)
     return [
-        FieldGraph(int(d["n_nodes"][k]), d["src"][o[k]:o[k + 1]], d["dst"][o[k]:o[k + 1]],
-                   d["images"][o[k]:o[k + 1]], d["geometric"][o[k]:o[k + 1]],
-                   str(d["text"][k]), str(d["amount"][k]), str(d["locale"][k]))
+        TrainingField(
+            SegmentationGraph(n_nodes=int(d["n_nodes"][k]), src=d["src"][o[k]:o[k + 1]],
+                              dst=d["dst"][o[k]:o[k + 1]], images=d["images"][o[k]:o[k + 1]],
+                              boxes=boxes[o[k]:o[k + 1]], geometric=d["geometric"][o[k]:o[k + 1]]),
+            str(d["text"][k]), str(d["amount"][k]), str(d["locale"][k]))
         for k in range(len(o) - 1)
     ]
 
 
-def label_path(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> Any:
-    """The best path of ``graph`` that spells its label (Viterbi constrained to the label's
-    written forms, paper section VI), a :class:`chequereader.decode.Path`; None when no
-    path of the graph spells it."""
-    seqs = accepted_seqs(tables, graph.labels)
+def label_path(field: TrainingField, penalties: np.ndarray, tables: Any) -> Any:
+    """The best path of the field's graph that spells its label (Viterbi constrained to the
+    label's written forms, paper section VI), a :class:`chequereader.decode.Path`; None when
+    no path of the graph spells it."""
+    seqs = accepted_seqs(tables, field.labels)
     if not seqs:
         return None
-    path = viterbi(graph.n_nodes, graph.src, graph.dst, penalties, trie_acceptor(tables.alphabet, seqs)[0],
+    g = field.graph
+    path = viterbi(g.n_nodes, g.src, g.dst, penalties, trie_acceptor(tables.alphabet, seqs)[0],
                    tables.alphabet)
     return path if path is not None and path.arcs else None
 
 
-def label_path_penalty(graph: FieldGraph, penalties: np.ndarray, tables: Any) -> float:
+def label_path_penalty(field: TrainingField, penalties: np.ndarray, tables: Any) -> float:
     """Largest arc penalty on the best path that spells the field's label (``inf``: no path).
 
     A label path forced through an absurd candidate (a digit read as ','; the real ',' was
     lost as a speck in cleaning) says the graph cannot represent the label: training on it
     would teach LeNet-5 that a '3' may be a comma.
     """
-    path = label_path(graph, penalties, tables)
+    path = label_path(field, penalties, tables)
     if path is None:
         return math.inf
     return float(max(penalties[a, c] for a, c in zip(path.arcs, path.classes)))
 
 
-def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, Any],
+def field_losses(model: LeNet5, graphs: Sequence[TrainingField], tables: dict[str, Any],
                  max_arc_penalty: float = math.inf) -> tuple[torch.Tensor, int]:
     """Sum of the forward criteria of ``graphs`` (one LeNet-5 batch); also how many counted.
 
@@ -308,19 +329,20 @@ def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, 
     graphs = [g for g in graphs if g.n_arcs]
     if not graphs:
         return torch.zeros(()), 0
-    x = torch.from_numpy(np.concatenate([g.images for g in graphs]).astype(np.float32))[:, None]
+    x = torch.from_numpy(np.concatenate([f.graph.images for f in graphs]).astype(np.float32))[:, None]
     pen = model.penalties(model(x))
     total = torch.zeros(())
     counted, off = 0, 0
-    for g in graphs:
+    for f in graphs:
+        g = f.graph
         p = pen[off: off + g.n_arcs] + torch.from_numpy(g.geometric)[:, None]
         off += g.n_arcs
         if math.isfinite(max_arc_penalty):
-            worst = label_path_penalty(g, p.detach().numpy().astype(np.float64), tables[g.locale])
+            worst = label_path_penalty(f, p.detach().numpy().astype(np.float64), tables[f.locale])
             if not worst <= max_arc_penalty:
                 continue
         try:
-            c = forward_criterion(g.n_nodes, g.src, g.dst, p, tables[g.locale], g.labels)
+            c = forward_criterion(g.n_nodes, g.src, g.dst, p, tables[f.locale], f.labels)
         except ConfigError:
             continue
         if torch.isfinite(c):
@@ -330,19 +352,20 @@ def field_losses(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, 
 
 
 @torch.inference_mode()
-def field_accuracy(model: LeNet5, graphs: Sequence[FieldGraph], tables: dict[str, Any]) -> dict[str, float]:
+def field_accuracy(model: LeNet5, graphs: Sequence[TrainingField], tables: dict[str, Any]) -> dict[str, float]:
     """Exact-amount rate of the decoder on ``graphs`` and the mean criterion (finite ones)."""
     model.eval()
     ok, crit, n_crit = 0, 0.0, 0
-    for g in graphs:
+    for f in graphs:
+        g = f.graph
         if not g.n_arcs:
             continue
         pen = model.predict(g.images.astype(np.float32)) + g.geometric[:, None]
-        d = decode(g.n_nodes, g.src, g.dst, pen, tables[g.locale], model.alphabet, locale=g.locale)
-        ok += amounts_equal(d.amount, g.amount)
+        d = decode(g, pen, tables[f.locale], amount_prior(f.locale))
+        ok += amounts_equal(d.amount, f.amount)
         try:
             c = float(forward_criterion(g.n_nodes, g.src, g.dst, torch.from_numpy(pen),
-                                        tables[g.locale], g.labels))
+                                        tables[f.locale], f.labels))
         except ConfigError:
             continue
         if math.isfinite(c):
@@ -404,8 +427,8 @@ def train_global(
     progress: bool = True,
     log: Callable[[str], None] = print,
     command: str | None = None,
-    graphs: Sequence[FieldGraph] | None = None,
-    val_graphs: Sequence[FieldGraph] | None = None,
+    graphs: Sequence[TrainingField] | None = None,
+    val_graphs: Sequence[TrainingField] | None = None,
     data_note: str | None = None,
     evaluate: bool = True,
 ) -> dict[str, Any]:
@@ -575,6 +598,6 @@ def train_global(
 
 
 __all__ = [
-    "FieldGraph", "GlobalConfig", "field_accuracy", "field_losses", "load_field_graphs",
-    "make_field_graphs", "save_field_graphs", "train_global",
+    "GlobalConfig", "TrainingField", "field_accuracy", "field_losses", "load_field_graphs",
+    "make_field_graphs", "save_field_graphs", "train_global", "training_graph",
 ]
