@@ -94,8 +94,10 @@ def test_summarize_counts_each_outcome(bench):
     assert s["cheques_per_s"] == 2.0  # 4 cheques in 2 s
     assert bench.summarize([]) == {"n": 0}
     g = bench.groups(rows)
-    assert list(g)[:3] == ["all", "locale in", "locale us"]
+    assert list(g)[:5] == ["all", "in+us", "us photo", "us scan", "in scan"]
+    assert list(g)[5:7] == ["locale in", "locale us"]
     assert len(g["locale in"]) == 3 and len(g["kind scan"]) == 4
+    assert len(g["in+us"]) == 4 and len(g["in scan"]) == 3 and len(g["us photo"]) == 0
 
 
 def test_render_refuses_a_folder_inside_the_repository(bench, tmp_path):
