@@ -91,6 +91,8 @@ class LocateConfig:
     # A field in a printed box spans the box's writing space right of the figures' start
     # (False: the hull of the ink only).
     box_extent: bool = True
+    # A field in a printed box reaches at most this many box heights above and below it (0: off).
+    box_reach: float = 0.3
     # Pages turned 90/180/270 degrees, told by the code line (MICR) along a cheque's bottom
     # edge: at least this many like characters in a row make an upside-down page's.
     orient: bool = True
@@ -612,6 +614,11 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
                 # The field is the box's writing space from the figures on (the printed
                 # sign inside the box at its left stays out), not only the ink's hull.
                 px1, py0, py1 = max(px1, bx1 - m), min(py0, by0 + m), max(py1, by1 - m)
+            if config.box_reach > 0:
+                # Ink far over the box's rules (the slash of "/-" drawn through it, a word of
+                # the line above) is no part of the figures.
+                reach = config.box_reach * (by1 - by0)
+                py0, py1 = max(py0, by0 - reach), min(py1, by1 + reach)
         b = _to_input_box(px0, py0, px1, py1, m_full, W0, H0)
         if b.w < 2 or b.h < 2 or any(b.iou(k) > config.dedupe_iou for k in kept):
             continue
