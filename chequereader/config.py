@@ -92,6 +92,13 @@ class PipelineConfig:
     penalties are divided by it before the forward (posterior) computation, which calibrates
     confidences without changing the best path (fitted on synthetic validation fields, see
     ``benchmarks/calibrate.py``).
+    ``x9_verify``: amount verification of X9.37 items. An item's reading that agrees with
+    its record-25 amount (the amount captured when the cheque was deposited) is ``ok`` when
+    its confidence is at least ``x9_agreement``, below the reject threshold: two independent
+    readings of the same cheque agree. A reading that disagrees is ``rejected`` whatever its
+    confidence (the item needs a person: the reading or the captured amount is wrong). The
+    confidence reported stays the reading's own. False: the record-25 amount is only
+    compared (``match``).
     """
 
     locale: str = "auto"
@@ -114,9 +121,12 @@ class PipelineConfig:
     limits: ImageLimits = dc_field(default_factory=ImageLimits)
     calibration: Calibration = dc_field(default_factory=default_calibration)
     evidence: bool = False
+    x9_verify: bool = True
+    x9_agreement: float = 0.2
 
     def __post_init__(self) -> None:
         check_in(self.locale, READ_LOCALES, "locale")
+        check_range(self.x9_agreement, "x9_agreement", 0.0, 1.0)
         check_in(self.pages, ("all", "first"), "pages")
         if self.reject_threshold is not None:
             check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)

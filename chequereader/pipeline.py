@@ -273,7 +273,11 @@ class ChequeReader:
                 timing["calibrate"] = 1000 * (time.perf_counter() - t1)
         timing["total"] = 1000 * (time.perf_counter() - t0)
         if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
-            extra["match"] = bool(amounts_equal(res.amount, extra["x9_amount"]))
+            agree = bool(amounts_equal(res.amount, extra["x9_amount"]))
+            extra["match"] = agree
+            if cfg.x9_verify and res.status in ("ok", "rejected"):
+                verified = agree and res.confidence >= cfg.x9_agreement
+                res = replace(res, status="ok" if verified else "rejected")
         return replace(res, file=page.source, page=page.index, quality=flags,
                        timing_ms=timing, extra=extra), chosen
 

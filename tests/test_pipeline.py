@@ -118,3 +118,28 @@ def test_cl_reads_with_the_latin_weights_unless_weights_are_named(tmp_path):
     tr_def = ChequeReader(PipelineConfig(weights_cl="default")).trace_field(img, "cl")
     assert tr_cl.penalties.shape == tr_def.penalties.shape
     assert not np.allclose(tr_cl.penalties, tr_def.penalties)
+
+
+def test_x9_items_are_verified_against_their_record_25_amount():
+    # Amount verification: an X9 item's reading that agrees with the captured amount is ok
+    # above x9_agreement; one that disagrees is rejected whatever its confidence.
+    from dataclasses import replace
+
+    f = compose_field("$12.50", FontGlyphs(fonts=[]), np.random.default_rng(3))
+    base = PipelineConfig(locale="us", field=True, reject_threshold=0.999999)
+    plain = ChequeReader(replace(base, x9_verify=False), model=load_numpy_model())
+    first = plain.read_page(Page(f.image, source="a.x937", index=0, meta={"x9_amount": "1.00"}))
+    assert first.amount is not None and 0.05 < first.confidence < 0.999999
+    assert first.status == "rejected"  # below the (very high) threshold, and not verified
+    same = {"x9_amount": first.amount}
+    other = {"x9_amount": "999999.99"}
+    verify = ChequeReader(replace(base, x9_agreement=0.05), model=load_numpy_model())
+    agreed = verify.read_page(Page(f.image, source="a.x937", index=0, meta=same))
+    assert agreed.status == "ok" and agreed.to_row()["match"] is True
+    assert agreed.confidence == first.confidence  # the reading's own confidence is reported
+    low = ChequeReader(replace(base, reject_threshold=0.0, x9_agreement=1.0), model=load_numpy_model())
+    assert low.read_page(Page(f.image, source="a.x937", index=0, meta=other)).status == "rejected"
+    assert low.read_page(Page(f.image, source="a.x937", index=0, meta={})).status == "ok"
+    # the floor holds: agreement below x9_agreement is not enough
+    strict = ChequeReader(replace(base, x9_agreement=1.0), model=load_numpy_model())
+    assert strict.read_page(Page(f.image, source="a.x937", index=0, meta=same)).status == "rejected"
