@@ -389,7 +389,7 @@ def _square(quad: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     return cv2.getPerspectiveTransform(quad, dst), (w, h)
 
 
-def _micr_row(binary: np.ndarray, h: int) -> int:
+def _micr_row(binary: np.ndarray, h: int, min_h: float = 0.02) -> int:
     """Size of the largest row of like characters in a band of a binary page of height
     ``h``: components 2-5 % of the page high (0.117 in on a 2.75-3.67 in cheque), as tall as one another and top-aligned (within
     12 %), spread over at least 30 % of the width -- the E-13B / CMC-7 code line printed
@@ -397,7 +397,7 @@ def _micr_row(binary: np.ndarray, h: int) -> int:
     _n, _lab, st, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
     st = st[1:]
     hh = st[:, 3]
-    st = st[(hh >= 0.02 * h) & (hh <= 0.05 * h) & (st[:, 2] <= 1.5 * hh)]
+    st = st[(hh >= min_h * h) & (hh <= 0.05 * h) & (st[:, 2] <= 1.5 * hh)]
     best = 0
     for _x, y, _w, ch, _a in st:
         same = (np.abs(st[:, 3] - ch) <= 0.12 * ch + 1) & (np.abs(st[:, 1] - y) <= 0.15 * ch + 1)
@@ -407,6 +407,9 @@ def _micr_row(binary: np.ndarray, h: int) -> int:
             continue
         best = len(row)
     return best
+
+
+MICR_MIN_H = 0.028  # least height of a code-line character, in page heights (E-13B: 0.032-0.043)
 
 
 def _orientation(grey: np.ndarray, config: LocateConfig) -> int:
@@ -436,6 +439,10 @@ def _orientation(grey: np.ndarray, config: LocateConfig) -> int:
     top, bottom = _micr_row(b[:q], h), _micr_row(b[h - q:], h)
     if portrait:
         return 3 if top > bottom else 1
+    # Upside down only for a row of code-line-sized characters at the top: the small print
+    # along a cheque's top edge ("payable at all branches") is a row of like characters too,
+    # but smaller than E-13B's 0.117 in.
+    top = _micr_row(b[:q], h, MICR_MIN_H)
     return 2 if top >= config.micr_min and top > 1.5 * bottom + 2 else 0
 
 
