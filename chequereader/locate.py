@@ -868,6 +868,9 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
     return c, len(c) < len(row)
 
 
+BOX_SIDE_SLACK = 0.1  # how far past a box's right side (field heights) grown ink may start
+
+
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
           config: LocateConfig) -> np.ndarray:
     """The field's components and the handwriting that continues them past the zone's edge.
@@ -904,7 +907,9 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
             & (comps[:, _H] <= config.grow_max_h * fh) & (comps[:, _W] <= 2.0 * fh)
         right = band & (cx0 >= fx1 - 0.25 * fh) & (cx0 <= fx1 + g)
         if z.kind == "box":
-            right &= cx0 <= x1 + g
+            # Ink continuing over the box's right side starts inside the box: what lies
+            # wholly beyond it (a bar code, the page's edge) is not the amount.
+            right &= cx0 <= x1 + BOX_SIDE_SLACK * fh
             zh = y1 - y0
             inside = (cy0 >= y0 - 0.5 * zh) & (cy1 <= y1 + 0.5 * zh)
             right &= inside
