@@ -356,8 +356,8 @@ def _page_quad(grey: np.ndarray, config: LocateConfig,
     H0, W0 = grey.shape
     s = min(1.0, 400 / max(H0, W0))
     src = reduced if reduced is not None and max(reduced.shape) >= 400 else grey
-    small = cv2.resize(src, (max(1, round(W0 * s)), max(1, round(H0 * s))), interpolation=cv2.INTER_AREA) \
-        if s < 1 else grey
+    small = cv2.resize(src, (max(1, round(W0 * s)), max(1, round(H0 * s))),
+                       interpolation=cv2.INTER_AREA) if s < 1 else grey
     small = cv2.GaussianBlur(small, (5, 5), 0)
     _t, paper = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))

@@ -137,7 +137,8 @@ class ChequeReader:
             graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
             t0 = tick("lattice", t0)
             model = self.model_for(loc)
-            pen = lattice_stage.arc_penalties(graph, model.predict(graph.images), model.alphabet.chars)
+            pen = lattice_stage.arc_penalties(graph, model.predict(graph.images),
+                                              model.alphabet.chars)
             t0 = tick("recognize", t0)
         scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
         dec = decode_stage.decode(

@@ -169,7 +169,8 @@ def test_colour_jpeg_decoded_straight_to_grey_matches_the_colour_path() -> None:
     # A grey JPEG is unchanged by it.
     grey = rgb[..., 0].copy()
     data = _encode(grey, "JPEG")
-    np.testing.assert_array_equal(load_pages(data)[0].image, np.asarray(Image.open(io.BytesIO(data))))
+    np.testing.assert_array_equal(load_pages(data)[0].image,
+                                  np.asarray(Image.open(io.BytesIO(data))))
 
 
 @pytest.mark.parametrize("cut", ["eoi", "sos_after_eoi", "no_sos"])

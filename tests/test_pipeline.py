@@ -179,7 +179,8 @@ def test_auto_hinted_pass_reads_as_a_fresh_trace(monkeypatch):
         assert len(calls) == (1 if rd.field_work(tr.locale) == rd.field_work("any") else 2)
         fresh = rd._trace(img, tr.locale, None)
         assert tr.locale == fresh.locale
-        assert (tr.decoding.text, tr.decoding.amount) == (fresh.decoding.text, fresh.decoding.amount)
+        assert tr.decoding.text == fresh.decoding.text
+        assert tr.decoding.amount == fresh.decoding.amount
         assert tr.decoding.confidence == fresh.decoding.confidence
         assert tr.decoding.posterior == fresh.decoding.posterior
         np.testing.assert_array_equal(tr.penalties, fresh.penalties)
