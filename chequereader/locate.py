@@ -301,9 +301,12 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     if grey.dtype != np.uint8:
         grey = np.clip(grey, 0, 255).astype(np.uint8)
     H0, W0 = grey.shape
-    quad = _page_quad(grey, config) if config.unwarp else None
+    # One averaged copy 600 px wide serves the paper's outline and the orientation: each
+    # pass over the full-resolution page costs more than all the work on the copy.
+    reduced = _area_width(grey, 600) if config.unwarp or config.orient else None
+    quad = _page_quad(grey, config, reduced) if config.unwarp else None
     if quad is None:
-        return _locate_oriented(grey, config)
+        return _locate_oriented(grey, config, reduced)
     # A photographed cheque on a darker ground: the paper's quadrilateral, squared.
     m, size = _square(quad)
     page = cv2.warpPerspective(grey, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -319,31 +322,44 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
     return out
 
 
-def _locate_oriented(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+def _area_width(grey: np.ndarray, width: int) -> np.ndarray:
+    """``grey`` averaged down (INTER_AREA) to ``width`` columns; itself when not wider."""
+    h0, w0 = grey.shape
+    s = min(1.0, width / w0)
+    return cv2.resize(grey, (max(1, round(w0 * s)), max(1, round(h0 * s))),
+                      interpolation=cv2.INTER_AREA) if s < 1 else grey
+
+
+def _locate_oriented(grey: np.ndarray, config: LocateConfig,
+                     reduced: np.ndarray | None = None) -> list[Field]:
     """:func:`_locate` on the page turned upright (see :func:`_orientation`), boxes in the
-    page's own coordinates."""
+    page's own coordinates. ``reduced``: ``_area_width(grey, 600)`` when already made."""
     if not config.orient:
         return _locate(grey, config)
     H0, W0 = grey.shape
-    t = _orientation(grey, config)
+    t = _orientation(grey, config, reduced)
     fields = _locate(_turn(grey, t), config)
     if t == 0:
         return fields
     return [Field(bbox=_unturn_box(f.bbox, t, W0, H0), image=f.image, penalty=f.penalty) for f in fields]
 
 
-def _page_quad(grey: np.ndarray, config: LocateConfig) -> np.ndarray | None:
+def _page_quad(grey: np.ndarray, config: LocateConfig,
+               reduced: np.ndarray | None = None) -> np.ndarray | None:
     """Corners (4, 2) float32 of the paper of a photographed cheque in ``grey`` coordinates
     (top-left, top-right, bottom-right, bottom-left), or None: none found, or the paper fills
     the image (a scan, a cropped photo) and there is nothing to undo.
 
     The paper is the largest bright region (Otsu on a blurred copy), its outline a convex
     quadrilateral covering ``page_area`` of the image, clearly lighter than the ground around it.
+    ``reduced``: an averaged-down copy of ``grey`` at least 400 px on its long side (such as
+    ``_area_width(grey, 600)``), averaged down further instead of the page.
     """
     H0, W0 = grey.shape
     s = min(1.0, 400 / max(H0, W0))
-    small = cv2.resize(grey, (max(1, round(W0 * s)), max(1, round(H0 * s))), interpolation=cv2.INTER_AREA) \
-        if s < 1 else grey
+    src = reduced if reduced is not None and max(reduced.shape) >= 400 else grey
+    small = cv2.resize(src, (max(1, round(W0 * s)), max(1, round(H0 * s))),
+                       interpolation=cv2.INTER_AREA) if s < 1 else grey
     small = cv2.GaussianBlur(small, (5, 5), 0)
     _t, paper = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
@@ -412,20 +428,18 @@ def _micr_row(binary: np.ndarray, h: int, min_h: float = 0.02) -> int:
 MICR_MIN_H = 0.028  # least height of a code-line character, in page heights (E-13B: 0.032-0.043)
 
 
-def _orientation(grey: np.ndarray, config: LocateConfig) -> int:
+def _orientation(grey: np.ndarray, config: LocateConfig, reduced: np.ndarray | None = None) -> int:
     """Quarter turns clockwise that make the page upright: a cheque is landscape with its
     code line (MICR) along the bottom edge. A portrait page is turned the way that puts the
     longer row of code-line characters at the bottom; a landscape page is turned upside down
     only when that row is clearly at its top (``micr_min`` characters, and more than one
-    and a half times as many as along the bottom)."""
+    and a half times as many as along the bottom). ``reduced``: ``_area_width(grey, 600)``
+    when already made (used for a landscape page)."""
     H0, W0 = grey.shape
     portrait = H0 > 1.2 * W0
     if portrait:
         grey = cv2.rotate(grey, cv2.ROTATE_90_CLOCKWISE)
-    h0, w0 = grey.shape
-    s = min(1.0, 600 / w0)
-    small = cv2.resize(grey, (max(1, round(w0 * s)), max(1, round(h0 * s))),
-                       interpolation=cv2.INTER_AREA) if s < 1 else grey
+    small = reduced if reduced is not None and not portrait else _area_width(grey, 600)
     thrs = _threshold(small, config.ink_level)
     if thrs is None:
         return 1 if portrait else 0
@@ -868,9 +882,6 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
     return c, len(c) < len(row)
 
 
-BOX_SIDE_SLACK = 0.1  # how far past a box's right side (field heights) grown ink may start
-
-
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
           config: LocateConfig) -> np.ndarray:
     """The field's components and the handwriting that continues them past the zone's edge.
@@ -907,9 +918,7 @@ def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,
             & (comps[:, _H] <= config.grow_max_h * fh) & (comps[:, _W] <= 2.0 * fh)
         right = band & (cx0 >= fx1 - 0.25 * fh) & (cx0 <= fx1 + g)
         if z.kind == "box":
-            # Ink continuing over the box's right side starts inside the box: what lies
-            # wholly beyond it (a bar code, the page's edge) is not the amount.
-            right &= cx0 <= x1 + BOX_SIDE_SLACK * fh
+            right &= cx0 <= x1 + g
             zh = y1 - y0
             inside = (cy0 >= y0 - 0.5 * zh) & (cy1 <= y1 + 0.5 * zh)
             right &= inside

@@ -117,9 +117,24 @@ class ChequeReader:
             return self._trace(image, loc, timing)
         tr = self._trace(image, "any", timing)
         hint = locale_hint(tr.decoding.text)
-        return self._trace(image, hint, timing) if hint else tr
+        if not hint:
+            return tr
+        # The grammar is the only difference when the hinted locale cleans, cuts and
+        # recognizes the field as `any` did: decode the same lattice again.
+        return self._trace(image, hint, timing,
+                           reuse=tr if self.field_work(hint) == self.field_work("any") else None)
 
-    def _trace(self, image: np.ndarray, loc: str, timing: dict[str, float] | None) -> FieldTrace:
+    def field_work(self, locale: str) -> tuple[Any, ...]:
+        """What the stages before the decoder take from ``locale``: the cleaning's punctuation
+        and body floors and its stacked-fraction rule, the lattice's cents arcs (both differ
+        for ``cl`` only) and the recognizer (:meth:`model_for`). Two locales with the same
+        value read a field into the same lattice and penalties; only their grammars differ."""
+        c = self.config.clean
+        return (clean_stage.punct_floor(c, locale), clean_stage.body_floor(c, locale),
+                locale == "cl", id(self.model_for(locale)))
+
+    def _trace(self, image: np.ndarray, loc: str, timing: dict[str, float] | None,
+               reuse: FieldTrace | None = None) -> FieldTrace:
         cfg = self.config
         t = timing if timing is not None else {}
 
@@ -129,15 +144,19 @@ class ChequeReader:
             return now
 
         t0 = time.perf_counter()
-        cf = clean_stage.clean_field(image, cfg.clean, loc)
-        t0 = tick("clean", t0)
-        seg = segment_stage.segment(cf, cfg.segment)
-        t0 = tick("segment", t0)
-        graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
-        t0 = tick("lattice", t0)
-        model = self.model_for(loc)
-        pen = lattice_stage.arc_penalties(graph, model.predict(graph.images), model.alphabet.chars)
-        t0 = tick("recognize", t0)
+        if reuse is not None:  # the field's lattice and penalties under another grammar
+            cf, seg, graph, pen = reuse.clean, reuse.segmentation, reuse.graph, reuse.penalties
+        else:
+            cf = clean_stage.clean_field(image, cfg.clean, loc)
+            t0 = tick("clean", t0)
+            seg = segment_stage.segment(cf, cfg.segment)
+            t0 = tick("segment", t0)
+            graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
+            t0 = tick("lattice", t0)
+            model = self.model_for(loc)
+            pen = lattice_stage.arc_penalties(graph, model.predict(graph.images),
+                                              model.alphabet.chars)
+            t0 = tick("recognize", t0)
         scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
         priors, dcfg = self._decoding()
         dec = decode_stage.decode(graph, scaled, self._tables[loc], priors[loc], dcfg)

@@ -150,6 +150,44 @@ def test_exif_orientation_honoured(tmp_path: Path) -> None:
     assert out[:, -5:].mean() < 40 and out[:, :20].mean() > 215
 
 
+def test_colour_jpeg_decoded_straight_to_grey_matches_the_colour_path() -> None:
+    # A colour JPEG is decoded to its luma directly (no RGB pass): the page matches Pillow's
+    # RGB -> L conversion of the colour decode within a few grey levels on average (more
+    # where saturated colours clip), pixel for pixel.
+    rng = np.random.default_rng(7)
+    rgb = np.full((120, 260, 3), 235, np.uint8)
+    rgb[..., 2] = 250  # bluish paper
+    rgb[30:90, 40:220] = (rng.random((60, 180, 3)) * 255).astype(np.uint8)
+    rgb[50:60, 10:250] = (20, 40, 160)  # blue ink
+    for kw in ({"quality": 90}, {"quality": 75, "subsampling": 2}, {"progressive": True}):
+        data = _encode(rgb, "JPEG", **kw)
+        page = load_pages(data)[0].image
+        slow = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+        assert page.shape == slow.shape and page.dtype == np.uint8
+        diff = np.abs(page.astype(int) - slow.astype(int))
+        assert diff.max() <= 24 and diff.mean() < 1.0, kw
+    # A grey JPEG is unchanged by it.
+    grey = rgb[..., 0].copy()
+    data = _encode(grey, "JPEG")
+    np.testing.assert_array_equal(load_pages(data)[0].image,
+                                  np.asarray(Image.open(io.BytesIO(data))))
+
+
+@pytest.mark.parametrize("cut", ["eoi", "sos_after_eoi", "no_sos"])
+def test_jpeg_end_marker_check(cut: str) -> None:
+    data = _encode(_bitonal(40, 60, 8), "JPEG")
+    assert data.endswith(b"\xff\xd9")
+    if cut == "eoi":  # an EOI only before the main image's scan (a thumbnail's) is no EOI
+        bad = data[:-2]
+    elif cut == "sos_after_eoi":  # a second scan after the last EOI, cut short
+        bad = data + b"\xff\xda\x00\x08"
+    else:
+        bad = data.replace(b"\xff\xda", b"\xff\xdb")
+    with pytest.raises(InvalidImageError):
+        load_pages(bad)
+    assert load_pages(data)[0].image.shape == (40, 60)
+
+
 def test_jpeg_dpi_and_bmp(tmp_path: Path) -> None:
     img = _bitonal(20, 30, 3)
     page = load_pages(_encode(img, "JPEG", dpi=(240, 240)))[0]

@@ -143,3 +143,70 @@ def test_x9_items_are_verified_against_their_record_25_amount():
     # the floor holds: agreement below x9_agreement is not enough
     strict = ChequeReader(replace(base, x9_agreement=1.0), model=load_numpy_model())
     assert strict.read_page(Page(f.image, source="a.x937", index=0, meta=same)).status == "rejected"
+
+
+# --- locale auto: the hinted pass decodes the any pass's lattice again --------------------
+
+
+def _auto_fields():
+    rng = np.random.default_rng(11)
+    glyphs = FontGlyphs(fonts=[])
+    return [compose_field(t, glyphs, rng).image
+            for t in ("$12.50", "1,21,000/-", "52.931", "₹4,500/-", "125")]
+
+
+@pytest.mark.parametrize("hint", ["in", "us"])
+def test_locales_sharing_field_work_clean_and_cut_alike(hint):
+    # field_work says `any` and `hint` clean, cut and recognize a field alike: check it.
+    from chequereader import clean as clean_stage
+    from chequereader import lattice as lattice_stage
+    from chequereader import segment as segment_stage
+
+    rd = ChequeReader(PipelineConfig(), model=load_numpy_model())
+    assert rd.field_work(hint) == rd.field_work("any") != rd.field_work("cl")
+    cfg = rd.config
+    for img in _auto_fields():
+        graphs = []
+        for loc in ("any", hint):
+            cf = clean_stage.clean_field(img, cfg.clean, loc)
+            graphs.append((cf, lattice_stage.build_graph(segment_stage.segment(cf, cfg.segment),
+                                                         cfg.lattice, loc)))
+        (ca, ga), (cb, gb) = graphs
+        np.testing.assert_array_equal(ca.binary, cb.binary)
+        np.testing.assert_array_equal(ca.grey, cb.grey)
+        assert (ca.body_height, ca.baseline) == (cb.body_height, cb.baseline)
+        assert ga.n_nodes == gb.n_nodes and ga.raised_from == gb.raised_from
+        np.testing.assert_array_equal(ga.src, gb.src)
+        np.testing.assert_array_equal(ga.dst, gb.dst)
+        np.testing.assert_array_equal(ga.images, gb.images)
+
+
+def test_auto_hinted_pass_reads_as_a_fresh_trace(monkeypatch):
+    from chequereader import pipeline as pipeline_mod
+
+    rd = ChequeReader(PipelineConfig(), model=load_numpy_model())
+    calls = []
+    real_clean = pipeline_mod.clean_stage.clean_field
+
+    def counting(*a, **kw):
+        calls.append(1)
+        return real_clean(*a, **kw)
+
+    monkeypatch.setattr(pipeline_mod.clean_stage, "clean_field", counting)
+    hinted = 0
+    for img in _auto_fields():
+        calls.clear()
+        tr = rd.trace_field(img, "auto")
+        if tr.locale == "any":
+            continue
+        hinted += 1
+        # Cleaned once when the hinted locale shares the any pass's field work.
+        assert len(calls) == (1 if rd.field_work(tr.locale) == rd.field_work("any") else 2)
+        fresh = rd._trace(img, tr.locale, None)
+        assert tr.locale == fresh.locale
+        assert tr.decoding.text == fresh.decoding.text
+        assert tr.decoding.amount == fresh.decoding.amount
+        assert tr.decoding.confidence == fresh.decoding.confidence
+        assert tr.decoding.posterior == fresh.decoding.posterior
+        np.testing.assert_array_equal(tr.penalties, fresh.penalties)
+    assert hinted

@@ -240,8 +240,11 @@ def _check_truncated_trailer(data: bytes, fmt: str | None, name: str) -> None:
     if fmt == "JPEG":
         # The last start-of-scan marker belongs to the main image (markers cannot occur inside
         # entropy-coded data; a thumbnail's scan comes earlier), so its EOI must follow it.
-        sos = data.rfind(b"\xff\xda")
-        if sos < 0 or data.find(b"\xff\xd9", sos) < 0:
+        # Searched from the ends inward: the last EOI, then no SOS after it and one before
+        # it (the same test as "an EOI after the last SOS", without scanning the whole
+        # entropy-coded data backwards).
+        eoi = data.rfind(b"\xff\xd9")
+        if eoi < 0 or data.find(b"\xff\xda", eoi) >= 0 or data.find(b"\xff\xda", 0, eoi) < 0:
             raise InvalidImageError(f"{name}: truncated JPEG (no end-of-image marker)")
 
 
@@ -342,8 +345,26 @@ def _check_size(w: int, h: int, limits: ImageLimits, name: str, page: int) -> No
         )
 
 
+#: EXIF orientations that :func:`PIL.ImageOps.exif_transpose` turns or flips the image for.
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSED = frozenset(range(2, 9))
+
+
+def _draft_grey(im: Image.Image) -> None:
+    """Ask a colour JPEG to decode straight to grey (libjpeg keeps the luma channel and skips
+    the colour conversion and chroma upsampling); other files are left alone. The luma
+    differs from Pillow's RGB -> L conversion of the decoded colours by a few grey levels
+    at most (rounding of the two paths), and on average by far less than one."""
+    if im.format == "JPEG" and im.mode in ("RGB", "YCbCr"):
+        try:
+            im.draft("L", im.size)  # full size: no DCT scaling
+        except Exception:  # pragma: no cover - decode in colour as before
+            pass
+
+
 def _decode_frame(im: Image.Image, data: bytes | _OnDisk, name: str, page: int) -> np.ndarray:
     where = f"{name} page {page}" if page else name
+    _draft_grey(im)
     try:
         with _codec_log.capture() as said:
             im.load()
@@ -367,7 +388,9 @@ def _decode_frame(im: Image.Image, data: bytes | _OnDisk, name: str, page: int) 
             f"{where}: corrupt image data, the decoder reported: {problems[0]}{more}"
         )
     try:
-        im = ImageOps.exif_transpose(im) or im
+        # exif_transpose copies the whole image when it has nothing to undo.
+        if im.getexif().get(_EXIF_ORIENTATION, 1) in _TRANSPOSED:
+            im = ImageOps.exif_transpose(im) or im
     except Exception:  # pragma: no cover - a broken EXIF block must not lose the page
         pass
     try:
