@@ -230,11 +230,14 @@ def _own_box_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], arcs: 
     if not bx:
         return [], 0.0, ""
     if locale != "cl":
-        return _superscript_arcs(seg, bx, arcs.src, arcs.boxes, body, config), config.superscript_penalty, ""
-    return _small_end_arcs(bx, arcs.src, arcs.dst, arcs.boxes, body, config), config.small_end_penalty, "0"
+        sup = _superscript_arcs(seg, bx, arcs.src, arcs.boxes, body, config)
+        return sup, config.superscript_penalty, ""
+    small = _small_end_arcs(bx, arcs.src, arcs.dst, arcs.boxes, body, config)
+    return small, config.small_end_penalty, "0"
 
 
-def _piece_masks(labels: np.ndarray, bx: list[tuple[int, int, int, int]]) -> tuple[list[np.ndarray], list[bool]]:
+def _piece_masks(labels: np.ndarray,
+                 bx: list[tuple[int, int, int, int]]) -> tuple[list[np.ndarray], list[bool]]:
     """Each piece's ink mask within its box, and whether that ink touches the box's four sides."""
     # A piece whose ink touches the four sides of its box is framed without a box search;
     # so is every span of such pieces (each side of their joint box is one of theirs).

@@ -419,13 +419,18 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     # 3. Order left to right and label.
     pieces.sort(key=lambda p: p[0])
     labels, boxes = _label_pieces(pieces, lab, n)
+    return Segmentation(
+        labels=labels, boxes=tuple(boxes), cut_x=_cut_positions(boxes), body_height=bh, baseline=base
+    )
+
+
+def _cut_positions(boxes: list[BBox]) -> tuple[float, ...]:
+    """The nodes' x: the first box's left, midway between neighbouring boxes, the last's right."""
     cut_x = [float(boxes[0].x)]
     for a, b in zip(boxes[:-1], boxes[1:], strict=True):
         cut_x.append((a.x2 + b.x) / 2.0)
     cut_x.append(float(boxes[-1].x2))
-    return Segmentation(
-        labels=labels, boxes=tuple(boxes), cut_x=tuple(cut_x), body_height=bh, baseline=base
-    )
+    return tuple(cut_x)
 
 
 @dataclass(frozen=True)
