@@ -539,6 +539,18 @@ def _nbest(
         return []
     # Strict "<" against an infinite bound keeps forbidden (inf) candidates out.
     bound = best + beam if math.isfinite(beam) else np.nextafter(INF, 0.0)
+    ent = _nbest_entries(g, pen, tt, k, bound, beta)
+    chosen = _nbest_finals(g, tt, ent, k)
+    if chosen is None:
+        return []
+    return _nbest_paths(g, tt, ent, *chosen)
+
+
+def _nbest_entries(g: _Graph, pen: np.ndarray, tt: GrammarTables, k: int, bound: float,
+                   beta: np.ndarray) -> list[tuple[np.ndarray, ...] | None]:
+    """The forward pass of :func:`_nbest`: each node's entries (state, value, hash,
+    back-pointer arc (sorted index), class, parent entry), at most ``k`` distinct prefix
+    texts per grammar state, every one's best completion within ``bound``."""
     valid, cls_pad, dst_pad, hash_pad = _padded_moves(tt)
     width = valid.shape[1]
     is_start = np.zeros(g.n, bool)
@@ -578,43 +590,55 @@ def _nbest(
                 parts.append((nst[ok], val[ok], h[ok], arc, cls[ok], rep[ok]))
         if not parts:
             continue
-        if len(parts) == 1:
-            st, val, h, bpa, bpc, bpp = parts[0]
-        else:
-            st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=True))
-        if len(st) > 1:
-            # The best entry of each (state, text), then the `k` best of each state, by
-            # (state, value), ties in generation order (lexsort is stable). The candidates
-            # of one part have distinct texts already (those of one node's entries, each
-            # extended by its own class; the start entry alone), so only several parts
-            # are searched for repeats.
-            if len(parts) == 1:
-                o2 = np.lexsort((val, st))
-            else:
-                o1 = np.lexsort((val, h, st))
-                s1, h1 = st[o1], h[o1]
-                first = np.empty(len(o1), bool)
-                first[0] = True
-                np.not_equal(s1[1:], s1[:-1], out=first[1:])
-                first[1:] |= h1[1:] != h1[:-1]
-                keep = o1[first]
-                keep.sort()  # back to generation order
-                o2 = keep[np.lexsort((val[keep], st[keep]))]
-            if len(o2) > k:
-                s2 = st[o2]
-                rank = np.arange(len(o2)) - s2.searchsorted(s2)  # rank within its state
-                o2 = o2[rank < k]
-            st, val, h, bpa, bpc, bpp = st[o2], val[o2], h[o2], bpa[o2], bpc[o2], bpp[o2]
-        ent[j] = (st, val, h, bpa, bpc, bpp)
+        ent[j] = kept = _nbest_keep(parts, k)
         if not leads_on[j]:
             continue
+        st, val, h = kept[:3]
         # Every entry's outgoing transitions, entry by entry, each state's in `by_src` order.
         rep, slot = valid[st].nonzero()
         if len(rep):
             q = (st * width)[rep] + slot
             exp[j] = (rep, cls_pad[q], dst_pad[q], val[rep], h[rep] * _HASH_MUL + hash_pad[q])
+    return ent
 
-    # Distinct texts over all final product nodes.
+
+def _nbest_keep(parts: list[tuple[np.ndarray, ...]], k: int) -> tuple[np.ndarray, ...]:
+    """A node's entries from its candidates ``parts``: the best of each (state, text), then
+    the ``k`` best of each state."""
+    if len(parts) == 1:
+        st, val, h, bpa, bpc, bpp = parts[0]
+    else:
+        st, val, h, bpa, bpc, bpp = (np.concatenate(x) for x in zip(*parts, strict=True))
+    if len(st) > 1:
+        # The best entry of each (state, text), then the `k` best of each state, by
+        # (state, value), ties in generation order (lexsort is stable). The candidates
+        # of one part have distinct texts already (those of one node's entries, each
+        # extended by its own class; the start entry alone), so only several parts
+        # are searched for repeats.
+        if len(parts) == 1:
+            o2 = np.lexsort((val, st))
+        else:
+            o1 = np.lexsort((val, h, st))
+            s1, h1 = st[o1], h[o1]
+            first = np.empty(len(o1), bool)
+            first[0] = True
+            np.not_equal(s1[1:], s1[:-1], out=first[1:])
+            first[1:] |= h1[1:] != h1[:-1]
+            keep = o1[first]
+            keep.sort()  # back to generation order
+            o2 = keep[np.lexsort((val[keep], st[keep]))]
+        if len(o2) > k:
+            s2 = st[o2]
+            rank = np.arange(len(o2)) - s2.searchsorted(s2)  # rank within its state
+            o2 = o2[rank < k]
+        st, val, h, bpa, bpc, bpp = st[o2], val[o2], h[o2], bpa[o2], bpc[o2], bpp[o2]
+    return (st, val, h, bpa, bpc, bpp)
+
+
+def _nbest_finals(g: _Graph, tt: GrammarTables, ent: list[tuple[np.ndarray, ...] | None],
+                  k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The ``k`` best distinct texts over all final product nodes: their (node, entry,
+    value), by increasing value; None when no final entry."""
     rows: list[tuple[np.ndarray, ...]] = []
     for f in g.finals:
         fe = ent[int(f)]
@@ -623,17 +647,23 @@ def _nbest(
         idx_f = np.flatnonzero(tt.finals[fe[0]])
         rows.append((np.full(len(idx_f), int(f)), idx_f, fe[1][idx_f], fe[2][idx_f]))
     if not rows:
-        return []
+        return None
     node, eidx, val, h = (np.concatenate(x) for x in zip(*rows, strict=False))
     o1 = np.lexsort((val, h))
     first = _new_run(h[o1])
     keep = np.sort(o1[first])
     keep = keep[np.argsort(val[keep], kind="stable")][:k]
+    return node[keep], eidx[keep], val[keep]
+
+
+def _nbest_paths(g: _Graph, tt: GrammarTables, ent: list[tuple[np.ndarray, ...] | None],
+                 node: np.ndarray, eidx: np.ndarray, val: np.ndarray) -> list[Path]:
+    """The paths of the final entries ``(node, eidx)`` (penalties ``val``), walked back."""
     # Walk back in Python lists: a few dozen steps of scalar look-ups.
     back: dict[int, tuple[list[int], list[int], list[int]]] = {}
     arc_id, arc_src = g.arc_id.tolist(), g.src.tolist()
     out = []
-    for jn, e, v in zip(node[keep].tolist(), eidx[keep].tolist(), val[keep].tolist(), strict=True):
+    for jn, e, v in zip(node.tolist(), eidx.tolist(), val.tolist(), strict=True):
         arcs: list[int] = []
         classes: list[int] = []
         while True:
@@ -978,6 +1008,44 @@ def decode(
         Search settings (default ``DecodeConfig()``).
     """
     cfg = config or DecodeConfig()
+    _check_decode_args(graph, grammar, prior)
+    n_alt = int(check_range(cfg.nbest, "nbest", 1))
+    thr = cfg.reject_threshold
+    g, pen = _prepare(graph.n_nodes, graph.src, graph.dst, scores, grammar.alphabet, None, None)
+    tt = grammar
+    none = Decoded("rejected", "", None, 0.0, (), None)
+    if g.n == 0:
+        return none
+    beta = _backward_best(g, pen, tt)
+
+    paths, amount_of = _search(g, pen, tt, beta, n_alt, cfg, prior.locale)
+    if not paths:
+        return none
+    f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
+    groups: dict[str, list[int]] = {}
+    for q, p in enumerate(paths):
+        groups.setdefault(amount_of[p.text], []).append(q)
+    masses, weighted = _amount_masses(groups, paths, f_text, f_all, prior)
+    readings = _readings(groups, weighted, paths, graph, prior)
+    z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
+    rows = scores if isinstance(scores, np.ndarray) else np.asarray(scores, np.float64)
+    scored = _ranked_readings(readings, z, rows, cfg.rubbish_penalty, prior)
+    alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
+    best = alts[0]
+    return Decoded(
+        status="ok" if best.confidence >= thr else "rejected",
+        text=best.text,
+        amount=best.amount,
+        confidence=best.confidence,
+        alternatives=alts,
+        path=scored[0][3],
+        posterior=scored[0][4],
+        forward=f_all,
+    )
+
+
+def _check_decode_args(graph: Any, grammar: Any, prior: Any) -> None:
+    """Refuse arguments of :func:`decode` of the wrong types (ConfigError)."""
     if not isinstance(graph, SegmentationGraph):
         raise ConfigError(f"graph: expected a SegmentationGraph, got {type(graph).__name__}")
     if not isinstance(grammar, GrammarTables):
@@ -985,23 +1053,14 @@ def decode(
                           f"{type(grammar).__name__}")
     if not isinstance(prior, AmountPrior):
         raise ConfigError(f"prior: expected an AmountPrior, got {type(prior).__name__}")
-    n_alt = int(check_range(cfg.nbest, "nbest", 1))
-    thr = cfg.reject_threshold
-    alphabet = grammar.alphabet
-    g, pen = _prepare(graph.n_nodes, graph.src, graph.dst, scores, alphabet, None, None)
-    tt = grammar
-    locale = prior.locale
-    none = Decoded("rejected", "", None, 0.0, (), None)
-    if g.n == 0:
-        return none
-    beta = _backward_best(g, pen, tt)
 
-    paths, amount_of = _search(g, pen, tt, beta, n_alt, cfg, locale)
-    if not paths:
-        return none
 
+def _text_forwards(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: list[Path],
+                   cfg: DecodeConfig) -> tuple[float, np.ndarray]:
+    """``F_all`` of graph x grammar (with the unreadable path when finite) and each path's
+    text's forward penalty ``F_text``."""
     # One log-semiring pass over graph x (grammar | trie of the texts): F_all and each F_text.
-    trie, ends = trie_acceptor(alphabet, [p.classes for p in paths])
+    trie, ends = trie_acceptor(tt.alphabet, [p.classes for p in paths])
     both, Q = _union_with_trie(tt, trie, pen)
     alpha = _dp(g, pen, both, log=True, start_states=[tt.start, tt.n_states], Q=Q)
     f_all = _neg_lse(alpha[np.ix_(g.finals, np.flatnonzero(tt.finals))].ravel())
@@ -1011,9 +1070,13 @@ def decode(
         f_text = alpha[g.finals[0], tt.n_states + np.asarray(ends, np.int64)]
     else:
         f_text = np.array([_neg_lse(alpha[g.finals, tt.n_states + e]) for e in ends])
-    groups: dict[str, list[int]] = {}
-    for q, p in enumerate(paths):
-        groups.setdefault(amount_of[p.text], []).append(q)
+    return f_all, f_text
+
+
+def _amount_masses(groups: dict[str, list[int]], paths: list[Path], f_text: np.ndarray, f_all: float,
+                   prior: AmountPrior) -> tuple[list[float], list[float]]:
+    """Each amount's posterior mass (its texts' paths ``groups[amount]``), plain and with
+    each text's own prior (:meth:`AmountPrior.text_penalty`)."""
     masses = []
     weighted = []  # with each text's own prior (AmountPrior.text_penalty)
     text_priors = prior.weighs_texts
@@ -1027,6 +1090,13 @@ def decode(
             f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
             m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0
         weighted.append(m)
+    return masses, weighted
+
+
+def _readings(groups: dict[str, list[int]], weighted: list[float], paths: list[Path],
+              graph: SegmentationGraph, prior: AmountPrior) -> dict[str, list[Any]]:
+    """Amount -> [weight, rank, path, (share, spelt)]: the amounts the texts' readings give,
+    each with the weight of all its readings and the text that gives it most."""
     # Posterior with the amount prior: P(a) prior(a) / Z. Amounts beyond the n-best keep
     # their mass at prior weight 1 in Z, so a confidence is never raised by what was not seen.
     # A text may have two readings (a US amount whose decimal point was lost, see
@@ -1047,21 +1117,25 @@ def decode(
                 r[0] += m * w
                 if key > r[3]:
                     r[1:] = [rank, p, key]
-    z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
-    j = cfg.rubbish_penalty
-    rows = scores if isinstance(scores, np.ndarray) else np.asarray(scores, np.float64)
+    return readings
 
-    def characters(p: Path) -> float:
-        # the chance that every character of p is a character, not rubbish (DecodeConfig);
-        # plain floats: a path has a handful of characters, numpy's call overhead would dominate
-        if not math.isfinite(j):
-            return 1.0
-        s = 0.0
-        for a, c in zip(p.arcs, p.classes):
-            x = float(rows[a, c]) - j
-            s += x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
-        return math.exp(-s)
 
+def _characters_chance(p: Path, rows: np.ndarray, j: float) -> float:
+    """The chance that every character of ``p`` is a character, not rubbish (penalty ``j``,
+    :class:`DecodeConfig`)."""
+    # plain floats: a path has a handful of characters, numpy's call overhead would dominate
+    if not math.isfinite(j):
+        return 1.0
+    s = 0.0
+    for a, c in zip(p.arcs, p.classes):
+        x = float(rows[a, c]) - j
+        s += x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
+    return math.exp(-s)
+
+
+def _ranked_readings(readings: dict[str, list[Any]], z: float, rows: np.ndarray, j: float,
+                     prior: AmountPrior) -> list[tuple[float, int, str, Path, float]]:
+    """``(-confidence, rank, amount, path, posterior)`` of every reading, best first."""
     scored = []
     for a, (w, rank, p, _) in readings.items():
         post = min(1.0, w / z) if z > 0 else 0.0
@@ -1071,23 +1145,12 @@ def decode(
         # the size part of the prior discounts the confidence itself (AmountPrior).
         conf = post
         if post > 1e-6:
-            conf *= characters(p)
+            conf *= _characters_chance(p, rows, j)
             if prior.magnitude_confidence:
                 conf *= math.exp(-prior.magnitude(a))
         scored.append((-conf, rank, a, p, post))
     scored.sort(key=lambda x: (x[0], x[1]))
-    alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
-    best = alts[0]
-    return Decoded(
-        status="ok" if best.confidence >= thr else "rejected",
-        text=best.text,
-        amount=best.amount,
-        confidence=best.confidence,
-        alternatives=alts,
-        path=scored[0][3],
-        posterior=scored[0][4],
-        forward=f_all,
-    )
+    return scored
 
 
 # ----------------------------------------------------------------------------------------

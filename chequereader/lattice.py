@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from operator import itemgetter
 
 import cv2
@@ -122,16 +123,66 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     check_range(config.max_span, "max_span", 1, 16)
     n = seg.n_pieces
     body = max(float(seg.body_height), 1.0)
-    src: list[int] = []
-    dst: list[int] = []
-    boxes: list[tuple[int, int, int, int]] = []
-    geo: list[float] = []
-    low: list[bool] = []  # the arc lies low and hangs below the baseline (a separator)
+    # Python ints: the arcs' boxes and gaps are a few scalars each, cheaper than tiny arrays.
+    bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
+    arcs = _geometric_arcs(seg, bx, body, config)
+    sup, extra, read_as = _own_box_arcs(seg, bx, arcs, body, config, locale)
+    # Where superscript cents begin: the first piece of the trailing raised run.
+    raised_from = min(arcs.src[a] for a in sup) if sup and not read_as else -1
+    n_main = len(arcs.src)
+    imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
+    own, tight = _piece_masks(seg.labels, bx)
+    masks = _frame_arcs(seg, arcs, own, tight, body, imgs[:n_main])
+    only: tuple[str, ...] = ()
+    if sup:
+        if read_as:
+            only = ("",) * n_main + (read_as,) * len(sup)
+        _frame_own_boxes(arcs, sup, masks, tight, imgs[n_main:])
+        arcs.repeat(sup, extra)
+    return SegmentationGraph(
+        n_nodes=n + 1,
+        src=np.asarray(arcs.src, np.int64),
+        dst=np.asarray(arcs.dst, np.int64),
+        images=imgs,
+        boxes=np.asarray(arcs.boxes, np.int32).reshape(-1, 4),
+        geometric=np.asarray(arcs.geo, np.float32),
+        digit_penalty=(np.asarray(arcs.low, np.float32) * np.float32(config.low_digit_penalty)
+                       if config.low_digit_penalty else None),
+        only=only,
+        raised_from=int(raised_from),
+    )
+
+
+@dataclass
+class _Arcs:
+    """The graph's arcs as parallel lists: arc ``a`` covers pieces ``src[a]..dst[a]-1``, has
+    the joint box ``boxes[a]`` (x, y, w, h), geometric penalty ``geo[a]``, and ``low[a]``:
+    it lies low and hangs below the baseline (a separator)."""
+
+    src: list[int] = dc_field(default_factory=list)
+    dst: list[int] = dc_field(default_factory=list)
+    boxes: list[tuple[int, int, int, int]] = dc_field(default_factory=list)
+    geo: list[float] = dc_field(default_factory=list)
+    low: list[bool] = dc_field(default_factory=list)
+
+    def repeat(self, which: list[int], extra: float) -> None:
+        """Append a copy of the arcs ``which``, their geometric penalty ``extra`` higher."""
+        self.src += [self.src[a] for a in which]
+        self.dst += [self.dst[a] for a in which]
+        self.boxes += [self.boxes[a] for a in which]
+        self.geo += [self.geo[a] + extra for a in which]
+        self.low += [self.low[a] for a in which]
+
+
+def _geometric_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], body: float,
+                    config: LatticeConfig) -> _Arcs:
+    """The arcs of spans of 1..max_span pieces whose geometry allows one character, with
+    their geometric penalty (too wide, too far apart or too costly spans are left out)."""
+    n = len(bx)
+    arcs = _Arcs()
     low_above = seg.baseline - config.low_top * body
     tall_h, tall_above = config.tall_height * body, seg.baseline - config.tall_top * body
     low_below = seg.baseline + config.low_descent * body
-    # Python ints: the arcs' boxes and gaps are a few scalars each, cheaper than tiny arrays.
-    bx = [(int(b.x), int(b.y), int(b.x2), int(b.y2)) for b in seg.boxes]
     apart_min = max(1.0, config.apart_gap * body)
     loose = _loose_pairs(seg, bx, apart_min, config.apart_overlap) if n > 1 else []
     for i in range(n):
@@ -161,26 +212,33 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
             gp = max(0.0, width - config.wide_start) * config.wide_penalty + apart * config.apart_penalty
             if gp > config.max_geometric:
                 continue
-            src.append(i)
-            dst.append(j)
-            boxes.append((x0, y0, x1 - x0, y1 - y0))
-            geo.append(gp)
-            low.append((y0 > low_above and y1 - 1 > low_below)
-                       or (y1 - y0 > tall_h and y0 < tall_above and y1 - 1 > low_below))
-    # Arcs that also get a frame of their own box, added after all others (`cl` amounts
-    # have no cents: small trailing zeros there, superscript cents elsewhere).
-    if not n:
-        sup: list[int] = []
-    elif locale != "cl":
-        sup, extra, read_as = _superscript_arcs(seg, bx, src, boxes, body, config), \
-            config.superscript_penalty, ""
-    else:
-        sup, extra, read_as = _small_end_arcs(bx, src, dst, boxes, body, config), config.small_end_penalty, "0"
-    # Where superscript cents begin: the first piece of the trailing raised run.
-    raised_from = min(src[a] for a in sup) if sup and not read_as else -1
-    n_main = len(src)
-    imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
-    labels = seg.labels
+            arcs.src.append(i)
+            arcs.dst.append(j)
+            arcs.boxes.append((x0, y0, x1 - x0, y1 - y0))
+            arcs.geo.append(gp)
+            arcs.low.append((y0 > low_above and y1 - 1 > low_below)
+                            or (y1 - y0 > tall_h and y0 < tall_above and y1 - 1 > low_below))
+    return arcs
+
+
+def _own_box_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], arcs: _Arcs, body: float,
+                  config: LatticeConfig, locale: str | None) -> tuple[list[int], float, str]:
+    """The arcs that also get a frame of their own box, the penalty added to their copies and
+    the one character those copies may be read as ("" for any)."""
+    # Added after all others (`cl` amounts have no cents: small trailing zeros there,
+    # superscript cents elsewhere).
+    if not bx:
+        return [], 0.0, ""
+    if locale != "cl":
+        sup = _superscript_arcs(seg, bx, arcs.src, arcs.boxes, body, config)
+        return sup, config.superscript_penalty, ""
+    small = _small_end_arcs(bx, arcs.src, arcs.dst, arcs.boxes, body, config)
+    return small, config.small_end_penalty, "0"
+
+
+def _piece_masks(labels: np.ndarray,
+                 bx: list[tuple[int, int, int, int]]) -> tuple[list[np.ndarray], list[bool]]:
+    """Each piece's ink mask within its box, and whether that ink touches the box's four sides."""
     # A piece whose ink touches the four sides of its box is framed without a box search;
     # so is every span of such pieces (each side of their joint box is one of theirs).
     own: list[np.ndarray] = []
@@ -191,53 +249,43 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         own.append(m)
         tight.append(bool(m.size) and bool(count(m[0]) and count(m[-1])
                                            and count(m[:, 0]) and count(m[:, -1])))
+    return own, tight
+
+
+def _frame_arcs(seg: Segmentation, arcs: _Arcs, own: list[np.ndarray], tight: list[bool], body: float,
+                out: np.ndarray) -> list[np.ndarray]:
+    """Frame every arc's ink by the field's body and baseline into ``out``; the arcs' masks."""
+    labels = seg.labels
     masks: list[np.ndarray] = []
     bases: list[float] = []
-    for i, j, (x0, y0, w, h) in zip(src, dst, boxes, strict=True):
+    for i, j, (x0, y0, w, h) in zip(arcs.src, arcs.dst, arcs.boxes, strict=True):
         if j - i == 1:
             masks.append(own[i])
         else:
             crop = labels[y0 : y0 + h, x0 : x0 + w]
             masks.append((crop > i) & (crop <= j))
         bases.append(seg.baseline - y0)
-    main = imgs[:n_main]
     if all(tight):
-        frame_tight_many(masks, body, bases, main)
+        frame_tight_many(masks, body, bases, out)
     else:  # boxes not tight around the pieces' ink (a hand-made Segmentation)
-        main.fill(BACKGROUND)
-        for a, (i, j) in enumerate(zip(src, dst, strict=True)):
+        out.fill(BACKGROUND)
+        for a, (i, j) in enumerate(zip(arcs.src, arcs.dst, strict=True)):
             if all(tight[i:j]):
-                frame_tight(masks[a], body, bases[a], out=main[a])
+                frame_tight(masks[a], body, bases[a], out=out[a])
             else:
-                main[a] = frame(masks[a], body, bases[a])
-    only: tuple[str, ...] = ()
-    if sup:
-        if read_as:
-            only = ("",) * n_main + (read_as,) * len(sup)
-        more = imgs[n_main:]
-        more.fill(BACKGROUND)
-        for k, a in enumerate(sup):  # framed by their own box: body = ink height, baseline = its foot
-            if all(tight[src[a]:dst[a]]):
-                frame_tight(masks[a], float(masks[a].shape[0]), float(masks[a].shape[0]), out=more[k])
-            else:
-                more[k] = frame(masks[a])
-        src += [src[a] for a in sup]
-        dst += [dst[a] for a in sup]
-        boxes += [boxes[a] for a in sup]
-        geo += [geo[a] + extra for a in sup]
-        low += [low[a] for a in sup]
-    return SegmentationGraph(
-        n_nodes=n + 1,
-        src=np.asarray(src, np.int64),
-        dst=np.asarray(dst, np.int64),
-        images=imgs,
-        boxes=np.asarray(boxes, np.int32).reshape(-1, 4),
-        geometric=np.asarray(geo, np.float32),
-        digit_penalty=(np.asarray(low, np.float32) * np.float32(config.low_digit_penalty)
-                       if config.low_digit_penalty else None),
-        only=only,
-        raised_from=int(raised_from),
-    )
+                out[a] = frame(masks[a], body, bases[a])
+    return masks
+
+
+def _frame_own_boxes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tight: list[bool],
+                     out: np.ndarray) -> None:
+    """Frame the arcs ``which`` by their own box into ``out`` (body = ink height, baseline = its foot)."""
+    out.fill(BACKGROUND)
+    for k, a in enumerate(which):
+        if all(tight[arcs.src[a]:arcs.dst[a]]):
+            frame_tight(masks[a], float(masks[a].shape[0]), float(masks[a].shape[0]), out=out[k])
+        else:
+            out[k] = frame(masks[a])
 
 
 # Penalty of the classes an arc may not be read as: exp(-1000) is 0 to the decoder, and it

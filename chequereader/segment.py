@@ -407,20 +407,71 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
         base = float(np.median(stats[big, 1] + stats[big, 3] - 1))
     bh = max(bh, 4.0)
     sw = _stroke_width(binary)
-
+    comps = _Components.of(stats, areas)
     # 1. Merge fragments into the component that covers them horizontally.
-    m = n - 1
+    groups = _merge_fragments(comps, stats, bh, base, config)
+    # 2. Split groups too wide for one character.
+    subs, wide = _group_masks(lab, groups, comps, bh, config)
+    cuts: list[list[np.ndarray]] = [[] for _ in subs]
+    for k, c in zip(wide, _split_components([subs[k][4] for k in wide], bh, sw, config), strict=True):
+        cuts[k] = c
+    pieces = _cut_pieces(subs, cuts, groups)
+    # 3. Order left to right and label.
+    pieces.sort(key=lambda p: p[0])
+    labels, boxes = _label_pieces(pieces, lab, n)
+    return Segmentation(
+        labels=labels, boxes=tuple(boxes), cut_x=_cut_positions(boxes), body_height=bh, baseline=base
+    )
+
+
+def _cut_positions(boxes: list[BBox]) -> tuple[float, ...]:
+    """The nodes' x: the first box's left, midway between neighbouring boxes, the last's right."""
+    cut_x = [float(boxes[0].x)]
+    for a, b in zip(boxes[:-1], boxes[1:], strict=True):
+        cut_x.append((a.x2 + b.x) / 2.0)
+    cut_x.append(float(boxes[-1].x2))
+    return tuple(cut_x)
+
+
+@dataclass(frozen=True)
+class _Components:
+    """The connected components' boxes and areas as Python scalars (the loops over them look
+    at a handful of components one by one): component ``k`` has label ``k + 1``."""
+
+    x0: list[int]
+    y0: list[int]
+    w: list[int]
+    h: list[int]
+    x1: list[int]
+    area: list[int]
+
+    @classmethod
+    def of(cls, stats: np.ndarray, areas: np.ndarray) -> _Components:
+        """From ``stats`` ``(m, 4)`` (x, y, w, h) and ``areas`` ``(m,)``."""
+        x0, y0, w, h = stats.T.tolist()
+        return cls(x0, y0, w, h, (stats[:, 0] + stats[:, 2]).tolist(), areas.tolist())
+
+
+# A piece: (x-centre, ys, xs, None) of a piece cut from its group, or (x-centre, members,
+# None, box) of a whole group.
+_Piece = tuple[float, Any, np.ndarray | None, BBox | None]
+
+
+def _merge_fragments(comps: _Components, stats: np.ndarray, bh: float, base: float,
+                     cfg: SegmentConfig) -> list[list[int]]:
+    """Groups of components: each fragment joins the biggest component that covers enough of
+    its width (chains resolved); groups in order of their root, members ascending."""
+    m = len(comps.area)
     parent = np.arange(m)
     punct, dash = _classify_small(stats, bh, base)
+    areas = np.asarray(comps.area, np.int64)
     by_area = np.argsort(-areas, kind="stable").tolist()
-    # Python scalars: the loops below look at a handful of components one by one.
-    area_l, small_l = areas.tolist(), (punct | dash).tolist()
-    x0_l, y0_l, w_l, h_l = stats.T.tolist()
-    x1_l = (stats[:, 0] + stats[:, 2]).tolist()
+    area_l, small_l = comps.area, (punct | dash).tolist()
+    x0_l, x1_l, w_l, h_l = comps.x0, comps.x1, comps.w, comps.h
     for i in np.argsort(areas, kind="stable").tolist():
-        if small_l[i] or h_l[i] >= config.fragment_height * bh:
+        if small_l[i] or h_l[i] >= cfg.fragment_height * bh:
             continue
-        best, best_ov = -1, config.merge_overlap * w_l[i]
+        best, best_ov = -1, cfg.merge_overlap * w_l[i]
         for j in by_area:
             if area_l[j] <= area_l[i]:
                 break
@@ -435,18 +486,22 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     groups: dict[int, list[int]] = {}
     for i, root in enumerate(parent.tolist()):
         groups.setdefault(root, []).append(i)
+    return list(groups.values())
 
-    # 2. Split groups too wide for one character.
-    lut = np.zeros(n, np.int32)
+
+def _group_masks(lab: np.ndarray, groups: list[list[int]], comps: _Components, bh: float,
+                 cfg: SegmentConfig) -> tuple[list[tuple[int, int, int, int, np.ndarray]], list[int]]:
+    """Each group's box ``(x0, y0, x1, y1)`` and ink mask within it, and the indices of the
+    groups wide enough to be searched for cuts."""
+    lut = np.zeros(len(comps.area) + 1, np.int32)
     subs: list[tuple[int, int, int, int, np.ndarray]] = []
-    member_lists: list[list[int]] = []
     wide: list[int] = []
-    for _root, members in groups.items():
-        gx0 = min(x0_l[k] for k in members)
-        gx1 = max(x1_l[k] for k in members)
-        gy0 = min(y0_l[k] for k in members)
-        gy1 = max(y0_l[k] + h_l[k] for k in members)
-        if gx1 - gx0 >= config.min_split_width * bh:
+    for members in groups:
+        gx0 = min(comps.x0[k] for k in members)
+        gx1 = max(comps.x1[k] for k in members)
+        gy0 = min(comps.y0[k] for k in members)
+        gy1 = max(comps.y0[k] + comps.h[k] for k in members)
+        if gx1 - gx0 >= cfg.min_split_width * bh:
             wide.append(len(subs))
         crop = lab[gy0:gy1, gx0:gx1]
         if len(members) == 1:  # one component: its label alone (the usual case)
@@ -456,16 +511,18 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
             lut[np.asarray(members) + 1] = 1
             sub = lut[crop].astype(bool)
         subs.append((gx0, gy0, gx1, gy1, sub))
-        member_lists.append(members)
-    cuts: list[list[np.ndarray]] = [[] for _ in subs]
-    for k, c in zip(wide, _split_components([subs[k][4] for k in wide], bh, sw, config), strict=True):
-        cuts[k] = c
+    return subs, wide
+
+
+def _cut_pieces(subs: list[tuple[int, int, int, int, np.ndarray]], cuts: list[list[np.ndarray]],
+                groups: list[list[int]]) -> list[_Piece]:
+    """The pieces of every group: the parts between its cuts, or the whole group when uncut."""
     # (x-centre, ys, xs, box) of a piece cut from its group, or (x-centre, members, None,
     # box) of a whole group: its box is its components' box and its pixels are labelled
     # through its components' labels. The centre is the mean x of the ink (an integer sum
     # over the count, as np.mean).
-    pieces: list[tuple[float, Any, np.ndarray | None, BBox | None]] = []
-    for (gx0, gy0, gx1, gy1, sub), paths, members in zip(subs, cuts, member_lists, strict=True):
+    pieces: list[_Piece] = []
+    for (gx0, gy0, gx1, gy1, sub), paths, members in zip(subs, cuts, groups, strict=True):
         if paths:
             ys, xs = np.divmod(np.flatnonzero(sub), sub.shape[1])  # sub.nonzero(), cheaper
             side = np.zeros(len(ys), np.int64)
@@ -481,10 +538,13 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
             x_sum = int(sub.sum(axis=0) @ np.arange(sub.shape[1]))
             box = BBox(gx0, gy0, gx1 - gx0, gy1 - gy0)
             pieces.append((x_sum / int(np.count_nonzero(sub)) + gx0, members, None, box))
+    return pieces
 
-    # 3. Order left to right and label: whole groups through a table of component labels,
-    # then the pixels of the pieces cut from groups.
-    pieces.sort(key=lambda p: p[0])
+
+def _label_pieces(pieces: list[_Piece], lab: np.ndarray, n: int) -> tuple[np.ndarray, list[BBox]]:
+    """The piece labels (piece ``k`` = ``k + 1``) and boxes of ``pieces`` in their order."""
+    # Whole groups through a table of component labels, then the pixels of the pieces cut
+    # from groups.
     piece_of = [0] * n
     cut_pieces: list[tuple[np.ndarray, np.ndarray, int]] = []
     boxes: list[BBox] = []
@@ -500,13 +560,7 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
     labels = np.asarray(piece_of, np.int32)[lab]
     for ys, xs, k in cut_pieces:
         labels[ys, xs] = k
-    cut_x = [float(boxes[0].x)]
-    for a, b in zip(boxes[:-1], boxes[1:], strict=True):
-        cut_x.append((a.x2 + b.x) / 2.0)
-    cut_x.append(float(boxes[-1].x2))
-    return Segmentation(
-        labels=labels, boxes=tuple(boxes), cut_x=tuple(cut_x), body_height=bh, baseline=base
-    )
+    return labels, boxes
 
 
 def segmentation_boundary_recall(

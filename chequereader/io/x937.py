@@ -268,99 +268,124 @@ class _Structure:
         self.records += 1
         at = f"record {rtype} at offset {offset}"
         if rtype == "10":
-            if self.letter is not None:
-                out.append(f"{at}: cash letter header inside a cash letter (no cash letter "
-                           "control 90 before it)")
-            self.letter = self._new()
-            self.file["letters"] += 1
+            self._letter_header(at, out)
         elif rtype == "20":
-            if self.letter is None:
-                out.append(f"{at}: bundle header outside a cash letter (no cash letter header "
-                           "10 before it)")
-                self.letter = self._new()
-            if self.bundle is not None:
-                out.append(f"{at}: bundle header inside a bundle (no bundle control 70 before it)")
-            self.bundle = self._new()
-            self.letter["bundles"] += 1
-            self.last_seq = None
+            self._bundle_header(at, out)
         elif rtype in _DETAIL or rtype in _CREDIT or rtype in ("50", "52"):
-            if self.bundle is None:
-                out.append(f"{at}: item record outside a bundle (no bundle header 20 before it)")
-                self.bundle = self._new()
-            b = self.bundle
-            if rtype in _DETAIL or rtype in _CREDIT:
-                b["items"] += 1
-                if rtype in _CREDIT:
-                    b["credits"] += 1
-                elif bad_amount:
-                    b["bad"] += 1
-                elif amount is not None:
-                    b["total"] += amount
-            if rtype == "52":
-                b["images"] += 1
-                if not self.after_50:
-                    out.append(f"{at}: image view data without an image view detail record "
-                               "(50) before it")
-            self.after_50 = rtype == "50"
+            self._item_record(rtype, at, amount, bad_amount, out)
         elif rtype == "70":
-            b = self.bundle or self._new()
-            if self.bundle is None:
-                out.append(f"{at}: bundle control without a bundle header (20) before it")
-            where = f"bundle control (70) at offset {offset}"
-            self._compare(out, where, "items",
-                          self._num(r, rec, 3, 6, "items count", rtype, offset, out), b["items"])
-            said = self._num(r, rec, 7, 18, "total amount", rtype, offset, out)
-            if not (b["credits"] or b["bad"]):  # credits' amounts are not in this sum
-                self._compare(out, where, "a total of", said, b["total"], money=True)
-            self._compare(out, where, "images",
-                          self._num(r, rec, 31, 35, "images count", rtype, offset, out),
-                          b["images"])
-            letter = self.letter if self.letter is not None else self._new()
-            for k in ("items", "total", "images", "credits", "bad"):
-                letter[k] += b[k]
-            self.letter = letter
-            self.bundle = None
+            self._bundle_control(r, rec, offset, at, out)
         elif rtype == "90":
-            if self.bundle is not None:
-                out.append(f"{at}: cash letter control inside a bundle (no bundle control 70 "
-                           "before it)")
-            c = self.letter or self._new()
-            if self.letter is None:
-                out.append(f"{at}: cash letter control without a cash letter header (10)")
-            where = f"cash letter control (90) at offset {offset}"
-            self._compare(out, where, "bundles",
-                          self._num(r, rec, 3, 8, "bundle count", rtype, offset, out), c["bundles"])
-            self._compare(out, where, "items",
-                          self._num(r, rec, 9, 16, "items count", rtype, offset, out), c["items"])
-            said = self._num(r, rec, 17, 30, "total amount", rtype, offset, out)
-            if not (c["credits"] or c["bad"]):
-                self._compare(out, where, "a total of", said, c["total"], money=True)
-            self._compare(out, where, "images",
-                          self._num(r, rec, 31, 39, "images count", rtype, offset, out),
-                          c["images"])
-            self.file["items"] += c["items"]
-            self.file["total"] += c["total"]
-            self.file["credits"] = self.file.get("credits", 0) + c["credits"] + c["bad"]
-            self.letter = None
+            self._letter_control(r, rec, offset, at, out)
         elif rtype == "99":
-            if self.letter is not None or self.bundle is not None:
-                out.append(f"{at}: file control before the open cash letter or bundle is closed "
-                           "(90, 70)")
-            f = self.file
-            where = f"file control (99) at offset {offset}"
-            self._compare(out, where, "cash letters",
-                          self._num(r, rec, 3, 8, "cash letter count", rtype, offset, out),
-                          f["letters"])
-            self._compare(out, where, "records",
-                          self._num(r, rec, 9, 16, "total record count", rtype, offset, out),
-                          self.records)
-            self._compare(out, where, "items",
-                          self._num(r, rec, 17, 24, "total item count", rtype, offset, out),
-                          f["items"])
-            said = self._num(r, rec, 25, 40, "file total amount", rtype, offset, out)
-            if not f.get("credits"):
-                self._compare(out, where, "a total of", said, f["total"], money=True)
+            self._file_control(r, rec, offset, at, out)
         return out
+
+    def _letter_header(self, at: str, out: list[str]) -> None:
+        """A cash letter header (10): a new cash letter."""
+        if self.letter is not None:
+            out.append(f"{at}: cash letter header inside a cash letter (no cash letter "
+                       "control 90 before it)")
+        self.letter = self._new()
+        self.file["letters"] += 1
+
+    def _bundle_header(self, at: str, out: list[str]) -> None:
+        """A bundle header (20): a new bundle in the cash letter."""
+        if self.letter is None:
+            out.append(f"{at}: bundle header outside a cash letter (no cash letter header "
+                       "10 before it)")
+            self.letter = self._new()
+        if self.bundle is not None:
+            out.append(f"{at}: bundle header inside a bundle (no bundle control 70 before it)")
+        self.bundle = self._new()
+        self.letter["bundles"] += 1
+        self.last_seq = None
+
+    def _item_record(self, rtype: str, at: str, amount: int | None, bad_amount: bool,
+                     out: list[str]) -> None:
+        """A check detail, credit or image record: counted in the bundle."""
+        if self.bundle is None:
+            out.append(f"{at}: item record outside a bundle (no bundle header 20 before it)")
+            self.bundle = self._new()
+        b = self.bundle
+        if rtype in _DETAIL or rtype in _CREDIT:
+            b["items"] += 1
+            if rtype in _CREDIT:
+                b["credits"] += 1
+            elif bad_amount:
+                b["bad"] += 1
+            elif amount is not None:
+                b["total"] += amount
+        if rtype == "52":
+            b["images"] += 1
+            if not self.after_50:
+                out.append(f"{at}: image view data without an image view detail record "
+                           "(50) before it")
+        self.after_50 = rtype == "50"
+
+    def _bundle_control(self, r: _Reader, rec: bytes, offset: int, at: str, out: list[str]) -> None:
+        """A bundle control (70): its counts and total against the bundle's records."""
+        b = self.bundle or self._new()
+        if self.bundle is None:
+            out.append(f"{at}: bundle control without a bundle header (20) before it")
+        where = f"bundle control (70) at offset {offset}"
+        self._compare(out, where, "items",
+                      self._num(r, rec, 3, 6, "items count", "70", offset, out), b["items"])
+        said = self._num(r, rec, 7, 18, "total amount", "70", offset, out)
+        if not (b["credits"] or b["bad"]):  # credits' amounts are not in this sum
+            self._compare(out, where, "a total of", said, b["total"], money=True)
+        self._compare(out, where, "images",
+                      self._num(r, rec, 31, 35, "images count", "70", offset, out),
+                      b["images"])
+        letter = self.letter if self.letter is not None else self._new()
+        for k in ("items", "total", "images", "credits", "bad"):
+            letter[k] += b[k]
+        self.letter = letter
+        self.bundle = None
+
+    def _letter_control(self, r: _Reader, rec: bytes, offset: int, at: str, out: list[str]) -> None:
+        """A cash letter control (90): its counts and total against the cash letter's records."""
+        if self.bundle is not None:
+            out.append(f"{at}: cash letter control inside a bundle (no bundle control 70 "
+                       "before it)")
+        c = self.letter or self._new()
+        if self.letter is None:
+            out.append(f"{at}: cash letter control without a cash letter header (10)")
+        where = f"cash letter control (90) at offset {offset}"
+        self._compare(out, where, "bundles",
+                      self._num(r, rec, 3, 8, "bundle count", "90", offset, out), c["bundles"])
+        self._compare(out, where, "items",
+                      self._num(r, rec, 9, 16, "items count", "90", offset, out), c["items"])
+        said = self._num(r, rec, 17, 30, "total amount", "90", offset, out)
+        if not (c["credits"] or c["bad"]):
+            self._compare(out, where, "a total of", said, c["total"], money=True)
+        self._compare(out, where, "images",
+                      self._num(r, rec, 31, 39, "images count", "90", offset, out),
+                      c["images"])
+        self.file["items"] += c["items"]
+        self.file["total"] += c["total"]
+        self.file["credits"] = self.file.get("credits", 0) + c["credits"] + c["bad"]
+        self.letter = None
+
+    def _file_control(self, r: _Reader, rec: bytes, offset: int, at: str, out: list[str]) -> None:
+        """A file control (99): its counts and total against the file's records."""
+        if self.letter is not None or self.bundle is not None:
+            out.append(f"{at}: file control before the open cash letter or bundle is closed "
+                       "(90, 70)")
+        f = self.file
+        where = f"file control (99) at offset {offset}"
+        self._compare(out, where, "cash letters",
+                      self._num(r, rec, 3, 8, "cash letter count", "99", offset, out),
+                      f["letters"])
+        self._compare(out, where, "records",
+                      self._num(r, rec, 9, 16, "total record count", "99", offset, out),
+                      self.records)
+        self._compare(out, where, "items",
+                      self._num(r, rec, 17, 24, "total item count", "99", offset, out),
+                      f["items"])
+        said = self._num(r, rec, 25, 40, "file total amount", "99", offset, out)
+        if not f.get("credits"):
+            self._compare(out, where, "a total of", said, f["total"], money=True)
 
     def sequence(self, seq: str, offset: int, rtype: str) -> list[str]:
         """A warning when a check's item sequence number is not above the one before it in
@@ -394,98 +419,121 @@ def iter_x937(path_or_bytes: PathOrBytes) -> Iterator[X9Item]:
     r = _Reader(path_or_bytes)
     check = _Structure(r.name)
     try:
-        cur: dict[str, Any] | None = None
-        ready: list[dict[str, Any]] = []
-        orphan: list[str] = []  # warnings given before any item
-        index = 0
-
-        def make(seq: str, amount: int | None, error: str | None = None,
-                 detail: bool = True) -> dict[str, Any]:
-            item = {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None,
-                    "error": error, "warnings": list(orphan), "detail": detail}
-            orphan.clear()
-            return item
-
-        def finish(item: dict[str, Any]) -> None:
-            ready.append(item)
-
-        def emit(item: dict[str, Any]) -> X9Item:
-            nonlocal index
-            out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], index,
-                         item["error"], tuple(item["warnings"]))
-            index += 1
-            return out
-
-        def warn(msgs: list[str]) -> None:
-            if not msgs:
-                return
-            target = cur if cur is not None else (ready[-1] if ready else None)
-            (target["warnings"] if target is not None else orphan).extend(msgs)
-
+        items = _Items(r, check)
         for offset, rtype, rec in r.records():
             if rtype in _DETAIL:
-                if cur is not None:
-                    finish(cur)
-                a, b = ((48, 57), (58, 72)) if rtype == "25" else ((32, 41), (54, 68))
-                amount, bad = _amount_field(r.text(rec, *a), "item amount")
-                seq = r.text(rec, *b).strip()
-                cur = make(seq, amount, bad and f"{r.name}: record {rtype} at offset {offset}: {bad}")
-                warn(check.record(r, rtype, rec, offset, amount, bad is not None))
-                warn(check.sequence(seq, offset, rtype))
+                items.check_detail(rtype, rec, offset)
             elif rtype in _CREDIT:
-                if cur is not None:
-                    finish(cur)
-                cur = make("", None)
-                warn(check.record(r, rtype, rec, offset))
+                items.begin("", None)
+                items.warn(check.record(r, rtype, rec, offset))
             elif rtype == "50":
-                side = r.text(rec, 32, 32)
-                if cur is None or (side != "1" and cur["front"] is not None):
-                    if cur is not None:
-                        finish(cur)
-                    cur = make("", None, detail=False)
-                    warn([f"record 50 at offset {offset}: image without its check detail "
-                          "record (25) or credit record (61)"])
-                cur["side"] = "back" if side == "1" else "front"
-                warn(check.record(r, rtype, rec, offset))
+                items.image_view(rec, offset)
             elif rtype == "52":
-                # The record's length prefix bounds it: a bad field inside it spoils this item
-                # only, and the next record is still found.
-                try:
-                    seq, image = _parse_52(r, rec, offset)
-                    bad = None
-                except InvalidImageError as exc:
-                    seq, image, bad = "", b"", str(exc)
-                side = (cur or {}).get("side") or (
-                    "front" if cur is None or cur["front"] is None else "back")
-                if cur is None or (side == "front" and cur["front"] is not None):
-                    if cur is not None:
-                        finish(cur)
-                    cur = make("", None, detail=False)
-                    warn([f"record 52 at offset {offset}: image without its check detail "
-                          "record (25) or credit record (61)"])
-                if bad is not None and cur["error"] is None:
-                    cur["error"] = bad
-                cur[side] = image
-                cur["side"] = None
-                if not cur["sequence"]:
-                    cur["sequence"] = seq
-                warn(check.record(r, rtype, rec, offset))
+                items.image_data(rec, offset)
             else:
-                if rtype in _CLOSE and cur is not None:
-                    finish(cur)
-                    cur = None
-                warn(check.record(r, rtype, rec, offset))
-            # Items before the last finished one are final; the last may still be told about
-            # by a control record, until the next item begins.
-            keep = 0 if cur is not None else 1
-            while len(ready) > keep:
-                yield emit(ready.pop(0))
-        if cur is not None:  # pragma: no cover - records() raises first (no 99)
-            finish(cur)
-        while ready:
-            yield emit(ready.pop(0))
+                if rtype in _CLOSE:
+                    items.close()
+                items.warn(check.record(r, rtype, rec, offset))
+            yield from items.take(final=False)
+        yield from items.take(final=True)
     finally:
         r.close()
+
+
+class _Items:
+    """The items of an X9 file as its records build them: the current item, the finished ones
+    not handed out yet, and the warnings given before any item."""
+
+    def __init__(self, r: _Reader, check: _Structure) -> None:
+        self.r = r
+        self.check = check
+        self.cur: dict[str, Any] | None = None
+        self.ready: list[dict[str, Any]] = []
+        self.orphan: list[str] = []  # warnings given before any item
+        self.index = 0
+
+    def begin(self, seq: str, amount: int | None, error: str | None = None,
+              detail: bool = True) -> dict[str, Any]:
+        """Finish the current item and begin a new one (the current item from now on)."""
+        if self.cur is not None:
+            self.ready.append(self.cur)
+        item = {"sequence": seq, "amount": amount, "front": None, "back": None, "side": None,
+                "error": error, "warnings": list(self.orphan), "detail": detail}
+        self.orphan.clear()
+        self.cur = item
+        return item
+
+    def close(self) -> None:
+        """Finish the current item, if any; none is current then."""
+        if self.cur is not None:
+            self.ready.append(self.cur)
+            self.cur = None
+
+    def warn(self, msgs: list[str]) -> None:
+        """Add warnings to the current item, else the last finished one, else the orphans."""
+        if not msgs:
+            return
+        cur, ready = self.cur, self.ready
+        target = cur if cur is not None else (ready[-1] if ready else None)
+        (target["warnings"] if target is not None else self.orphan).extend(msgs)
+
+    def take(self, final: bool) -> Iterator[X9Item]:
+        """Hand out the finished items; unless ``final``, the last one is held back while
+        no item is current (a control record may still be told about it)."""
+        if final:
+            self.close()
+        keep = 0 if final or self.cur is not None else 1
+        while len(self.ready) > keep:
+            item = self.ready.pop(0)
+            out = X9Item(item["sequence"], item["amount"], item["front"], item["back"], self.index,
+                         item["error"], tuple(item["warnings"]))
+            self.index += 1
+            yield out
+
+    def check_detail(self, rtype: str, rec: bytes, offset: int) -> None:
+        """A check detail record (25, 31): a new item with its amount and sequence number."""
+        r = self.r
+        a, b = ((48, 57), (58, 72)) if rtype == "25" else ((32, 41), (54, 68))
+        amount, bad = _amount_field(r.text(rec, *a), "item amount")
+        seq = r.text(rec, *b).strip()
+        self.begin(seq, amount, bad and f"{r.name}: record {rtype} at offset {offset}: {bad}")
+        self.warn(self.check.record(r, rtype, rec, offset, amount, bad is not None))
+        self.warn(self.check.sequence(seq, offset, rtype))
+
+    def image_view(self, rec: bytes, offset: int) -> None:
+        """An image view detail record (50): the side of the image data that follows."""
+        side = self.r.text(rec, 32, 32)
+        cur = self.cur
+        if cur is None or (side != "1" and cur["front"] is not None):
+            cur = self.begin("", None, detail=False)
+            self.warn([f"record 50 at offset {offset}: image without its check detail "
+                       "record (25) or credit record (61)"])
+        cur["side"] = "back" if side == "1" else "front"
+        self.warn(self.check.record(self.r, "50", rec, offset))
+
+    def image_data(self, rec: bytes, offset: int) -> None:
+        """An image view data record (52): the current item's image of the side announced."""
+        # The record's length prefix bounds it: a bad field inside it spoils this item
+        # only, and the next record is still found.
+        try:
+            seq, image = _parse_52(self.r, rec, offset)
+            bad = None
+        except InvalidImageError as exc:
+            seq, image, bad = "", b"", str(exc)
+        cur = self.cur
+        side = (cur or {}).get("side") or (
+            "front" if cur is None or cur["front"] is None else "back")
+        if cur is None or (side == "front" and cur["front"] is not None):
+            cur = self.begin("", None, detail=False)
+            self.warn([f"record 52 at offset {offset}: image without its check detail "
+                       "record (25) or credit record (61)"])
+        if bad is not None and cur["error"] is None:
+            cur["error"] = bad
+        cur[side] = image
+        cur["side"] = None
+        if not cur["sequence"]:
+            cur["sequence"] = seq
+        self.warn(self.check.record(self.r, "52", rec, offset))
 
 
 def read_x937(path_or_bytes: PathOrBytes) -> list[X9Item]:
