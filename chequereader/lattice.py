@@ -76,6 +76,15 @@ class LatticeConfig:
     # through it is within reach of the others. Leaving them out reads real and synthetic
     # fields as before, and saves framing and recognizing them. inf keeps every arc.
     max_geometric: float = 20.0
+    # A dash written at the top of the body (the '-' of "/‾" on Indian cheques), framed by
+    # the body, comes out high in the frame, where LeNet-5 knows no '-': it was read as a '.'
+    # and the slash before it as a 1 ("620000/‾" -> 6200001.). A flat arc (at most
+    # ``dash_height`` body heights high, at least ``dash_min`` long and three times longer
+    # than high) gets a second arc framed with its middle at the body's middle, that may only
+    # be read as '-', at ``dash_penalty`` more (outside cl; inf: off).
+    dash_penalty: float = 1.0
+    dash_height: float = 0.35
+    dash_min: float = 0.4
     # A digit fills the body: its top is near the top of the body band. An arc whose ink
     # starts in the lower part of the band (top below ``low_top`` body heights above the
     # baseline) and hangs below the baseline (bottom ``low_descent`` body heights under it)
@@ -130,15 +139,21 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     # Where superscript cents begin: the first piece of the trailing raised run.
     raised_from = min(arcs.src[a] for a in sup) if sup and not read_as else -1
     n_main = len(arcs.src)
-    imgs = np.empty((n_main + len(sup), SIZE, SIZE), np.float32)  # every frame is written below
+    dashes = _dash_arcs(arcs, body, config, locale)
+    n_own = n_main + len(sup)
+    imgs = np.empty((n_own + len(dashes), SIZE, SIZE), np.float32)  # every frame is written below
     own, tight = _piece_masks(seg.labels, bx)
     masks = _frame_arcs(seg, arcs, own, tight, body, imgs[:n_main])
     only: tuple[str, ...] = ()
     if sup:
         if read_as:
             only = ("",) * n_main + (read_as,) * len(sup)
-        _frame_own_boxes(arcs, sup, masks, tight, imgs[n_main:])
+        _frame_own_boxes(arcs, sup, masks, tight, imgs[n_main:n_own])
         arcs.repeat(sup, extra)
+    if dashes:
+        only = (only or ("",) * n_own) + ("-",) * len(dashes)
+        _frame_dashes(arcs, dashes, masks, tight, body, imgs[n_own:])
+        arcs.repeat(dashes, config.dash_penalty)
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(arcs.src, np.int64),
@@ -286,6 +301,32 @@ def _frame_own_boxes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tig
             frame_tight(masks[a], float(masks[a].shape[0]), float(masks[a].shape[0]), out=out[k])
         else:
             out[k] = frame(masks[a])
+
+
+def _dash_arcs(arcs: _Arcs, body: float, config: LatticeConfig, locale: str | None) -> list[int]:
+    """The flat arcs that also get a frame with their middle at the body's middle (a '-'
+    written at the top of the body, as in "/‾"), outside ``cl``."""
+    if locale == "cl" or not math.isfinite(config.dash_penalty):
+        return []
+    hi, lo = config.dash_height * body, config.dash_min * body
+    return [a for a, (_, _, w, h) in enumerate(arcs.boxes) if h <= hi and w >= 3 * h and w >= lo]
+
+
+def _frame_dashes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tight: list[bool],
+                  body: float, out: np.ndarray) -> None:
+    """Frame the arcs ``which`` by the field's body with their middle where a '-' has its
+    own (:data:`DASH_MIDDLE` body heights over the baseline), into ``out``."""
+    out.fill(BACKGROUND)
+    for k, a in enumerate(which):
+        h = float(masks[a].shape[0])
+        base = h / 2.0 + DASH_MIDDLE * body
+        if all(tight[arcs.src[a]:arcs.dst[a]]):
+            frame_tight(masks[a], body, base, out=out[k])
+        else:
+            out[k] = frame(masks[a], body, base)
+
+
+DASH_MIDDLE = 0.48  # the middle of a written '-', in body heights over the baseline
 
 
 # Penalty of the classes an arc may not be read as: exp(-1000) is 0 to the decoder, and it

@@ -95,7 +95,7 @@ def test_images_equal_frame_of_each_arc_on_random_segmentations():
             b[y : y + h, x : x + w] = rng.random((h, w)) < 0.8
             x += w + int(rng.integers(-2, 6))
         seg = segment(CleanField(b, np.zeros(b.shape, np.uint8), 24.0, 40.0))
-        g = build_graph(seg, LatticeConfig(superscript_penalty=np.inf))  # body-framed only
+        g = build_graph(seg, LatticeConfig(superscript_penalty=np.inf, dash_penalty=np.inf))  # body-framed only
         n_arcs += g.n_arcs
         assert np.array_equal(g.images, _reference_images(seg, g))
     assert n_arcs > 100
@@ -221,3 +221,22 @@ def test_small_zeros_on_the_baseline_are_not_separators():
     seg = _seg([(0, 10, 8, 20), (12, 20, 8, 10), (22, 20, 8, 10)], h=40)
     g = build_graph(seg, LatticeConfig(max_span=1))
     assert g.digit_penalty is not None and not g.digit_penalty.any()
+
+
+def test_a_flat_piece_gets_a_dash_arc_framed_at_the_middle_of_the_body():
+    # body 20, baseline 30: a digit, then a dash drawn at the top of the body (rows 11-13).
+    seg = _seg([(0, 10, 8, 20), (12, 11, 14, 3)], h=40)
+    cfg = LatticeConfig(max_span=1)
+    g = build_graph(seg, cfg, locale="in")
+    assert g.n_arcs == 3 and g.only == ("", "", "-")
+    assert (g.src[2], g.dst[2]) == (1, 2) and g.geometric[2] == g.geometric[1] + cfg.dash_penalty
+    # the copy's ink sits lower in the frame than the body-framed one's: at the body's middle
+    rows = lambda im: np.flatnonzero((im != BACKGROUND).any(axis=1))  # noqa: E731
+    assert rows(g.images[2]).mean() > rows(g.images[1]).mean() + 3
+    chars = tuple("0123456789-.")
+    pen = arc_penalties(g, np.zeros((3, len(chars)), np.float32), chars)
+    assert pen[2, chars.index("-")] == cfg.dash_penalty and pen[2, chars.index(".")] == BARRED
+    # none in cl, none when off, and training graphs leave the restricted copy out
+    assert build_graph(seg, cfg, locale="cl").n_arcs == 2
+    assert build_graph(seg, replace(cfg, dash_penalty=float("inf")), locale="in").n_arcs == 2
+    assert unrestricted(g).n_arcs == 2
