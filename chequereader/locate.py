@@ -640,6 +640,7 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
                 # the line above) is no part of the figures.
                 reach = config.box_reach * (by1 - by0)
                 py0, py1 = max(py0, by0 - reach), min(py1, by1 + reach)
+                px1 = min(px1, bx1 + 2 * reach)  # a last digit or "/-" over the right side
         b = _to_input_box(px0, py0, px1, py1, m_full, W0, H0)
         if b.w < 2 or b.h < 2 or any(b.iou(k) > config.dedupe_iou for k in kept):
             continue
