@@ -63,6 +63,7 @@ from ..types import SegmentationGraph
 from .data import load_digit_npz, mnist_train_split
 from .recognizer import (
     DISTORTIONS,
+    DistortConfig,
     TrainConfig,
     distort,
     evaluate_all,
@@ -440,8 +441,6 @@ def train_global(
     weights' metadata by ``data_note``. ``evaluate``: measure the result on MNIST / USPS /
     Semeion / symbols under ``cfg.data`` (off when that data is not at hand).
     """
-    from tqdm import tqdm
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.distort not in DISTORTIONS:
@@ -453,6 +452,48 @@ def train_global(
     given = graphs is not None
     locales = set(cfg.locales) | {g.locale for g in [*(graphs or []), *(val_graphs or [])]}
     tables = {loc: get_grammar(loc).tables(model.alphabet) for loc in locales}
+    graphs, val = _training_graphs(cfg, graphs, val_graphs, cache, progress, log)
+    chars = _character_set(cfg, model, log)
+    own = _own_characters(cfg, log)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(graphs) / cfg.batch_fields)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume and ckpt.exists():
+        history, start = load_checkpoint(ckpt, model, opt, sched, gen)
+        sched.T_max = cfg.epochs * steps_per_epoch  # a resumed run may ask for more epochs
+        log(f"resumed from {ckpt} at epoch {start}")
+    else:
+        rec0 = {"epoch": 0, "val": field_accuracy(model, val, tables)}
+        history.append(rec0)
+        log(json.dumps(rec0))
+    step = _Step(model, tables, chars, own, DISTORTIONS[cfg.distort], opt, sched, gen)
+    for epoch in range(start, cfg.epochs):
+        rec = _train_epoch(cfg, step, graphs, val, epoch, steps_per_epoch, progress)
+        history.append(rec)
+        log(json.dumps(rec))
+        save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
+    # Semeion's held-out tail is the figure to report once its other rows were trained on
+    # (here or in an earlier stage: the weights' own metadata says which).
+    sem_trained = cfg.semeion_repeat > 0 or trained_on_semeion(read_metadata(cfg.init).get("training"))
+    metrics = evaluate_all(model, cfg.data,
+                           semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None) \
+        if evaluate else {}
+    metrics["labelled_fields_val" if given else "synthetic_fields_val"] = history[-1]["val"]
+    log(json.dumps(metrics))
+    save_model(model, out, _weights_metadata(cfg, given, data_note, command, history, metrics))
+    return {"history": history, "metrics": metrics, "weights": str(out)}
+
+
+def _training_graphs(cfg: GlobalConfig, graphs: Sequence[TrainingField] | None,
+                     val_graphs: Sequence[TrainingField] | None, cache: str | Path | None,
+                     progress: bool, log: Callable[[str], None]
+                     ) -> tuple[list[TrainingField], list[TrainingField]]:
+    """The training and validation graphs: the ones given, else the cached or newly made
+    synthetic fields (the cache written on first use)."""
+    given = graphs is not None
     # MNIST-train digits of the training / validation writers, when synthetic fields are made
     pools = _pools(cfg) if not given or val_graphs is None else None
     t0 = time.time()
@@ -477,114 +518,105 @@ def train_global(
         assert pools is not None
         val = make_field_graphs(pools[1], cfg.val_fields, cfg.seed + 2000, cfg.locales)
     log(f"built {len(graphs)} training and {len(val)} validation graphs in {time.time() - t0:.0f}s")
+    return graphs, val
 
-    chars: dict[str, Any] | None = None
-    if cfg.char_weight > 0:
-        tc = TrainConfig(data=cfg.data, usps=cfg.usps, continental=cfg.continental, seed=cfg.seed,
-                         extra=cfg.extra, val_fraction=cfg.val_fraction,
-                         semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
-                         strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits,
-                         superscript_digits=cfg.superscript_digits)
-        chars = load_sets(tc, model.alphabet, log)
-        xc = torch.from_numpy(chars["x"])[:, None]
-        yc = torch.from_numpy(chars["y"])
-    own: tuple[torch.Tensor, torch.Tensor] | None = None
-    if cfg.own_chars and cfg.own_char_weight > 0:
-        with np.load(cfg.own_chars) as d:
-            own = (torch.from_numpy(d["images"].astype(np.float32))[:, None],
-                   torch.from_numpy(d["labels"].astype(np.int64)))
-        if not len(own[1]):
-            own = None
-        else:
-            log(f"own characters: {len(own[1])} from {Path(cfg.own_chars).name}")
-    dcfg = DISTORTIONS[cfg.distort]
 
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    steps_per_epoch = math.ceil(len(graphs) / cfg.batch_fields)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if resume and ckpt.exists():
-        history, start = load_checkpoint(ckpt, model, opt, sched, gen)
-        sched.T_max = cfg.epochs * steps_per_epoch  # a resumed run may ask for more epochs
-        log(f"resumed from {ckpt} at epoch {start}")
-    else:
-        rec0 = {"epoch": 0, "val": field_accuracy(model, val, tables)}
-        history.append(rec0)
-        log(json.dumps(rec0))
-    for epoch in range(start, cfg.epochs):
-        model.train()
-        perm = torch.randperm(len(graphs), generator=gen).tolist()
-        tot_f, n_f, tot_c, n_c = 0.0, 0, 0.0, 0
-        t0 = time.time()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, mininterval=2.0)
-        for b in bar:
-            batch = [graphs[i] for i in perm[b * cfg.batch_fields: (b + 1) * cfg.batch_fields]]
-            fl, counted = field_losses(model, batch, tables, cfg.max_arc_penalty)
-            loss = fl / max(counted, 1)
-            if chars is not None:
-                idx = torch.randint(len(xc), (cfg.char_batch,), generator=gen)
-                cl = model.loss(model(distort(xc[idx], dcfg, gen)), yc[idx])
-                loss = loss + cfg.char_weight * cl
-                tot_c += float(cl.detach()) * cfg.char_batch
-                n_c += cfg.char_batch
-            if own is not None:
-                idx = torch.randint(len(own[1]), (cfg.char_batch,), generator=gen)
-                loss = loss + cfg.own_char_weight * model.loss(model(distort(own[0][idx], dcfg, gen)),
-                                                               own[1][idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot_f += float(fl.detach())
-            n_f += counted
-            if b % 20 == 0:
-                bar.set_postfix(field=f"{tot_f / max(n_f, 1):.3f}", char=f"{tot_c / max(n_c, 1):.3f}")
-        rec = {
-            "epoch": epoch + 1,
-            "field_criterion": round(tot_f / max(n_f, 1), 4),
-            "char_loss": round(tot_c / max(n_c, 1), 5),
-            "fields_counted": n_f,
-            "val": field_accuracy(model, val, tables),
-            "seconds": round(time.time() - t0, 1),
-        }
-        history.append(rec)
-        log(json.dumps(rec))
-        save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
-    # Semeion's held-out tail is the figure to report once its other rows were trained on
-    # (here or in an earlier stage: the weights' own metadata says which).
-    sem_trained = cfg.semeion_repeat > 0 or trained_on_semeion(read_metadata(cfg.init).get("training"))
-    metrics = evaluate_all(model, cfg.data,
-                           semeion_holdout=TrainConfig().semeion_holdout if sem_trained else None) \
-        if evaluate else {}
-    metrics["labelled_fields_val" if given else "synthetic_fields_val"] = history[-1]["val"]
-    log(json.dumps(metrics))
-    meta = {
+def _character_set(cfg: GlobalConfig, model: LeNet5,
+                   log: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The isolated characters ``(x (N, 1, 32, 32), y (N,))`` of the character loss mixed in;
+    None when ``char_weight`` is 0."""
+    if cfg.char_weight <= 0:
+        return None
+    tc = TrainConfig(data=cfg.data, usps=cfg.usps, continental=cfg.continental, seed=cfg.seed,
+                     extra=cfg.extra, val_fraction=cfg.val_fraction,
+                     semeion=cfg.semeion_repeat > 0, semeion_repeat=max(cfg.semeion_repeat, 1),
+                     strokes_per_class=cfg.strokes_per_class, small_digits=cfg.small_digits,
+                     superscript_digits=cfg.superscript_digits)
+    chars = load_sets(tc, model.alphabet, log)
+    return torch.from_numpy(chars["x"])[:, None], torch.from_numpy(chars["y"])
+
+
+def _own_characters(cfg: GlobalConfig,
+                    log: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The user's own characters ``(images, labels)`` of ``cfg.own_chars``; None when there
+    are none or their weight is 0."""
+    if not (cfg.own_chars and cfg.own_char_weight > 0):
+        return None
+    with np.load(cfg.own_chars) as d:
+        own = (torch.from_numpy(d["images"].astype(np.float32))[:, None],
+               torch.from_numpy(d["labels"].astype(np.int64)))
+    if not len(own[1]):
+        return None
+    log(f"own characters: {len(own[1])} from {Path(cfg.own_chars).name}")
+    return own
+
+
+@dataclass
+class _Step:
+    """What one optimisation step of :func:`train_global` works with."""
+
+    model: LeNet5
+    tables: dict[str, Any]
+    chars: tuple[torch.Tensor, torch.Tensor] | None
+    own: tuple[torch.Tensor, torch.Tensor] | None
+    dcfg: DistortConfig
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    gen: torch.Generator
+
+
+def _train_epoch(cfg: GlobalConfig, s: _Step, graphs: list[TrainingField], val: list[TrainingField],
+                 epoch: int, steps_per_epoch: int, progress: bool) -> dict[str, Any]:
+    """One epoch over ``graphs`` in mini-batches of fields; its history record."""
+    from tqdm import tqdm
+
+    model, opt, gen = s.model, s.opt, s.gen
+    model.train()
+    perm = torch.randperm(len(graphs), generator=gen).tolist()
+    tot_f, n_f, tot_c, n_c = 0.0, 0, 0.0, 0
+    t0 = time.time()
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+               disable=not progress, leave=False, mininterval=2.0)
+    for b in bar:
+        batch = [graphs[i] for i in perm[b * cfg.batch_fields: (b + 1) * cfg.batch_fields]]
+        fl, counted = field_losses(model, batch, s.tables, cfg.max_arc_penalty)
+        loss = fl / max(counted, 1)
+        if s.chars is not None:
+            xc, yc = s.chars
+            idx = torch.randint(len(xc), (cfg.char_batch,), generator=gen)
+            cl = model.loss(model(distort(xc[idx], s.dcfg, gen)), yc[idx])
+            loss = loss + cfg.char_weight * cl
+            tot_c += float(cl.detach()) * cfg.char_batch
+            n_c += cfg.char_batch
+        if s.own is not None:
+            own = s.own
+            idx = torch.randint(len(own[1]), (cfg.char_batch,), generator=gen)
+            loss = loss + cfg.own_char_weight * model.loss(model(distort(own[0][idx], s.dcfg, gen)),
+                                                           own[1][idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        s.sched.step()
+        tot_f += float(fl.detach())
+        n_f += counted
+        if b % 20 == 0:
+            bar.set_postfix(field=f"{tot_f / max(n_f, 1):.3f}", char=f"{tot_c / max(n_c, 1):.3f}")
+    return {
+        "epoch": epoch + 1,
+        "field_criterion": round(tot_f / max(n_f, 1), 4),
+        "char_loss": round(tot_c / max(n_c, 1), 5),
+        "fields_counted": n_f,
+        "val": field_accuracy(model, val, s.tables),
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def _weights_metadata(cfg: GlobalConfig, given: bool, data_note: str | None, command: str | None,
+                      history: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metadata saved with the trained weights."""
+    return {
         "training": {
-            "data": ([f"global: {data_note}, forward criterion (paper section VI)"] if data_note else [])
-            + ([] if given else ["global: synthetic amount fields written with MNIST train digits "
-                     "(validation writers left out)"
-                     + (f", {cfg.europe:.0%} of them with Semeion (training rows) and stroke digits"
-                        if cfg.europe > 0 else "")
-                     + (f", {cfg.printed:.0%} of them printed in DejaVu / Liberation fonts "
-                        "(DejaVu Sans Bold held out)" if cfg.printed > 0 else "")
-                     + (f", {cfg.cheques:.0%} of them zones located on whole synthetic cheques "
-                        "(PNG / JPEG / G4 scans; business layout left out)" if cfg.cheques > 0 else "")
-                     + (f", digits touching with chance {cfg.touch:g}" if cfg.touch is not None else "")
-                     + (", joined up" if cfg.joined > 0 else "")
-                     + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
-                     + ", forward criterion (paper section VI)"])
-            + ([] if cfg.char_weight <= 0 else [
-                     "character loss: MNIST train (writer-split)"
-                     + (", USPS train" if cfg.usps else "")
-                     + (f", Semeion training rows x{cfg.semeion_repeat}" if cfg.semeion_repeat else "")
-                     + (", procedural stroke digits" if cfg.strokes_per_class else "")
-                     + (", MNIST digits framed small" if cfg.small_digits else "")
-                     + (", MNIST digits framed as raised small cents" if cfg.superscript_digits else "")
-                     + ", synthetic symbols (procedural + Debian handwriting fonts)"])
-            + [f"extra: {Path(e).name}" for e in cfg.extra],
+            "data": _training_data_notes(cfg, given, data_note),
             "init": cfg.init or "bundled lenet5-default.pt",
             "global_config": json.loads(json.dumps(asdict(cfg))),
             "command": command or " ".join(shlex.quote(a) for a in sys.argv),
@@ -593,8 +625,34 @@ def train_global(
         },
         "metrics": metrics,
     }
-    save_model(model, out, meta)
-    return {"history": history, "metrics": metrics, "weights": str(out)}
+
+
+def _training_data_notes(cfg: GlobalConfig, given: bool, data_note: str | None) -> list[str]:
+    """The weights' metadata ``training.data``: what the fields and characters were."""
+    return (
+        ([f"global: {data_note}, forward criterion (paper section VI)"] if data_note else [])
+        + ([] if given else ["global: synthetic amount fields written with MNIST train digits "
+                 "(validation writers left out)"
+                 + (f", {cfg.europe:.0%} of them with Semeion (training rows) and stroke digits"
+                    if cfg.europe > 0 else "")
+                 + (f", {cfg.printed:.0%} of them printed in DejaVu / Liberation fonts "
+                    "(DejaVu Sans Bold held out)" if cfg.printed > 0 else "")
+                 + (f", {cfg.cheques:.0%} of them zones located on whole synthetic cheques "
+                    "(PNG / JPEG / G4 scans; business layout left out)" if cfg.cheques > 0 else "")
+                 + (f", digits touching with chance {cfg.touch:g}" if cfg.touch is not None else "")
+                 + (", joined up" if cfg.joined > 0 else "")
+                 + (", small trailing zeros (cl)" if cfg.small_zeros > 0 else "")
+                 + ", forward criterion (paper section VI)"])
+        + ([] if cfg.char_weight <= 0 else [
+                 "character loss: MNIST train (writer-split)"
+                 + (", USPS train" if cfg.usps else "")
+                 + (f", Semeion training rows x{cfg.semeion_repeat}" if cfg.semeion_repeat else "")
+                 + (", procedural stroke digits" if cfg.strokes_per_class else "")
+                 + (", MNIST digits framed small" if cfg.small_digits else "")
+                 + (", MNIST digits framed as raised small cents" if cfg.superscript_digits else "")
+                 + ", synthetic symbols (procedural + Debian handwriting fonts)"])
+        + [f"extra: {Path(e).name}" for e in cfg.extra]
+    )
 
 
 __all__ = [
