@@ -527,12 +527,19 @@ def read_labelled(labels_csv: str | Path, config: Any, *, workers: int = 1, prog
 
     Returns the results (the first page of each manifest entry, in manifest order; a file
     that gave nothing is an ``error`` result), the true amounts and the seconds taken.
+
+    X9 items are read without amount verification (``x9_verify``): the record-25 amount may
+    be the very label, and the reading is what is measured.
     """
+    from dataclasses import replace
+
     from .batch import Progress, iter_batch
     from .io.manifest import read_manifest
     from .io.x937 import is_x937
 
-    cfg = config
+    cfg = replace(config, x9_verify=False) if getattr(config, "x9_verify", False) else config
+    if reader is not None and getattr(reader.config, "x9_verify", False):
+        reader = type(reader)(replace(reader.config, x9_verify=False), model=reader.model)
     x9 = is_x937(labels_csv)
     rows = [] if x9 else read_manifest(labels_csv)
     files = [os.fspath(labels_csv)] if x9 else list(dict.fromkeys(r.file for r in rows))
