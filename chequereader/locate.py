@@ -878,9 +878,22 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
     rh = max(rb - rt, 1.0)
     gap = rest[:, _X].min() - (first[_X] + first[_W])
     if gap > 0.25 * rh and first[_W] <= 0.9 * first[_H] and first[_H] >= 0.5 * rh:
-        return rest, True
+        return _drop_rules(rest, rh), True
     c = _drop_sign(row, row[:, _X].min(), rt, rh)
-    return c, len(c) < len(row)
+    return _drop_rules(c, rh), len(c) < len(row)
+
+
+def _drop_rules(row: np.ndarray, rh: float) -> np.ndarray:
+    """``row`` (sorted left to right) without the sparse, row-high components that start it:
+    the side of the sign's cell or of a box too faint to be found, not a character (a
+    written stroke of that height fills far more of its box)."""
+    k = 0
+    while len(row) - k > 1 and row[k, _A] < RULE_FILL * row[k, _W] * row[k, _H] and row[k, _H] >= 0.8 * rh:
+        k += 1
+    return row[k:]
+
+
+RULE_FILL = 0.12  # ink share of its box below which a row-high component is a rule or a frame
 
 
 def _grow(sel: np.ndarray, comps: np.ndarray, kept: np.ndarray, z: _Zone,

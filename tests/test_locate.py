@@ -361,3 +361,19 @@ def test_a_zone_holds_the_amount_by_share_not_by_iou():
     assert box.share_of(ink) == 1.0
     assert not BBox(130, 50, 200, 30).holds(ink)   # half the ink outside
     assert not BBox(0, 0, 1000, 400).holds(ink)    # the whole page holds it, too big to count
+
+
+def test_a_sparse_row_high_rule_does_not_start_a_layout_row() -> None:
+    from chequereader.locate import _X, _Y, _W, _H, _A, _drop_rules
+
+    def comp(x, y, w, h, a):
+        c = np.zeros(max(_X, _Y, _W, _H, _A) + 1)
+        c[[_X, _Y, _W, _H, _A]] = x, y, w, h, a
+        return c
+
+    bar = comp(10, 100, 18, 24, 41)  # a slanted cell side: 9% of its box inked
+    one = comp(40, 102, 3, 22, 60)  # a written 1: thin but solid
+    row = np.stack([bar, one, comp(50, 101, 14, 22, 120), comp(70, 101, 14, 22, 130)])
+    assert _drop_rules(row, 24.0)[:, _X].tolist() == [40, 50, 70]
+    assert _drop_rules(row[1:], 24.0)[:, _X].tolist() == [40, 50, 70]  # the 1 stays
+    assert len(_drop_rules(row[:1], 24.0)) == 1  # never empties the row
