@@ -976,6 +976,30 @@ class BatchSummary:
                 "x9_warnings": self.x9_warnings, "interrupted": self.interrupted}
 
 
+def _write_chunks(chunks: Any, writer: RowWriter, prog: Progress,
+                  stop: _StopFlag) -> tuple[int, int, int]:
+    """Write the rows of :func:`iter_chunks`' ``chunks`` as they come, until they end or a stop
+    signal comes (then closes them); return the rows written, the files finished and the rows
+    with X9 warnings."""
+    rows = files = warned = 0
+    try:
+        for _, _, results, end in chunks:
+            rows += writer.write(results)
+            if _log.isEnabledFor(logging.DEBUG):
+                for r in results:
+                    _log.debug("chequereader: %s page %d: %s %s %.3f (%.0f ms)", r.file, r.page,
+                               r.status, r.amount, r.confidence, r.timing_ms.get("total", 0.0))
+            warned += sum(1 for r in results if r.extra.get("x9_warnings"))
+            files += int(end)
+            prog.update(results, end)
+            if stop.signum:
+                break  # the rows read so far are written; workers are stopped below
+    finally:
+        chunks.close()
+        prog.close()
+    return rows, files, warned
+
+
 def run_batch(
     inputs: Sequence[str] | str,
     out_path: str | os.PathLike | None,
@@ -1039,7 +1063,6 @@ def run_batch(
     passed_over: list[Skipped] = []
     items = discover([inputs] if isinstance(inputs, str) else list(inputs), skipped=passed_over)
     missing = sum(1 for p in items if not os.path.lexists(p))
-    rows = files = skipped = warned = 0
     stop = _StopFlag(stop_signals)
     # The writer locks the output and, for resume, cuts it back before anything is read.
     with stop, RowWriter(out_path, form, append=resume, stream=stream, fsync=fsync) as writer:
@@ -1051,21 +1074,7 @@ def run_batch(
         chunks = iter_chunks(items, config, workers=workers, dask=dask,
                              raise_on_error=raise_on_error, skip=done, reader=reader,
                              torch_threads=torch_threads, skip_pages=writer.partial)
-        try:
-            for _, _, results, end in chunks:
-                rows += writer.write(results)
-                if _log.isEnabledFor(logging.DEBUG):
-                    for r in results:
-                        _log.debug("chequereader: %s page %d: %s %s %.3f (%.0f ms)", r.file, r.page,
-                                   r.status, r.amount, r.confidence, r.timing_ms.get("total", 0.0))
-                warned += sum(1 for r in results if r.extra.get("x9_warnings"))
-                files += int(end)
-                prog.update(results, end)
-                if stop.signum:
-                    break  # the rows read so far are written; workers are stopped below
-        finally:
-            chunks.close()
-            prog.close()
+        rows, files, warned = _write_chunks(chunks, writer, prog, stop)
     return BatchSummary(inputs=len(items), skipped=skipped, files=files, rows=rows,
                         counts=dict(prog.counts), seconds=time.perf_counter() - t0,
                         out=None if out_path is None else str(out_path), missing=missing,

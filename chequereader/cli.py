@@ -577,6 +577,20 @@ def _read_exit_status(summary) -> int:
     return 0
 
 
+def _summary_message(summary) -> str:
+    """The one-line summary ``read`` logs of a :class:`~chequereader.batch.BatchSummary`."""
+    c = summary.counts
+    over = len(summary.passed_over)
+    return (f"chequereader: {summary.rows} rows from {summary.files} files "
+            f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
+            f", {summary.skipped} skipped"
+            + (f", {over} found in folders and not read" if over else "")
+            + (f", {summary.x9_warnings} with X9 structure warnings"
+               if summary.x9_warnings else "")
+            + f") in {summary.seconds:.1f} s"
+            + (f"; stopped by signal {summary.interrupted}" if summary.interrupted else ""))
+
+
 @main.command("read")
 @click.argument("inputs", nargs=-1)
 @click.option("--from-file", "from_files", multiple=True, metavar="FILE",
@@ -661,17 +675,7 @@ def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str |
                                 resume=resume, progress=not quiet, fmt=fmt,
                                 raise_on_error=raise_on_error, torch_threads=1,
                                 stop_signals=(signal.SIGTERM,))
-            c = summary.counts
-            over = len(summary.passed_over)
-            logging.getLogger("chequereader").info(
-                f"chequereader: {summary.rows} rows from {summary.files} files "
-                f"(ok={c.get('ok', 0)} rejected={c.get('rejected', 0)} error={c.get('error', 0)}"
-                f", {summary.skipped} skipped"
-                + (f", {over} found in folders and not read" if over else "")
-                + (f", {summary.x9_warnings} with X9 structure warnings"
-                   if summary.x9_warnings else "")
-                + f") in {summary.seconds:.1f} s"
-                + (f"; stopped by signal {summary.interrupted}" if summary.interrupted else ""))
+            logging.getLogger("chequereader").info(_summary_message(summary))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ChequeReaderError as exc:

@@ -122,31 +122,23 @@ def _symbol_key(c: str) -> tuple[int, int]:
     return (order.index(c), 0) if c in order else (len(order), ord(c))
 
 
-def _determinize(
-    n_states: int,
-    start: Iterable[int],
-    finals: Iterable[int],
-    transitions: Iterable[tuple[int, str, int]],
-    eps: list[list[int]] | None = None,
-) -> tuple[int, int, frozenset[int], tuple[tuple[int, str, int], ...]]:
-    """Subset construction then Moore minimisation; states numbered in BFS order."""
-    eps = eps if eps is not None else [[] for _ in range(n_states)]
-    finals = frozenset(finals)
-    moves: list[list[tuple[str, int]]] = [[] for _ in range(n_states)]
-    for s, c, d in transitions:
-        moves[s].append((c, d))
+def _closure(eps: list[list[int]], states: Iterable[int]) -> frozenset[int]:
+    """``states`` and every state reached from them by epsilon moves."""
+    seen = set(states)
+    stack = list(seen)
+    while stack:
+        for t in eps[stack.pop()]:
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return frozenset(seen)
 
-    def closure(states: Iterable[int]) -> frozenset[int]:
-        seen = set(states)
-        stack = list(seen)
-        while stack:
-            for t in eps[stack.pop()]:
-                if t not in seen:
-                    seen.add(t)
-                    stack.append(t)
-        return frozenset(seen)
 
-    first = closure(start)
+def _subset_dfa(start: Iterable[int], finals: frozenset[int], moves: list[list[tuple[str, int]]],
+                eps: list[list[int]]) -> tuple[list[dict[str, int]], list[bool]]:
+    """Subset construction: the DFA's transitions (state 0 the start, BFS order) and which of
+    its states are final."""
+    first = _closure(eps, start)
     index = {first: 0}
     subsets = [first]
     delta: list[dict[str, int]] = []
@@ -159,16 +151,19 @@ def _determinize(
                 targets.setdefault(c, set()).add(d)
         row: dict[str, int] = {}
         for c in sorted(targets, key=_symbol_key):
-            nxt = closure(targets[c])
+            nxt = _closure(eps, targets[c])
             if nxt not in index:
                 index[nxt] = len(subsets)
                 subsets.append(nxt)
                 queue.append(nxt)
             row[c] = index[nxt]
         delta.append(row)
-    is_final = [bool(sub & finals) for sub in subsets]
+    return delta, [bool(sub & finals) for sub in subsets]
 
-    # Moore refinement; a missing transition (dead state) is its own class (-1).
+
+def _moore_blocks(delta: list[dict[str, int]], is_final: list[bool]) -> list[int]:
+    """Moore refinement: the block of each DFA state; a missing transition (dead state) is
+    its own class (-1)."""
     symbols = sorted({c for row in delta for c in row}, key=_symbol_key)
     block = [int(f) for f in is_final]
     while True:
@@ -181,9 +176,13 @@ def _determinize(
         if len(ids) == len(set(block)):
             break
         block = new_block
-    block = new_block
+    return new_block
 
-    # Renumber the blocks in BFS order from the start so that the tables are reproducible.
+
+def _renumbered(delta: list[dict[str, int]], is_final: list[bool], block: list[int]
+                ) -> tuple[int, frozenset[int], tuple[tuple[int, str, int], ...]]:
+    """The minimal DFA of the blocks, numbered in BFS order from the start so that the tables
+    are reproducible: its number of states, finals and transitions."""
     rep: dict[int, int] = {}
     for s in range(len(delta)):
         rep.setdefault(block[s], s)
@@ -202,7 +201,26 @@ def _determinize(
                 order[nb] = len(order)
                 queue2.append(nb)
             trans.append((order[b], c, order[nb]))
-    return len(order), 0, frozenset(finals_out), tuple(trans)
+    return len(order), frozenset(finals_out), tuple(trans)
+
+
+def _determinize(
+    n_states: int,
+    start: Iterable[int],
+    finals: Iterable[int],
+    transitions: Iterable[tuple[int, str, int]],
+    eps: list[list[int]] | None = None,
+) -> tuple[int, int, frozenset[int], tuple[tuple[int, str, int], ...]]:
+    """Subset construction then Moore minimisation; states numbered in BFS order."""
+    eps = eps if eps is not None else [[] for _ in range(n_states)]
+    finals = frozenset(finals)
+    moves: list[list[tuple[str, int]]] = [[] for _ in range(n_states)]
+    for s, c, d in transitions:
+        moves[s].append((c, d))
+    delta, is_final = _subset_dfa(start, finals, moves, eps)
+    block = _moore_blocks(delta, is_final)
+    n, finals_out, trans = _renumbered(delta, is_final, block)
+    return n, 0, finals_out, trans
 
 
 # ----------------------------------------------------------------------------------------

@@ -131,6 +131,52 @@ def panel_lines(trace_or_result: Any, *, result: AmountResult | None = None,
                           truth, None)
 
 
+def _draw_result(img: np.ndarray, res: AmountResult, offset: tuple[int, int], sc: float) -> None:
+    """A result's field box and characters on ``img`` (in place), its origin at ``offset``."""
+    ox, oy = offset
+    if res.field is not None:
+        f = res.field
+        _rect(img, (f.x - ox, f.y - oy, f.w, f.h), _FIELD, 2)
+    for c in res.characters:
+        b = c.bbox
+        _rect(img, (b.x - ox, b.y - oy, b.w, b.h), _CHAR, 1)
+        _label(img, f"{c.char} {c.penalty:.1f}", b.x - ox, b.y - oy - 2, _CHAR, sc * 0.6)
+
+
+def _draw_trace(img: np.ndarray, tr: Any, zoom: int | None) -> np.ndarray:
+    """A trace's cuts, pieces and best path on ``img`` (its cleaned field), enlarged and
+    banded (see :func:`render_overlay`'s ``zoom``)."""
+    h, w = img.shape[:2]
+    seg = tr.segmentation
+    if seg.labels.shape == (h, w):
+        img[cut_mask(seg.labels)] = _CUT
+    # Fields are often ~40 px high: enlarge so labels stay legible, and draw the labels in
+    # white bands above (symbol) and below (penalty) so they never hide the ink.
+    z = int(zoom) if zoom is not None else int(min(4, max(1, math.ceil(110 / max(h, 1)))))
+    top, bottom = 20, 18
+    big = cv2.resize(img, (w * z, h * z), interpolation=cv2.INTER_NEAREST)
+    img = np.full((h * z + top + bottom, w * z, 3), 255, np.uint8)
+    img[top:top + h * z] = big
+
+    def zb(x: float, y: float, bw: float, bh: float) -> tuple[int, int, int, int]:
+        return int(x * z), int(y * z) + top, max(1, int(bw * z)), max(1, int(bh * z))
+
+    for b in seg.boxes:
+        _rect(img, zb(b.x, b.y, b.w, b.h), _PIECE, 1)
+    for x in seg.cut_x:
+        xi = int(round(min(max(x * z, 0), w * z - 1)))
+        cv2.line(img, (xi, top - 5), (xi, top - 1), _CUT, 1)
+        cv2.line(img, (xi, top + h * z), (xi, top + h * z + 4), _CUT, 1)
+    dec = tr.decoding
+    if dec.path is not None:
+        for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text, strict=True):
+            x, y, bw, bh = zb(*(int(v) for v in tr.graph.boxes[a]))
+            _rect(img, (x, y, bw, bh), _CHAR, 1)
+            _label(img, ch, x, top - 6, _CHAR, 0.45)
+            _label(img, f"{float(tr.penalties[a, c]):.2f}", x, top + h * z + 14, _CHAR, 0.35)
+    return img
+
+
 def render_overlay(
     image: np.ndarray,
     trace_or_result: Any,
@@ -192,49 +238,14 @@ def render_overlay(
     img = _to_bgr(image)
     h, w = img.shape[:2]
     sc = scale if scale is not None else float(np.clip(h / 120.0, 0.35, 1.2))
-    ox, oy = offset
     lines: list[str]
     if isinstance(trace_or_result, AmountResult):
-        res = trace_or_result
-        if res.field is not None:
-            f = res.field
-            _rect(img, (f.x - ox, f.y - oy, f.w, f.h), _FIELD, 2)
-        for c in res.characters:
-            b = c.bbox
-            _rect(img, (b.x - ox, b.y - oy, b.w, b.h), _CHAR, 1)
-            _label(img, f"{c.char} {c.penalty:.1f}", b.x - ox, b.y - oy - 2, _CHAR, sc * 0.6)
-        lines = panel_lines(res, truth=truth)
+        _draw_result(img, trace_or_result, offset, sc)
+        lines = panel_lines(trace_or_result, truth=truth)
     else:
-        tr = trace_or_result
-        seg = tr.segmentation
-        if seg.labels.shape == (h, w):
-            img[cut_mask(seg.labels)] = _CUT
-        # Fields are often ~40 px high: enlarge so labels stay legible, and draw the labels in
-        # white bands above (symbol) and below (penalty) so they never hide the ink.
-        z = int(zoom) if zoom is not None else int(min(4, max(1, math.ceil(110 / max(h, 1)))))
-        top, bottom = 20, 18
-        big = cv2.resize(img, (w * z, h * z), interpolation=cv2.INTER_NEAREST)
-        img = np.full((h * z + top + bottom, w * z, 3), 255, np.uint8)
-        img[top:top + h * z] = big
-
-        def zb(x: float, y: float, bw: float, bh: float) -> tuple[int, int, int, int]:
-            return int(x * z), int(y * z) + top, max(1, int(bw * z)), max(1, int(bh * z))
-
-        for b in seg.boxes:
-            _rect(img, zb(b.x, b.y, b.w, b.h), _PIECE, 1)
-        for x in seg.cut_x:
-            xi = int(round(min(max(x * z, 0), w * z - 1)))
-            cv2.line(img, (xi, top - 5), (xi, top - 1), _CUT, 1)
-            cv2.line(img, (xi, top + h * z), (xi, top + h * z + 4), _CUT, 1)
-        dec = tr.decoding
-        if dec.path is not None:
-            for a, c, ch in zip(dec.path.arcs, dec.path.classes, dec.path.text, strict=True):
-                x, y, bw, bh = zb(*(int(v) for v in tr.graph.boxes[a]))
-                _rect(img, (x, y, bw, bh), _CHAR, 1)
-                _label(img, ch, x, top - 6, _CHAR, 0.45)
-                _label(img, f"{float(tr.penalties[a, c]):.2f}", x, top + h * z + 14, _CHAR, 0.35)
+        img = _draw_trace(img, trace_or_result, zoom)
         h, w = img.shape[:2]
-        lines = panel_lines(tr, result=result, truth=truth)
+        lines = panel_lines(trace_or_result, result=result, truth=truth)
     if not panel:
         return img
     width = max(w, 360)

@@ -479,8 +479,29 @@ def _unturn_box(b: BBox, t: int, W0: int, H0: int) -> BBox:
     return b
 
 
-def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
-    """:func:`locate_fields` on an upright page (uint8, validated)."""
+@dataclass
+class _Work:
+    """The page at work scale: grey, binarised, deskewed."""
+    small: np.ndarray          # grey, work scale, deskewed
+    binary: np.ndarray         # ink (1) of ``small``
+    lines_bin: np.ndarray      # where rulings and box sides are looked for
+    thr: float                 # ink threshold
+    strong_thr: float          # a pen stroke's dark core
+    s: float                   # work scale over the page's
+    rot: np.ndarray | None     # deskewing rotation (work scale), None when upright
+
+
+@dataclass
+class _Ink:
+    """The ink that is not ruling, as connected components."""
+    labels: np.ndarray         # component label image
+    comps: np.ndarray          # components with a dark core (hysteresis)
+    all_comps: np.ndarray      # every component, faint ones too
+    rules: np.ndarray          # rulings and box sides taken out of the ink
+
+
+def _work_page(grey: np.ndarray, config: LocateConfig) -> _Work | None:
+    """``grey`` scaled to ``work_width``, binarised and deskewed (None: no ink threshold)."""
     H0, W0 = grey.shape
     s = min(1.0, config.work_width / W0)
     if s < 1.0:
@@ -493,7 +514,7 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         small = grey
     thrs = _threshold(small, config.ink_level)
     if thrs is None:
-        return []
+        return None
     thr, strong_thr = thrs
     binary = (small < thr).astype(np.uint8)
     h, w = binary.shape
@@ -510,28 +531,29 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         lines_bin = (cv2.erode(small, np.ones((2, 2), np.uint8)) < thr).astype(np.uint8)
     else:
         lines_bin = binary
+    return _Work(small, binary, lines_bin, thr, strong_thr, s, rot)
 
-    kw = max(8, w // 30)
-    horiz = cv2.morphologyEx(lines_bin, cv2.MORPH_OPEN, np.ones((1, kw), np.uint8))
-    # Shorter horizontal runs are pen strokes (the dash of "/-", a long 7 top): kept as ink.
-    segs = _rulings(horiz, 0.06 * w)
-    msegs = _merge_collinear(segs, 0.03 * w)
-    zones, used = _find_boxes(lines_bin, msegs, w, h, config)
 
-    def in_box(sx0: float, sx1: float, sy: float) -> bool:
-        """A horizontal run inside a box, not on its rulings, or over the writing space of
-        a longer ruling below it, is a pen stroke (a dash, bold print touching)."""
-        for z in zones:
-            bx0, by0, bx1, by1 = z.rect
-            if by0 - 2 <= sy <= by1 + 2 and min(abs(sy - by0), abs(sy - by1)) > 1.5 \
-                    and bx0 - 3 < sx0 and sx1 < bx1 + 3:
-                return True
-        return any(lx0 - 3 < sx0 and sx1 < lx1 + 3 and ly - 0.14 * h < sy < ly - 2
-                   and sx1 - sx0 < 0.6 * (lx1 - lx0) for lx0, lx1, ly in msegs)
+def _in_box(zones: list[_Zone], msegs: list[tuple[int, int, float]], h: int,
+            sx0: float, sx1: float, sy: float) -> bool:
+    """A horizontal run inside a box, not on its rulings, or over the writing space of
+    a longer ruling below it, is a pen stroke (a dash, bold print touching)."""
+    for z in zones:
+        bx0, by0, bx1, by1 = z.rect
+        if by0 - 2 <= sy <= by1 + 2 and min(abs(sy - by0), abs(sy - by1)) > 1.5 \
+                and bx0 - 3 < sx0 and sx1 < bx1 + 3:
+            return True
+    return any(lx0 - 3 < sx0 and sx1 < lx1 + 3 and ly - 0.14 * h < sy < ly - 2
+               and sx1 - sx0 < 0.6 * (lx1 - lx0) for lx0, lx1, ly in msegs)
 
+
+def _add_line_zones(zones: list[_Zone], used: set[int], msegs: list[tuple[int, int, float]],
+                    w: int, h: int, config: LocateConfig) -> None:
+    """Append to ``zones`` the amount lines among the merged rulings ``msegs`` (those
+    not ``used`` as box sides)."""
     # A long horizontal run inside a box, away from its rulings, is a pen stroke.
     for k, (lx0, lx1, yr) in enumerate(msegs):
-        if k in used or (lx0 + lx1) / 2 < config.right_min * w or in_box(lx0, lx1, yr):
+        if k in used or (lx0 + lx1) / 2 < config.right_min * w or _in_box(zones, msegs, h, lx0, lx1, yr):
             continue
         if not (max(config.box_w[0], config.line_min_w) * w <= lx1 - lx0 <= config.box_w[1] * w):
             continue
@@ -550,11 +572,17 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
                for sx0, sx1, sy in msegs):
             pen -= 0.6
         zones.append(_Zone("line", (lx0, yr - 0.14 * h, lx1, yr), pen, k))
+
+
+def _field_ink(work: _Work, horiz: np.ndarray, segs: list[tuple[int, int, float]],
+               msegs: list[tuple[int, int, float]], zones: list[_Zone]) -> _Ink:
+    """The ink of ``work`` with the rulings ``segs`` and the box sides taken out."""
+    h = work.binary.shape[0]
     # Only the ruling's own rows leave the ink: print or a pen stroke resting on a ruling
     # joins its component, and must not go with it.
     rulings = np.zeros_like(horiz)
     for sx0, sx1, sy in segs:
-        if not in_box(sx0, sx1, sy):
+        if not _in_box(zones, msegs, h, sx0, sx1, sy):
             r0, r1 = max(0, int(round(sy)) - 2), int(round(sy)) + 3
             rulings[r0:r1, sx0:sx1] = horiz[r0:r1, sx0:sx1]
     # Box sides leave the ink (handwriting crossing them is cut there, a small loss);
@@ -566,10 +594,10 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         zx0, zy0, zx1, zy1 = (int(round(v)) for v in z.rect)
         for xs in (zx0, zx1):
             rules[max(0, zy0 - 2): zy1 + 3, max(0, xs - 2): xs + 3] = 1
-    ink: np.ndarray = np.bitwise_and(binary, 1 - rules)
-    strong = small < strong_thr
+    ink: np.ndarray = np.bitwise_and(work.binary, 1 - rules)
+    strong = work.small < work.strong_thr
     for z in zones:
-        _local_ink(small, ink, strong, rules, z.rect, thr, strong_thr)
+        _local_ink(work.small, ink, strong, rules, z.rect, work.thr, work.strong_thr)
     labels, comps = _components(ink)
     # Before the hysteresis: a faint or thin stroke that continues the field (cents written
     # with a lighter touch, the "/-" of an Indian amount) may join it in _grow.
@@ -579,7 +607,12 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         # that the light threshold lets through.
         core = np.bincount(labels[strong], minlength=int(comps[:, _ID].max()) + 1)
         comps = comps[(comps[:, _H] >= 2) & (comps[:, _A] >= 4) & (core[comps[:, _ID].astype(np.int64)] > 0)]
+    return _Ink(labels, comps, all_comps, rules)
 
+
+def _add_layout_zones(zones: list[_Zone], w: int, h: int, config: LocateConfig) -> None:
+    """Append the layout and fallback zones to ``zones``, unless a closed box lies where
+    the layout puts the amount."""
     # Where the standard layouts put the courtesy amount (ANSI X9.100-160 personal checks,
     # CTS-2010): the right edge, from under the date to the legal amount's line. Without a
     # box or line found there (a box printed too faint to survive the threshold), the text
@@ -592,55 +625,82 @@ def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
         zones.append(_Zone("layout", (lx0, ly0, lx1, ly1), config.layout_penalty))
         zones.append(_Zone("fallback", (0.62 * w, 0.12 * h, 0.98 * w, 0.57 * h), 3.0))
 
+
+def _padded_box(z: _Zone, box: tuple[float, float, float, float], boxed: bool, s: float,
+                config: LocateConfig) -> tuple[float, float, float, float]:
+    """The field's ``box`` (deskewed full resolution) padded for zone ``z``; ``boxed``:
+    ``box`` is the ink's, inside a box zone's rules."""
+    x0, y0, x1, y1 = box
+    # A row found by the layout alone gets more margin: the printed box it was written in
+    # (too faint to be found) runs round it.
+    p = (config.pad if z.kind != "layout" else config.layout_pad) * (y1 - y0) + 1
+    px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
+    if z.kind == "layout" and config.box_extent:
+        # Figures are written from the box's left: the box runs on to their right.
+        px1 = min(x1 + config.layout_pad_right * (y1 - y0), z.rect[2] / s)
+    if boxed:
+        # Padding stops inside the box's rules, unless the ink itself crosses them.
+        bx0, by0, bx1, by1 = (v / s for v in z.rect)
+        m = 2.0 / s
+        px0 = max(px0, min(x0, bx0 + m))
+        py0 = max(py0, min(y0, by0 + m))
+        px1 = min(px1, max(x1, bx1 - m))
+        py1 = min(py1, max(y1, by1 - m))
+        if config.box_extent:
+            # The field is the box's writing space from the figures on (the printed
+            # sign inside the box at its left stays out), not only the ink's hull.
+            px1, py0, py1 = max(px1, bx1 - m), min(py0, by0 + m), max(py1, by1 - m)
+        if config.box_reach > 0:
+            # Ink far over the box's rules (the slash of "/-" drawn through it, a word of
+            # the line above) is no part of the figures.
+            reach = config.box_reach * (by1 - by0)
+            py0, py1 = max(py0, by0 - reach), min(py1, by1 + reach)
+            px1 = min(px1, bx1 + 2 * reach)  # a last digit or "/-" over the right side
+    return px0, py0, px1, py1
+
+
+def _locate(grey: np.ndarray, config: LocateConfig) -> list[Field]:
+    """:func:`locate_fields` on an upright page (uint8, validated)."""
+    H0, W0 = grey.shape
+    work = _work_page(grey, config)
+    if work is None:
+        return []
+    s = work.s
+    h, w = work.binary.shape
+    kw = max(8, w // 30)
+    horiz = cv2.morphologyEx(work.lines_bin, cv2.MORPH_OPEN, np.ones((1, kw), np.uint8))
+    # Shorter horizontal runs are pen strokes (the dash of "/-", a long 7 top): kept as ink.
+    segs = _rulings(horiz, 0.06 * w)
+    msegs = _merge_collinear(segs, 0.03 * w)
+    zones, used = _find_boxes(work.lines_bin, msegs, w, h, config)
+    _add_line_zones(zones, used, msegs, w, h, config)
+    ink = _field_ink(work, horiz, segs, msegs, zones)
+    _add_layout_zones(zones, w, h, config)
+
     scored = []
     for z in zones:
         if z.kind == "cells":
             continue
-        pen, sel = _score_zone(z, comps, w, h, config)
+        pen, sel = _score_zone(z, ink.comps, w, h, config)
         scored.append((pen, z, sel))
     scored.sort(key=lambda t: t[0])
 
-    m_full = None if rot is None else _full_rot(rot, s)
+    m_full = None if work.rot is None else _full_rot(work.rot, s)
     out: list[Field] = []
     kept: list[BBox] = []
     for pen, z, sel in scored:
         if len(sel) and z.kind != "fallback":
-            sel = _grow(sel, all_comps, comps, z, config)
+            sel = _grow(sel, ink.all_comps, ink.comps, z, config)
         # The fallback zone is too coarse for a full-resolution refinement to pay off.
         reach = int(math.ceil(config.rule_reach / s)) + 2 if z.kind == "box" else 0
-        ink_box = _refine(grey, labels, rules, sel, s, m_full, thr, reach) \
+        ink_box = _refine(grey, ink.labels, ink.rules, sel, s, m_full, work.thr, reach) \
             if len(sel) and z.kind != "fallback" else None
         if ink_box is None and len(sel):
             ink_box = (sel[:, _X].min() / s, sel[:, _Y].min() / s,
                        (sel[:, _X] + sel[:, _W]).max() / s, (sel[:, _Y] + sel[:, _H]).max() / s)
         box: tuple[float, float, float, float] = ink_box if ink_box is not None else (
             z.rect[0] / s, z.rect[1] / s, z.rect[2] / s, z.rect[3] / s)
-        x0, y0, x1, y1 = box
-        # A row found by the layout alone gets more margin: the printed box it was written in
-        # (too faint to be found) runs round it.
-        p = (config.pad if z.kind != "layout" else config.layout_pad) * (y1 - y0) + 1
-        px0, py0, px1, py1 = x0 - p, y0 - p, x1 + p, y1 + p
-        if z.kind == "layout" and config.box_extent:
-            # Figures are written from the box's left: the box runs on to their right.
-            px1 = min(x1 + config.layout_pad_right * (y1 - y0), z.rect[2] / s)
-        if z.kind == "box" and ink_box is not None:
-            # Padding stops inside the box's rules, unless the ink itself crosses them.
-            bx0, by0, bx1, by1 = (v / s for v in z.rect)
-            m = 2.0 / s
-            px0 = max(px0, min(x0, bx0 + m))
-            py0 = max(py0, min(y0, by0 + m))
-            px1 = min(px1, max(x1, bx1 - m))
-            py1 = min(py1, max(y1, by1 - m))
-            if config.box_extent:
-                # The field is the box's writing space from the figures on (the printed
-                # sign inside the box at its left stays out), not only the ink's hull.
-                px1, py0, py1 = max(px1, bx1 - m), min(py0, by0 + m), max(py1, by1 - m)
-            if config.box_reach > 0:
-                # Ink far over the box's rules (the slash of "/-" drawn through it, a word of
-                # the line above) is no part of the figures.
-                reach = config.box_reach * (by1 - by0)
-                py0, py1 = max(py0, by0 - reach), min(py1, by1 + reach)
-                px1 = min(px1, bx1 + 2 * reach)  # a last digit or "/-" over the right side
+        px0, py0, px1, py1 = _padded_box(z, box, z.kind == "box" and ink_box is not None, s, config)
         b = _to_input_box(px0, py0, px1, py1, m_full, W0, H0)
         if b.w < 2 or b.h < 2 or any(b.iou(k) > config.dedupe_iou for k in kept):
             continue

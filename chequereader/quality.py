@@ -198,6 +198,77 @@ def _streaks(ink: np.ndarray, cfg: QualityConfig) -> tuple[int, int]:
     return out[0], out[1]
 
 
+@dataclass
+class _Tones:
+    """Grey levels of a page on its analysis copies (see :func:`assess`'s ``measures``)."""
+    small: np.ndarray          # block minimum (keeps thin strokes)
+    f: int                     # block side, in pixels
+    avg: np.ndarray            # block average, the size of ``small``
+    mean: float
+    dark_fraction: float       # of ``avg``
+    dark: np.ndarray           # dark pixels of ``small``
+    ink_dark_fraction: float
+    ink: np.ndarray            # ink of ``small`` (well below the paper level)
+    ink_fraction: float
+
+
+def _page_image(page: Page | np.ndarray, dpi: float | None,
+                config: QualityConfig) -> tuple[np.ndarray, float | None]:
+    """The image of ``page`` and its resolution: ``dpi``, else the page's when a scanner's."""
+    if isinstance(page, Page):
+        image = page.image
+        if dpi is None and page.dpi:
+            stated = (float(page.dpi[0]) + float(page.dpi[1])) / 2.0
+            if stated >= config.scan_min_dpi:
+                dpi = stated
+    else:
+        image = page
+    return image, dpi
+
+
+def _tones(grey: np.ndarray, config: QualityConfig) -> _Tones:
+    """The page's block-minimum and block-average copies and their dark and ink shares."""
+    small, f = _shrink(grey, config.analysis_max_side)
+    # Darkness of the page on its average grey; thin ink reaching dark grey on the block
+    # minimum.
+    avg = cv2.resize(grey, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) \
+        if f > 1 else small
+    mean = float(avg.mean())
+    dark_fraction = float((avg < config.dark_level).mean())
+    dark = small < config.dark_level
+    ink_dark_fraction = float(dark.mean())
+    ink = _ink_mask(small, config.ink_contrast)
+    ink_fraction = float(ink.mean())
+    return _Tones(small, f, avg, mean, dark_fraction, dark, ink_dark_fraction, ink, ink_fraction)
+
+
+def _streak_counts(t: _Tones, too_dark: bool, config: QualityConfig) -> tuple[int, int]:
+    """:func:`_streaks` of a page's tones, ``(0, 0)`` for a too-dark page."""
+    # Every row of a too-dark page is "dark edge to edge": streaks are only looked for on
+    # pages that are otherwise readable.
+    # (On the averaged copy when the blocks are large: the minimum of a photo's blocks turns
+    # its paper grain into ink from edge to edge.)
+    lined = t.dark | t.ink if t.f <= 4 else (t.avg < config.dark_level) | _ink_mask(t.avg, config.ink_contrast)
+    return (0, 0) if too_dark else _streaks(lined, config)
+
+
+def _measures(w_in: float, h_in: float, res: float, t: _Tones, skew: float,
+              streak_rows: int, streak_cols: int) -> dict[str, float]:
+    """:class:`QualityReport` ``measures``, rounded."""
+    return {
+        "width_in": round(w_in, 3),
+        "height_in": round(h_in, 3),
+        "dpi": res,
+        "mean": round(t.mean, 2),
+        "dark_fraction": round(t.dark_fraction, 5),
+        "ink_dark_fraction": round(t.ink_dark_fraction, 5),
+        "ink_fraction": round(t.ink_fraction, 5),
+        "skew_deg": skew,
+        "streak_rows": float(streak_rows),
+        "streak_cols": float(streak_cols),
+    }
+
+
 def assess(
     page: Page | np.ndarray, config: QualityConfig = QualityConfig(), dpi: float | None = None
 ) -> QualityReport:
@@ -227,14 +298,7 @@ def assess(
     >>> assess(np.full((600, 1400), 255, np.uint8)).flags
     ('blank',)
     """
-    if isinstance(page, Page):
-        image = page.image
-        if dpi is None and page.dpi:
-            stated = (float(page.dpi[0]) + float(page.dpi[1])) / 2.0
-            if stated >= config.scan_min_dpi:
-                dpi = stated
-    else:
-        image = page
+    image, dpi = _page_image(page, dpi, config)
     grey = _as_grey(image)
     known = bool(dpi)
     res = float(dpi) if dpi else float(config.default_dpi)
@@ -242,60 +306,33 @@ def assess(
     h, w = grey.shape
     w_in, h_in = w / res, h / res
     long_in, short_in = max(w_in, h_in), min(w_in, h_in)
-
-    small, f = _shrink(grey, config.analysis_max_side)
-    # Darkness of the page on its average grey; thin ink reaching dark grey on the block
-    # minimum.
-    avg = cv2.resize(grey, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) \
-        if f > 1 else small
-    mean = float(avg.mean())
-    dark_fraction = float((avg < config.dark_level).mean())
-    dark = small < config.dark_level
-    ink_dark_fraction = float(dark.mean())
-    ink = _ink_mask(small, config.ink_contrast)
-    ink_fraction = float(ink.mean())
+    t = _tones(grey, config)
 
     flags: list[str] = []
     if long_in < config.min_long_in or short_in < config.min_short_in:
         flags.append("undersize")
     if known and (long_in > config.max_long_in or short_in > config.max_short_in):
         flags.append("oversize")
-    too_dark = dark_fraction > config.max_dark_fraction or mean < config.min_mean
+    too_dark = t.dark_fraction > config.max_dark_fraction or t.mean < config.min_mean
     if too_dark:
         flags.append("too_dark")
-    blank = not too_dark and ink_fraction < config.blank_max_ink
+    blank = not too_dark and t.ink_fraction < config.blank_max_ink
     # Light: ink is there (it stands out from the paper) but almost none of it reaches dark
     # grey. Counted over the page, not over the ink, so that a light security background
     # pattern does not make a well-exposed cheque "too light".
-    if not too_dark and not blank and ink_dark_fraction < config.light_max_dark_fraction:
+    if not too_dark and not blank and t.ink_dark_fraction < config.light_max_dark_fraction:
         flags.append("too_light")
     if blank:
         flags.append("blank")
     skew = (
         0.0
         if blank
-        else estimate_skew(small, search_deg=config.skew_search_deg, min_ink=config.skew_min_ink)
+        else estimate_skew(t.small, search_deg=config.skew_search_deg, min_ink=config.skew_min_ink)
     )
     if abs(skew) > config.max_skew_deg:
         flags.append("skew")
-    # Every row of a too-dark page is "dark edge to edge": streaks are only looked for on
-    # pages that are otherwise readable.
-    # (On the averaged copy when the blocks are large: the minimum of a photo's blocks turns
-    # its paper grain into ink from edge to edge.)
-    lined = dark | ink if f <= 4 else (avg < config.dark_level) | _ink_mask(avg, config.ink_contrast)
-    streak_rows, streak_cols = (0, 0) if too_dark else _streaks(lined, config)
+    streak_rows, streak_cols = _streak_counts(t, too_dark, config)
     if streak_rows or streak_cols:
         flags.append("streaks")
-    measures = {
-        "width_in": round(w_in, 3),
-        "height_in": round(h_in, 3),
-        "dpi": res,
-        "mean": round(mean, 2),
-        "dark_fraction": round(dark_fraction, 5),
-        "ink_dark_fraction": round(ink_dark_fraction, 5),
-        "ink_fraction": round(ink_fraction, 5),
-        "skew_deg": skew,
-        "streak_rows": float(streak_rows),
-        "streak_cols": float(streak_cols),
-    }
+    measures = _measures(w_in, h_in, res, t, skew, streak_rows, streak_cols)
     return QualityReport(flags=tuple(flags), measures=measures)

@@ -47,31 +47,47 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
     check_in(locale, SYNTH_LOCALES, "locale")
     if locale == "any":
         locale = ("us", "in", "cl")[int(rng.integers(3))]
-    u = rng.random
     if locale == "cl":
-        n = _magnitude(rng, 100, 5_000_000)
-        body = group_digits(n, "." if u() < 0.7 else "")
-        pre = "$" if u() < 0.5 else ""
-        post = ".-" if u() < 0.1 else ("-" if u() < 0.05 else "")
-        return pre + body + post, str(n)
+        return _amount_cl(rng)
     if locale == "in":
-        n = _magnitude(rng, 10, 50_000_000)
-        r = u()
-        if r < 0.55:
-            body = group_digits(n, ",", indian=True)
-        elif r < 0.75:
-            body = group_digits(n, " ", indian=True)
-        else:
-            body = str(n)
-        pre = "₹" if u() < 0.3 else ""
-        r = u()
-        if r < 0.5:
-            return pre + body + "/-", str(n)
-        if r < 0.7:
-            paise = int(rng.integers(0, 100)) if u() < 0.4 else 0
-            return pre + body + f".{paise:02d}", f"{n}.{paise:02d}"
-        return pre + body, str(n)
-    # us
+        return _amount_in(rng)
+    return _amount_us(rng)
+
+
+def _amount_cl(rng: np.random.Generator) -> tuple[str, str]:
+    """:func:`amount_text` of a Chilean amount (pesos, no cents)."""
+    u = rng.random
+    n = _magnitude(rng, 100, 5_000_000)
+    body = group_digits(n, "." if u() < 0.7 else "")
+    pre = "$" if u() < 0.5 else ""
+    post = ".-" if u() < 0.1 else ("-" if u() < 0.05 else "")
+    return pre + body + post, str(n)
+
+
+def _amount_in(rng: np.random.Generator) -> tuple[str, str]:
+    """:func:`amount_text` of an Indian amount (lakh grouping, ``/-`` or paise)."""
+    u = rng.random
+    n = _magnitude(rng, 10, 50_000_000)
+    r = u()
+    if r < 0.55:
+        body = group_digits(n, ",", indian=True)
+    elif r < 0.75:
+        body = group_digits(n, " ", indian=True)
+    else:
+        body = str(n)
+    pre = "₹" if u() < 0.3 else ""
+    r = u()
+    if r < 0.5:
+        return pre + body + "/-", str(n)
+    if r < 0.7:
+        paise = int(rng.integers(0, 100)) if u() < 0.4 else 0
+        return pre + body + f".{paise:02d}", f"{n}.{paise:02d}"
+    return pre + body, str(n)
+
+
+def _amount_us(rng: np.random.Generator) -> tuple[str, str]:
+    """:func:`amount_text` of a US amount (dollars and cents, in the styles cheques use)."""
+    u = rng.random
     n = _magnitude(rng, 1, 200_000)
     cents = 0 if u() < 0.45 else int(rng.integers(0, 100))
     canon = f"{n}.{cents:02d}"
@@ -91,11 +107,6 @@ def amount_text(rng: np.random.Generator, locale: str = "us") -> tuple[str, str]
         return ("$" if u() < 0.4 else "") + body + (".-" if u() < 0.6 else "-"), canon
     return ("$" if u() < 0.5 else "") + body + f".{cents:02d}", canon
 
-
-
-# --------------------------------------------------------------------------------------------
-# legal amounts in words
-# --------------------------------------------------------------------------------------------
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()

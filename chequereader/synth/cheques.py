@@ -365,6 +365,33 @@ def _write_labels(path: Path, rows: list[tuple], x9: bool) -> None:
         w.writerows(rows)
 
 
+def _formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` checked: not empty, each png, jpg or tif."""
+    fmts = tuple(formats)
+    if not fmts:
+        raise ConfigError("formats: empty")
+    for f in fmts:
+        check_in(f, ("png", "jpg", "tif"), "formats")
+    return fmts
+
+
+def _write_cheque(i: int, out: Path, locale: str, source: GlyphSource, seed: int,
+                  fmts: tuple[str, ...], width: int, config: ChequeSynthConfig
+                  ) -> tuple[tuple, np.ndarray]:
+    """Draw cheque ``i`` of a :func:`generate` run and write it into ``out``; return its
+    labels.csv row (without ``x9_sequence``) and the image written."""
+    rng = np.random.default_rng([seed, i])
+    layout = LOCALE_LAYOUTS[locale][int(rng.integers(len(LOCALE_LAYOUTS[locale])))]
+    written, canon = amount_text(rng, LAYOUTS[layout].locale)
+    ch = make_cheque(layout, written, canon, source, rng, config)
+    fmt = fmts[i % len(fmts)]
+    name = f"cheque_{i:0{width}d}.{fmt}"
+    img = _save(ch.image, fmt, out / name, rng)
+    b = ch.field_box
+    row: tuple = (name, canon, layout, ch.text, b.x, b.y, b.w, b.h)
+    return row, img
+
+
 def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | None = None,
              seed: int = 0, formats: Sequence[str] = ("png",),
              config: ChequeSynthConfig = ChequeSynthConfig(), x9: bool = False,
@@ -403,11 +430,7 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     """
     check_in(locale, SYNTH_LOCALES, "locale")
     n = int(check_range(count, "count", 0))
-    fmts = tuple(formats)
-    if not fmts:
-        raise ConfigError("formats: empty")
-    for f in fmts:
-        check_in(f, ("png", "jpg", "tif"), "formats")
+    fmts = _formats(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = _digit_source(digits)
@@ -416,16 +439,9 @@ def generate(count: int, out_dir: str | Path, locale: str = "us", digits: str | 
     width = max(4, len(str(max(n - 1, 0))))
     bar = _progress_bar(n) if progress and n else None
     for i in range(n):
-        rng = np.random.default_rng([int(seed), i])
-        layout = LOCALE_LAYOUTS[locale][int(rng.integers(len(LOCALE_LAYOUTS[locale])))]
-        written, canon = amount_text(rng, LAYOUTS[layout].locale)
-        ch = make_cheque(layout, written, canon, source, rng, config)
-        fmt = fmts[i % len(fmts)]
-        name = f"cheque_{i:0{width}d}.{fmt}"
-        img = _save(ch.image, fmt, out / name, rng)
-        b = ch.field_box
-        row: tuple = (name, canon, layout, ch.text, b.x, b.y, b.w, b.h)
+        row, img = _write_cheque(i, out, locale, source, int(seed), fmts, width, config)
         if x9:
+            name, canon = row[0], row[1]
             x9_items.append((name, img, canon))
             row += (x9_sequence(len(x9_items) - 1),)
         rows.append(row)

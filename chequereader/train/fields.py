@@ -279,6 +279,81 @@ def split_rows(rows: Sequence[Any], val_fraction: float, seed: int) -> tuple[lis
     return [rows[i] for i in tr], [rows[i] for i in val]
 
 
+def _manifest_rows(manifests: Sequence[str | Path]
+                   ) -> tuple[list[LabelRow | LabelledItem], list[tuple[str, str]]]:
+    """The labelled rows of ``manifests`` (CSV manifests or X9 cash letters) and the X9
+    items left out, with why."""
+    from ..io.x937 import is_x937
+
+    rows: list[LabelRow | LabelledItem] = []
+    x9_skipped: list[tuple[str, str]] = []
+    for m in manifests:
+        if is_x937(m):
+            items, bad = x9_items(m)
+            rows += items
+            x9_skipped += bad
+        else:
+            rows += read_manifest(m)
+    return rows, x9_skipped
+
+
+def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes: bool,
+                    max_arc_penalty: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The training fields' own characters ``(x, y)`` (from their digit boxes with
+    ``digit_boxes``, the rest aligned through the lattices), the number of digits from boxes
+    and of rows they came from."""
+    tables0 = {locale: get_grammar(locale).tables(model.alphabet)}
+    if digit_boxes:
+        bx, by, boxed = box_characters(tr.rows, locale)
+    else:
+        bx, by, boxed = np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), set()
+    ax_all, ay_all = [], []
+    for k, g in enumerate(tr.graphs):
+        ax, ay = aligned_characters([g], model, tables0, max_arc_penalty)
+        if k in boxed:  # digits from the boxes, symbols from the alignment
+            keep = ay >= 10
+            ax, ay = ax[keep], ay[keep]
+        ax_all.append(ax)
+        ay_all.append(ay)
+    own_x = np.concatenate([bx, *ax_all]) if ax_all else bx
+    own_y = np.concatenate([by, *ay_all]) if ay_all else by
+    return own_x, own_y, len(by), len(boxed)
+
+
+def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: str | None,
+                    data: str | None, threads: int, own_char_weight: float, char_epochs: int,
+                    char_lr: float, seed: int, digit_boxes: bool, max_arc_penalty: float,
+                    log: Callable[[str], None]) -> tuple[str | None, str | None, str | None]:
+    """The user's own characters before global training: the character stage's weights and
+    the characters for the own-character loss, written beside ``out``. Returns their paths
+    (None when not written) and the weights global training starts from."""
+    import torch
+
+    from ..models.weights import load_model, save_model
+
+    own_path: str | None = None
+    stage_path: str | None = None
+    global_init = init
+    if threads:  # the character stage runs before global training sets them
+        torch.set_num_threads(threads)
+
+    m0 = load_model(init)
+    own_x, own_y, n_boxed, boxed_rows = _own_characters(m0, tr, locale, digit_boxes=digit_boxes,
+                                                        max_arc_penalty=max_arc_penalty)
+    log(f"{len(own_y)} own characters: {n_boxed} digits from boxes of {boxed_rows} rows, "
+        f"the rest aligned through the lattices")
+    if len(own_y) and char_epochs > 0:
+        character_stage(m0, own_x, own_y, data=data, epochs=char_epochs,
+                        lr=char_lr, seed=seed, log=log)
+        stage_path = str(Path(out).with_name(Path(out).name + ".chars.pt"))
+        save_model(m0, stage_path, {"training": f"character stage from {init or 'default'}"})
+        global_init = stage_path
+    if len(own_y) and own_char_weight > 0:
+        own_path = str(Path(out).with_name(Path(out).name + ".chars.npz"))
+        np.savez_compressed(own_path, images=own_x.astype(np.float16), labels=own_y)
+    return own_path, stage_path, global_init
+
+
 def train_fields(
     manifests: Sequence[str | Path],
     out: str | Path,
@@ -327,17 +402,7 @@ def train_fields(
 
     if locale not in CURRENCY_SIGNS:
         raise ConfigError(f"locale: expected one of {sorted(CURRENCY_SIGNS)}, got {locale!r}")
-    from ..io.x937 import is_x937
-
-    rows: list[LabelRow | LabelledItem] = []
-    x9_skipped: list[tuple[str, str]] = []
-    for m in manifests:
-        if is_x937(m):
-            items, bad = x9_items(m)
-            rows += items
-            x9_skipped += bad
-        else:
-            rows += read_manifest(m)
+    rows, x9_skipped = _manifest_rows(manifests)
     if not rows:
         raise ConfigError("no labelled scans in " + ", ".join(str(m) for m in manifests))
     tr_rows, va_rows = split_rows(rows, val_fraction, seed)
@@ -352,40 +417,10 @@ def train_fields(
     stage_path: str | None = None
     global_init = init
     if (own_char_weight > 0 or char_epochs > 0) and not resume:
-        import torch
-
-        from ..models.weights import load_model, save_model
-
-        if threads:  # the character stage runs before global training sets them
-            torch.set_num_threads(threads)
-
-        m0 = load_model(init)
-        tables0 = {locale: get_grammar(locale).tables(m0.alphabet)}
-        if digit_boxes:
-            bx, by, boxed = box_characters(tr.rows, locale)
-        else:
-            bx, by, boxed = np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), set()
-        ax_all, ay_all = [], []
-        for k, g in enumerate(tr.graphs):
-            ax, ay = aligned_characters([g], m0, tables0, max_arc_penalty)
-            if k in boxed:  # digits from the boxes, symbols from the alignment
-                keep = ay >= 10
-                ax, ay = ax[keep], ay[keep]
-            ax_all.append(ax)
-            ay_all.append(ay)
-        own_x = np.concatenate([bx, *ax_all]) if ax_all else bx
-        own_y = np.concatenate([by, *ay_all]) if ay_all else by
-        log(f"{len(own_y)} own characters: {len(by)} digits from boxes of {len(boxed)} rows, "
-            f"the rest aligned through the lattices")
-        if len(own_y) and char_epochs > 0:
-            character_stage(m0, own_x, own_y, data=data if use_chars else None, epochs=char_epochs,
-                            lr=char_lr, seed=seed, log=log)
-            stage_path = str(Path(out).with_name(Path(out).name + ".chars.pt"))
-            save_model(m0, stage_path, {"training": f"character stage from {init or 'default'}"})
-            global_init = stage_path
-        if len(own_y) and own_char_weight > 0:
-            own_path = str(Path(out).with_name(Path(out).name + ".chars.npz"))
-            np.savez_compressed(own_path, images=own_x.astype(np.float16), labels=own_y)
+        own_path, stage_path, global_init = _character_prep(
+            tr, out, locale=locale, init=init, data=data if use_chars else None, threads=threads,
+            own_char_weight=own_char_weight, char_epochs=char_epochs, char_lr=char_lr, seed=seed,
+            digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, log=log)
     cfg = GlobalConfig(data=str(data or "."), init=global_init, fields=len(tr.graphs), epochs=epochs, lr=lr,
                        batch_fields=batch_fields, seed=seed, locales=(locale,),
                        char_weight=char_weight if use_chars else 0.0, threads=threads,

@@ -336,6 +336,63 @@ def training_device(name: str) -> torch.device:
     return dev
 
 
+def _epoch(model: Any, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator,
+           x: torch.Tensor, y: torch.Tensor, dev: torch.device, cfg: TrainConfig, epoch: int,
+           steps_per_epoch: int, progress: bool) -> tuple[float, int, int]:
+    """One pass over ``x``, ``y`` in a random order, distorted; returns the summed loss, the
+    number of wrong and of seen examples."""
+    from tqdm import tqdm
+
+    model.train()
+    perm = torch.randperm(len(x), generator=gen, device=dev)
+    wrong, seen, tot_loss = 0, 0, 0.0
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+               leave=False, mininterval=1.0)
+    for b in bar:
+        idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        xb = distort(x[idx], cfg.distort, gen)
+        yb = y[idx]
+        out_y = model(xb)
+        loss = model.loss(out_y, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            pen = model.penalties(out_y)
+            pred = pen.argmin(1)
+            rub = model.rubbish_penalty(out_y) < pen.min(1).values
+            pred = torch.where(rub, torch.full_like(pred, -1), pred)
+            wrong += int((pred != yb).sum())
+            seen += len(yb)
+            tot_loss += float(loss) * len(yb)
+        if b % 50 == 0:
+            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", err=f"{wrong / seen:.4f}")
+    return tot_loss, wrong, seen
+
+
+def _weights_meta(cfg: TrainConfig, command: str | None, history: list[dict[str, Any]],
+                  n_val_writers: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The weight file's metadata: the training data, config, command and history, and the
+    metrics."""
+    return {
+        "training": {
+            "data": [d for d, on in (("MNIST train (writer-split)", True), ("USPS train", cfg.usps),
+                                      ("Semeion", cfg.semeion)) if on]
+            + (["synthetic symbols (procedural + Debian handwriting fonts)"] if cfg.symbols_per_class else [])
+            + (["procedural pen-stroke digits (train.strokes)"] if cfg.strokes_per_class else [])
+            + (["MNIST digits framed small"] if cfg.small_digits else [])
+            + (["MNIST digits framed as raised small cents"] if cfg.superscript_digits else [])
+            + [f"extra: {Path(e).name}" for e in cfg.extra],
+            "config": json.loads(json.dumps(asdict(cfg))),
+            "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+            "history": history,
+            "validation_writers": n_val_writers,
+        },
+        "metrics": metrics,
+    }
+
+
 def train_recognizer(
     cfg: TrainConfig,
     out: str | Path,
@@ -347,8 +404,6 @@ def train_recognizer(
     command: str | None = None,
 ) -> dict[str, Any]:
     """Train LeNet-5 per ``cfg``, write weights (with metadata) to ``out``; return the history."""
-    from tqdm import tqdm
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _set_seed(cfg.seed)
@@ -379,32 +434,9 @@ def train_recognizer(
         sched.total_steps = cfg.epochs * steps_per_epoch
         log(f"resumed from {ckpt} at epoch {start}")
     for epoch in range(start, cfg.epochs):
-        model.train()
-        perm = torch.randperm(len(x), generator=gen, device=dev)
-        wrong, seen, tot_loss = 0, 0, 0.0
         t0 = time.time()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False, mininterval=1.0)
-        for b in bar:
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            xb = distort(x[idx], cfg.distort, gen)
-            yb = y[idx]
-            out_y = model(xb)
-            loss = model.loss(out_y, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                pen = model.penalties(out_y)
-                pred = pen.argmin(1)
-                rub = model.rubbish_penalty(out_y) < pen.min(1).values
-                pred = torch.where(rub, torch.full_like(pred, -1), pred)
-                wrong += int((pred != yb).sum())
-                seen += len(yb)
-                tot_loss += float(loss) * len(yb)
-            if b % 50 == 0:
-                bar.set_postfix(loss=f"{tot_loss / seen:.3f}", err=f"{wrong / seen:.4f}")
+        tot_loss, wrong, seen = _epoch(model, opt, sched, gen, x, y, dev, cfg, epoch,
+                                       steps_per_epoch, progress)
         val_err, _ = error_rate(model, sets["xv"], sets["yv"])
         rec = {
             "epoch": epoch + 1,
@@ -418,21 +450,6 @@ def train_recognizer(
         save_checkpoint(ckpt, model, opt, sched, gen, history, epoch + 1)
     metrics = evaluate_all(model, cfg.data, semeion_holdout=cfg.semeion_holdout if cfg.semeion else None)
     log(json.dumps(metrics))
-    meta = {
-        "training": {
-            "data": [d for d, on in (("MNIST train (writer-split)", True), ("USPS train", cfg.usps),
-                                      ("Semeion", cfg.semeion)) if on]
-            + (["synthetic symbols (procedural + Debian handwriting fonts)"] if cfg.symbols_per_class else [])
-            + (["procedural pen-stroke digits (train.strokes)"] if cfg.strokes_per_class else [])
-            + (["MNIST digits framed small"] if cfg.small_digits else [])
-            + (["MNIST digits framed as raised small cents"] if cfg.superscript_digits else [])
-            + [f"extra: {Path(e).name}" for e in cfg.extra],
-            "config": json.loads(json.dumps(asdict(cfg))),
-            "command": command or " ".join(shlex.quote(a) for a in sys.argv),
-            "history": history,
-            "validation_writers": sets["n_val_writers"],
-        },
-        "metrics": metrics,
-    }
+    meta = _weights_meta(cfg, command, history, sets["n_val_writers"], metrics)
     save_model(model, out, meta)
     return {"history": history, "metrics": metrics, "weights": str(out)}
