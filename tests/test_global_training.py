@@ -245,3 +245,29 @@ def test_scan_format_gives_what_a_reader_decodes():
 
     with pytest.raises(ConfigError):
         scan_format(img, np.random.default_rng(0), "bmp")
+
+
+def test_training_graphs_keep_the_readers_per_class_penalties(tmp_path):
+    # A field graph with a separator-shaped arc: training scores it as the reader does.
+    from chequereader.lattice import LatticeConfig, arc_penalties, build_graph
+    from chequereader.train.global_training import TrainingField, training_graph
+    from chequereader.types import BBox, Segmentation
+
+    lab = np.zeros((40, 40), np.int32)
+    lab[10:30, 0:8] = 1
+    lab[22:36, 12:16] = 2  # a long comma hanging below the baseline (30)
+    seg = Segmentation(lab, (BBox(0, 10, 8, 20), BBox(12, 22, 4, 14)), (0.0, 10.0, 16.0), 20.0, 30.0)
+    g = build_graph(seg, LatticeConfig(max_span=1))
+    t = training_graph(g)
+    assert t.digit_penalty is not None and t.digit_penalty.tolist() == g.digit_penalty.tolist()
+    chars = ("0", "1", ",")
+    zeros = np.zeros((t.n_arcs, 3), np.float32)
+    assert arc_penalties(t, zeros, chars)[1].tolist() == [12.0, 12.0, 0.0]
+    p = tmp_path / "t.npz"
+    save_field_graphs([TrainingField(t, "0,", "0", "us")], p)
+    back = load_field_graphs(p)[0].graph
+    assert back.digit_penalty.tolist() == t.digit_penalty.tolist()
+    with np.load(p) as z:  # a cache written before digit penalties were kept: none
+        old = {k: z[k] for k in z.files if k != "digit_penalty"}
+    np.savez(tmp_path / "old.npz", **old)
+    assert load_field_graphs(tmp_path / "old.npz")[0].graph.digit_penalty is None

@@ -103,7 +103,7 @@ def labelled_graphs(
     from ..clean import clean_field
     from ..config import PipelineConfig
     from ..io.images import load_pages
-    from ..lattice import build_graph, unrestricted
+    from ..lattice import arc_penalties, build_graph, unrestricted
     from ..locate import locate_fields
     from ..models.weights import load_model
     from ..segment import segment
@@ -137,7 +137,7 @@ def labelled_graphs(
             if not whole:  # a field crop is the field
                 best = (0.0, fg)
                 break
-            pen = model.predict(g.images) + g.geometric[:, None]
+            pen = arc_penalties(g, model.predict(g.images), model.alphabet.chars)
             worst = label_path_penalty(fg, pen.astype(np.float64), tables)
             if math.isfinite(worst) and (best is None or worst < best[0]):
                 best = (worst, fg)
@@ -163,13 +163,16 @@ def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict
     aligned penalty exceeds ``max_penalty`` are left out (a path forced through a candidate
     that looks nothing like its class is more likely a bad cut than a strange glyph).
     """
+    from ..lattice import arc_penalties
+
     xs: list[np.ndarray] = []
     ys: list[int] = []
     for f in graphs:
         g = f.graph
         if not g.n_arcs:
             continue
-        pen = model.predict(g.images.astype(np.float32)).astype(np.float64) + g.geometric[:, None]
+        pen = arc_penalties(g, model.predict(g.images.astype(np.float32)).astype(np.float64),
+                            model.alphabet.chars)
         path = label_path(f, pen, tables[f.locale])
         if path is None:
             continue

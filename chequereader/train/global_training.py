@@ -41,7 +41,7 @@ from ..clean import CleanConfig, clean_field
 from ..decode import accepted_seqs, decode, forward_criterion, trie_acceptor, viterbi
 from ..errors import ConfigError
 from ..grammar import get_grammar
-from ..lattice import LatticeConfig, build_graph, unrestricted
+from ..lattice import LatticeConfig, arc_penalties, build_graph, unrestricted
 from ..models.lenet5 import LeNet5
 from ..models.weights import load_model, read_metadata, save_model
 from ..segment import SegmentConfig, segment
@@ -101,11 +101,13 @@ class TrainingField:
 
 def training_graph(graph: SegmentationGraph) -> SegmentationGraph:
     """What a :class:`TrainingField` keeps of the reader's graph: the unrestricted arcs,
-    their float16 candidates, boxes and geometric penalties."""
+    their float16 candidates, boxes, geometric penalties and digit penalties (the graph is
+    scored as the reader scores it: :func:`chequereader.lattice.arc_penalties`)."""
     g = unrestricted(graph)
     return SegmentationGraph(n_nodes=g.n_nodes, src=g.src, dst=g.dst,
                              images=g.images.astype(np.float16), boxes=g.boxes,
-                             geometric=g.geometric.astype(np.float32))
+                             geometric=g.geometric.astype(np.float32),
+                             digit_penalty=g.digit_penalty)
 
 
 # Separates the written forms of one training label in TrainingField.text (a zone cut from a
@@ -268,6 +270,9 @@ def save_field_graphs(fields: Sequence[TrainingField], path: str | Path) -> None
                else np.zeros((0, 4), np.int32)),
         geometric=(np.concatenate([g.geometric for g in gs]) if gs
                    else np.zeros(0, np.float32)),
+        digit_penalty=(np.concatenate([np.zeros(g.n_arcs, np.float32) if g.digit_penalty is None
+                                       else g.digit_penalty for g in gs]) if gs
+                       else np.zeros(0, np.float32)),
         text=np.array([f.text for f in fields]),
         amount=np.array([f.amount for f in fields]),
         locale=np.array([f.locale for f in fields]),
@@ -276,18 +281,26 @@ def save_field_graphs(fields: Sequence[TrainingField], path: str | Path) -> None
 
 def load_field_graphs(path: str | Path) -> list[TrainingField]:
     """Read training fields written by :func:`save_field_graphs` (a file from before boxes
-    were kept reads with zero boxes: training does not use them)."""
+    were kept reads with zero boxes: training does not use them; one from before digit
+    penalties were kept, with none)."""
     with np.load(path) as f:
         d = {k: f[k] for k in f.files}  # each NpzFile access decompresses anew: read once
     o = d["offsets"]
     boxes = d.get("boxes")
     if boxes is None:
         boxes = np.zeros((int(o[-1]) if len(o) else 0, 4), np.int32)
+    digit = d.get("digit_penalty")
+
+    def digit_penalty(k: int) -> np.ndarray | None:
+        part = None if digit is None else digit[o[k]:o[k + 1]]
+        return part if part is not None and part.any() else None
+
     return [
         TrainingField(
             SegmentationGraph(n_nodes=int(d["n_nodes"][k]), src=d["src"][o[k]:o[k + 1]],
                               dst=d["dst"][o[k]:o[k + 1]], images=d["images"][o[k]:o[k + 1]],
-                              boxes=boxes[o[k]:o[k + 1]], geometric=d["geometric"][o[k]:o[k + 1]]),
+                              boxes=boxes[o[k]:o[k + 1]], geometric=d["geometric"][o[k]:o[k + 1]],
+                              digit_penalty=digit_penalty(k)),
             str(d["text"][k]), str(d["amount"][k]), str(d["locale"][k]))
         for k in range(len(o) - 1)
     ]
@@ -336,7 +349,9 @@ def field_losses(model: LeNet5, graphs: Sequence[TrainingField], tables: dict[st
     counted, off = 0, 0
     for f in graphs:
         g = f.graph
-        p = pen[off: off + g.n_arcs] + torch.from_numpy(g.geometric)[:, None]
+        # the lattice's penalties as the reader adds them (geometric, and per class)
+        extra = arc_penalties(g, np.zeros((g.n_arcs, pen.shape[1]), np.float32), model.alphabet.chars)
+        p = pen[off: off + g.n_arcs] + torch.from_numpy(extra)
         off += g.n_arcs
         if math.isfinite(max_arc_penalty):
             worst = label_path_penalty(f, p.detach().numpy().astype(np.float64), tables[f.locale])
@@ -361,7 +376,7 @@ def field_accuracy(model: LeNet5, graphs: Sequence[TrainingField], tables: dict[
         g = f.graph
         if not g.n_arcs:
             continue
-        pen = model.predict(g.images.astype(np.float32)) + g.geometric[:, None]
+        pen = arc_penalties(g, model.predict(g.images.astype(np.float32)), model.alphabet.chars)
         d = decode(g, pen, tables[f.locale], amount_prior(f.locale))
         ok += amounts_equal(d.amount, f.amount)
         try:
