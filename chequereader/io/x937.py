@@ -230,6 +230,9 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+_TOTAL = "a total of"  # how a control record's total amount is named in its warnings
+
+
 class _Structure:
     """Counts what the records of a file hold, to compare with its control records (70, 90,
     99), and checks the order of the records. Produces warning messages, never raises."""
@@ -254,6 +257,20 @@ class _Structure:
             out.append(f"record {rtype} at offset {offset}: {what} {text!r} is not a number")
             return None
         return int(text)
+
+    def _control(self, r: _Reader, rec: bytes, rtype: str, offset: int, out: list[str],
+                 where: str, fields: tuple[tuple[str, int, int, str, int], ...],
+                 credits: bool) -> None:
+        """Compare a control record's fields (``(what, start, end, label, held)``: the number
+        in columns ``start..end`` against the ``held`` one the records make) in order. The
+        total amount (``what`` :data:`_TOTAL`) is read always but compared only without
+        ``credits``: credits' amounts are not in the sum."""
+        for what, a, b, label, held in fields:
+            said = self._num(r, rec, a, b, label, rtype, offset, out)
+            if what != _TOTAL:
+                self._compare(out, where, what, said, held)
+            elif not credits:
+                self._compare(out, where, what, said, held, money=True)
 
     def _compare(self, out: list[str], where: str, what: str, said: int | None, held: int,
                  money: bool = False) -> None:
@@ -328,15 +345,11 @@ class _Structure:
         b = self.bundle or self._new()
         if self.bundle is None:
             out.append(f"{at}: bundle control without a bundle header (20) before it")
-        where = f"bundle control (70) at offset {offset}"
-        self._compare(out, where, "items",
-                      self._num(r, rec, 3, 6, "items count", "70", offset, out), b["items"])
-        said = self._num(r, rec, 7, 18, "total amount", "70", offset, out)
-        if not (b["credits"] or b["bad"]):  # credits' amounts are not in this sum
-            self._compare(out, where, "a total of", said, b["total"], money=True)
-        self._compare(out, where, "images",
-                      self._num(r, rec, 31, 35, "images count", "70", offset, out),
-                      b["images"])
+        self._control(r, rec, "70", offset, out, f"bundle control (70) at offset {offset}",
+                      (("items", 3, 6, "items count", b["items"]),
+                       (_TOTAL, 7, 18, "total amount", b["total"]),
+                       ("images", 31, 35, "images count", b["images"])),
+                      b["credits"] or b["bad"])
         letter = self.letter if self.letter is not None else self._new()
         for k in ("items", "total", "images", "credits", "bad"):
             letter[k] += b[k]
@@ -351,17 +364,12 @@ class _Structure:
         c = self.letter or self._new()
         if self.letter is None:
             out.append(f"{at}: cash letter control without a cash letter header (10)")
-        where = f"cash letter control (90) at offset {offset}"
-        self._compare(out, where, "bundles",
-                      self._num(r, rec, 3, 8, "bundle count", "90", offset, out), c["bundles"])
-        self._compare(out, where, "items",
-                      self._num(r, rec, 9, 16, "items count", "90", offset, out), c["items"])
-        said = self._num(r, rec, 17, 30, "total amount", "90", offset, out)
-        if not (c["credits"] or c["bad"]):
-            self._compare(out, where, "a total of", said, c["total"], money=True)
-        self._compare(out, where, "images",
-                      self._num(r, rec, 31, 39, "images count", "90", offset, out),
-                      c["images"])
+        self._control(r, rec, "90", offset, out, f"cash letter control (90) at offset {offset}",
+                      (("bundles", 3, 8, "bundle count", c["bundles"]),
+                       ("items", 9, 16, "items count", c["items"]),
+                       (_TOTAL, 17, 30, "total amount", c["total"]),
+                       ("images", 31, 39, "images count", c["images"])),
+                      c["credits"] or c["bad"])
         self.file["items"] += c["items"]
         self.file["total"] += c["total"]
         self.file["credits"] = self.file.get("credits", 0) + c["credits"] + c["bad"]
@@ -373,19 +381,12 @@ class _Structure:
             out.append(f"{at}: file control before the open cash letter or bundle is closed "
                        "(90, 70)")
         f = self.file
-        where = f"file control (99) at offset {offset}"
-        self._compare(out, where, "cash letters",
-                      self._num(r, rec, 3, 8, "cash letter count", "99", offset, out),
-                      f["letters"])
-        self._compare(out, where, "records",
-                      self._num(r, rec, 9, 16, "total record count", "99", offset, out),
-                      self.records)
-        self._compare(out, where, "items",
-                      self._num(r, rec, 17, 24, "total item count", "99", offset, out),
-                      f["items"])
-        said = self._num(r, rec, 25, 40, "file total amount", "99", offset, out)
-        if not f.get("credits"):
-            self._compare(out, where, "a total of", said, f["total"], money=True)
+        self._control(r, rec, "99", offset, out, f"file control (99) at offset {offset}",
+                      (("cash letters", 3, 8, "cash letter count", f["letters"]),
+                       ("records", 9, 16, "total record count", self.records),
+                       ("items", 17, 24, "total item count", f["items"]),
+                       (_TOTAL, 25, 40, "file total amount", f["total"])),
+                      bool(f.get("credits")))
 
     def sequence(self, seq: str, offset: int, rtype: str) -> list[str]:
         """A warning when a check's item sequence number is not above the one before it in
