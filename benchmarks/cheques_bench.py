@@ -95,13 +95,13 @@ def run(n: int, seed: int, digits: str, weights: str | None, threads: int,
         progress: bool = True, locate_only: bool = False, config: str | None = None) -> list[Row]:
     import cv2
 
-    from chequereader.threads import set_threads
     from chequereader.config import load_config
     from chequereader.io.images import load_pages
     from chequereader.io.manifest import amounts_equal
     from chequereader.locate import locate_fields
     from chequereader.pipeline import ChequeReader
     from chequereader.synth import LAYOUTS, FontGlyphs, NpzDigitPool, amount_text, make_cheque
+    from chequereader.threads import set_threads
     from chequereader.types import AmountResult
 
     set_threads(threads)

@@ -34,10 +34,9 @@ from _common import DATA, error_reject  # noqa: E402
 
 def read_half(manifest: Path, weights: str) -> dict:
     from chequereader.config import PipelineConfig
+    from chequereader.evaluate import calibrate_results
     from chequereader.io.manifest import amounts_equal, read_manifest
     from chequereader.pipeline import ChequeReader
-
-    from chequereader.evaluate import calibrate_results
 
     reader = ChequeReader(PipelineConfig(locale="cl", field=True, weights=weights, evidence=True))
     ok, conf, results, truth = [], [], [], []

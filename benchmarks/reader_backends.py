@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import DATA  # noqa: E402
 
-from chequereader.threads import set_threads  # noqa: E402
 from chequereader.config import PipelineConfig  # noqa: E402
 from chequereader.models.weights import load_model, load_numpy_model  # noqa: E402
 from chequereader.pipeline import ChequeReader  # noqa: E402
+from chequereader.threads import set_threads  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     readers = {}
     for bs in args.batch or [128]:
         m = load_numpy_model("latin")
-        m.predict = (lambda m, b: lambda x: type(m).predict(m, x, batch_size=b))(m, bs)
+        m.predict = (lambda mm, b: lambda x: type(mm).predict(mm, x, batch_size=b))(m, bs)
         readers[f"numpy (passes of {bs})"] = ChequeReader(cfg, model=m)
     readers["torch"] = ChequeReader(cfg, model=load_model("latin"))
     rates: dict[str, list[tuple[float, float]]] = {k: [] for k in readers}

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chequereader.threads import set_threads  # noqa: E402
 from chequereader.models.weights import load_numpy_model  # noqa: E402
+from chequereader.threads import set_threads  # noqa: E402
 
 MACS = 28 * 28 * 6 * 25 + 10 * 10 * 25 * 60 + 120 * 16 * 25 + 84 * 120 + (14 * 14 * 6 + 5 * 5 * 16) * 4
 

@@ -39,12 +39,11 @@ The named pipelines bundled with the package (``chequereader/pipelines/*.toml``,
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ._validate import check_in, check_range
 from .amounts import LOCALES, PriorSettings

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from . import calibration as calibration_stage
@@ -22,7 +23,6 @@ from . import lattice as lattice_stage
 from . import locate as locate_stage
 from . import quality as quality_stage
 from . import segment as segment_stage
-from .threads import set_threads
 from ._validate import check_image, check_in
 from .amounts import AmountPrior, amount_prior, amounts_equal, locale_hint
 from .config import LOCALES, READ_LOCALES, PipelineConfig
@@ -30,6 +30,7 @@ from .errors import ChequeReaderError, InvalidImageError
 from .grammar import get_grammar
 from .io.images import iter_pages
 from .models.weights import load_numpy_model
+from .threads import set_threads
 from .types import AmountResult, BBox, Character, CleanField, Page, Segmentation, SegmentationGraph
 
 

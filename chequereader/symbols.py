@@ -17,7 +17,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .amounts import SYMBOLS
 from .errors import ConfigError
 from .fonts import SYMBOL_FONT_GLOBS as FONT_GLOBS  # not synth's list: see chequereader.fonts
 

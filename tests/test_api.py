@@ -38,7 +38,8 @@ def test_read_cheque_returns_a_list_for_every_source() -> None:
     by_array = chequereader.read_cheque(grey)
     by_pil = chequereader.read_cheque(Image.open(SAMPLE))
     by_rgb = chequereader.read_cheque(Image.open(SAMPLE).convert("RGB"))
-    for got in (by_bytes, by_array, by_pil, by_rgb):
+    by_bgr = chequereader.read_cheque(cv2.imread(str(SAMPLE), cv2.IMREAD_COLOR))  # OpenCV's colour
+    for got in (by_bytes, by_array, by_pil, by_rgb, by_bgr):
         assert isinstance(got, list) and len(got) == 1 and isinstance(got[0], AmountResult)
         assert _key(got[0])[:4] == _key(by_path[0])[:4]
     # X9 bytes: one result per item.

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import field_image, untrained_weights
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -24,8 +25,6 @@ from chequereader.batch import (
 from chequereader.config import PipelineConfig
 from chequereader.errors import ConfigError, InvalidImageError
 from chequereader.types import CSV_COLUMNS, AmountResult
-from conftest import field_image, untrained_weights
-
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import field_image, untrained_weights
 
 from chequereader.cli import main
-from conftest import field_image, untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,12 +17,11 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import field_image, untrained_weights
 from PIL import Image
 
 from chequereader.cli import main
 from chequereader.types import CSV_COLUMNS
-from conftest import field_image, untrained_weights
-
 
 
 def _encoded(img: np.ndarray, ext: str) -> bytes:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import untrained_weights
 
 from chequereader.cli import main
 from chequereader.errors import ConfigError
@@ -31,7 +32,6 @@ from chequereader.evaluate import (
     write_report,
 )
 from chequereader.types import Alternative, AmountResult
-from conftest import untrained_weights
 
 
 def test_correctness_decimal_equality() -> None:

@@ -9,13 +9,12 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import field_image, untrained_weights
 
 from chequereader.cli import main
 from chequereader.errors import InvalidImageError
 from chequereader.inspect import cut_mask, field_crop, render_overlay
 from chequereader.types import Alternative, AmountResult, BBox, Character
-from conftest import field_image, untrained_weights
-
 
 
 @pytest.fixture(scope="module")

@@ -364,7 +364,7 @@ def test_a_zone_holds_the_amount_by_share_not_by_iou():
 
 
 def test_a_sparse_row_high_rule_does_not_start_a_layout_row() -> None:
-    from chequereader.locate import _X, _Y, _W, _H, _A, _drop_rules
+    from chequereader.locate import _A, _H, _W, _X, _Y, _drop_rules
 
     def comp(x, y, w, h, a):
         c = np.zeros(max(_X, _Y, _W, _H, _A) + 1)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import untrained_weights
 
 from chequereader.cli import main
 from chequereader.errors import ModelError
@@ -26,7 +27,6 @@ from chequereader.models.weights import (
     resolve_weights,
     save_npz,
 )
-from conftest import untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import untrained_weights
 
 from chequereader.config import PipelineConfig, load_config
 from chequereader.errors import ConfigError, InvalidImageError
@@ -11,7 +12,6 @@ from chequereader.models.weights import load_numpy_model
 from chequereader.pipeline import ChequeReader, read_field
 from chequereader.synth import FontGlyphs, compose_field
 from chequereader.types import Page
-from conftest import untrained_weights
 
 
 @pytest.fixture(scope="module")

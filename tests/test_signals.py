@@ -13,12 +13,11 @@ from datetime import datetime
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
+from conftest import field_image, untrained_weights
 
 from chequereader.io.images import encode_tiff_g4
 from chequereader.io.x937 import X9Item, write_x937
-from conftest import field_image, untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from conftest import field_image, untrained_weights
 
 from chequereader.batch import run_batch
 from chequereader.config import PipelineConfig
@@ -20,7 +20,6 @@ from chequereader.io import images as images_mod
 from chequereader.io import x937 as x937_mod
 from chequereader.io.images import encode_tiff_g4, iter_pages, load_pages, write_tiff_g4
 from chequereader.io.x937 import X9Item, write_x937
-from conftest import field_image, untrained_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-
 torch = pytest.importorskip("torch", reason="training needs PyTorch: pip install 'chequereader[train]'")
 
 from chequereader.cli import main

@@ -22,8 +22,6 @@ from .amounts import SYNTH_LOCALES, amount_text
 from .glyphs import GlyphSource
 from .ink import jpeg_roundtrip, resize_ink, security_background, shear_ink
 
-
-
 # --------------------------------------------------------------------------------------------
 # one field
 # --------------------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def character_stage(model: Any, x: np.ndarray, y: np.ndarray, *, data: str | Non
     dcfg = DISTORTIONS["mild"]
     model.train()
     total = 0.0
-    for s in range(steps):
+    for _ in range(steps):
         idx = torch.randint(len(yo), (batch,), generator=gen)
         loss = model.loss(model(distort(xo[idx], dcfg, gen)), yo[idx])
         if xm is not None and ym is not None:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.alphabet import DEFAULT, Alphabet
 from ..errors import ConfigError
+from ..models.alphabet import DEFAULT, Alphabet
 from ..models.lenet5 import LeNet5
 from ..models.weights import MODELS, load_model, model_class, save_model
 from .data import (
