@@ -32,6 +32,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from ._validate import check_in
 from .errors import ConfigError
@@ -520,7 +521,7 @@ class PriorSettings:
 
     def apply(self, prior: AmountPrior) -> AmountPrior:
         """``prior`` with these changes."""
-        kw: dict[str, object] = {}
+        kw: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if v is None:

@@ -153,7 +153,7 @@ def from_mapping(data: dict[str, Any], where: str = "calibration") -> Calibratio
     bad = sorted(set(data) - known)
     if bad:
         raise ConfigError(f"{where}: unknown key(s) {bad} (known: {sorted(known)})")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
         return Calibration(**kw)
     except TypeError as exc:
@@ -253,7 +253,7 @@ def distortions(image: np.ndarray) -> np.ndarray:
     out.append(cv2.dilate(img, k))
     out.append(cv2.erode(img, k))
     for s in (0.25, -0.25):
-        m = np.float32([[1, s, -s * 16], [0, 1, 0]])
+        m = np.array([[1, s, -s * 16], [0, 1, 0]], np.float32)
         out.append(cv2.warpAffine(img, m, (32, 32), flags=cv2.INTER_LINEAR, borderValue=bg))
     return np.stack(out).astype(np.float32)
 
@@ -418,7 +418,7 @@ def choose_threshold(p: np.ndarray, correct: Sequence[bool] | np.ndarray,
                           op.read_interval, op.error_interval, tuple(warnings))
 
 
-def reliability(p: np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+def reliability(p: np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10) -> dict[str, Any]:
     """Reliability diagram data: per equal-width bin of ``p``, the mean ``p``, the share
     right and the count (empty bins left out); and the expected calibration error."""
     p = np.asarray(p, np.float64)

@@ -531,7 +531,7 @@ def _list_file(name: str) -> list[str]:
 
     try:
         if name == "-":
-            data = click.get_binary_stream("stdin").read()
+            data = click.get_binary_stream("stdin").read()  # type: ignore[operator]
         else:
             with open(name, "rb") as fh:
                 data = fh.read()

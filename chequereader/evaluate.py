@@ -311,7 +311,7 @@ def compute_metrics(results: Sequence[AmountResult], truth: Sequence[str], *,
         "stage_ms": stage_means([r.timing_ms for r in results if r.status != "error"]),
         "curve": {"reject_fraction": rf.tolist(), "error_rate": er.tolist()},
         "read_at_1pct_error": read_at_error(conf, c, 0.01),
-        "reliability": reliability(conf, c),
+        "reliability": reliability(np.asarray(conf, float), c),
     }
     if seconds is not None:
         m["seconds"] = float(seconds)

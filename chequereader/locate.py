@@ -448,7 +448,7 @@ def _orientation(grey: np.ndarray, config: LocateConfig, reduced: np.ndarray | N
     angle = estimate_skew(b, config.max_skew_deg, config.skew_step_deg)
     if abs(angle) >= config.min_skew_deg:  # a code line's characters top-aligned again
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        b = cv2.warpAffine(b, rot, (w, h), flags=cv2.INTER_NEAREST)
+        b = np.asarray(cv2.warpAffine(b, rot, (w, h), flags=cv2.INTER_NEAREST), np.uint8)
     q = max(1, int(0.14 * h))
     top, bottom = _micr_row(b[:q], h), _micr_row(b[h - q:], h)
     if portrait:
@@ -904,7 +904,7 @@ def _layout_row(comps: np.ndarray, rect: tuple[float, float, float, float],
     whether such a sign was there."""
     x0, y0, x1, y1 = rect
     if len(comps) == 0:
-        return comps
+        return comps, False
     cx, cy, ch = comps[:, _CX], comps[:, _CY], comps[:, _H]
     c = comps[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1) & (ch >= 0.02 * h) & (ch <= 0.14 * h)
               & (comps[:, _W] <= 0.25 * (x1 - x0))]

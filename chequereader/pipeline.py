@@ -301,7 +301,7 @@ class ChequeReader:
         return replace(res, file=page.source, page=page.index, quality=flags,
                        timing_ms=timing, extra=extra), chosen
 
-    def iter_file(self, path: str | Path | bytes, locale: str | None = None, field: bool | None = None,
+    def iter_file(self, path: str | Path | bytes | bytearray | memoryview, locale: str | None = None, field: bool | None = None,
                   raise_on_error: bool = False, skip: Container[int] = (),
                   source: str | None = None) -> Iterator[AmountResult]:
         """One result per page of ``path`` (a file, or the bytes of one), each page decoded and
@@ -335,7 +335,7 @@ class ChequeReader:
             last = page.index
             yield self.read_page_safe(page, locale, field, raise_on_error)
             if first:
-                pages.close()
+                pages.close()  # type: ignore[attr-defined]  # a generator: its file is let go now
                 return
 
     def read_page_safe(self, page: Page, locale: str | None = None, field: bool | None = None,
@@ -350,7 +350,7 @@ class ChequeReader:
             return AmountResult(status="error", file=page.source, page=page.index,
                                 error=f"{kind}{exc}")
 
-    def read_file(self, path: str | Path | bytes, **kw: Any) -> list[AmountResult]:
+    def read_file(self, path: str | Path | bytes | bytearray | memoryview, **kw: Any) -> list[AmountResult]:
         """:meth:`iter_file` as a list."""
         return list(self.iter_file(path, **kw))
 

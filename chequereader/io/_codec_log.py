@@ -40,7 +40,7 @@ def _format(module: bytes | None, fmt: bytes | None, ap: int | None) -> str:
     return f"{mod}: {text}" if mod else text
 
 
-def _make(level: str):  # type: ignore[no-untyped-def]
+def _make(level: str):
     def handler(module: bytes | None, fmt: bytes | None, ap: int | None) -> None:
         try:
             msg = _format(module, fmt, ap)

@@ -217,7 +217,7 @@ def iter_pages(
         yield from iter_x937_pages(os.fspath(path_or_bytes), limits, source=src,  # type: ignore[arg-type]
                                    skip=skip)
         return
-    if is_x937(data):
+    if isinstance(data, bytes) and is_x937(data):
         yield from iter_x937_pages(data, limits, source=src, skip=skip)
         return
     yield from _iter_decode(data, src, limits, skip)

@@ -349,7 +349,7 @@ class _Structure:
                       (("items", 3, 6, "items count", b["items"]),
                        (_TOTAL, 7, 18, "total amount", b["total"]),
                        ("images", 31, 35, "images count", b["images"])),
-                      b["credits"] or b["bad"])
+                      bool(b["credits"] or b["bad"]))
         letter = self.letter if self.letter is not None else self._new()
         for k in ("items", "total", "images", "credits", "bad"):
             letter[k] += b[k]
@@ -369,7 +369,7 @@ class _Structure:
                        ("items", 9, 16, "items count", c["items"]),
                        (_TOTAL, 17, 30, "total amount", c["total"]),
                        ("images", 31, 39, "images count", c["images"])),
-                      c["credits"] or c["bad"])
+                      bool(c["credits"] or c["bad"]))
         self.file["items"] += c["items"]
         self.file["total"] += c["total"]
         self.file["credits"] = self.file.get("credits", 0) + c["credits"] + c["bad"]

@@ -209,8 +209,8 @@ class NumpyLeNet5:
             for dx in range(5):
                 cols[dy, dx] = p[:, dy : dy + 10, dx : dx + 10]
         h3 = ws["h3"].reshape(16, 100 * n)
-        cv2.gemm(self._w3, cols.reshape(150, 100 * n), 1.0, None, 0.0, dst=h3)
-        h3 = h3.reshape(16, 10, 10, n)
+        cv2.gemm(self._w3, cols.reshape(150, 100 * n), 1.0, None, 0.0, dst=h3)  # type: ignore[call-overload]
+        h3 = h3.reshape(16, 10, 10, n)  # type: ignore[assignment]
         h3 += self._b3
         np.tanh(h3, out=h3)
         rows3 = np.add(h3[:, 0::2], h3[:, 1::2], out=ws["rows3"].reshape(16, 5, 10, n))  # S4
@@ -219,17 +219,17 @@ class NumpyLeNet5:
         q += self._b4
         np.tanh(q, out=q)
         # C5 sees a 5x5 input: a full layer over (map, y, x).
-        v = cv2.gemm(self._w5, q.reshape(400, n), 1.0, None, 0.0)
+        v = cv2.gemm(self._w5, q.reshape(400, n), 1.0, None, 0.0)  # type: ignore[call-overload]
         v += self._b5
         np.tanh(v, out=v)
-        f = cv2.gemm(self._w6, v, 1.0, None, 0.0)
+        f = cv2.gemm(self._w6, v, 1.0, None, 0.0)  # type: ignore[call-overload]
         f += self._b6
         np.tanh(f, out=f)
         # y_i = sum_j (x_j - w_ij)^2, expanded as LeNet5.forward does but in float64: the
         # expansion cancels terms of about 100 to give distances of a few units.
         f = f.T.astype(np.float64)
         f *= A_SQUASH
-        y = cv2.gemm(f, self._protos_t, 1.0, None, 0.0)
+        y = cv2.gemm(f, self._protos_t, 1.0, None, 0.0)  # type: ignore[call-overload]
         y += (f * f).sum(1, keepdims=True)
         y += self._p2
         return self._penalties(y).astype(self.dtype, copy=False)

@@ -196,7 +196,7 @@ def _write_npz(blob: dict[str, Any], source: Path | None, out: Path | None = Non
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
         text = json.dumps(header, ensure_ascii=False).encode("utf-8")
-        np.savez(fh, **{NPZ_HEADER: np.frombuffer(text, np.uint8)}, **arrays)
+        np.savez(fh, **{NPZ_HEADER: np.frombuffer(text, np.uint8)}, **arrays)  # type: ignore[arg-type]
     tmp.replace(out)
     return out
 
@@ -328,15 +328,15 @@ def load_model(
     """
     p = resolve_weights(path)
     if p.suffix == ".npz":
-        header, state = _read_npz(p)
-        blob = {**header, "state_dict": state}
+        header, arrays = _read_npz(p)
+        blob = {**header, "state_dict": arrays}
         _import_torch(f"loading {p} as a torch model")
     else:
         blob, p = _read_pt(p)
     import torch
 
     meta = blob["metadata"]
-    state = blob.get("state_dict")
+    state: Any = blob.get("state_dict")
     trained = _check(meta, state, blob.get("sha256"), p, alphabet, extend)
     state = {k: torch.as_tensor(v) for k, v in state.items() if k != "prototypes"}  # older files saved them
     model = model_class(meta["architecture"])(trained, rubbish_j=float(meta.get("rubbish_j", 10.0)))

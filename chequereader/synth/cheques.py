@@ -119,7 +119,7 @@ class _Form:
 
     ink: np.ndarray                     # float32 (H, W), 1 = printed ink
     box: tuple[int, int, int, int]      # amount box (x, y, w, h) in pixels
-    left_free: int                      # first x in the box right of a sign printed inside it
+    left_free: float                    # first x in the box right of a sign printed inside it
     date_x: float                       # the filler lines, fractions of the page
     date_y: float
     payee_y: float
@@ -128,7 +128,7 @@ class _Form:
 
 
 def _draw_box(d: ImageDraw.ImageDraw, lay: _Layout, rng: np.random.Generator, jit, lw: int,
-              p_open_box: float) -> tuple[tuple[int, int, int, int], int, float, float]:
+              p_open_box: float) -> tuple[tuple[int, int, int, int], float, float, float]:
     """Bank name, amount box (or its underline only) and currency sign. Returns the box in
     pixels, the first free x in it, and the box's top and height as page fractions."""
     W, H = lay.size
