@@ -78,3 +78,16 @@ def field_image(text: str, width: int | None = None) -> np.ndarray:
     img = np.full((40, width or 20 + 22 * len(text)), 255, np.uint8)
     cv2.putText(img, text, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
     return img
+
+
+def labelled_fields(folder: Path, n: int, seed: int) -> Path:
+    """``n`` printed amount fields (random 1-3 digit amounts) as PNGs in ``folder`` and the
+    ``labels.csv`` (file,amount) that names them; returns the manifest's path."""
+    rng = np.random.default_rng(seed)
+    lines = ["file,amount"]
+    for i in range(n):
+        t = str(int(rng.integers(1, 999)))
+        cv2.imwrite(str(folder / f"{i}.png"), field_image(t, 30 + 22 * len(t)))
+        lines.append(f"{i}.png,{t}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return folder / "labels.csv"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import labelled_fields
 
 from chequereader import calibration as cal
 from chequereader.cli import main
@@ -123,23 +124,8 @@ def test_the_bundled_calibration_is_the_default_and_can_be_turned_off(tmp_path: 
     assert not off.calibration.active and off.threshold == 0.5
 
 
-def _labelled_fields(tmp_path: Path, n: int) -> Path:
-    import cv2
-
-    rng = np.random.default_rng(3)
-    lines = ["file,amount"]
-    for i in range(n):
-        t = str(int(rng.integers(1, 999)))
-        img = np.full((40, 30 + 22 * len(t)), 255, np.uint8)
-        cv2.putText(img, t, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-        cv2.imwrite(str(tmp_path / f"{i}.png"), img)
-        lines.append(f"{i}.png,{t}")
-    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
-    return tmp_path / "labels.csv"
-
-
 def test_calibrate_command_writes_a_pipeline_that_read_uses(tmp_path: Path) -> None:
-    labels = _labelled_fields(tmp_path, 12)
+    labels = labelled_fields(tmp_path, 12, seed=3)
     out = tmp_path / "mine.toml"
     r = CliRunner().invoke(main, ["calibrate", str(labels), "--field", "--locale", "us",
                                   "--target-error", "0.05", "--folds", "3", "-o", str(out), "--quiet"])
@@ -159,7 +145,7 @@ def test_calibrate_command_writes_a_pipeline_that_read_uses(tmp_path: Path) -> N
 
 
 def test_calibrate_refuses_a_reject_threshold(tmp_path: Path) -> None:
-    labels = _labelled_fields(tmp_path, 2)
+    labels = labelled_fields(tmp_path, 2, seed=3)
     r = CliRunner().invoke(main, ["calibrate", str(labels), "--field", "--reject-threshold", "0.5",
                                   "-o", str(tmp_path / "x.toml"), "--quiet"])
     assert r.exit_code == 2 and "threshold" in r.output

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import labelled_fields
 
 from chequereader.cli import main
 from chequereader.config import (
@@ -137,17 +138,7 @@ def test_an_unknown_pipeline_name_is_a_usage_error() -> None:
 
 def test_calibrate_output_loads_with_pipeline(tmp_path: Path) -> None:
     """What ``calibrate -o`` writes from a named pipeline is a pipeline ``--pipeline`` reads."""
-    import cv2
-
-    rng = np.random.default_rng(5)
-    lines = ["file,amount"]
-    for i in range(8):
-        t = str(int(rng.integers(1, 999)))
-        img = np.full((40, 30 + 22 * len(t)), 255, np.uint8)
-        cv2.putText(img, t, (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
-        cv2.imwrite(str(tmp_path / f"{i}.png"), img)
-        lines.append(f"{i}.png,{t}")
-    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    labelled_fields(tmp_path, 8, seed=5)
     out = tmp_path / "pipelines" / "mine.toml"
     out.parent.mkdir()
     r = CliRunner().invoke(main, ["calibrate", str(tmp_path / "labels.csv"), "--pipeline", "orand",
