@@ -623,7 +623,8 @@ def _remove_sides_and_ladders(binary: np.ndarray, body: float) -> np.ndarray:
                 gone = was & small
                 gone[0] = False
                 out = out & ~gone[lab2]
-    n, lab, st, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
+    if out is not binary:  # a side went: the ladders are looked for among what is left
+        n, lab, st, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
     x, w, hh = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]
     bars = np.flatnonzero((hh <= 0.3 * body) & (w >= 2 * hh) & (w >= 0.3 * body))
     bars = bars[bars > 0]
