@@ -237,12 +237,15 @@ def _side(binary: np.ndarray, xa: int, xb: int, y0: int, y1: int, from_left: boo
     if hi <= lo or y1 <= y0:
         return 0.0, lo
     raw = binary[y0:y1, lo:hi]
-    band = np.pad(raw, ((0, 0), (1, 1)))
     # A side one pixel off its column for part of its height (residual skew, resampling)
     # still counts: rows with ink in a 3-column window.
-    fill = np.maximum(np.maximum(band[:, :-2], band[:, 1:-1]), band[:, 2:]).mean(axis=0)
+    win = raw.copy()
+    np.maximum(win[:, 1:], raw[:, :-1], out=win[:, 1:])
+    np.maximum(win[:, :-1], raw[:, 1:], out=win[:, :-1])
+    rows = float(y1 - y0)
+    fill = win.sum(axis=0, dtype=np.float64) / rows
     # Of equal windows, the column with the side itself.
-    score = fill + 0.01 * raw.mean(axis=0)
+    score = fill + 0.01 * (raw.sum(axis=0, dtype=np.float64) / rows)
     ok = np.nonzero(fill >= need)[0]
     if len(ok) == 0:
         k = int(np.argmax(score))

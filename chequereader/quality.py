@@ -28,6 +28,7 @@ or a phone photo has more pixels than a 200 dpi scan without being larger than a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -85,18 +86,25 @@ def _shrink(grey: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     return block[::f, ::f], f
 
 
+def _median(grey: np.ndarray) -> float:
+    """``np.median`` of a ``uint8`` image, from its histogram (ten times faster)."""
+    cdf = np.cumsum(np.bincount(grey.ravel(), minlength=256))
+    n = int(cdf[-1])
+    lo = np.searchsorted(cdf, (n - 1) // 2, side="right")
+    hi = np.searchsorted(cdf, n // 2, side="right")
+    return (float(lo) + float(hi)) / 2.0
+
+
 def _ink_mask(grey: np.ndarray, contrast: float) -> np.ndarray:
-    paper = float(np.median(grey))
+    paper = _median(grey) if grey.dtype == np.uint8 else float(np.median(grey))
     return grey < paper - contrast
 
 
 def estimate_skew(grey: np.ndarray, *, search_deg: float = 15.0, min_ink: int = 200) -> float:
     """Estimate the skew angle of a page from its text and ruled lines.
 
-    Projection-profile method: the ink pixels are projected on the vertical axis rotated by a
-    trial angle; the angle whose profile is sharpest (largest sum of squared bin counts) is
-    the one where text lines and ruled lines are horizontal. Coarse search in 1 degree steps
-    over ``[-search_deg, search_deg]``, then 0.1 degree steps around the best.
+    The page's ink (pixels well below the paper level, on a block-minimum copy about 500 px
+    across) goes to :func:`ink_skew`.
 
     Parameters
     ----------
@@ -129,35 +137,71 @@ def estimate_skew(grey: np.ndarray, *, search_deg: float = 15.0, min_ink: int = 
         g = _as_grey(grey)
         g, _ = _shrink(g, 500)  # 500 px across still resolves 0.1 degree over the page
         ink = _ink_mask(g, 50.0)
+    return ink_skew(ink, search_deg, min_ink=min_ink)
+
+
+def ink_skew(ink: np.ndarray, search_deg: float, fine_deg: float = 0.1, *,
+             coarse_deg: float = 1.0, min_ink: int = 200) -> float:
+    """The skew angle of the ink of a page (projection profiles).
+
+    The ink pixels are projected on the vertical axis rotated by a trial angle; the angle
+    whose profile is sharpest (largest sum of squared bin counts) is the one where text lines
+    and ruled lines are horizontal. Coarse search in ``coarse_deg`` steps over
+    ``[-search_deg, search_deg]`` on a subsample of the ink, then ``fine_deg`` steps within
+    one coarse step of the best, on more of it.
+
+    Parameters
+    ----------
+    ink : ndarray, shape (H, W)
+        Non-zero (``True``) = ink.
+    search_deg, fine_deg, coarse_deg : float
+        Largest angle considered, and the two search steps, in degrees.
+    min_ink : int
+        Below this many ink pixels 0.0 is returned.
+
+    Returns
+    -------
+    float
+        Degrees, positive when the content is rotated counter-clockwise (lines rise to the
+        right); exactly 0 when no angle scores better than 0.
+    """
     ys, xs = np.nonzero(ink)
-    if ys.size < min_ink:
+    if ys.size < max(min_ink, 1):
         return 0.0
-    if ys.size > 20_000:
-        # A deterministic subsample keeps the search fast (40K points still pin the angle to
-        # well under the 0.1 degree step).
-        step = int(np.ceil(ys.size / 20_000))
-        ys, xs = ys[::step], xs[::step]
     ys = ys.astype(np.float64)
     xs = xs.astype(np.float64) - xs.mean()
 
-    def score(angle: float) -> float:
-        a = np.deg2rad(angle)
-        # A line rising to the right (counter-clockwise by a) keeps y + x tan(a) constant.
-        proj = ys * np.cos(a) + xs * np.sin(a)
-        proj -= proj.min()
-        # Linear splatting into two bins: plain flooring lets a tilted line land in fewer
-        # bins by rounding luck and beat the true angle.
-        lo = np.floor(proj)
-        frac = proj - lo
-        lo_i = lo.astype(np.int64)
-        hist = np.bincount(lo_i, weights=1.0 - frac, minlength=int(lo_i.max()) + 2)
-        hist += np.bincount(lo_i + 1, weights=frac, minlength=hist.size)
-        return float(np.dot(hist, hist))
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        # A deterministic subsample keeps the search fast: 20K points pin the angle to well
+        # under the fine step, 5K tell the coarse steps apart.
+        step = int(np.ceil(ys.size / n))
+        return ys[::step], xs[::step]
 
-    coarse = np.arange(-search_deg, search_deg + 1e-9, 1.0)
-    best = max(coarse, key=score)
-    fine = np.arange(best - 1.0, best + 1.0 + 1e-9, 0.1)
-    best = max(fine, key=score)
+    def scorer(y: np.ndarray, x: np.ndarray) -> Callable[[float], float]:
+        def score(angle: float) -> float:
+            a = np.deg2rad(angle)
+            # A line rising to the right (counter-clockwise by a) keeps y + x tan(a) constant.
+            proj = y * np.cos(a) + x * np.sin(a)
+            proj -= proj.min()
+            # Linear splatting into two bins: plain flooring lets a tilted line land in
+            # fewer bins by rounding luck and beat the true angle.
+            lo = np.floor(proj)
+            frac = proj - lo
+            lo_i = lo.astype(np.int64)
+            hist = np.bincount(lo_i, weights=1.0 - frac, minlength=int(lo_i.max()) + 2)
+            hist += np.bincount(lo_i + 1, weights=frac, minlength=hist.size)
+            return float(np.dot(hist, hist))
+        return score
+
+    coarse_score = scorer(*sample(5_000))
+    n_coarse = int(np.floor(search_deg / coarse_deg + 1e-9))
+    coarse = np.arange(-n_coarse, n_coarse + 1) * coarse_deg
+    best = float(max(coarse, key=coarse_score))
+    score = scorer(*sample(20_000))
+    n_fine = int(np.floor(coarse_deg / fine_deg + 1e-9))
+    fine = best + np.arange(-n_fine, n_fine + 1) * fine_deg
+    fine = fine[np.abs(fine) <= search_deg + 1e-9]
+    best = float(max(fine, key=score))
     # Prefer exactly 0 when it scores as well (flat profiles, symmetric content).
     if score(0.0) >= score(best):
         return 0.0
@@ -324,11 +368,8 @@ def assess(
         flags.append("too_light")
     if blank:
         flags.append("blank")
-    skew = (
-        0.0
-        if blank
-        else estimate_skew(t.small, search_deg=config.skew_search_deg, min_ink=config.skew_min_ink)
-    )
+    # The skew of the ink already found (what estimate_skew finds on the page itself).
+    skew = 0.0 if blank else ink_skew(t.ink, config.skew_search_deg, min_ink=config.skew_min_ink)
     if abs(skew) > config.max_skew_deg:
         flags.append("skew")
     streak_rows, streak_cols = _streak_counts(t, too_dark, config)
