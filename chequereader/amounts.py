@@ -157,6 +157,14 @@ def amounts_equal(a: str | None, b: str | None) -> bool:
 # writing
 # --------------------------------------------------------------------------------------------
 
+def trailing_zeros(amount: str | None) -> int:
+    """Zeros at the end of an amount's digits, cents included (``"1200.00"`` -> 4,
+    ``"52931"`` -> 0; none for no amount). Amounts written on cheques are mostly round, and a
+    misread digit seldom keeps them so: a feature of the calibrated confidence."""
+    digits = "".join(c for c in (amount or "") if c.isdigit())
+    return len(digits) - len(digits.rstrip("0"))
+
+
 def group_digits(n: int, sep: str, indian: bool = False) -> str:
     """``n`` written with ``sep`` between groups of three digits (``indian``: the last three,
     then twos: 5,10,00,000); ``sep`` empty: the digits alone."""

@@ -93,12 +93,15 @@ class LatticeConfig:
     # their scores.
     # So is an arc much taller than the body that rises well above it and hangs below the
     # baseline: the slash of "/-" drawn through the box, read as a 1 otherwise
-    # (``tall_height`` body heights high, its top ``tall_top`` body heights over the baseline).
+    # (``tall_height`` body heights high, its top ``tall_top`` body heights over the baseline),
+    # when a piece at least ``slash_after`` body heights high ends left of it: the slash
+    # follows the figures, and a tall stroke before them is a leading 1.
     low_digit_penalty: float = 12.0
     low_top: float = 0.5
     low_descent: float = 0.15
     tall_height: float = 1.5
     tall_top: float = 1.15
+    slash_after: float = 0.6
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -200,6 +203,9 @@ def _geometric_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], body
     low_below = seg.baseline + config.low_descent * body
     apart_min = max(1.0, config.apart_gap * body)
     loose = _loose_pairs(seg, bx, apart_min, config.apart_overlap) if n > 1 else []
+    # The slash of "/-" follows the figures: a tall stroke with no digit-high piece ending
+    # left of it is a leading 1 written tall, not a slash.
+    after_digit = _after_digit(bx, body, config.slash_after)
     for i in range(n):
         x0, y0, x1, y1 = bx[i]
         for j in range(i + 1, min(n, i + config.max_span) + 1):
@@ -232,8 +238,16 @@ def _geometric_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], body
             arcs.boxes.append((x0, y0, x1 - x0, y1 - y0))
             arcs.geo.append(gp)
             arcs.low.append((y0 > low_above and y1 - 1 > low_below)
-                            or (y1 - y0 > tall_h and y0 < tall_above and y1 - 1 > low_below))
+                            or (after_digit[i] and y1 - y0 > tall_h and y0 < tall_above
+                                and y1 - 1 > low_below))
     return arcs
+
+
+def _after_digit(bx: list[tuple[int, int, int, int]], body: float, height: float) -> list[bool]:
+    """Per piece: whether a piece at least ``height`` body heights high ends left of it."""
+    ends = [b[2] for b in bx if b[3] - b[1] >= height * body]
+    first = min(ends, default=np.inf)
+    return [b[0] >= first for b in bx]
 
 
 def _own_box_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], arcs: _Arcs, body: float,

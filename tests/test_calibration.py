@@ -74,7 +74,7 @@ def test_reliability_bins_and_ece() -> None:
 def test_features_of_a_reading() -> None:
     ev = cal.Evidence(confidences=(0.9, 0.09), char_penalties=(0.5, 3.0),
                       class_margins=(4.0, 1.0), stability=((1.0, 3.0), (2.0, 2.0)),
-                      n_quality_flags=1, field_penalty=0.5)
+                      n_quality_flags=1, field_penalty=0.5, amount="1200.50")
     f = dict(zip(cal.FEATURES, cal.field_features(ev)))
     assert f["log_confidence"] == pytest.approx(math.log(0.9))
     assert f["margin"] == pytest.approx(math.log(10))
@@ -82,8 +82,28 @@ def test_features_of_a_reading() -> None:
     assert f["mean_class_margin"] == 2.5 and f["n_chars"] == 2
     assert f["stability_mean"] == pytest.approx(4.0) and f["stability_max"] == 2.0
     assert f["n_quality_flags"] == 1 and f["field_penalty"] == 0.5
+    assert f["trailing_zeros"] == 1
     none = dict(zip(cal.FEATURES, cal.field_features(cal.Evidence((), (), ()))))
-    assert none["n_chars"] == 0 and none["max_penalty"] == 30.0
+    assert none["n_chars"] == 0 and none["max_penalty"] == 30.0 and none["trailing_zeros"] == 0
+
+
+@pytest.mark.parametrize("amount, zeros", [("1200.00", 4), ("52931", 0), ("10", 1),
+                                           ("0.50", 1), ("", 0), (None, 0)])
+def test_trailing_zeros_count_the_digits_cents_included(amount: str | None, zeros: int) -> None:
+    from chequereader.amounts import trailing_zeros
+
+    assert trailing_zeros(amount) == zeros
+
+
+def test_repeated_cross_validation_averages_the_splits() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 1))
+    y = (x[:, 0] + rng.normal(scale=1.0, size=120)) > 0
+    one = cal.cross_validated(x, y, features=("margin",), repeats=1, seed=4)
+    avg = cal.cross_validated(x, y, features=("margin",), repeats=3, seed=4)
+    parts = [cal.cross_validated(x, y, features=("margin",), repeats=1, seed=4 + r) for r in range(3)]
+    assert np.allclose(avg, np.mean(parts, axis=0)) and np.allclose(one, parts[0])
+    assert not np.allclose(avg, one)
 
 
 def test_distortions_keep_the_frame_and_background() -> None:
