@@ -27,26 +27,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..fonts import ARABIC_FONT_GLOBS, ARABIC_FONT_SKIP, DEVANAGARI_FONT_GLOBS
 from ..framing import digit_ink, frame
 from ..script import CLASSES, FORMAT
 from ..synth.glyphs import find_handwriting_fonts, find_printed_fonts
 from .data import continental_variants, load_digit_npz
 from .strokes import stroke_digits
-
-#: Arabic fonts (Debian packages fonts-kacst, fonts-kacst-one, fonts-arabeyes,
-#: fonts-hosny-amiri, fonts-noto-core). Decorative faces (outlines, shadows, ornaments,
-#: seven-segment digits) are left out: no pen writes them.
-ARABIC_FONT_GLOBS = (
-    "/usr/share/fonts/truetype/kacst/*.ttf",
-    "/usr/share/fonts/truetype/kacst-one/*.ttf",
-    "/usr/share/fonts/truetype/fonts-arabeyes/*.ttf",
-    "/usr/share/fonts/opentype/fonts-hosny-amiri/*.ttf",
-    "/usr/share/fonts/truetype/noto/Noto*Arabic-*.ttf",
-)
-ARABIC_FONT_SKIP = ("KacstArt", "KacstDecorative", "KacstDigital", "KacstPoster", "KacstQurn",
-                    "AmiriQuranColored", "ae_Shado", "ae_Metal", "ae_Graph", "ae_Electron",
-                    "OldNorth", "OldSouth")
-DEVANAGARI_FONT_GLOBS = ("/usr/share/fonts/truetype/noto/Noto*Devanagari-*.ttf",)
 
 #: The Arabic-Indic digits no Latin digit looks like (2 3 4 6 7 8).
 ARABIC_DIGITS = "٢٣٤٦٧٨"
