@@ -14,6 +14,7 @@ written (hand / printed):
 * ``read right``: the decoded amount equals the label, whatever its status (no reject);
 * ``right & ok`` / ``wrong & ok`` / ``rejected`` / ``error``: at the reader's default reject
   threshold (shares of all cheques of the group);
+* ``script flag``: rejected by the script check (``reject_reason``, e.g. Arabic-Indic digits);
 * ``read @<=1% err``: the read rate when the least confident are rejected until the error
   rate is <= 1% (``_common.error_reject``);
 * cheques/s: file decode included, one process, the config's ``torch_threads`` (default 1).
@@ -98,6 +99,7 @@ class Row:
     centre_in: bool
     seconds: float
     error: str | None = None
+    reject_reason: str | None = None  # AmountResult.extra["reject_reason"] (the script check)
 
 
 def summarize(rows: Sequence[Row], seconds: float | None = None) -> dict:
@@ -118,6 +120,7 @@ def summarize(rows: Sequence[Row], seconds: float | None = None) -> dict:
         "wrong_ok": sum(not r.correct for r in ok) / n,
         "rejected": sum(r.status == "rejected" for r in rows) / n,
         "error": sum(r.status == "error" for r in rows) / n,
+        "script_flagged": sum(r.reject_reason is not None for r in rows) / n,
         "read_at_1pct_error": er["at_1pct_error"]["read"],
         "reject_at_1pct_error": er["at_1pct_error"]["reject"],
         "cheques_per_s": n / total if total > 0 else float("nan"),
@@ -177,6 +180,7 @@ def run(folder: Path, pipeline: str | None, locale_from_labels: bool, progress: 
             confidence=float(res.confidence), correct=bool(amounts_equal(res.amount, lab["amount"])),
             field=field, truth=truth, iou=iou(field, truth),  # type: ignore[arg-type]
             centre_in=centre_inside(field, truth), seconds=dt, error=res.error,  # type: ignore[arg-type]
+            reject_reason=res.extra.get("reject_reason"),
         ))
         if progress and (i + 1) % 10 == 0:
             print(f"  {i + 1}/{len(labels)} cheques, {time.perf_counter() - t_all:.0f} s",
@@ -188,6 +192,7 @@ def run(folder: Path, pipeline: str | None, locale_from_labels: bool, progress: 
 COLS = [("n", "n", "d"), ("located", "located IoU>=.5", "%"), ("centre_in", "centre in", "%"),
         ("read_right", "read right", "%"), ("right_ok", "right & ok", "%"),
         ("wrong_ok", "wrong & ok", "%"), ("rejected", "rejected", "%"), ("error", "error", "%"),
+        ("script_flagged", "script flag", "%"),
         ("read_at_1pct_error", "read @<=1% err", "%"), ("cheques_per_s", "cheques/s", "f")]
 
 
@@ -291,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\nfailures (not right & ok): {len(fails)}")
         for r in fails:
             print(f"  {r.file:12s} label {r.label:>14s}  read {str(r.amount):>14s} {r.status:8s} "
-                  f"conf {r.confidence:.2f}  IoU {r.iou:.2f}  '{r.text}'")
+                  f"conf {r.confidence:.2f}  IoU {r.iou:.2f}  '{r.text}'"
+                  + (f"  [{r.reject_reason}]" if r.reject_reason else ""))
     if args.render:
         fails = [r for r in rows if not (r.correct and r.status == "ok")]
         paths = render(fails, folder, Path(args.render))

@@ -55,6 +55,7 @@ from .io.images import ImageLimits
 from .lattice import LatticeConfig
 from .locate import LocateConfig
 from .quality import QualityConfig
+from .script import ScriptConfig
 from .segment import SegmentConfig
 
 # what a reader may be asked for: a locale, or "auto" (grammar.locale_hint)
@@ -91,6 +92,10 @@ class PipelineConfig:
     penalties are divided by it before the forward (posterior) computation, which calibrates
     confidences without changing the best path (fitted on synthetic validation fields, see
     ``benchmarks/calibrate.py``).
+    ``script``: the script check (:mod:`chequereader.script`): a field written in
+    Arabic-Indic digits, which the recognizer has no classes for, is ``rejected`` with
+    ``reject_reason = "script:arabic-indic"`` whatever its confidence (``[script] enabled =
+    false`` turns the check off).
     ``x9_verify``: amount verification of X9.37 items. An item's reading that agrees with
     its record-25 amount (the amount captured when the cheque was deposited) is ``ok`` when
     its confidence is at least ``x9_agreement``, below the reject threshold: two independent
@@ -117,6 +122,7 @@ class PipelineConfig:
     prior: PriorSettings = dc_field(default_factory=PriorSettings)
     locate: LocateConfig = dc_field(default_factory=LocateConfig)
     quality: QualityConfig = dc_field(default_factory=QualityConfig)
+    script: ScriptConfig = dc_field(default_factory=ScriptConfig)
     limits: ImageLimits = dc_field(default_factory=ImageLimits)
     calibration: Calibration = dc_field(default_factory=default_calibration)
     evidence: bool = False

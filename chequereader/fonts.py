@@ -10,6 +10,9 @@ would change what is drawn (the training symbols, the synthetic amounts):
   amounts): no femkeklaver (its digits are hollow outlines, which no pen writes), no DejaVu,
   and the Debian package locations (``fifthhorseman/dkg*``, ``opentype/bwht`` ...).
 
+:data:`ARABIC_FONT_GLOBS` and :data:`DEVANAGARI_FONT_GLOBS` are the printed fonts the script
+check is trained on (:mod:`chequereader.train.script`).
+
 Glob patterns, run at run time, never at import.
 """
 
@@ -40,3 +43,18 @@ HANDWRITING_FONT_GLOBS = (
     "/usr/share/fonts/opentype/dancingscript/*.otf",
     "/usr/share/fonts/opentype/kaushanscript/*.otf",
 )
+
+#: Arabic fonts (Debian packages fonts-kacst, fonts-kacst-one, fonts-arabeyes,
+#: fonts-hosny-amiri, fonts-noto-core). Decorative faces (outlines, shadows, ornaments,
+#: seven-segment digits) are left out: no pen writes them.
+ARABIC_FONT_GLOBS = (
+    "/usr/share/fonts/truetype/kacst/*.ttf",
+    "/usr/share/fonts/truetype/kacst-one/*.ttf",
+    "/usr/share/fonts/truetype/fonts-arabeyes/*.ttf",
+    "/usr/share/fonts/opentype/fonts-hosny-amiri/*.ttf",
+    "/usr/share/fonts/truetype/noto/Noto*Arabic-*.ttf",
+)
+ARABIC_FONT_SKIP = ("KacstArt", "KacstDecorative", "KacstDigital", "KacstPoster", "KacstQurn",
+                    "AmiriQuranColored", "ae_Shado", "ae_Metal", "ae_Graph", "ae_Electron",
+                    "OldNorth", "OldSouth")
+DEVANAGARI_FONT_GLOBS = ("/usr/share/fonts/truetype/noto/Noto*Devanagari-*.ttf",)

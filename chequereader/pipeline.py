@@ -22,6 +22,7 @@ from . import decode as decode_stage
 from . import lattice as lattice_stage
 from . import locate as locate_stage
 from . import quality as quality_stage
+from . import script as script_stage
 from . import segment as segment_stage
 from ._validate import check_image, check_in
 from .amounts import AmountPrior, amount_prior, amounts_equal, locale_hint
@@ -44,6 +45,8 @@ class FieldTrace:
     penalties: np.ndarray
     decoding: decode_stage.Decoded
     locale: str = "any"  # the locale the field was read in (resolved from "auto")
+    # the script check of the clean field (None when config.script is off)
+    script: script_stage.ScriptResult | None = None
 
 
 class ChequeReader:
@@ -67,6 +70,8 @@ class ChequeReader:
         # Per-locale bundled weights apply only when no model or weights were named.
         self._per_locale = model is None and self.config.weights is None
         self._models: dict[str, Any] = {}
+        self.script = (script_stage.ScriptDetector(self.config.script)
+                       if self.config.script.enabled else None)
 
     def tables(self, locale: str) -> Any:
         """The amount grammar of ``locale`` (one of :data:`LOCALES`) as tables over the
@@ -145,11 +150,16 @@ class ChequeReader:
             return now
 
         t0 = time.perf_counter()
+        script = None
         if reuse is not None:  # the field's lattice and penalties under another grammar
             cf, seg, graph, pen = reuse.clean, reuse.segmentation, reuse.graph, reuse.penalties
+            script = reuse.script
         else:
             cf = clean_stage.clean_field(image, cfg.clean, loc)
             t0 = tick("clean", t0)
+            if self.script is not None:
+                script = self.script.detect(cf)
+                t0 = tick("script", t0)
             seg = segment_stage.segment(cf, cfg.segment)
             t0 = tick("segment", t0)
             graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
@@ -162,7 +172,7 @@ class ChequeReader:
         priors, dcfg = self._decoding()
         dec = decode_stage.decode(graph, scaled, self._tables[loc], priors[loc], dcfg)
         tick("decode", t0)
-        return FieldTrace(cf, seg, graph, pen, dec, loc)
+        return FieldTrace(cf, seg, graph, pen, dec, loc, script)
 
     def evidence(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
                  field_penalty: float = 0.0) -> calibration_stage.Evidence:
@@ -211,9 +221,17 @@ class ChequeReader:
                                        BBox(x + offset[0], y + offset[1], w, h),
                                        float(tr.penalties[a, c])))
         status, confidence, feats = self.calibrated(tr, locale, n_quality_flags, field_penalty)
+        extra: dict[str, Any] = {}
+        reason = tr.script.reason if tr.script is not None else None
+        if reason is not None:
+            # Written in digits the recognizer has no classes for: its reading is in Latin
+            # digits whatever the ink says, so it is never a result.
+            status = "rejected"
+            extra["reject_reason"] = reason
         return AmountResult(
             status=status, amount=dec.amount, text=dec.text, confidence=confidence,  # type: ignore[arg-type]
             alternatives=dec.alternatives, field=field_box, characters=tuple(chars), features=feats,
+            extra=extra,
         )
 
     def read_field(self, image: np.ndarray, locale: str | None = None) -> AmountResult:
@@ -292,10 +310,12 @@ class ChequeReader:
                                    field_penalty=float(f.penalty))
                 timing["calibrate"] = 1000 * (time.perf_counter() - t1)
         timing["total"] = 1000 * (time.perf_counter() - t0)
+        extra.update(res.extra)
         if "x9_amount" in extra and res.amount is not None and extra["x9_amount"] is not None:
             agree = bool(amounts_equal(res.amount, extra["x9_amount"]))
             extra["match"] = agree
-            if cfg.x9_verify and res.status in ("ok", "rejected"):
+            # (a reading rejected for its script stays rejected, even if it agrees)
+            if cfg.x9_verify and res.status in ("ok", "rejected") and "reject_reason" not in extra:
                 verified = agree and res.confidence >= cfg.x9_agreement
                 res = replace(res, status="ok" if verified else "rejected")
         return replace(res, file=page.source, page=page.index, quality=flags,

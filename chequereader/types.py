@@ -218,7 +218,9 @@ class AmountResult:
         amount whatever the status (:attr:`amount`); the reading also stays visible in
         ``text`` and ``alternatives``. The X9 keys (``x9_sequence``, ``x9_item``,
         ``x9_amount``, ``match``, ``x9_warnings``) are None on rows of other files; ``match``
-        compares ``reading`` with ``x9_amount``. Keys of ``extra`` outside
+        compares ``reading`` with ``x9_amount``. ``reject_reason`` says why a row was
+        rejected when the reason is not its confidence (``"script:arabic-indic"``: written in
+        digits the recognizer has no classes for); None otherwise. Keys of ``extra`` outside
         :data:`ROW_COLUMNS` follow them.
         """
         ex = dict(self.extra)
@@ -247,6 +249,7 @@ class AmountResult:
             "timing_ms": {k: round(float(v), 3) for k, v in self.timing_ms.items()},
             "x9_item": ex.pop("x9_item", None),
             "x9_warnings": ex.pop("x9_warnings", None),
+            "reject_reason": ex.pop("reject_reason", None),
         }
         row.update(ex)
         return row
@@ -256,7 +259,7 @@ class AmountResult:
 #: cells of lists and objects hold their JSON text).
 ROW_COLUMNS = ("file", "page", "x9_sequence", "status", "amount", "reading", "text", "confidence",
                "alternatives", "quality", "x9_amount", "match", "error", "field", "characters",
-               "timing_ms", "x9_item", "x9_warnings")
+               "timing_ms", "x9_item", "x9_warnings", "reject_reason")
 CSV_COLUMNS = ROW_COLUMNS
 
 

@@ -194,7 +194,7 @@ def test_formats_and_usage_errors(tmp_path: Path, cfg) -> None:
         list(iter_batch(["a.png"], cfg, workers=0))
     r = AmountResult(status="error", file="a\nb.png", error="line1\nline2")
     # Quoted as RFC 4180 says (the name must come back as it is, see issue 21 item 11).
-    assert encode_rows([r], "csv") == '"a\nb.png",0,,error,,,,0.0,[],[],,,"line1\nline2",,[],{},,\n'
+    assert encode_rows([r], "csv") == '"a\nb.png",0,,error,,,,0.0,[],[],,,"line1\nline2",,[],{},,,\n'
     assert json.loads(encode_rows([r], "jsonl"))["error"] == "line1\nline2"
 
 
