@@ -55,6 +55,7 @@ from .io.images import ImageLimits
 from .lattice import LatticeConfig
 from .locate import LocateConfig
 from .quality import QualityConfig
+from .recognize import RecognizeConfig
 from .script import ScriptConfig
 from .segment import SegmentConfig
 
@@ -92,6 +93,8 @@ class PipelineConfig:
     penalties are divided by it before the forward (posterior) computation, which calibrates
     confidences without changing the best path (fitted on synthetic validation fields, see
     ``benchmarks/calibrate.py``).
+    ``recognize``: how candidates are scored (:mod:`chequereader.recognize`): their shifted
+    copies averaged with them (``[recognize] shifts = []``: the candidate alone).
     ``script``: the script check (:mod:`chequereader.script`): a field written in
     Arabic-Indic digits, which the recognizer has no classes for, is ``rejected`` with
     ``reject_reason = "script:arabic-indic"`` whatever its confidence (``[script] enabled =
@@ -118,6 +121,7 @@ class PipelineConfig:
     clean: CleanConfig = dc_field(default_factory=CleanConfig)
     segment: SegmentConfig = dc_field(default_factory=SegmentConfig)
     lattice: LatticeConfig = dc_field(default_factory=LatticeConfig)
+    recognize: RecognizeConfig = dc_field(default_factory=RecognizeConfig)
     decode: DecodeConfig = dc_field(default_factory=DecodeConfig)
     prior: PriorSettings = dc_field(default_factory=PriorSettings)
     locate: LocateConfig = dc_field(default_factory=LocateConfig)

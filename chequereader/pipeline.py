@@ -22,6 +22,7 @@ from . import decode as decode_stage
 from . import lattice as lattice_stage
 from . import locate as locate_stage
 from . import quality as quality_stage
+from . import recognize as recognize_stage
 from . import script as script_stage
 from . import segment as segment_stage
 from ._validate import check_image, check_in
@@ -165,8 +166,9 @@ class ChequeReader:
             graph = lattice_stage.build_graph(seg, cfg.lattice, loc)
             t0 = tick("lattice", t0)
             model = self.model_for(loc)
-            pen = lattice_stage.arc_penalties(graph, model.predict(graph.images),
-                                              model.alphabet.chars)
+            pen = lattice_stage.arc_penalties(
+                graph, recognize_stage.penalties(model, graph.images, cfg.recognize),
+                model.alphabet.chars)
             t0 = tick("recognize", t0)
         scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
         priors, dcfg = self._decoding()

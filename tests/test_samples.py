@@ -7,6 +7,11 @@ report the X9.37 amount and the match for every X9 item. The floors are the figu
 with the bundled weights (6 of 12 and 2 of 3 when this test was written; all 12 images since
 the superscript-cents arcs, the lost-decimal-point reading and the apart rule for slanted
 neighbours); raise them when the reader gets better, never lower them without saying why.
+The X9 floor went from 2 back to 1 when candidates began to be scored with their shifted
+copies (``recognize.shifts``), which reads real fields better (ORAND-CAR-A, the real
+cheques, the synthetic strings): the second item's small raised cents, broken in two by the
+bitonal conversion, then read as ``9090`` instead of ``90.00``, and that reading is rejected.
+No X9 item may be accepted with a wrong amount.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from chequereader.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 MIN_IMAGES_RIGHT = 12
-MIN_X9_MATCHES = 2
+MIN_X9_MATCHES = 1
 
 pytestmark = pytest.mark.skipif(not (SAMPLES / "labels.csv").exists(), reason="no samples/")
 
@@ -63,3 +68,4 @@ def test_x9_items_carry_amount_and_match(rows: list[dict]) -> None:
         assert r["match"] == (Decimal(r["reading"]) == Decimal(r["x9_amount"]))
         assert r["x9_sequence"] and r["amount"] == (r["reading"] if r["status"] == "ok" else None)
     assert sum(r["match"] for r in x9) >= MIN_X9_MATCHES
+    assert all(r["match"] for r in x9 if r["status"] == "ok"), x9

@@ -145,9 +145,9 @@ def stroke_arabic(rng: np.random.Generator, char: str) -> np.ndarray:
     a = canvas > 127
     if char == "٨":
         a = a[::-1]
-    t = _tight(a)
-    assert t is not None
-    return t
+    tight = _tight(a)
+    assert tight is not None
+    return tight
 
 
 def stroke_clutter(rng: np.random.Generator) -> np.ndarray:
@@ -385,7 +385,7 @@ def save(net: Any, path: str | Path, metadata: dict[str, Any]) -> None:
         arrays[f"{LAYER_NAMES[idx]}.{kind}"] = v.detach().cpu().numpy().astype(np.float32)
     header = {"format": FORMAT, "classes": list(CLASSES), **metadata}
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(path, **arrays)
 
 
 def main(argv: list[str] | None = None) -> None:
