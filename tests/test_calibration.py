@@ -110,7 +110,7 @@ def test_distortions_keep_the_frame_and_background() -> None:
     im = np.full((32, 32), -0.1, np.float32)
     im[8:24, 14:18] = 1.175
     d = cal.distortions(im)
-    assert d.shape == (12, 32, 32) and d.dtype == np.float32
+    assert d.shape == (cal.N_DISTORTIONS, 32, 32) and d.dtype == np.float32
     assert np.all(d[:, 0, 0] == pytest.approx(-0.1)) and np.all(d.max(axis=(1, 2)) > 1.0)
 
 
