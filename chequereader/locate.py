@@ -326,11 +326,15 @@ def locate_fields(grey: np.ndarray, config: LocateConfig = LocateConfig(),
 
 
 def _area_width(grey: np.ndarray, width: int) -> np.ndarray:
-    """``grey`` averaged down (INTER_AREA) to ``width`` columns; itself when not wider."""
+    """``grey`` averaged down (INTER_AREA) by the whole factor that brings it nearest to
+    ``width`` columns (the last rows and columns short of a whole block left out: OpenCV's
+    fast path); itself when that factor is 1."""
     h0, w0 = grey.shape
-    s = min(1.0, width / w0)
-    return cv2.resize(grey, (max(1, round(w0 * s)), max(1, round(h0 * s))),
-                      interpolation=cv2.INTER_AREA) if s < 1 else grey
+    k = max(1, int(round(w0 / width)))
+    if k == 1:
+        return grey
+    h, w = h0 // k, w0 // k
+    return cv2.resize(grey[: h * k, : w * k], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _locate_oriented(grey: np.ndarray, config: LocateConfig,
