@@ -64,6 +64,9 @@ def main() -> None:
     ap.add_argument("--digit-boxes", action="store_true",
                     help="Cut the character stage's digits by ORAND's digit_boxes (train fields "
                          "--digit-boxes) instead of aligning the labels through the lattice.")
+    ap.add_argument("--keep", type=Path,
+                    help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
+                         "never bundle or commit them).")
     args = ap.parse_args()
     src = DATA / "orand-car-a" / "labels.csv"
     if not src.is_file():
@@ -94,6 +97,11 @@ def main() -> None:
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts))}
             print(json.dumps(fold), flush=True)
+            if args.keep:
+                import shutil
+
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(wts, args.keep / wts.name)
             out["folds"].append(fold)
     for key in ("bundled_latin", "fine_tuned"):
         out[key] = {"exact": float(np.mean([f[key]["exact"] for f in out["folds"]])),

@@ -202,6 +202,31 @@ def test_aligned_characters_follow_the_label_through_the_lattice(tmp_path):
         assert amounts_equal(canonical_amount(text, "cl"), g.amount)
 
 
+def test_aligned_digits_are_cut_at_their_arcs_boxes(tmp_path):
+    from chequereader.framing import frame
+    from chequereader.train.fields import aligned_characters, box_crop
+
+    manifest, _ = _boxed_manifest(tmp_path)
+    lg = labelled_graphs(read_manifest(manifest), "cl", field=True)
+    assert len(lg.cleaned) == len(lg.graphs)
+    m = load_model("latin")
+    tables = {"cl": get_grammar("cl").tables(m.alphabet)}
+    inf = float("inf")
+    for g, cf in zip(lg.graphs, lg.cleaned):
+        xc, yc = aligned_characters([g], m, tables, max_penalty=inf)
+        xb, yb = aligned_characters([g], m, tables, max_penalty=inf, cleaned=[cf])
+        assert np.array_equal(yc, yb) and xb.shape == xc.shape
+        sym = yb >= 10
+        assert np.array_equal(xb[sym], xc[sym])  # symbols stay the lattice's candidates
+    # the crop of a box holds all the field's ink inside it, framed in field context
+    cf = lg.cleaned[0]
+    ys, xs = np.nonzero(cf.binary)
+    box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    want = frame(cf.binary[box[1]:, box[0]:], cf.body_height, cf.baseline - box[1])
+    assert np.array_equal(box_crop(cf, box), want)
+    assert box_crop(cf, (0, 0, 0, 0)) is None
+
+
 def test_character_stage_fits_the_users_characters(tmp_path):
     import torch
 
