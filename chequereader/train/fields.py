@@ -189,7 +189,8 @@ def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict
         cf = cleaned[k] if cleaned is not None and k < len(cleaned) else None
         for a, c in zip(path.arcs, path.classes):
             if pen[a, c] <= max_penalty:
-                img = box_crop(cf, g.boxes[a]) if cf is not None and c < 10 else None
+                digit = model.alphabet.chars[c].isdigit()
+                img = box_crop(cf, g.boxes[a]) if cf is not None and digit else None
                 xs.append(g.images[a].astype(np.float32) if img is None else img)
                 ys.append(int(c))
     if not xs:
@@ -228,7 +229,6 @@ def box_characters(rows: Sequence[Any], locale: str, clean_cfg: Any = None
     import json
 
     from ..clean import CleanConfig, clean_field
-    from ..framing import frame
     from ..io.images import load_pages
 
     cc = clean_cfg or CleanConfig()
@@ -247,9 +247,9 @@ def box_characters(rows: Sequence[Any], locale: str, clean_cfg: Any = None
         cf = clean_field(page.image, cc, locale)
         got = []
         for d, x, y, w, h in boxes:
-            m = cf.binary[max(y, 0): y + h, max(x, 0): x + w]
-            if 0 <= d <= 9 and m.size and m.any():
-                got.append((frame(m, cf.body_height, cf.baseline - max(y, 0)), d))
+            img = box_crop(cf, (x, y, w, h)) if 0 <= d <= 9 else None
+            if img is not None:
+                got.append((img, d))
         if got:
             used.add(i)
             xs += [g[0] for g in got]
