@@ -18,6 +18,7 @@ import numpy as np
 
 from ._validate import check_range
 from .framing import BACKGROUND, FULL, SIZE, frame, frame_tight, frame_tight_many
+from .segment import stroke_width
 from .types import Segmentation, SegmentationGraph
 
 
@@ -102,6 +103,18 @@ class LatticeConfig:
     tall_height: float = 1.5
     tall_top: float = 1.15
     slash_after: float = 0.6
+    # Zeros written in one stroke ("000") share their sides, so a cut between two of them
+    # leaves one loop open (read as a C, a 6 or a 2). An arc whose box holds the middle of a
+    # hole at least ``loop_min`` body heights high, whose ring of ink (``loop_ring`` stroke
+    # widths around the hole's box) the cuts split among pieces, gets a second arc framed
+    # with the whole ring's ink added, at ``loop_penalty`` more (inf: off). The arc must
+    # hold most of the ring's ink, and every other piece of the ring must have at most
+    # ``loop_apart`` of its ink in the ring (it belongs to the next character; a piece
+    # mostly inside is the rest of this loop, which a longer arc reads whole).
+    loop_penalty: float = 1.0
+    loop_min: float = 0.2
+    loop_ring: float = 1.25
+    loop_apart: float = 0.8
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -157,6 +170,19 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         only = (only or ("",) * n_own) + ("-",) * len(dashes)
         _frame_dashes(arcs, dashes, masks, tight, body, imgs[n_own:])
         arcs.repeat(dashes, config.dash_penalty)
+    loops = _loop_arcs(seg, arcs, n_main, body, config)
+    if loops:
+        if only:
+            only = only + ("",) * len(loops)
+        more = np.empty((len(loops), SIZE, SIZE), np.float32)
+        for k, (a, m, box) in enumerate(loops):
+            more[k] = frame(m, body, seg.baseline - box[1])
+            arcs.src.append(arcs.src[a])
+            arcs.dst.append(arcs.dst[a])
+            arcs.boxes.append(box)
+            arcs.geo.append(arcs.geo[a] + config.loop_penalty)
+            arcs.low.append(arcs.low[a])
+        imgs = np.concatenate([imgs, more])
     return SegmentationGraph(
         n_nodes=n + 1,
         src=np.asarray(arcs.src, np.int64),
@@ -263,6 +289,58 @@ def _own_box_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], arcs: 
         return sup, config.superscript_penalty, ""
     small = _small_end_arcs(bx, arcs.src, arcs.dst, arcs.boxes, body, config)
     return small, config.small_end_penalty, "0"
+
+
+def _loop_arcs(seg: Segmentation, arcs: _Arcs, n_main: int, body: float, config: LatticeConfig
+               ) -> list[tuple[int, np.ndarray, tuple[int, int, int, int]]]:
+    """``(arc, mask, box)`` of the arcs (among the first ``n_main``) that also get a frame
+    with a cut loop made whole: the arc's pieces' ink and all the ink of the loop's ring."""
+    if not math.isfinite(config.loop_penalty) or not n_main:
+        return []
+    labels = seg.labels
+    ink = (labels > 0).astype(np.uint8)
+    contours, hier = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if hier is None:
+        return []
+    holes = [(r, c) for c, h in zip(contours, hier[0], strict=True) if h[3] >= 0
+             for r in [cv2.boundingRect(c)] if r[3] >= config.loop_min * body]
+    if not holes:
+        return []
+    comps = cv2.connectedComponents(ink, connectivity=8)[1]
+    own = np.bincount(labels.ravel())  # each piece's ink (label k: piece k - 1)
+    H, W = labels.shape
+    r = max(1, int(round(config.loop_ring * stroke_width(ink))))
+    out: list[tuple[int, np.ndarray, tuple[int, int, int, int]]] = []
+    for (hx, hy, hw, hh), contour in holes:
+        # the ring: the ink of the component around the hole (a hole's contour runs on it)
+        comp = int(comps[contour[0, 0, 1], contour[0, 0, 0]])
+        rx0, ry0, rx1, ry1 = max(0, hx - r), max(0, hy - r), min(W, hx + hw + r), min(H, hy + hh + r)
+        ring = np.where(comps[ry0:ry1, rx0:rx1] == comp, labels[ry0:ry1, rx0:rx1], 0)
+        kinds, counts = np.unique(ring[ring > 0], return_counts=True)
+        if len(kinds) < 2:  # the loop is whole in one piece
+            continue
+        total = int(counts.sum())
+        first, last = int(kinds[0]), int(kinds[-1])
+        cx = hx + hw / 2.0
+        for a in range(n_main):
+            i, j, (x0, y0, w, h) = arcs.src[a], arcs.dst[a], arcs.boxes[a]
+            if not x0 <= cx < x0 + w or (i < first and j >= last):
+                continue  # (an arc with every piece of the ring: the loop is whole)
+            inside = (kinds > i) & (kinds <= j)  # label k: piece k - 1
+            # Most of the ring's ink, so that two arcs never make one loop two zeros; and
+            # the ring's other pieces lie mostly outside it: they belong to the next
+            # characters. (A piece mostly inside is a part of this loop that an arc
+            # joining it already reads.)
+            if 2 * int(counts[inside].sum()) <= total or (counts[~inside] > config.loop_apart * own[kinds[~inside]]).any():
+                continue
+            bx0, by0 = min(x0, rx0), min(y0, ry0)
+            bx1, by1 = max(x0 + w, rx1), max(y0 + h, ry1)
+            crop = labels[by0:by1, bx0:bx1]
+            m = (crop > i) & (crop <= j)
+            m[ry0 - by0:ry1 - by0, rx0 - bx0:rx1 - bx0] |= ring > 0
+            x, y, w1, h1 = cv2.boundingRect(m.view(np.uint8))
+            out.append((a, m[y:y + h1, x:x + w1], (bx0 + x, by0 + y, w1, h1)))
+    return out
 
 
 def _piece_masks(labels: np.ndarray,

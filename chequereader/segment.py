@@ -37,7 +37,7 @@ from ._validate import check_image, check_range
 from .errors import InvalidImageError
 from .types import BBox, CleanField, Segmentation
 
-__all__ = ["SegmentConfig", "segment", "segmentation_boundary_recall"]
+__all__ = ["SegmentConfig", "segment", "segmentation_boundary_recall", "stroke_width"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ class SegmentConfig:
         Only components lower than this are fragments.
     max_candidates : int
         At most this many candidate cuts (the cheapest) are traced per component.
+    hole_cut : float
+        A cut between two holes side by side (the loops of zeros written in one stroke,
+        ``000``) is taken when it crosses at most this many stroke widths of ink, before any
+        other cut; 0 turns these cuts off.
+    min_hole : float
+        Only holes at least this high count.
     """
 
     max_width: float = 0.9
@@ -87,6 +93,8 @@ class SegmentConfig:
     merge_overlap: float = 0.6
     fragment_height: float = 0.55
     max_candidates: int = 16
+    hole_cut: float = 4.0
+    min_hole: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("max_width", "max_aspect", "min_aspect_height", "min_split_width",
@@ -97,9 +105,11 @@ class SegmentConfig:
         check_range(self.step_cost, "step_cost", 0.0, 100.0)
         check_range(self.merge_overlap, "merge_overlap", 0.0, 1.0)
         check_range(self.max_candidates, "max_candidates", 1, 1000)
+        check_range(self.hole_cut, "hole_cut", 0.0, 100.0)
+        check_range(self.min_hole, "min_hole", 0.0, 100.0)
 
 
-def _stroke_width(binary: np.ndarray) -> float:
+def stroke_width(binary: np.ndarray) -> float:
     """Mean stroke width: ink area over half the boundary length."""
     u8 = binary.view(np.uint8)
     inner = cv2.erode(u8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
@@ -221,6 +231,33 @@ def _cut_ends(
     return ends, x0, x1
 
 
+def _hole_junctions(mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentConfig) -> np.ndarray:
+    """End columns of cuts between holes side by side: the cheapest bottom-row ``cost``
+    between the right edge of one hole and the left edge of the next at about the same
+    height. No digit has two holes side by side, so two loops in a row are two characters
+    (zeros written in one stroke)."""
+    if cfg.hole_cut <= 0:
+        return np.zeros(0, np.int64)
+    contours, hier = cv2.findContours(np.ascontiguousarray(mask).view(np.uint8), cv2.RETR_CCOMP,
+                                      cv2.CHAIN_APPROX_SIMPLE)
+    if hier is None:
+        return np.zeros(0, np.int64)
+    holes = sorted(
+        r for c, hr in zip(contours, hier[0], strict=True) if hr[3] >= 0
+        for r in [cv2.boundingRect(c)] if r[3] >= cfg.min_hole * bh and r[2] >= 2
+    )
+    ends: list[int] = []
+    for (ax, ay, aw, ah), (bx, by, bw, bhh) in zip(holes[:-1], holes[1:], strict=False):
+        overlap = min(ay + ah, by + bhh) - max(ay, by)
+        if overlap < 0.5 * min(ah, bhh) or bx + bw <= ax + aw:
+            continue
+        lo, hi = ax + aw - 1, bx + 1
+        if hi <= lo:  # the holes' boxes overlap: the middle of the overlap
+            lo = hi = (ax + aw + bx) // 2
+        ends.append(lo + int(np.argmin(cost[lo:hi + 1])))
+    return np.asarray(sorted(set(ends)), np.int64)
+
+
 def _split_component(
     mask: np.ndarray, bh: float, sw: float, cfg: SegmentConfig
 ) -> list[np.ndarray]:
@@ -231,10 +268,22 @@ def _split_component(
         return []
     acc = _cut_paths(mask, cfg.step_cost)
     cost = acc[-1, 1:-1]
-    ends, x0, x1 = _cut_ends(mask, cost, bh, cfg)
+    ends, x0, x1, prefer = _candidate_ends(mask, cost, bh, cfg)
     if len(ends) == 0:
         return []
-    return _choose_cuts(mask, cost, ends, _backtrack(acc, ends, cfg.step_cost), x0, x1, bh, sw, cfg)
+    return _choose_cuts(mask, cost, ends, _backtrack(acc, ends, cfg.step_cost), x0, x1, bh, sw, cfg,
+                        prefer)
+
+
+def _candidate_ends(mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentConfig
+                    ) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """:func:`_cut_ends` with :func:`_hole_junctions` added, and which ends are junctions."""
+    ends, x0, x1 = _cut_ends(mask, cost, bh, cfg)
+    holes = _hole_junctions(mask, cost, bh, cfg)
+    if not len(holes):
+        return ends, x0, x1, np.zeros(len(ends), bool)
+    ends = np.union1d(ends, holes)
+    return ends, x0, x1, np.isin(ends, holes)
 
 
 def _split_components(
@@ -253,9 +302,9 @@ def _split_components(
     for k, o in zip(todo, offsets.tolist(), strict=True):
         h, w = masks[k].shape
         cost = acc[-1, o + 1 : o + 1 + w]
-        ends, x0, x1 = _cut_ends(masks[k], cost, bh, cfg)
+        ends, x0, x1, prefer = _candidate_ends(masks[k], cost, bh, cfg)
         if len(ends):
-            found.append((k, o, h, cost, ends, x0, x1))
+            found.append((k, o, h, cost, ends, x0, x1, prefer))
     if not found:
         return out
     # One backtracking for all: above a shorter mask the paths go straight up through its
@@ -263,10 +312,10 @@ def _split_components(
     # its paths alone.
     paths = _backtrack(acc, np.concatenate([f[4] + f[1] for f in found]), cfg.step_cost)
     first = 0
-    for k, o, h, cost, ends, x0, x1 in found:
+    for k, o, h, cost, ends, x0, x1, prefer in found:
         own = paths[first : first + len(ends), H - h :] - o
         first += len(ends)
-        out[k] = _choose_cuts(masks[k], cost, ends, own, x0, x1, bh, sw, cfg)
+        out[k] = _choose_cuts(masks[k], cost, ends, own, x0, x1, bh, sw, cfg, prefer)
     return out
 
 
@@ -280,8 +329,10 @@ def _choose_cuts(
     bh: float,
     sw: float,
     cfg: SegmentConfig,
+    prefer: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """The cuts kept among the candidate ``paths`` (ending at ``ends``), left to right."""
+    """The cuts kept among the candidate ``paths`` (ending at ``ends``), left to right;
+    those marked in ``prefer`` (between holes) are taken first, up to ``cfg.hole_cut``."""
     h, w = mask.shape
     # Ink left of each path, from the integral image ``I`` (OpenCV's, several times cheaper
     # than a cumsum): row y's ink left of column p is ``I[y + 1, p] - I[y, p]``.
@@ -295,6 +346,7 @@ def _choose_cuts(
     if not ok.any():
         return []
     cand_cost = cost[ends][ok]
+    cand_prefer = (np.zeros(len(ends), bool) if prefer is None else prefer)[ok].tolist()
     cand_paths = paths[ok]
     cand_left = left_ink[ok]
     # Python scalars for the few candidates (float64 and int64 values, compared as before).
@@ -317,11 +369,14 @@ def _choose_cuts(
                 hi_ink = min(hi_ink, cand_left[j])
         return cand_left[i] - lo_ink >= min_ink and hi_ink - cand_left[i] >= min_ink
 
+    for i in order.tolist():
+        if cand_prefer[i] and cand_cost[i] <= cfg.hole_cut * sw and fits(i):
+            accepted.append(i)
     cheap = cfg.cheap_cut * sw
     for i in order.tolist():
         if cand_cost[i] > cheap:
             break
-        if fits(i):
+        if i not in accepted and fits(i):
             accepted.append(i)
     # Small touching digits (the '000' after a separator) are not wide against the body
     # height, but they are against their own height.
@@ -406,7 +461,7 @@ def segment(field: CleanField, config: SegmentConfig = SegmentConfig()) -> Segme
         bh = float(np.median(stats[big, 3]))
         base = float(np.median(stats[big, 1] + stats[big, 3] - 1))
     bh = max(bh, 4.0)
-    sw = _stroke_width(binary)
+    sw = stroke_width(binary)
     comps = _Components.of(stats, areas)
     # 1. Merge fragments into the component that covers them horizontally.
     groups = _merge_fragments(comps, stats, bh, base, config)

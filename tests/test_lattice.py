@@ -95,7 +95,8 @@ def test_images_equal_frame_of_each_arc_on_random_segmentations():
             b[y : y + h, x : x + w] = rng.random((h, w)) < 0.8
             x += w + int(rng.integers(-2, 6))
         seg = segment(CleanField(b, np.zeros(b.shape, np.uint8), 24.0, 40.0))
-        g = build_graph(seg, LatticeConfig(superscript_penalty=np.inf, dash_penalty=np.inf))  # body-framed only
+        g = build_graph(seg, LatticeConfig(superscript_penalty=np.inf, dash_penalty=np.inf,
+                                          loop_penalty=np.inf))  # body-framed only
         n_arcs += g.n_arcs
         assert np.array_equal(g.images, _reference_images(seg, g))
     assert n_arcs > 100
@@ -240,3 +241,51 @@ def test_a_flat_piece_gets_a_dash_arc_framed_at_the_middle_of_the_body():
     assert build_graph(seg, cfg, locale="cl").n_arcs == 2
     assert build_graph(seg, replace(cfg, dash_penalty=float("inf")), locale="in").n_arcs == 2
     assert unrestricted(g).n_arcs == 2
+
+
+def _two_loops(cut_x):
+    """Two zeros written in one stroke (rings sharing a side), cut at column ``cut_x``."""
+    import cv2
+
+    ink = np.zeros((40, 70), np.uint8)
+    cv2.ellipse(ink, (22, 20), (12, 14), 0, 0, 360, 1, 3)
+    cv2.ellipse(ink, (45, 20), (12, 14), 0, 0, 360, 1, 3)
+    lab = np.zeros(ink.shape, np.int32)
+    lab[:, :cut_x][ink[:, :cut_x] > 0] = 1
+    lab[:, cut_x:][ink[:, cut_x:] > 0] = 2
+    boxes = []
+    for k in (1, 2):
+        ys, xs = np.nonzero(lab == k)
+        boxes.append(BBox(int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)))
+    return Segmentation(lab, tuple(boxes), (float(boxes[0].x), float(cut_x), float(boxes[1].x2)), 28.0, 34.0)
+
+
+def test_a_loop_opened_by_a_cut_gets_a_second_arc_with_its_whole_ring():
+    # The cut runs left of the shared side: the left zero's piece is a "C", the shared
+    # side belongs to the right zero's piece.
+    seg = _two_loops(31)
+    cfg = LatticeConfig(max_geometric=np.inf)
+    g = build_graph(seg, cfg)
+    plain = build_graph(seg, replace(cfg, loop_penalty=np.inf))
+    arcs = list(zip(g.src.tolist(), g.dst.tolist()))
+    assert plain.n_arcs == 3 and g.n_arcs == 4 and arcs[3] == (0, 1)
+    assert g.geometric[3] == pytest.approx(g.geometric[0] + cfg.loop_penalty)
+    # the copy's box reaches over the shared side; its image holds more ink than the C's
+    assert g.boxes[3][0] == g.boxes[0][0] and g.boxes[3][2] > g.boxes[0][2]
+    assert (g.images[3] > 0.5).sum() > (g.images[0] > 0.5).sum()
+    assert np.array_equal(g.images[:3], plain.images)
+
+
+def test_a_loop_cut_into_its_own_halves_gets_no_second_arc():
+    # One zero cut through its middle: each half lies mostly inside the ring, and the arc
+    # joining both reads it whole, so no half is made a whole zero (one zero read as two).
+    import cv2
+
+    ink = np.zeros((40, 40), np.uint8)
+    cv2.ellipse(ink, (20, 20), (12, 14), 0, 0, 360, 1, 3)
+    lab = np.zeros(ink.shape, np.int32)
+    lab[:, :20][ink[:, :20] > 0] = 1
+    lab[:, 20:][ink[:, 20:] > 0] = 2
+    seg = Segmentation(lab, (BBox(7, 5, 13, 31), BBox(20, 5, 14, 31)), (7.0, 20.0, 34.0), 28.0, 34.0)
+    g = build_graph(seg, LatticeConfig(max_geometric=np.inf))
+    assert g.n_arcs == 3

@@ -208,3 +208,21 @@ def test_split_components_together_equals_one_by_one():
             assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
             n_cuts += len(a)
     assert n_cuts > 20  # the comparison covered real cuts, not only empty lists
+
+
+def test_zeros_written_in_one_stroke_are_cut_between_their_loops():
+    import cv2
+
+    from chequereader.segment import SegmentConfig
+
+    ink = np.zeros((44, 110), np.uint8)
+    centres = (20, 47, 74)  # three rings that overlap: "000" without lifting the pen
+    for cx in centres:
+        cv2.ellipse(ink, (cx, 22), (14, 15), 0, 0, 360, 1, 3)
+    field = CleanField(ink > 0, np.zeros(ink.shape, np.uint8), 30.0, 37.0)
+    seg = segment(field)
+    for a, b in zip(centres[:-1], centres[1:]):
+        assert any(a + 4 < x < b - 4 for x in seg.cut_x[1:-1]), (a, b, seg.cut_x)
+    # the cuts between the loops come first, so that no other cut is needed near them
+    off = segment(field, SegmentConfig(hole_cut=0.0))
+    assert 3 <= seg.n_pieces <= off.n_pieces
