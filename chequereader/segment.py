@@ -242,9 +242,9 @@ def _hole_junctions(mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentC
                                       cv2.CHAIN_APPROX_SIMPLE)
     if hier is None:
         return np.zeros(0, np.int64)
-    holes = sorted(
-        r for c, hr in zip(contours, hier[0], strict=True) if hr[3] >= 0
-        for r in [cv2.boundingRect(c)] if r[3] >= cfg.min_hole * bh and r[2] >= 2
+    holes: list[tuple[int, int, int, int]] = sorted(
+        (int(x), int(y), int(w), int(h)) for c, hr in zip(contours, hier[0], strict=True) if hr[3] >= 0
+        for x, y, w, h in [cv2.boundingRect(c)] if h >= cfg.min_hole * bh and w >= 2
     )
     ends: list[int] = []
     for (ax, ay, aw, ah), (bx, by, bw, bhh) in zip(holes[:-1], holes[1:], strict=False):
