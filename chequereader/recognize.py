@@ -2,7 +2,7 @@
 
 Each candidate (a framed ``32 x 32`` image, :mod:`chequereader.framing`) is scored by the
 recognizer (LeNet-5 or the wider variant: one penalty ``-log p(class)`` per class). With
-``shifts``, copies of the candidate moved by a pixel are scored too and the class
+``shifts``, copies of the candidate moved by a pixel or two are scored too and the class
 probabilities of the original and its copies are averaged (test-time augmentation): a
 candidate that the recognizer reads one way only at one exact position is a guess, one it
 reads the same way a pixel up and down is not. The lattice, the decoder and global training
@@ -33,11 +33,11 @@ from .framing import BACKGROUND
 class RecognizeConfig:
     """``shifts``: the ``(dx, dy)`` pixel shifts of the extra copies of every candidate whose
     class probabilities are averaged with the candidate's own (``[]``: the candidate alone).
-    Each copy costs one more recognition of every candidate. One pixel up and one down by
-    default: LeNet-5 frames a candidate by its own box, and the vertical position of a
-    handwritten digit in its box is what varies most."""
+    Each copy costs one more recognition of every candidate. One and two pixels up and down
+    by default: the lattice frames a candidate by the field's body and baseline, and the
+    vertical position of a handwritten digit against them is what varies most."""
 
-    shifts: tuple[tuple[int, int], ...] = ((0, 1), (0, -1))
+    shifts: tuple[tuple[int, int], ...] = ((0, 1), (0, -1), (0, 2), (0, -2))
 
     def __post_init__(self) -> None:
         for s in self.shifts:
@@ -63,14 +63,21 @@ def penalties(model: Any, images: np.ndarray, config: RecognizeConfig = Recogniz
     ``predict(images) -> (N, C)`` penalties): the model's own, or, with
     ``config.shifts``, ``-log`` of the class probabilities averaged over the image and its
     shifted copies."""
-    base = np.asarray(model.predict(images))
     k = len(config.shifts)
     if k == 0 or len(images) == 0:
-        return base
+        return np.asarray(model.predict(images))
     imgs = np.asarray(images, np.float32)
-    copies = np.concatenate([shifted(imgs, dx, dy) for dx, dy in config.shifts])
-    pen = np.asarray(model.predict(copies), np.float64).reshape(k, len(imgs), -1)
-    stack = np.concatenate([np.asarray(base, np.float64)[None], pen])
+    if all(dx == 0 for dx, _ in config.shifts) and hasattr(model, "predict_shifted"):
+        # vertical shifts only: the NumPy LeNet-5 shares the work of the copies
+        both = np.asarray(model.predict_shifted(imgs, [0] + [dy for _, dy in config.shifts], BACKGROUND))
+        dtype = both.dtype
+        stack = both.astype(np.float64)
+    else:
+        base = np.asarray(model.predict(images))
+        dtype = base.dtype
+        copies = np.concatenate([shifted(imgs, dx, dy) for dx, dy in config.shifts])
+        pen = np.asarray(model.predict(copies), np.float64).reshape(k, len(imgs), -1)
+        stack = np.concatenate([np.asarray(base, np.float64)[None], pen])
     low = stack.min(axis=0)
     mean = np.exp(low - stack).mean(axis=0)  # p / max p, averaged over the copies
-    return (low - np.log(mean)).astype(base.dtype, copy=False)
+    return (low - np.log(mean)).astype(dtype, copy=False)

@@ -41,7 +41,7 @@ def test_penalties_average_probabilities_over_the_copies() -> None:
     m = _ByRow()
     plain = penalties(m, im, RecognizeConfig(shifts=()))
     assert np.allclose(plain, m.predict(im))
-    avg = penalties(m, im, RecognizeConfig())
+    avg = penalties(m, im, RecognizeConfig(shifts=((0, 1), (0, -1))))
     p = np.exp(-avg.astype(np.float64))
     assert p[0] == pytest.approx([(0.9 + 0.1 + 0.1) / 3, (0.1 + 0.9 + 0.9) / 3], abs=1e-5)
     assert p[1] == pytest.approx([0.1, 0.9], abs=1e-5)
@@ -49,7 +49,7 @@ def test_penalties_average_probabilities_over_the_copies() -> None:
 
 
 def test_recognize_settings_load_and_are_checked(tmp_path) -> None:
-    assert PipelineConfig().recognize.shifts == ((0, 1), (0, -1))
+    assert PipelineConfig().recognize.shifts == ((0, 1), (0, -1), (0, 2), (0, -2))
     f = tmp_path / "p.toml"
     f.write_text("[recognize]\nshifts = []\n")
     assert load_config(f).recognize.shifts == ()
@@ -59,3 +59,25 @@ def test_recognize_settings_load_and_are_checked(tmp_path) -> None:
         f.write_text(f"[recognize]\nshifts = {bad}\n")
         with pytest.raises(ConfigError):
             load_config(f)
+
+
+def test_numpy_lenet5_shares_the_work_of_vertical_shifts() -> None:
+    from chequereader.models.weights import load_numpy_model
+
+    m = load_numpy_model()
+    rng = np.random.default_rng(3)
+    im = np.full((70, 32, 32), BACKGROUND, np.float32)  # more than one batch of 64
+    im[:, 4:28, 7:25] = np.where(rng.random((70, 24, 18)) < 0.3, INK, BACKGROUND)
+    dys = [0, 1, -1, 2, -2, 3, -4]  # both parities, odd and even start rows
+    got = m.predict_shifted(im, dys, BACKGROUND)
+    want = np.stack([m.predict(shifted(im, 0, d)) for d in dys])
+    assert got.shape == want.shape == (7, 70, len(m.alphabet))
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    # the recognizer stage takes the shared path and gives what the generic one gives
+    cfg = RecognizeConfig(shifts=((0, 1), (0, -1), (0, 2), (0, -2)))
+
+    class _Plain:
+        def predict(self, images: np.ndarray) -> np.ndarray:
+            return m.predict(images)
+
+    np.testing.assert_allclose(penalties(m, im, cfg), penalties(_Plain(), im, cfg), atol=2e-3)

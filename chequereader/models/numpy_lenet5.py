@@ -213,7 +213,13 @@ class NumpyLeNet5:
         h3 = h3.reshape(16, 10, 10, n)  # type: ignore[assignment]
         h3 += self._b3
         np.tanh(h3, out=h3)
-        rows3 = np.add(h3[:, 0::2], h3[:, 1::2], out=ws["rows3"].reshape(16, 5, 10, n))  # S4
+        return self._tail(h3, ws["rows3"].reshape(16, 5, 10, n))
+
+    def _tail(self, h3: np.ndarray, rows3: np.ndarray) -> np.ndarray:
+        """S4 to the penalties, from the squashed C3 maps ``(16, 10, 10, n)`` (``rows3``: a
+        ``(16, 5, 10, n)`` buffer)."""
+        n = h3.shape[3]
+        rows3 = np.add(h3[:, 0::2], h3[:, 1::2], out=rows3)  # S4
         q = rows3[:, :, 0::2] + rows3[:, :, 1::2]
         q *= self._c4
         q += self._b4
@@ -233,6 +239,68 @@ class NumpyLeNet5:
         y += (f * f).sum(1, keepdims=True)
         y += self._p2
         return self._penalties(y).astype(self.dtype, copy=False)
+
+    def predict_shifted(self, images: np.ndarray, dys: Any, fill: float, batch_size: int = 64
+                        ) -> np.ndarray:
+        """Penalties ``(len(dys), N, C)`` of ``images`` ``(N, 32, 32)`` moved ``dy`` pixels
+        down (up for negative ``dy``, ``|dy| <= 4``), the uncovered rows filled with ``fill``:
+        :meth:`predict` of each shifted copy, to float32 rounding, for about half the work.
+
+        A vertical shift moves C1's maps by as many rows, and S2's and C3's by half as
+        many where the shift is even: C1 runs once on the image padded with ``fill``, and
+        S2 and C3 once for the even and once for the odd shifts; S4 onwards run per copy.
+        """
+        x = np.asarray(images)
+        if x.ndim != 3 or x.shape[1:] != (32, 32):
+            raise ModelError(f"images: expected shape (N, 32, 32), got {x.shape}")
+        dys = [int(d) for d in dys]
+        if not dys or max(abs(d) for d in dys) > 4:
+            raise ModelError(f"dys: expected 1 or more shifts of at most 4 pixels, got {dys}")
+        out = np.empty((len(dys), len(x), len(self.alphabet)), self.dtype)
+        x = np.ascontiguousarray(x, self.dtype)
+        step = min(max(int(batch_size), 1), 128)
+        for i in range(0, len(x), step):
+            out[:, i : i + step] = self._forward_shifted(x[i : i + step], dys, float(fill))
+        return out
+
+    def _forward_shifted(self, x: np.ndarray, dys: list[int], fill: float) -> np.ndarray:
+        n, k = len(x), len(dys)
+        pad = max(abs(d) for d in dys)
+        big = 32 + 2 * pad
+        xt = np.full((big, 32, n), fill, self.dtype)
+        xt[pad : pad + 32] = x.transpose(1, 2, 0)
+        h = np.empty((6, big, 32, n), self.dtype)
+        for o in range(6):
+            cv2.filter2D(xt, -1, self._k1[o], dst=h[o], delta=self._b1[o],
+                         borderType=cv2.BORDER_CONSTANT)
+        np.tanh(h, out=h)
+        # The copy moved dy down has its valid C1 rows from row `start` of the padded maps.
+        starts = [pad - d + 2 for d in dys]
+        h3_all = np.empty((16, 10, 10, k * n), self.dtype)
+        for parity in sorted({a % 2 for a in starts}):
+            group = [(c, a) for c, a in enumerate(starts) if a % 2 == parity]
+            a0 = min(a for _, a in group)
+            r = (max(a for _, a in group) - a0) // 2 + 14  # S2 rows the group needs
+            hh = h[:, a0 : a0 + 2 * r, 2:30]
+            rows = hh[:, 0::2] + hh[:, 1::2]  # S2
+            p = rows[:, :, 0::2] + rows[:, :, 1::2]
+            p *= self._c2
+            p += self._b2
+            np.tanh(p, out=p)
+            ro = r - 4
+            cols = np.empty((5, 5, 6, ro, 10, n), self.dtype)
+            for dy in range(5):
+                for dx in range(5):
+                    cols[dy, dx] = p[:, dy : dy + ro, dx : dx + 10]
+            h3 = cv2.gemm(self._w3, cols.reshape(150, ro * 10 * n), 1.0, None, 0.0)  # type: ignore[call-overload]
+            h3 = h3.reshape(16, ro, 10, n)
+            h3 += self._b3
+            np.tanh(h3, out=h3)
+            for c, a in group:
+                m = (a - a0) // 2
+                h3_all[..., c * n : (c + 1) * n] = h3[:, m : m + 10]
+        y = self._tail(h3_all, np.empty((16, 5, 10, k * n), self.dtype))
+        return y.reshape(k, n, -1)
 
     def _penalties(self, y: np.ndarray) -> np.ndarray:
         # -log p = y_c + log(exp(-j) + sum_i exp(-y_i)), the log-sum-exp shifted by its max.
