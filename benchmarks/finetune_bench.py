@@ -14,7 +14,7 @@ Figures per fold and their mean: exact amount at no reject, error at 0 / 10 / 20
 read at <= 1% error (of all fields) with the confidence as read, the read at <= 1% error of a
 calibration fitted on the read half itself (cross-validated, ``chequereader calibrate``'s
 figure), MNIST test error of the fine-tuned weights. The training manifests carry ORAND's
-``digit_boxes``; ``--digit-boxes`` has the character stage cut its digits by them.
+``digit_boxes``, which `train fields` cuts digits by as well (``--no-digit-boxes``: not).
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="Write the figures here too.")
-    ap.add_argument("--digit-boxes", action="store_true",
-                    help="Cut the character stage's digits by ORAND's digit_boxes (train fields "
-                         "--digit-boxes) instead of aligning the labels through the lattice.")
+    ap.add_argument("--no-digit-boxes", dest="digit_boxes", action="store_false",
+                    help="Align the labels through the lattice only (train fields "
+                         "--no-digit-boxes), without cutting digits by ORAND's digit_boxes.")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")

@@ -242,7 +242,7 @@ def field_features(ev: Evidence, names: Sequence[str] = FEATURES) -> np.ndarray:
 def distortions(image: np.ndarray) -> np.ndarray:
     """Four slightly distorted copies ``float32 (4, 32, 32)`` of one framed candidate
     (background -0.1, docs/design.md section 4): rotated +-8 degrees and slanted both ways.
-    (The recognizer already averages each candidate with its copies a pixel up and down,
+    (The recognizer already averages each candidate with its copies moved up and down,
     :mod:`chequereader.recognize`; shifted, scaled, thickened and thinned copies added
     nothing to the calibration beside these.)"""
     import cv2

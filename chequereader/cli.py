@@ -331,9 +331,9 @@ _WEIGHTS = _WeightsParam()
 @click.option("--char-lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--own-char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character loss on your own characters during global training.")
-@click.option("--digit-boxes", is_flag=True,
+@click.option("--digit-boxes/--no-digit-boxes", default=True, show_default=True,
               help="Also cut your digits by the manifest's digit_boxes column "
-                   "(JSON [[digit, x, y, w, h], ...]), beside the aligned ones.")
+                   "(JSON [[digit, x, y, w, h], ...]) where it has one, beside the aligned ones.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -349,7 +349,7 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
     as whole cheques labelled with their record-25 amounts.
 
     First a character stage on your fields' own characters, found by aligning each label
-    through the field's segmentation graph (and cut by a digit_boxes column, --digit-boxes).
+    through the field's segmentation graph (and cut by a digit_boxes column where there is one).
     Then global training (paper section
     VI) on the graphs the reader builds from your images; each field's label is every way
     the locale writes its amount. Prints the held-out exact-amount rate per epoch; read with

@@ -5,7 +5,7 @@ recognizer (LeNet-5 or the wider variant: one penalty ``-log p(class)`` per clas
 ``shifts``, copies of the candidate moved by a pixel or two are scored too and the class
 probabilities of the original and its copies are averaged (test-time augmentation): a
 candidate that the recognizer reads one way only at one exact position is a guess, one it
-reads the same way a pixel up and down is not. The lattice, the decoder and global training
+reads the same way moved up and down is not. The lattice, the decoder and global training
 see one penalty per class per candidate as before.
 
 Examples

@@ -7,7 +7,9 @@ each ink pixel crossed costs 1 and each sideways step a little: this is the "hit
 idea of the paper (a cut that meets a stroke slides along it to where it is thinnest), done
 as a dynamic programme so that all end columns are scored at once. Candidates are the local
 minima of that cost, which lie at vertical-projection minima and between upper/lower contour
-valleys.
+valleys. Where a component has two holes side by side (no digit has: zeros written in one
+stroke, "000"), the cheapest cut between them is taken before any other, so that each loop
+stays whole but for the side it shares.
 
 The result over-segments on purpose: the lattice joins up to three consecutive pieces into one
 candidate character, so a digit cut in two or three pieces costs nothing, while two digits

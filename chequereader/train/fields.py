@@ -406,7 +406,7 @@ def train_fields(
     own_char_weight: float = 1.0,
     char_epochs: int = 40,
     char_lr: float = 2e-3,
-    digit_boxes: bool = False,
+    digit_boxes: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -419,8 +419,8 @@ def train_fields(
     The user's own characters come from aligning each label through its lattice
     (:func:`aligned_characters`): each digit is the ink of the cleaned field inside its
     aligned arc's box, each symbol the candidate the reader itself will score. With
-    ``digit_boxes``, the digits of rows that have a ``digit_boxes`` column are also cut by
-    those boxes (:func:`box_characters`). They are used twice: first a character
+    ``digit_boxes`` (the default), the digits of rows that have a ``digit_boxes`` column are
+    also cut by those boxes (:func:`box_characters`); rows without one are aligned only. They are used twice: first a character
     stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``; 0 skips it), then,
     during global training, a character loss at ``own_char_weight`` (0 turns it off). Returns
     the history
