@@ -263,20 +263,34 @@ class NumpyLeNet5:
             out[:, i : i + step] = self._forward_shifted(x[i : i + step], dys, float(fill))
         return out
 
+    def _shift_buffers(self, n: int, k: int) -> dict[str, np.ndarray]:
+        """Flat buffers for :meth:`_forward_shifted` of ``n`` candidates and ``k`` copies
+        (shifts of at most 4 pixels), kept per thread and reused as :meth:`_workspace`'s."""
+        sizes = {"xt": 40 * 32 * n, "h": 6 * 40 * 32 * n, "cols": 150 * 16 * 10 * n,
+                 "h3": 16 * 10 * 10 * k * n, "rows3": 16 * 5 * 10 * k * n}
+        ws = getattr(self._local, "shift_ws", None)
+        if ws is None or any(len(ws[key]) < v for key, v in sizes.items()):
+            ws = {key: np.empty(v, self.dtype) for key, v in sizes.items()}
+            self._local.shift_ws = ws
+        return ws
+
     def _forward_shifted(self, x: np.ndarray, dys: list[int], fill: float) -> np.ndarray:
         n, k = len(x), len(dys)
         pad = max(abs(d) for d in dys)
         big = 32 + 2 * pad
-        xt = np.full((big, 32, n), fill, self.dtype)
+        ws = self._shift_buffers(n, k)
+        xt = ws["xt"][: big * 32 * n].reshape(big, 32, n)
+        xt[:pad] = fill
+        xt[pad + 32 :] = fill
         xt[pad : pad + 32] = x.transpose(1, 2, 0)
-        h = np.empty((6, big, 32, n), self.dtype)
+        h = ws["h"][: 6 * big * 32 * n].reshape(6, big, 32, n)
         for o in range(6):
             cv2.filter2D(xt, -1, self._k1[o], dst=h[o], delta=self._b1[o],
                          borderType=cv2.BORDER_CONSTANT)
         np.tanh(h, out=h)
         # The copy moved dy down has its valid C1 rows from row `start` of the padded maps.
         starts = [pad - d + 2 for d in dys]
-        h3_all = np.empty((16, 10, 10, k * n), self.dtype)
+        h3_all = ws["h3"][: 16 * 100 * k * n].reshape(16, 10, 10, k * n)
         for parity in sorted({a % 2 for a in starts}):
             group = [(c, a) for c, a in enumerate(starts) if a % 2 == parity]
             a0 = min(a for _, a in group)
@@ -288,7 +302,7 @@ class NumpyLeNet5:
             p += self._b2
             np.tanh(p, out=p)
             ro = r - 4
-            cols = np.empty((5, 5, 6, ro, 10, n), self.dtype)
+            cols = ws["cols"][: 150 * ro * 10 * n].reshape(5, 5, 6, ro, 10, n)
             for dy in range(5):
                 for dx in range(5):
                     cols[dy, dx] = p[:, dy : dy + ro, dx : dx + 10]
@@ -299,7 +313,7 @@ class NumpyLeNet5:
             for c, a in group:
                 m = (a - a0) // 2
                 h3_all[..., c * n : (c + 1) * n] = h3[:, m : m + 10]
-        y = self._tail(h3_all, np.empty((16, 5, 10, k * n), self.dtype))
+        y = self._tail(h3_all, ws["rows3"][: 16 * 50 * k * n].reshape(16, 5, 10, k * n))
         return y.reshape(k, n, -1)
 
     def _penalties(self, y: np.ndarray) -> np.ndarray:
