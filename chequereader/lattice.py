@@ -115,6 +115,13 @@ class LatticeConfig:
     loop_min: float = 0.2
     loop_ring: float = 1.25
     loop_apart: float = 0.8
+    # An amount may end with two short dashes one above the other ("2.089=", "6500=/-"),
+    # which LeNet-5, with no '=' class, reads as a 3, 2 or 5. An arc of two flat pieces
+    # (each at most ``dash_height`` body heights high and 1.5 times as long as high) stacked
+    # one above the other (overlapping by half the shorter's length) gets a second arc
+    # framed as its longer dash alone, that may only be read as '-', at
+    # ``double_dash_penalty`` more (inf: off).
+    double_dash_penalty: float = 1.0
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -170,6 +177,14 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         only = (only or ("",) * n_own) + ("-",) * len(dashes)
         _frame_dashes(arcs, dashes, masks, tight, body, imgs[n_own:])
         arcs.repeat(dashes, config.dash_penalty)
+    doubles = _double_dash_arcs(arcs, masks, n_main, body, config)
+    if doubles:
+        only = (only or ("",) * len(arcs.src)) + ("-",) * len(doubles)
+        more = np.empty((len(doubles), SIZE, SIZE), np.float32)
+        _frame_dashes(arcs, [a for a, _ in doubles], [m for _, m in doubles],
+                      [True] * len(doubles), body, more, whole=True)
+        arcs.repeat([a for a, _ in doubles], config.double_dash_penalty)
+        imgs = np.concatenate([imgs, more])
     loops = _loop_arcs(seg, arcs, n_main, body, config)
     if loops:
         if only:
@@ -405,17 +420,46 @@ def _dash_arcs(arcs: _Arcs, body: float, config: LatticeConfig, locale: str | No
 
 
 def _frame_dashes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tight: list[bool],
-                  body: float, out: np.ndarray) -> None:
+                  body: float, out: np.ndarray, whole: bool = False) -> None:
     """Frame the arcs ``which`` by the field's body with their middle where a '-' has its
-    own (:data:`DASH_MIDDLE` body heights over the baseline), into ``out``."""
+    own (:data:`DASH_MIDDLE` body heights over the baseline), into ``out``. With ``whole``,
+    ``masks[k]`` and ``tight[k]`` are the ink to frame for ``which[k]`` and whether it is
+    tight; else the arcs' masks and their pieces' tightness are looked up."""
     out.fill(BACKGROUND)
     for k, a in enumerate(which):
-        h = float(masks[a].shape[0])
-        base = h / 2.0 + DASH_MIDDLE * body
-        if all(tight[arcs.src[a]:arcs.dst[a]]):
-            frame_tight(masks[a], body, base, out=out[k])
+        m = masks[k] if whole else masks[a]
+        is_tight = tight[k] if whole else all(tight[arcs.src[a]:arcs.dst[a]])
+        base = float(m.shape[0]) / 2.0 + DASH_MIDDLE * body
+        if is_tight:
+            frame_tight(m, body, base, out=out[k])
         else:
-            out[k] = frame(masks[a], body, base)
+            out[k] = frame(m, body, base)
+
+
+def _double_dash_arcs(arcs: _Arcs, masks: list[np.ndarray], n_main: int, body: float,
+                      config: LatticeConfig) -> list[tuple[int, np.ndarray]]:
+    """``(arc, ink)`` of the arcs of one or two pieces (among the first ``n_main``) whose ink
+    is two flat dashes one above the other ('='; the segmentation may have merged the upper
+    one into the lower as a fragment), with the longer dash's ink."""
+    if not math.isfinite(config.double_dash_penalty):
+        return []
+    hi = config.dash_height * body
+    out: list[tuple[int, np.ndarray]] = []
+    for a in range(n_main):
+        w, h = arcs.boxes[a][2], arcs.boxes[a][3]
+        if arcs.dst[a] - arcs.src[a] > 2 or h > 3 * hi or w > 2 * body or h < 3:
+            continue
+        n, lab, st, _ = cv2.connectedComponentsWithStats(masks[a].view(np.uint8), connectivity=8)
+        if n != 3:
+            continue
+        (ax, ay, wa, ha), (bx, by, wb, hb) = (tuple(int(v) for v in st[k, :4]) for k in (1, 2))
+        if not (ha <= hi and hb <= hi and 2 * wa >= 3 * ha and 2 * wb >= 3 * hb):
+            continue
+        if min(ax + wa, bx + wb) - max(ax, bx) < 0.5 * min(wa, wb) or not (ay + ha <= by or by + hb <= ay):
+            continue
+        k, (x, y, ww, hh) = (1, (ax, ay, wa, ha)) if wa >= wb else (2, (bx, by, wb, hb))
+        out.append((a, lab[y:y + hh, x:x + ww] == k))
+    return out
 
 
 DASH_MIDDLE = 0.48  # the middle of a written '-', in body heights over the baseline

@@ -289,3 +289,25 @@ def test_a_loop_cut_into_its_own_halves_gets_no_second_arc():
     seg = Segmentation(lab, (BBox(7, 5, 13, 31), BBox(20, 5, 14, 31)), (7.0, 20.0, 34.0), 28.0, 34.0)
     g = build_graph(seg, LatticeConfig(max_geometric=np.inf))
     assert g.n_arcs == 3
+
+
+def test_two_dashes_one_above_the_other_get_an_arc_read_only_as_a_dash():
+    # "2.089=": the ending as two short dashes stacked (pieces 1 and 2), after a digit
+    seg = _seg([(0, 10, 6, 20), (10, 14, 9, 3), (10, 22, 10, 3)], body=20.0, base=30.0)
+    cfg = LatticeConfig(max_geometric=np.inf)
+    g = build_graph(seg, cfg)
+    off = build_graph(seg, replace(cfg, double_dash_penalty=np.inf))
+    extra = [a for a in range(g.n_arcs) if g.only and g.only[a] == "-"
+             and (g.src[a], g.dst[a]) == (1, 3)]
+    assert len(extra) == 1 and g.n_arcs == off.n_arcs + 1
+    a = extra[0]
+    plain = [k for k in range(off.n_arcs) if (off.src[k], off.dst[k]) == (1, 3)][0]
+    assert g.geometric[a] == pytest.approx(off.geometric[plain] + cfg.double_dash_penalty)
+    # framed as one dash: a single flat run of ink rows
+    rows = np.nonzero((g.images[a] > 0.5).any(axis=1))[0]
+    assert len(rows) and rows.max() - rows.min() < 6
+    pen = arc_penalties(g, np.zeros((g.n_arcs, 3), np.float32), ["0", "-", "."])
+    assert pen[a, 0] == BARRED and pen[a, 1] < BARRED
+    # side by side ("--"), not stacked: no such arc
+    side = _seg([(0, 10, 6, 20), (10, 22, 9, 3), (22, 22, 9, 3)])
+    assert build_graph(side, cfg).n_arcs == build_graph(side, replace(cfg, double_dash_penalty=np.inf)).n_arcs
