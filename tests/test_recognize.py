@@ -81,3 +81,17 @@ def test_numpy_lenet5_shares_the_work_of_vertical_shifts() -> None:
             return m.predict(images)
 
     np.testing.assert_allclose(penalties(m, im, cfg), penalties(_Plain(), im, cfg), atol=2e-3)
+
+
+def test_predict_shifted_refuses_bad_shapes_and_shifts() -> None:
+    from chequereader.errors import ModelError
+    from chequereader.models.weights import load_numpy_model
+
+    m = load_numpy_model()
+    im = np.full((2, 32, 32), BACKGROUND, np.float32)
+    with pytest.raises(ModelError):
+        m.predict_shifted(im[:, :30], [0, 1], BACKGROUND)
+    for bad in ([], [5], [0, -6]):
+        with pytest.raises(ModelError):
+            m.predict_shifted(im, bad, BACKGROUND)
+    assert m.predict_shifted(im[:0], [0, 1], BACKGROUND).shape == (2, 0, len(m.alphabet))
