@@ -18,7 +18,7 @@ import numpy as np
 
 from ._validate import check_range
 from .framing import BACKGROUND, FULL, SIZE, frame, frame_tight, frame_tight_many
-from .segment import stroke_width
+from .segment import ink_holes, stroke_width
 from .types import Segmentation, SegmentationGraph
 
 
@@ -180,23 +180,17 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     doubles = _double_dash_arcs(arcs, masks, n_main, body, config)
     if doubles:
         only = (only or ("",) * len(arcs.src)) + ("-",) * len(doubles)
-        more = np.empty((len(doubles), SIZE, SIZE), np.float32)
-        _frame_dashes(arcs, [a for a, _ in doubles], [m for _, m in doubles],
-                      [True] * len(doubles), body, more, whole=True)
+        more = np.full((len(doubles), SIZE, SIZE), BACKGROUND, np.float32)
+        for k, (_, m) in enumerate(doubles):
+            _frame_dash(m, True, body, more[k])
         arcs.repeat([a for a, _ in doubles], config.double_dash_penalty)
         imgs = np.concatenate([imgs, more])
     loops = _loop_arcs(seg, arcs, n_main, body, config)
     if loops:
         if only:
             only = only + ("",) * len(loops)
-        more = np.empty((len(loops), SIZE, SIZE), np.float32)
-        for k, (a, m, box) in enumerate(loops):
-            more[k] = frame(m, body, seg.baseline - box[1])
-            arcs.src.append(arcs.src[a])
-            arcs.dst.append(arcs.dst[a])
-            arcs.boxes.append(box)
-            arcs.geo.append(arcs.geo[a] + config.loop_penalty)
-            arcs.low.append(arcs.low[a])
+        more = np.stack([frame(m, body, seg.baseline - box[1]) for _, m, box in loops])
+        arcs.repeat([a for a, _, _ in loops], config.loop_penalty, [box for _, _, box in loops])
         imgs = np.concatenate([imgs, more])
     return SegmentationGraph(
         n_nodes=n + 1,
@@ -224,11 +218,13 @@ class _Arcs:
     geo: list[float] = dc_field(default_factory=list)
     low: list[bool] = dc_field(default_factory=list)
 
-    def repeat(self, which: list[int], extra: float) -> None:
-        """Append a copy of the arcs ``which``, their geometric penalty ``extra`` higher."""
+    def repeat(self, which: list[int], extra: float,
+               boxes: list[tuple[int, int, int, int]] | None = None) -> None:
+        """Append a copy of the arcs ``which``, their geometric penalty ``extra`` higher
+        (with ``boxes`` as the copies' boxes, else the arcs' own)."""
         self.src += [self.src[a] for a in which]
         self.dst += [self.dst[a] for a in which]
-        self.boxes += [self.boxes[a] for a in which]
+        self.boxes += [self.boxes[a] for a in which] if boxes is None else boxes
         self.geo += [self.geo[a] + extra for a in which]
         self.low += [self.low[a] for a in which]
 
@@ -314,11 +310,7 @@ def _loop_arcs(seg: Segmentation, arcs: _Arcs, n_main: int, body: float, config:
         return []
     labels = seg.labels
     ink = (labels > 0).astype(np.uint8)
-    contours, hier = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-    if hier is None:
-        return []
-    holes = [(r, c) for c, h in zip(contours, hier[0], strict=True) if h[3] >= 0
-             for r in [cv2.boundingRect(c)] if r[3] >= config.loop_min * body]
+    holes = ink_holes(ink, config.loop_min * body)
     if not holes:
         return []
     comps = cv2.connectedComponents(ink, connectivity=8)[1]
@@ -420,20 +412,22 @@ def _dash_arcs(arcs: _Arcs, body: float, config: LatticeConfig, locale: str | No
 
 
 def _frame_dashes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tight: list[bool],
-                  body: float, out: np.ndarray, whole: bool = False) -> None:
-    """Frame the arcs ``which`` by the field's body with their middle where a '-' has its
-    own (:data:`DASH_MIDDLE` body heights over the baseline), into ``out``. With ``whole``,
-    ``masks[k]`` and ``tight[k]`` are the ink to frame for ``which[k]`` and whether it is
-    tight; else the arcs' masks and their pieces' tightness are looked up."""
+                  body: float, out: np.ndarray) -> None:
+    """Frame the arcs ``which`` as dashes (:func:`_frame_dash`) into ``out``."""
     out.fill(BACKGROUND)
     for k, a in enumerate(which):
-        m = masks[k] if whole else masks[a]
-        is_tight = tight[k] if whole else all(tight[arcs.src[a]:arcs.dst[a]])
-        base = float(m.shape[0]) / 2.0 + DASH_MIDDLE * body
-        if is_tight:
-            frame_tight(m, body, base, out=out[k])
-        else:
-            out[k] = frame(m, body, base)
+        _frame_dash(masks[a], all(tight[arcs.src[a]:arcs.dst[a]]), body, out[k])
+
+
+def _frame_dash(ink: np.ndarray, tight: bool, body: float, out: np.ndarray) -> None:
+    """Frame ``ink`` by the field's body with its middle where a '-' has its own
+    (:data:`DASH_MIDDLE` body heights over the baseline) into ``out`` (which holds
+    :data:`BACKGROUND`); ``tight``: the ink touches its crop's four sides."""
+    base = float(ink.shape[0]) / 2.0 + DASH_MIDDLE * body
+    if tight:
+        frame_tight(ink, body, base, out=out)
+    else:
+        out[...] = frame(ink, body, base)
 
 
 def _double_dash_arcs(arcs: _Arcs, masks: list[np.ndarray], n_main: int, body: float,

@@ -39,7 +39,7 @@ from ._validate import check_image, check_range
 from .errors import InvalidImageError
 from .types import BBox, CleanField, Segmentation
 
-__all__ = ["SegmentConfig", "segment", "segmentation_boundary_recall", "stroke_width"]
+__all__ = ["SegmentConfig", "ink_holes", "segment", "segmentation_boundary_recall", "stroke_width"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,23 @@ def _cut_ends(
     return ends, x0, x1
 
 
+def ink_holes(ink: np.ndarray, min_height: float) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """The holes of a binary ``ink`` image (background enclosed by ink) at least
+    ``min_height`` pixels high: each hole's box ``(x, y, w, h)`` and its contour (OpenCV's
+    ``(k, 1, 2)`` points, which run on the ink around the hole)."""
+    contours, hier = cv2.findContours(np.ascontiguousarray(ink).astype(np.uint8, copy=False),
+                                      cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hier is None:
+        return []
+    out = []
+    for c, h in zip(contours, hier[0], strict=True):
+        if h[3] >= 0:  # a contour with a parent: a hole's
+            x, y, w, hh = (int(v) for v in cv2.boundingRect(c))
+            if hh >= min_height:
+                out.append(((x, y, w, hh), c))
+    return out
+
+
 def _hole_junctions(mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentConfig) -> np.ndarray:
     """End columns of cuts between holes side by side: the cheapest bottom-row ``cost``
     between the right edge of one hole and the left edge of the next at about the same
@@ -240,14 +257,7 @@ def _hole_junctions(mask: np.ndarray, cost: np.ndarray, bh: float, cfg: SegmentC
     (zeros written in one stroke)."""
     if cfg.hole_cut <= 0:
         return np.zeros(0, np.int64)
-    contours, hier = cv2.findContours(np.ascontiguousarray(mask).view(np.uint8), cv2.RETR_CCOMP,
-                                      cv2.CHAIN_APPROX_SIMPLE)
-    if hier is None:
-        return np.zeros(0, np.int64)
-    holes: list[tuple[int, int, int, int]] = sorted(
-        (int(x), int(y), int(w), int(h)) for c, hr in zip(contours, hier[0], strict=True) if hr[3] >= 0
-        for x, y, w, h in [cv2.boundingRect(c)] if h >= cfg.min_hole * bh and w >= 2
-    )
+    holes = sorted(box for box, _ in ink_holes(mask, cfg.min_hole * bh) if box[2] >= 2)
     ends: list[int] = []
     for (ax, ay, aw, ah), (bx, by, bw, bhh) in zip(holes[:-1], holes[1:], strict=False):
         overlap = min(ay + ah, by + bhh) - max(ay, by)
