@@ -14,7 +14,9 @@ Figures per fold and their mean: exact amount at no reject, error at 0 / 10 / 20
 read at <= 1% error (of all fields) with the confidence as read, the read at <= 1% error of a
 calibration fitted on the read half itself (cross-validated, ``chequereader calibrate``'s
 figure), MNIST test error of the fine-tuned weights. The training manifests carry ORAND's
-``digit_boxes``, which `train fields` cuts digits by as well (``--no-digit-boxes``: not).
+``digit_boxes``, which `train fields` cuts digits by as well (``--no-digit-boxes``: not); the
+candidates the aligned labels say are not one character are taught as rubbish, as `train
+fields` does by default (``--rubbish 0``: not).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def main() -> None:
     ap.add_argument("--no-digit-boxes", dest="digit_boxes", action="store_false",
                     help="Align the labels through the lattice only (train fields "
                          "--no-digit-boxes), without cutting digits by ORAND's digit_boxes.")
+    ap.add_argument("--rubbish", type=float, default=0.5,
+                    help="train fields --rubbish: candidates that the aligned labels say are not one "
+                         "character, at most this share of the own characters (0: none).")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")
@@ -93,6 +98,7 @@ def main() -> None:
             wts = Path(tmp) / f"fold{k}.pt"
             res = train_fields([train], wts, locale="cl", field=True, init="latin", data=str(DATA),
                                epochs=args.epochs, lr=args.lr, threads=args.threads, digit_boxes=args.digit_boxes,
+                               rubbish=args.rubbish,
                                log=lambda m: print(m, file=sys.stderr))
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts))}

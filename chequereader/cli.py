@@ -334,6 +334,10 @@ _WEIGHTS = _WeightsParam()
 @click.option("--digit-boxes/--no-digit-boxes", default=True, show_default=True,
               help="Also cut your digits by the manifest's digit_boxes column "
                    "(JSON [[digit, x, y, w, h], ...]) where it has one, beside the aligned ones.")
+@click.option("--rubbish", default=0.5, show_default=True, type=click.FloatRange(0),
+              help="Also teach, as not one character, candidates of your fields that the aligned "
+                   "labels say hold two whole digits or a small part of one; at most this share "
+                   "of your own characters (0: none).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt if present.")
 @click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -341,16 +345,17 @@ _WEIGHTS = _WeightsParam()
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
                      seed: int, max_arc_penalty: float, char_epochs: int, char_lr: float,
-                     own_char_weight: float, digit_boxes: bool, resume: bool, threads: int,
-                     quiet: bool) -> None:
+                     own_char_weight: float, digit_boxes: bool, rubbish: float, resume: bool,
+                     threads: int, quiet: bool) -> None:
     """Fine-tune the recognizer on your own labelled scans.
 
     LABELS: manifests (CSV with file,amount), or X9.37 cash letters, whose items are read
     as whole cheques labelled with their record-25 amounts.
 
     First a character stage on your fields' own characters, found by aligning each label
-    through the field's segmentation graph (and cut by a digit_boxes column where there is one).
-    Then global training (paper section
+    through the field's segmentation graph (and cut by a digit_boxes column where there is one),
+    with the candidates the alignment says are not one character (two touching digits, half
+    a digit) taught as rubbish. Then global training (paper section
     VI) on the graphs the reader builds from your images; each field's label is every way
     the locale writes its amount. Prints the held-out exact-amount rate per epoch; read with
     the result through --weights.
@@ -367,7 +372,7 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
                            val_fraction=val_fraction, seed=seed, threads=threads,
                            max_arc_penalty=max_arc_penalty, resume=resume, char_epochs=char_epochs,
                            char_lr=char_lr, own_char_weight=own_char_weight, digit_boxes=digit_boxes,
-                           progress=not quiet and sys.stderr.isatty(),
+                           rubbish=rubbish, progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:
         _fail(str(exc))

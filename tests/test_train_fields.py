@@ -243,3 +243,45 @@ def test_character_stage_fits_the_users_characters(tmp_path):
         after = float(m.loss(m(xt), yt))
     assert after < before
     assert not m.training
+
+
+def _toy_graph(spans, boxes):
+    from chequereader.types import SegmentationGraph
+
+    n = len(spans)
+    return SegmentationGraph(n_nodes=max(d for _, d in spans) + 1, src=np.array([s for s, _ in spans]),
+                             dst=np.array([d for _, d in spans]), images=np.zeros((n, 32, 32), np.float32),
+                             boxes=np.array(boxes, np.int32), geometric=np.zeros(n, np.float32))
+
+
+def test_rubbish_arcs_are_two_whole_digits_or_a_small_part_of_one():
+    from chequereader.train.fields import rubbish_arcs
+
+    # pieces 0, 1 | 2 | 3: the label path is "0" (pieces 0-1), "0" (piece 2), "." (piece 3)
+    spans = [(0, 2), (2, 3), (3, 4),   # the path's arcs
+             (0, 3),                   # both zeros: two digits in one arc
+             (0, 1), (1, 2),           # the halves of the first zero
+             (1, 3),                   # half of the first zero with the whole second: ambiguous
+             (2, 4),                   # a digit with the separator: ambiguous
+             (0, 2)]                   # the first zero framed another way: not rubbish
+    boxes = [(0, 0, 20, 30), (22, 0, 20, 30), (44, 25, 4, 4), (0, 0, 42, 30), (0, 0, 9, 30),
+             (10, 0, 10, 30), (10, 0, 32, 30), (22, 0, 26, 30), (0, 0, 20, 30)]
+    g = _toy_graph(spans, boxes)
+    assert rubbish_arcs(g, [0, 1, 2], [True, True, False]) == [3, 4, 5]
+    # a part nearly the digit's size is not sure to be rubbish
+    assert rubbish_arcs(g, [0, 1, 2], [True, True, False], part=0.4) == [3]
+    # two symbols together are not taught as rubbish
+    assert rubbish_arcs(g, [0, 1, 2], [False, False, False]) == []
+
+
+def test_aligned_rubbish_comes_from_the_users_fields(tmp_path):
+    from chequereader.train.fields import aligned_rubbish
+
+    manifest, _ = _boxed_manifest(tmp_path)
+    lg = labelled_graphs(read_manifest(manifest), "cl", field=True)
+    m = load_model("latin")
+    tables = {"cl": get_grammar("cl").tables(m.alphabet)}
+    x = aligned_rubbish(lg.graphs, m, tables, max_penalty=float("inf"))
+    assert x.ndim == 3 and x.shape[1:] == (32, 32) and len(x) > 0 and x.dtype == np.float32
+    assert len(aligned_rubbish(lg.graphs, m, tables, max_penalty=float("inf"), limit=2)) == 2
+    assert len(aligned_rubbish(lg.graphs, m, tables, max_penalty=-1.0)) == 0  # no sure alignment

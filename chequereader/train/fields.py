@@ -158,6 +158,23 @@ def labelled_graphs(
     return LabelledGraphs(graphs, kept, skipped, cleaned)
 
 
+def _aligned_paths(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any]
+                   ) -> Any:
+    """``(k, graph, penalties, path)`` of every graph whose label can be aligned through its
+    lattice under ``model`` (the best path that spells it: Viterbi constrained to the label)."""
+    from ..lattice import arc_penalties
+
+    for k, f in enumerate(graphs):
+        g = f.graph
+        if not g.n_arcs:
+            continue
+        pen = arc_penalties(g, model.predict(g.images.astype(np.float32)).astype(np.float64),
+                            model.alphabet.chars)
+        path = label_path(f, pen, tables[f.locale])
+        if path is not None:
+            yield k, g, pen, path
+
+
 def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any],
                        max_penalty: float = 25.0, cleaned: Sequence[Any] | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -173,19 +190,9 @@ def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict
     aligned penalty exceeds ``max_penalty`` are left out (a path forced through a candidate
     that looks nothing like its class is more likely a bad cut than a strange glyph).
     """
-    from ..lattice import arc_penalties
-
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for k, f in enumerate(graphs):
-        g = f.graph
-        if not g.n_arcs:
-            continue
-        pen = arc_penalties(g, model.predict(g.images.astype(np.float32)).astype(np.float64),
-                            model.alphabet.chars)
-        path = label_path(f, pen, tables[f.locale])
-        if path is None:
-            continue
+    for k, g, pen, path in _aligned_paths(graphs, model, tables):
         cf = cleaned[k] if cleaned is not None and k < len(cleaned) else None
         for a, c in zip(path.arcs, path.classes):
             if pen[a, c] <= max_penalty:
@@ -196,6 +203,69 @@ def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict
     if not xs:
         return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
     return np.stack(xs), np.asarray(ys, np.int64)
+
+
+def rubbish_arcs(graph: Any, path_arcs: Sequence[int], digit: Sequence[bool],
+                 part: float = 0.6) -> list[int]:
+    """Arcs of ``graph`` that the label's aligned path (``path_arcs``, ``digit``: whether
+    the label puts a digit on each) says are not one character:
+
+    * an arc holding two or more whole digits of the path (two digits written touching,
+      "00" read as one wide 0);
+    * an arc holding only some of one digit's pieces, at most ``part`` of that digit's box
+      in area (half a cut-open 0 read as a 1).
+
+    An arc with a path arc's span (the same pieces framed otherwise) and an arc mixing a
+    digit with a separator or with part of a neighbour are left out: ambiguous.
+    """
+    src, dst, boxes = graph.src, graph.dst, graph.boxes
+    spans = [(int(src[a]), int(dst[a])) for a in path_arcs]
+    owner: dict[int, int] = {}
+    for k, (s0, d0) in enumerate(spans):
+        for p in range(s0, d0):
+            owner[p] = k
+    span_set = set(spans)
+    out: list[int] = []
+    for a in range(graph.n_arcs):
+        s0, d0 = int(src[a]), int(dst[a])
+        if (s0, d0) in span_set:
+            continue
+        ks = {owner.get(p, -1) for p in range(s0, d0)}
+        if -1 in ks:
+            continue
+        if len(ks) >= 2:
+            whole = all(spans[k][0] >= s0 and spans[k][1] <= d0 for k in ks)
+            if whole and all(digit[k] for k in ks):
+                out.append(a)
+        else:
+            k = ks.pop()
+            if digit[k]:
+                _, _, w, h = (float(v) for v in boxes[a])
+                _, _, wk, hk = (float(v) for v in boxes[path_arcs[k]])
+                if w * h <= part * wk * hk:
+                    out.append(a)
+    return out
+
+
+def aligned_rubbish(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any],
+                    max_penalty: float = 25.0, limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """Candidates of the user's fields that are not one character (:func:`rubbish_arcs`),
+    as the lattice frames them ``float32 (N, 32, 32)``, from the fields whose label aligns
+    with every character's penalty at most ``max_penalty`` (a doubtful alignment teaches
+    nothing sure). At most ``limit`` of them, drawn at random (``seed``)."""
+    xs: list[np.ndarray] = []
+    for _k, g, pen, path in _aligned_paths(graphs, model, tables):
+        if any(pen[a, c] > max_penalty for a, c in zip(path.arcs, path.classes)):
+            continue
+        digit = [model.alphabet.chars[c].isdigit() for c in path.classes]
+        for a in rubbish_arcs(g, list(path.arcs), digit):
+            xs.append(g.images[a].astype(np.float32))
+    if not xs:
+        return np.zeros((0, 32, 32), np.float32)
+    x = np.stack(xs)
+    if limit is not None and len(x) > limit:
+        x = x[np.random.default_rng(seed).permutation(len(x))[:limit]]
+    return x
 
 
 def box_crop(cleaned: Any, box: Any) -> np.ndarray | None:
@@ -333,7 +403,8 @@ def _manifest_rows(manifests: Sequence[str | Path]
 
 
 def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes: bool,
-                    max_arc_penalty: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+                    max_arc_penalty: float, rubbish: float = 0.0, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     """The training fields' own characters ``(x, y)``: every label aligned through its
     lattice, digits cut from the cleaned field at their arc's box (:func:`box_crop`), symbols
     as the lattice frames them; with ``digit_boxes``, also the digits cut by the rows' own
@@ -346,13 +417,18 @@ def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes:
         bx, by, boxed = np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), set()
     ax, ay = aligned_characters(tr.graphs, model, tables0, max_arc_penalty,
                                 cleaned=tr.cleaned or None)
-    return np.concatenate([bx, ax]), np.concatenate([by, ay]), len(by), len(boxed)
+    rx = aligned_rubbish(tr.graphs, model, tables0, max_arc_penalty,
+                         limit=int(rubbish * (len(by) + len(ay))), seed=seed) if rubbish > 0 else \
+        np.zeros((0, 32, 32), np.float32)
+    return (np.concatenate([bx, ax, rx]), np.concatenate([by, ay, np.full(len(rx), -1, np.int64)]),
+            len(by), len(boxed), len(rx))
 
 
 def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: str | None,
                     data: str | None, threads: int, own_char_weight: float, char_epochs: int,
                     char_lr: float, seed: int, digit_boxes: bool, max_arc_penalty: float,
-                    log: Callable[[str], None]) -> tuple[str | None, str | None, str | None]:
+                    log: Callable[[str], None], rubbish: float = 0.0
+                    ) -> tuple[str | None, str | None, str | None]:
     """The user's own characters before global training: the character stage's weights and
     the characters for the own-character loss, written beside ``out``. Returns their paths
     (None when not written) and the weights global training starts from."""
@@ -367,10 +443,11 @@ def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: s
         torch.set_num_threads(threads)
 
     m0 = load_model(init)
-    own_x, own_y, n_boxed, boxed_rows = _own_characters(m0, tr, locale, digit_boxes=digit_boxes,
-                                                        max_arc_penalty=max_arc_penalty)
-    log(f"{len(own_y)} own characters: {len(own_y) - n_boxed} aligned through the lattices"
-        + (f", {n_boxed} digits from the boxes of {boxed_rows} rows" if digit_boxes else ""))
+    own_x, own_y, n_boxed, boxed_rows, n_rub = _own_characters(
+        m0, tr, locale, digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, rubbish=rubbish, seed=seed)
+    log(f"{len(own_y) - n_rub} own characters: {len(own_y) - n_boxed - n_rub} aligned through the lattices"
+        + (f", {n_boxed} digits from the boxes of {boxed_rows} rows" if digit_boxes else "")
+        + (f"; {n_rub} candidates that are not one character" if n_rub else ""))
     if len(own_y) and char_epochs > 0:
         character_stage(m0, own_x, own_y, data=data, epochs=char_epochs,
                         lr=char_lr, seed=seed, log=log)
@@ -407,6 +484,7 @@ def train_fields(
     char_epochs: int = 40,
     char_lr: float = 2e-3,
     digit_boxes: bool = True,
+    rubbish: float = 0.5,
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -420,7 +498,10 @@ def train_fields(
     (:func:`aligned_characters`): each digit is the ink of the cleaned field inside its
     aligned arc's box, each symbol the candidate the reader itself will score. With
     ``digit_boxes`` (the default), the digits of rows that have a ``digit_boxes`` column are
-    also cut by those boxes (:func:`box_characters`); rows without one are aligned only. They are used twice: first a character
+    also cut by those boxes (:func:`box_characters`); rows without one are aligned only.
+    With ``rubbish`` > 0, the candidates the alignment says are not one character
+    (:func:`aligned_rubbish`: two whole digits in one candidate, a small part of one) join
+    them as rubbish examples, at most ``rubbish`` times as many as the characters. They are used twice: first a character
     stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``; 0 skips it), then,
     during global training, a character loss at ``own_char_weight`` (0 turns it off). Returns
     the history
@@ -449,7 +530,7 @@ def train_fields(
         own_path, stage_path, global_init = _character_prep(
             tr, out, locale=locale, init=init, data=data if use_chars else None, threads=threads,
             own_char_weight=own_char_weight, char_epochs=char_epochs, char_lr=char_lr, seed=seed,
-            digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, log=log)
+            digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, log=log, rubbish=rubbish)
     cfg = GlobalConfig(data=str(data or "."), init=global_init, fields=len(tr.graphs), epochs=epochs, lr=lr,
                        batch_fields=batch_fields, seed=seed, locales=(locale,),
                        char_weight=char_weight if use_chars else 0.0, threads=threads,
