@@ -1,6 +1,6 @@
 """What retraining on your own labelled scans buys (`chequereader train fields`), on ORAND.
 
-    python benchmarks/finetune_bench.py                 # 2 folds, 10 epochs, about 3 minutes
+    python benchmarks/finetune_bench.py                 # 2 folds, 10 epochs, about 8 minutes on 2 cores
 
 ORAND-CAR-A's 880 real Uruguayan fields are split in two halves (alternate rows). For each
 half, the bundled latin weights are fine-tuned on it with `train fields` (global training on
