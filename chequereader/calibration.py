@@ -70,6 +70,12 @@ _NO_PATH_PENALTY = 30.0
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "calibration-default.toml"
 
+# The L2 penalty on the standardised weights. A target of 1% error is decided by the few
+# errors among the most confident readings; a model shrunk hard towards equal, small weights
+# orders new readings better than one fitted closely to a few hundred labelled ones
+# (benchmarks/RESULTS.md).
+DEFAULT_L2 = 30.0
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -278,7 +284,7 @@ def stability(model: Any, images: np.ndarray, classes: Sequence[int]) -> np.ndar
 
 
 def fit(x: np.ndarray, correct: Sequence[bool] | np.ndarray, *, features: Sequence[str] = FEATURES,
-        l2: float = 1.0, threshold: float = 0.5, fitted_on: str = "",
+        l2: float = DEFAULT_L2, threshold: float = 0.5, fitted_on: str = "",
         target_error: float | None = None) -> Calibration:
     """Fit the logistic model by Newton's method with an L2 penalty ``l2`` on the weights.
 

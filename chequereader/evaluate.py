@@ -675,13 +675,15 @@ class CalibrationReport:
 
 
 def calibrate_results(results: Sequence[AmountResult], truth: Sequence[str], *, target_error: float,
-                      folds: int = 10, l2: float = 1.0, fitted_on: str = "",
+                      folds: int = 10, l2: float | None = None, fitted_on: str = "",
                       features: Sequence[str] | None = None) -> CalibrationReport:
     """Fit the confidence model on read results that carry their evidence
-    (``AmountResult.features``, a reader with ``PipelineConfig(evidence=True)``)."""
+    (``AmountResult.features``, a reader with ``PipelineConfig(evidence=True)``); ``l2``
+    None: :data:`chequereader.calibration.DEFAULT_L2`."""
     from . import calibration as cal
 
     names = tuple(features or cal.FEATURES)
+    l2 = cal.DEFAULT_L2 if l2 is None else l2
     cols = [cal.FEATURES.index(f) for f in names]
     keep = [i for i, r in enumerate(results) if r.status != "error"]
     n_err = len(results) - len(keep)

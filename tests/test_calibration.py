@@ -28,6 +28,17 @@ def test_fit_orders_by_the_evidence_and_recovers_a_known_slope() -> None:
     assert m.probability(np.array([3.0, 0.0])) > 0.99 > 0.01 > m.probability(np.array([-3.0, 0.0]))
 
 
+def test_the_default_fit_is_shrunk_hard_but_keeps_the_order() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 2))
+    y = rng.random(300) < 1 / (1 + np.exp(-(1.0 + 2.0 * x[:, 0] + 0.5 * x[:, 1])))
+    loose = cal.fit(x, y, features=("margin", "n_chars"), l2=1.0)
+    hard = cal.fit(x, y, features=("margin", "n_chars"))
+    assert hard.coef == cal.fit(x, y, features=("margin", "n_chars"), l2=cal.DEFAULT_L2).coef
+    assert np.all(np.abs(hard.coef) < np.abs(loose.coef))
+    assert hard.coef[0] > hard.coef[1] > 0  # the stronger evidence still weighs more
+
+
 def test_a_constant_feature_gets_no_weight() -> None:
     x = np.c_[np.arange(10.0), np.zeros(10)]
     m = cal.fit(x, np.arange(10) >= 5, features=("margin", "field_penalty"), l2=1.0)
