@@ -275,7 +275,7 @@ def test_rubbish_arcs_are_two_whole_digits_or_a_small_part_of_one():
 
 
 def test_aligned_rubbish_comes_from_the_users_fields(tmp_path):
-    from chequereader.train.fields import aligned_rubbish
+    from chequereader.train.fields import aligned_paths, aligned_rubbish
 
     manifest, _ = _boxed_manifest(tmp_path)
     lg = labelled_graphs(read_manifest(manifest), "cl", field=True)
@@ -283,5 +283,9 @@ def test_aligned_rubbish_comes_from_the_users_fields(tmp_path):
     tables = {"cl": get_grammar("cl").tables(m.alphabet)}
     x = aligned_rubbish(lg.graphs, m, tables, max_penalty=float("inf"))
     assert x.ndim == 3 and x.shape[1:] == (32, 32) and len(x) > 0 and x.dtype == np.float32
+    # the alignment computed once gives the same candidates
+    same = aligned_rubbish(lg.graphs, m, tables, max_penalty=float("inf"),
+                           aligned=aligned_paths(lg.graphs, m, tables))
+    assert np.array_equal(same, x)
     assert len(aligned_rubbish(lg.graphs, m, tables, max_penalty=float("inf"), limit=2)) == 2
     assert len(aligned_rubbish(lg.graphs, m, tables, max_penalty=-1.0)) == 0  # no sure alignment

@@ -158,12 +158,14 @@ def labelled_graphs(
     return LabelledGraphs(graphs, kept, skipped, cleaned)
 
 
-def _aligned_paths(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any]
-                   ) -> Any:
-    """``(k, graph, penalties, path)`` of every graph whose label can be aligned through its
-    lattice under ``model`` (the best path that spells it: Viterbi constrained to the label)."""
+def aligned_paths(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any]
+                  ) -> list[tuple[int, Any, np.ndarray, Any]]:
+    """``(k, graph, penalties, path)`` of every graph ``graphs[k]`` whose label can be
+    aligned through its lattice under ``model`` (the best path that spells it: Viterbi
+    constrained to the label), with the graph's arc penalties."""
     from ..lattice import arc_penalties
 
+    out = []
     for k, f in enumerate(graphs):
         g = f.graph
         if not g.n_arcs:
@@ -172,11 +174,13 @@ def _aligned_paths(graphs: Sequence[TrainingField], model: Any, tables: dict[str
                             model.alphabet.chars)
         path = label_path(f, pen, tables[f.locale])
         if path is not None:
-            yield k, g, pen, path
+            out.append((k, g, pen, path))
+    return out
 
 
 def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any],
                        max_penalty: float = 25.0, cleaned: Sequence[Any] | None = None,
+                       aligned: Sequence[tuple[int, Any, np.ndarray, Any]] | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The characters of the user's fields, cut where the label says they are.
 
@@ -189,10 +193,11 @@ def aligned_characters(graphs: Sequence[TrainingField], model: Any, tables: dict
     Returns ``images float32 (N, 32, 32)`` and ``labels int64 (N,)``. Characters whose
     aligned penalty exceeds ``max_penalty`` are left out (a path forced through a candidate
     that looks nothing like its class is more likely a bad cut than a strange glyph).
+    ``aligned``: :func:`aligned_paths` of the same arguments, when already computed.
     """
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for k, g, pen, path in _aligned_paths(graphs, model, tables):
+    for k, g, pen, path in aligned if aligned is not None else aligned_paths(graphs, model, tables):
         cf = cleaned[k] if cleaned is not None and k < len(cleaned) else None
         for a, c in zip(path.arcs, path.classes):
             if pen[a, c] <= max_penalty:
@@ -248,13 +253,15 @@ def rubbish_arcs(graph: Any, path_arcs: Sequence[int], digit: Sequence[bool],
 
 
 def aligned_rubbish(graphs: Sequence[TrainingField], model: Any, tables: dict[str, Any],
-                    max_penalty: float = 25.0, limit: int | None = None, seed: int = 0) -> np.ndarray:
+                    max_penalty: float = 25.0, limit: int | None = None, seed: int = 0,
+                    aligned: Sequence[tuple[int, Any, np.ndarray, Any]] | None = None) -> np.ndarray:
     """Candidates of the user's fields that are not one character (:func:`rubbish_arcs`),
     as the lattice frames them ``float32 (N, 32, 32)``, from the fields whose label aligns
     with every character's penalty at most ``max_penalty`` (a doubtful alignment teaches
-    nothing sure). At most ``limit`` of them, drawn at random (``seed``)."""
+    nothing sure). At most ``limit`` of them, drawn at random (``seed``). ``aligned``:
+    :func:`aligned_paths` of the same arguments, when already computed."""
     xs: list[np.ndarray] = []
-    for _k, g, pen, path in _aligned_paths(graphs, model, tables):
+    for _k, g, pen, path in aligned if aligned is not None else aligned_paths(graphs, model, tables):
         if any(pen[a, c] > max_penalty for a, c in zip(path.arcs, path.classes)):
             continue
         digit = [model.alphabet.chars[c].isdigit() for c in path.classes]
@@ -415,11 +422,11 @@ def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes:
         bx, by, boxed = box_characters(tr.rows, locale)
     else:
         bx, by, boxed = np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), set()
+    aligned = aligned_paths(tr.graphs, model, tables0)
     ax, ay = aligned_characters(tr.graphs, model, tables0, max_arc_penalty,
-                                cleaned=tr.cleaned or None)
-    rx = aligned_rubbish(tr.graphs, model, tables0, max_arc_penalty,
-                         limit=int(rubbish * (len(by) + len(ay))), seed=seed) if rubbish > 0 else \
-        np.zeros((0, 32, 32), np.float32)
+                                cleaned=tr.cleaned or None, aligned=aligned)
+    rx = aligned_rubbish(tr.graphs, model, tables0, max_arc_penalty, limit=int(rubbish * (len(by) + len(ay))),
+                         seed=seed, aligned=aligned) if rubbish > 0 else np.zeros((0, 32, 32), np.float32)
     return (np.concatenate([bx, ax, rx]), np.concatenate([by, ay, np.full(len(rx), -1, np.int64)]),
             len(by), len(boxed), len(rx))
 
@@ -552,6 +559,7 @@ def train_fields(
     return res
 
 
-__all__ = ["LabelledGraphs", "LabelledItem", "aligned_characters", "box_characters", "character_stage",
+__all__ = ["LabelledGraphs", "LabelledItem", "aligned_characters", "aligned_paths", "aligned_rubbish",
+           "box_characters", "character_stage", "rubbish_arcs",
            "labelled_graphs", "split_rows", "train_fields", "written_forms",
            "x9_items"]
