@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--rubbish", type=float, default=0.5,
                     help="train fields --rubbish: candidates that the aligned labels say are not one "
                          "character, at most this share of the own characters (0: none).")
+    ap.add_argument("--char-distort", default="elastic",
+                    help="train fields --char-distort: distortions in the character stage.")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")
@@ -98,7 +100,7 @@ def main() -> None:
             wts = Path(tmp) / f"fold{k}.pt"
             res = train_fields([train], wts, locale="cl", field=True, init="latin", data=str(DATA),
                                epochs=args.epochs, lr=args.lr, threads=args.threads, digit_boxes=args.digit_boxes,
-                               rubbish=args.rubbish,
+                               rubbish=args.rubbish, char_distort=args.char_distort,
                                log=lambda m: print(m, file=sys.stderr))
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts))}

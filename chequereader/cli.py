@@ -329,6 +329,9 @@ _WEIGHTS = _WeightsParam()
 @click.option("--char-epochs", default=40, show_default=True, type=click.IntRange(0),
               help="Passes of the character stage on your fields' own characters (0: none).")
 @click.option("--char-lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--char-distort", default="elastic", show_default=True,
+              type=click.Choice(["elastic", "mild", "default"]),
+              help="Distortions of your characters in the character stage.")
 @click.option("--own-char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character loss on your own characters during global training.")
 @click.option("--digit-boxes/--no-digit-boxes", default=True, show_default=True,
@@ -345,7 +348,7 @@ _WEIGHTS = _WeightsParam()
 def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool, init: str | None, data: str,
                      epochs: int, lr: float, batch_fields: int, char_weight: float, val_fraction: float,
                      seed: int, max_arc_penalty: float, char_epochs: int, char_lr: float,
-                     own_char_weight: float, digit_boxes: bool, rubbish: float, resume: bool,
+                     char_distort: str, own_char_weight: float, digit_boxes: bool, rubbish: float, resume: bool,
                      threads: int, quiet: bool) -> None:
     """Fine-tune the recognizer on your own labelled scans.
 
@@ -372,7 +375,7 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
                            val_fraction=val_fraction, seed=seed, threads=threads,
                            max_arc_penalty=max_arc_penalty, resume=resume, char_epochs=char_epochs,
                            char_lr=char_lr, own_char_weight=own_char_weight, digit_boxes=digit_boxes,
-                           rubbish=rubbish, progress=not quiet and sys.stderr.isatty(),
+                           rubbish=rubbish, char_distort=char_distort, progress=not quiet and sys.stderr.isatty(),
                            log=lambda m: click.echo(m, err=True), command=cmd)
     except ChequeReaderError as exc:
         _fail(str(exc))

@@ -243,6 +243,8 @@ def test_character_stage_fits_the_users_characters(tmp_path):
         after = float(m.loss(m(xt), yt))
     assert after < before
     assert not m.training
+    with pytest.raises(ConfigError, match="distortion"):
+        character_stage(m, x, y, data=None, epochs=1, lr=2e-3, log=lambda s: None, distortion="wild")
 
 
 def _toy_graph(spans, boxes):

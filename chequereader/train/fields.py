@@ -338,9 +338,11 @@ def box_characters(rows: Sequence[Any], locale: str, clean_cfg: Any = None
 
 def character_stage(model: Any, x: np.ndarray, y: np.ndarray, *, data: str | None, epochs: int,
                     lr: float, mnist_weight: float = 0.5, seed: int = 0, batch: int = 64,
-                    log: Callable[[str], None] = print) -> Any:
+                    log: Callable[[str], None] = print,
+                    distortion: str = "elastic") -> Any:
     """Fine-tune ``model`` on characters of the user's own fields (``x``, ``y``), distorted
-    (``mild``), with a batch of MNIST-train digits at ``mnist_weight`` per step when ``data``
+    (``distortion``: a name of :data:`chequereader.train.recognizer.DISTORTIONS`), with a
+    batch of MNIST-train digits at ``mnist_weight`` per step when ``data``
     holds MNIST (so isolated-digit accuracy is kept); Adam with cosine decay. In place;
     returns the model."""
     import torch
@@ -361,7 +363,9 @@ def character_stage(model: Any, x: np.ndarray, y: np.ndarray, *, data: str | Non
     steps = max(1, epochs * max(1, len(yo) // batch))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    dcfg = DISTORTIONS["mild"]
+    if distortion not in DISTORTIONS:
+        raise ConfigError(f"distortion: expected one of {sorted(DISTORTIONS)}, got {distortion!r}")
+    dcfg = DISTORTIONS[distortion]
     model.train()
     total = 0.0
     for _ in range(steps):
@@ -434,7 +438,7 @@ def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes:
 def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: str | None,
                     data: str | None, threads: int, own_char_weight: float, char_epochs: int,
                     char_lr: float, seed: int, digit_boxes: bool, max_arc_penalty: float,
-                    log: Callable[[str], None], rubbish: float = 0.0
+                    log: Callable[[str], None], rubbish: float = 0.0, char_distort: str = "elastic"
                     ) -> tuple[str | None, str | None, str | None]:
     """The user's own characters before global training: the character stage's weights and
     the characters for the own-character loss, written beside ``out``. Returns their paths
@@ -457,7 +461,7 @@ def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: s
         + (f"; {n_rub} candidates that are not one character" if n_rub else ""))
     if len(own_y) and char_epochs > 0:
         character_stage(m0, own_x, own_y, data=data, epochs=char_epochs,
-                        lr=char_lr, seed=seed, log=log)
+                        lr=char_lr, seed=seed, log=log, distortion=char_distort)
         stage_path = str(Path(out).with_name(Path(out).name + ".chars.pt"))
         save_model(m0, stage_path, {"training": f"character stage from {init or 'default'}"})
         global_init = stage_path
@@ -492,6 +496,7 @@ def train_fields(
     char_lr: float = 2e-3,
     digit_boxes: bool = True,
     rubbish: float = 0.5,
+    char_distort: str = "elastic",
 ) -> dict[str, Any]:
     """Fine-tune LeNet-5 on the user's labelled scans; write ``out``.
 
@@ -509,7 +514,8 @@ def train_fields(
     With ``rubbish`` > 0, the candidates the alignment says are not one character
     (:func:`aligned_rubbish`: two whole digits in one candidate, a small part of one) join
     them as rubbish examples, at most ``rubbish`` times as many as the characters. They are used twice: first a character
-    stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``; 0 skips it), then,
+    stage (:func:`character_stage`: ``char_epochs`` passes at ``char_lr``, distorted as
+    ``char_distort`` says; 0 skips it), then,
     during global training, a character loss at ``own_char_weight`` (0 turns it off). Returns
     the history
     (validation exact amount per epoch, on the held-out ``val_fraction`` of the rows), the
@@ -537,7 +543,8 @@ def train_fields(
         own_path, stage_path, global_init = _character_prep(
             tr, out, locale=locale, init=init, data=data if use_chars else None, threads=threads,
             own_char_weight=own_char_weight, char_epochs=char_epochs, char_lr=char_lr, seed=seed,
-            digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, log=log, rubbish=rubbish)
+            digit_boxes=digit_boxes, max_arc_penalty=max_arc_penalty, log=log, rubbish=rubbish,
+            char_distort=char_distort)
     cfg = GlobalConfig(data=str(data or "."), init=global_init, fields=len(tr.graphs), epochs=epochs, lr=lr,
                        batch_fields=batch_fields, seed=seed, locales=(locale,),
                        char_weight=char_weight if use_chars else 0.0, threads=threads,
