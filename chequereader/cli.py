@@ -70,6 +70,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.obj = {"verbose": verbose, "quiet": quiet}
 
 
+# The names of chequereader.train.recognizer.DISTORTIONS (that module needs torch, which the
+# command line imports only when a command runs).
+_DISTORTIONS = ("default", "mild", "elastic")
+
+
 @main.group()
 def train() -> None:
     """Train the recognizer."""
@@ -103,7 +108,7 @@ def train() -> None:
 @click.option("--continental", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of MNIST 1s/7s added again with a lead-in flag / crossbar.")
 @click.option("--distort", "distort_name", default="default", show_default=True,
-              type=click.Choice(["default", "mild", "elastic"]), help="Distortion preset.")
+              type=click.Choice(_DISTORTIONS), help="Distortion preset.")
 @click.option("--extra-symbols", default="", show_default=True,
               help="Classes added to the default alphabet (e.g. '₹'); each needs an RBF bitmap.")
 @click.option("--rubbish-j", default=20.0, show_default=True, type=float, help="MAP criterion constant j.")
@@ -330,7 +335,7 @@ _WEIGHTS = _WeightsParam()
               help="Passes of the character stage on your fields' own characters (0: none).")
 @click.option("--char-lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--char-distort", default="elastic", show_default=True,
-              type=click.Choice(["elastic", "mild", "default"]),
+              type=click.Choice(_DISTORTIONS),
               help="Distortions of your characters in the character stage.")
 @click.option("--own-char-weight", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the character loss on your own characters during global training.")

@@ -191,3 +191,11 @@ def test_synthesis_refuses_a_locale_it_cannot_write() -> None:
     assert set(SYNTH_LOCALES) == {"us", "in", "cl", "any"}
     with pytest.raises(ConfigError, match="locale"):
         amount_text(np.random.default_rng(0), "xx")
+
+
+def test_the_command_lines_distortion_names_are_the_trainers():
+    pytest.importorskip("torch", reason="the distortion presets live with the trainer (PyTorch)")
+    from chequereader.cli import _DISTORTIONS
+    from chequereader.train.recognizer import DISTORTIONS
+
+    assert set(_DISTORTIONS) == set(DISTORTIONS)

@@ -414,7 +414,7 @@ def _manifest_rows(manifests: Sequence[str | Path]
 
 
 def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes: bool,
-                    max_arc_penalty: float, rubbish: float = 0.0, seed: int = 0
+                    max_arc_penalty: float, rubbish: float, seed: int
                     ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     """The training fields' own characters ``(x, y)``: every label aligned through its
     lattice, digits cut from the cleaned field at their arc's box (:func:`box_crop`), symbols
@@ -438,7 +438,7 @@ def _own_characters(model: Any, tr: LabelledGraphs, locale: str, *, digit_boxes:
 def _character_prep(tr: LabelledGraphs, out: str | Path, *, locale: str, init: str | None,
                     data: str | None, threads: int, own_char_weight: float, char_epochs: int,
                     char_lr: float, seed: int, digit_boxes: bool, max_arc_penalty: float,
-                    log: Callable[[str], None], rubbish: float = 0.0, char_distort: str = "elastic"
+                    log: Callable[[str], None], rubbish: float, char_distort: str
                     ) -> tuple[str | None, str | None, str | None]:
     """The user's own characters before global training: the character stage's weights and
     the characters for the own-character loss, written beside ``out``. Returns their paths
