@@ -1,11 +1,14 @@
 """What retraining on your own labelled scans buys (`chequereader train fields`), on ORAND.
 
-    python benchmarks/finetune_bench.py                 # 2 folds, 10 epochs, about 8 minutes on 2 cores
+    python benchmarks/finetune_bench.py                 # 2 folds, about 20 minutes on 2 cores
 
 ORAND-CAR-A's 880 real Uruguayan fields are split in two halves (alternate rows). For each
 half, the bundled latin weights are fine-tuned on it with `train fields` (global training on
 the fields, every written form of the amount as label, MNIST character loss mixed in) and
 the result reads the *other* half; the bundled weights read the same half as the baseline.
+The second reader, the SDNN, is fine-tuned on the same half (`train sdnn LABELS`,
+``--sdnn-steps``) and reads with it (``fine_tuned``); ``fine_tuned_no_sdnn`` is the fine-tuned
+recognizer with the second reader off.
 The weights made here are never bundled (ORAND is research use only); the figure says what a
 user gains by retraining on a few hundred of their own labelled fields. ORAND carries no
 writer ids, so a writer may appear in both halves.
@@ -34,13 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, error_reject  # noqa: E402
 
 
-def read_half(manifest: Path, weights: str) -> dict:
+def read_half(manifest: Path, weights: str, sdnn: str = "default") -> dict:
     from chequereader.config import PipelineConfig
     from chequereader.evaluate import calibrate_results
     from chequereader.io.manifest import amounts_equal, read_manifest
     from chequereader.pipeline import ChequeReader
+    from chequereader.sdnn import SDNNConfig
 
-    reader = ChequeReader(PipelineConfig(locale="cl", field=True, weights=weights, evidence=True))
+    reader = ChequeReader(PipelineConfig(locale="cl", field=True, weights=weights, evidence=True,
+                                         sdnn=SDNNConfig(weights=sdnn)))
     ok, conf, results, truth = [], [], [], []
     for row in read_manifest(manifest):
         res = reader.read_file(row.file, locale="cl", field=True)[0]
@@ -71,6 +76,8 @@ def main() -> None:
                          "character, at most this share of the own characters (0: none).")
     ap.add_argument("--char-distort", default="elastic",
                     help="train fields --char-distort: distortions in the character stage.")
+    ap.add_argument("--sdnn-steps", type=int, default=1500,
+                    help="train sdnn steps fine-tuning the second reader on each half (0: the bundled one).")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")
@@ -78,7 +85,9 @@ def main() -> None:
     src = DATA / "orand-car-a" / "labels.csv"
     if not src.is_file():
         sys.exit(f"{src} not found: this benchmark needs ../shared/data")
+    from chequereader.sdnn import default_weights_path
     from chequereader.train.fields import train_fields
+    from chequereader.train.sdnn import labelled_fields, train_sdnn
 
     with open(src, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -102,23 +111,35 @@ def main() -> None:
                                epochs=args.epochs, lr=args.lr, threads=args.threads, digit_boxes=args.digit_boxes,
                                rubbish=args.rubbish, char_distort=args.char_distort,
                                log=lambda m: print(m, file=sys.stderr))
+            sd = "default"
+            if args.sdnn_steps:
+                sd = str(Path(tmp) / f"fold{k}-sdnn.npz")
+                pairs, _ = labelled_fields([train], "cl", field=True)
+                with np.load(DATA / "mnist" / "mnist-train.npz") as d:
+                    digits = (d["images"], d["labels"], d["writers"])
+                train_sdnn(sd, digits=digits, steps=args.sdnn_steps, fields=pairs, init=default_weights_path(),
+                           threads=args.threads, seed=k, log=lambda m: print(m, file=sys.stderr))
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
-                    "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts))}
+                    "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts), sd),
+                    "fine_tuned_no_sdnn": read_half(test, str(wts), "off")}
             print(json.dumps(fold), flush=True)
             if args.keep:
                 import shutil
 
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(wts, args.keep / wts.name)
+                if sd != "default":
+                    for f in (Path(sd), Path(sd).with_suffix(".pt")):
+                        shutil.copy(f, args.keep / f.name)
             out["folds"].append(fold)
-    for key in ("bundled_latin", "fine_tuned"):
+    for key in ("bundled_latin", "fine_tuned", "fine_tuned_no_sdnn"):
         out[key] = {"exact": float(np.mean([f[key]["exact"] for f in out["folds"]])),
                     "read_at_1pct_error": float(np.mean([f[key]["read_at_1pct_error"] for f in out["folds"]])),
                     "calibrated_read_at_1pct_error": float(np.mean([f[key]["calibrated_read_at_1pct_error"]
                                                                     for f in out["folds"]])),
                     "error_at_reject": {r: float(np.mean([f[key]["error_at_reject"][r] for f in out["folds"]]))
                                         for r in ("0%", "10%", "20%")}}
-    print(json.dumps({k: out[k] for k in ("bundled_latin", "fine_tuned")}, indent=1))
+    print(json.dumps({k: out[k] for k in ("bundled_latin", "fine_tuned", "fine_tuned_no_sdnn")}, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

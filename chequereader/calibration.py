@@ -27,6 +27,11 @@ The evidence (:data:`FEATURES`), computed by :func:`field_features`:
 ``trailing_zeros``
     zeros at the end of the amount's digits (:func:`chequereader.amounts.trailing_zeros`):
     written amounts are mostly round, and a misread digit seldom leaves them so.
+``sdnn_penalty``, ``sdnn_gap``
+    the second reader's (:mod:`chequereader.sdnn`) penalty of the amount's digits, and how
+    far it is above the penalty of the SDNN's own best string (0 when the two readers
+    agree): two readers that fail on different fields seldom agree on a wrong amount. A
+    calibration that uses them needs ``[sdnn]`` on.
 
 The model and its threshold are plain numbers (:class:`Calibration`), kept in a pipeline TOML's
 ``[calibration]`` table; ``chequereader calibrate`` fits them on a user's labelled scans.
@@ -60,7 +65,10 @@ from .errors import ConfigError
 FEATURES: tuple[str, ...] = (
     "log_confidence", "margin", "mean_penalty", "max_penalty", "mean_class_margin", "n_chars",
     "stability_mean", "stability_max", "n_quality_flags", "field_penalty", "trailing_zeros",
+    "sdnn_penalty", "sdnn_gap",
 )
+#: The features that come from the second reader (:mod:`chequereader.sdnn`).
+SDNN_FEATURES: tuple[str, ...] = ("sdnn_penalty", "sdnn_gap")
 
 # Floors and caps keep one extreme value (a confidence of 1e-300, a barred class) from
 # dominating a linear model.
@@ -69,6 +77,8 @@ _MARGIN_CAP = 30.0
 _NO_PATH_PENALTY = 30.0
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "calibration-default.toml"
+# the bundled calibration of readings without the second reader ([sdnn] off)
+DEFAULT_FILE_NO_SDNN = Path(__file__).resolve().parent / "calibration-default-nosdnn.toml"
 
 # The L2 penalty on the standardised weights. A target of 1% error is decided by the few
 # errors among the most confident readings; a model shrunk hard towards equal, small weights
@@ -145,15 +155,18 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@lru_cache(maxsize=1)
-def default_calibration() -> Calibration:
-    """The bundled calibration (``calibration-default.toml``); none when the file is absent."""
+@lru_cache(maxsize=2)
+def default_calibration(sdnn: bool = True) -> Calibration:
+    """The bundled calibration (``calibration-default.toml``); with ``sdnn=False`` the one
+    fitted on the readings of the segmentation graph alone (``[sdnn]`` off,
+    ``calibration-default-nosdnn.toml``). None when the file is absent."""
     import tomllib
 
-    if not DEFAULT_FILE.exists():
+    path = DEFAULT_FILE if sdnn else DEFAULT_FILE_NO_SDNN
+    if not path.exists():
         return Calibration()
-    data = tomllib.loads(DEFAULT_FILE.read_text())["calibration"]
-    return from_mapping(data, str(DEFAULT_FILE))
+    data = tomllib.loads(path.read_text())["calibration"]
+    return from_mapping(data, str(path))
 
 
 def from_mapping(data: dict[str, Any], where: str = "calibration") -> Calibration:
@@ -181,7 +194,8 @@ class Evidence:
     best path's penalty per character; ``class_margins``: per character, the gap to the best
     other class on its candidate; ``stability``: per character, its class's penalties on the
     distorted copies (:func:`stability`), empty when not computed; ``amount``: the amount
-    read (None: none).
+    read (None: none); ``sdnn``: the second reader's penalty of the amount's digits and of
+    its own best string (None: the second reader is off).
     """
 
     confidences: tuple[float, ...]
@@ -191,12 +205,15 @@ class Evidence:
     n_quality_flags: int = 0
     field_penalty: float = 0.0
     amount: str | None = None
+    sdnn: tuple[float, float] | None = None
 
 
 def evidence_of(decoding: Any, penalties: np.ndarray, stab: np.ndarray | None = None,
-                n_quality_flags: int = 0, field_penalty: float = 0.0) -> Evidence:
+                n_quality_flags: int = 0, field_penalty: float = 0.0,
+                sdnn: tuple[float, float] | None = None) -> Evidence:
     """:class:`Evidence` from a :class:`chequereader.decode.Decoded` and its ``(A, C)``
-    penalties; ``stab`` ``(n_chars, n_copies)`` from :func:`stability`."""
+    penalties; ``stab`` ``(n_chars, n_copies)`` from :func:`stability`; ``sdnn`` the second
+    reader's penalties (:attr:`Evidence.sdnn`)."""
     path = decoding.path
     cp: list[float] = []
     cm: list[float] = []
@@ -211,7 +228,8 @@ def evidence_of(decoding: Any, penalties: np.ndarray, stab: np.ndarray | None = 
     if stab is not None and len(stab):
         st = tuple(tuple(float(v) for v in r) for r in np.asarray(stab))
     return Evidence(tuple(float(a.confidence) for a in decoding.alternatives), tuple(cp),
-                    tuple(cm), st, int(n_quality_flags), float(field_penalty), decoding.amount)
+                    tuple(cm), st, int(n_quality_flags), float(field_penalty), decoding.amount,
+                    None if sdnn is None else (float(sdnn[0]), float(sdnn[1])))
 
 
 def field_features(ev: Evidence, names: Sequence[str] = FEATURES) -> np.ndarray:
@@ -241,6 +259,9 @@ def field_features(ev: Evidence, names: Sequence[str] = FEATURES) -> np.ndarray:
         "n_quality_flags": float(ev.n_quality_flags),
         "field_penalty": float(ev.field_penalty),
         "trailing_zeros": float(trailing_zeros(ev.amount)),
+        # without the second reader: as if it agreed (a calibration using these needs it on)
+        "sdnn_penalty": ev.sdnn[0] if ev.sdnn is not None else 0.0,
+        "sdnn_gap": max(0.0, ev.sdnn[0] - ev.sdnn[1]) if ev.sdnn is not None else 0.0,
     }
     return np.array([values[n] for n in names], np.float64)
 

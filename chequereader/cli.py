@@ -391,6 +391,72 @@ def train_fields_cmd(labels: tuple[str, ...], out: str, locale: str, field: bool
                            "metrics": res["metrics"]}))
 
 
+@train.command("sdnn")
+@click.argument("labels", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Weights file to write (.npz; a .pt beside it for further training).")
+@click.option("--data", "data", default="../shared/data", show_default=True, type=click.Path(file_okay=False),
+              help="Holds mnist/mnist-train.npz, the digits the composed amounts are drawn from.")
+@click.option("--locale", type=click.Choice(["us", "in", "cl"]), default="us", show_default=True,
+              help="Amount grammar of the LABELS scans.")
+@click.option("--field", is_flag=True, help="LABELS are courtesy-amount field crops (default: whole "
+              "cheques, the zone that spells the amount is located).")
+@click.option("--init", default=None,
+              help="Start from these SDNN weights (a .npz with its .pt, or 'default': the bundled "
+                   "ones; default: 'default' when LABELS are given, else from scratch).")
+@click.option("--steps", default=None, type=click.IntRange(1),
+              help="Training steps  [default: 4000 from scratch, 1500 from --init].")
+@click.option("--field-share", default=0.75, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of each batch taken from your fields (the rest: composed amounts).")
+@click.option("--lr", default=None, type=click.FloatRange(0, min_open=True),
+              help="Peak learning rate  [default: 2e-3 from scratch, 5e-4 from --init].")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--threads", default=0, type=click.IntRange(0), help="torch threads (0 = default).")
+@_needs_torch
+def train_sdnn_cmd(labels: tuple[str, ...], out: str, data: str, locale: str, field: bool,
+                   init: str | None, steps: int | None, field_share: float, lr: float | None,
+                   seed: int, threads: int) -> None:
+    """Train the second reader, the SDNN (paper section VII), or fine-tune it on your scans.
+
+    Without LABELS: from scratch on amounts composed from MNIST digits (how the bundled
+    weights were made). With LABELS (manifests with file,amount, or X9.37 cash letters):
+    from --init on your fields mixed with composed amounts. Read with the result through a
+    pipeline's [sdnn] weights.
+    """
+    import numpy as np
+
+    from .sdnn import default_weights_path
+    from .train.sdnn import labelled_fields, train_sdnn
+
+    if init is None and labels:
+        init = "default"
+    if init == "default":
+        init = str(default_weights_path())
+    mnist = Path(data) / "mnist" / "mnist-train.npz"
+    if not mnist.is_file():
+        _fail(f"{mnist} not found: train sdnn composes its amounts from MNIST (--data)")
+    try:
+        fields: list = []
+        skipped: list = []
+        if labels:
+            fields, skipped = labelled_fields(labels, locale, field=field, init=init,
+                                              log=lambda m: click.echo(m, err=True))
+            if not fields:
+                _fail("no usable labelled field in LABELS")
+        with np.load(mnist) as d:
+            digits = (d["images"], d["labels"], d["writers"] if "writers" in d.files else None)
+        res = train_sdnn(out, digits=digits, steps=steps or (1500 if init else 4000), fields=fields,
+                         init=init, field_share=field_share, lr=lr, seed=seed, threads=threads or None,
+                         metadata={"command": _command_line(click.get_current_context())},
+                         log=lambda m: click.echo(m, err=True))
+    except ChequeReaderError as exc:
+        _fail(str(exc))
+    for f, why in skipped:
+        click.echo(f"skipped {f}: {why}", err=True)
+    click.echo(json.dumps({"weights": res["out"], "fields": res["fields"], "skipped": len(skipped),
+                           "steps": res["steps"], "loss": round(res["loss"], 4)}))
+
+
 @main.command("evaluate-digits")
 @click.argument("npz", type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", type=_WEIGHTS, help="A weights file, or a bundled one by name: default, latin.")

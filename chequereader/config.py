@@ -57,6 +57,7 @@ from .locate import LocateConfig
 from .quality import QualityConfig
 from .recognize import RecognizeConfig
 from .script import ScriptConfig
+from .sdnn import SDNNConfig
 from .segment import SegmentConfig
 
 # what a reader may be asked for: a locale, or "auto" (grammar.locale_hint)
@@ -99,6 +100,10 @@ class PipelineConfig:
     Arabic-Indic digits, which the recognizer has no classes for, is ``rejected`` with
     ``reject_reason = "script:arabic-indic"`` whatever its confidence (``[script] enabled =
     false`` turns the check off).
+    ``sdnn``: the second reader (:mod:`chequereader.sdnn`), the space displacement network
+    read over the whole field: each amount the decoder weighs gets its penalty of the
+    amount's digits (``[sdnn] weights = "off"`` turns it off; ``weights`` a file from
+    ``chequereader train sdnn``).
     ``x9_verify``: amount verification of X9.37 items. An item's reading that agrees with
     its record-25 amount (the amount captured when the cheque was deposited) is ``ok`` when
     its confidence is at least ``x9_agreement``, below the reject threshold: two independent
@@ -127,6 +132,7 @@ class PipelineConfig:
     locate: LocateConfig = dc_field(default_factory=LocateConfig)
     quality: QualityConfig = dc_field(default_factory=QualityConfig)
     script: ScriptConfig = dc_field(default_factory=ScriptConfig)
+    sdnn: SDNNConfig = dc_field(default_factory=SDNNConfig)
     limits: ImageLimits = dc_field(default_factory=ImageLimits)
     calibration: Calibration = dc_field(default_factory=default_calibration)
     evidence: bool = False

@@ -65,7 +65,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -980,6 +980,8 @@ def decode(
     grammar: GrammarTables,
     prior: AmountPrior,
     config: DecodeConfig | None = None,
+    text_penalty: Callable[[str], float] | None = None,
+    unseen_penalty: float = 0.0,
 ) -> Decoded:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
@@ -1006,6 +1008,12 @@ def decode(
         texts into amounts.
     config : DecodeConfig, optional
         Search settings (default ``DecodeConfig()``).
+    text_penalty : callable, optional
+        A second reader's penalty ``-log p`` of a text (as written), added to each text's
+        forward penalty before the amounts are weighed (:mod:`chequereader.sdnn`: the
+        readers' probabilities multiplied). The mass of the texts the search did not reach
+        is weighed at ``unseen_penalty`` (the second reader's best: what it gives any text),
+        so the confidence is never raised by what was not seen.
     """
     cfg = config or DecodeConfig()
     _check_decode_args(graph, grammar, prior)
@@ -1025,9 +1033,12 @@ def decode(
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
-    masses, weighted = _amount_masses(groups, paths, f_text, f_all, prior)
+    masses, weighted = _amount_masses(groups, paths, f_text, f_all, prior, text_penalty)
     readings = _readings(groups, weighted, paths, graph, prior)
-    z = sum(r[0] for r in readings.values()) + max(0.0, 1.0 - sum(masses))
+    unseen = max(0.0, 1.0 - sum(masses))
+    if text_penalty is not None:
+        unseen *= math.exp(-max(0.0, unseen_penalty))
+    z = sum(r[0] for r in readings.values()) + unseen
     rows = scores if isinstance(scores, np.ndarray) else np.asarray(scores, np.float64)
     scored = _ranked_readings(readings, z, rows, cfg.rubbish_penalty, prior)
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
@@ -1074,18 +1085,21 @@ def _text_forwards(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: list[Pa
 
 
 def _amount_masses(groups: dict[str, list[int]], paths: list[Path], f_text: np.ndarray, f_all: float,
-                   prior: AmountPrior) -> tuple[list[float], list[float]]:
+                   prior: AmountPrior, extra: Callable[[str], float] | None = None
+                   ) -> tuple[list[float], list[float]]:
     """Each amount's posterior mass (its texts' paths ``groups[amount]``), plain and with
-    each text's own prior (:meth:`AmountPrior.text_penalty`)."""
+    each text's own prior (:meth:`AmountPrior.text_penalty`) and ``extra`` penalty."""
     masses = []
-    weighted = []  # with each text's own prior (AmountPrior.text_penalty)
+    weighted = []  # with each text's own prior (AmountPrior.text_penalty) and extra penalty
     text_priors = prior.weighs_texts
     for idx in groups.values():
         # One text: its own value (what _neg_lse of one value returns, m - log(1)).
         f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
         m = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
         masses.append(m)
-        tp = [prior.text_penalty(paths[q].text) for q in idx] if text_priors else []
+        tp = [prior.text_penalty(paths[q].text) for q in idx] if text_priors else [0.0] * len(idx)
+        if extra is not None:
+            tp = [t + extra(paths[q].text) for t, q in zip(tp, idx)]
         if any(tp):
             f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
             m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0

@@ -724,8 +724,13 @@ def calibrate_manifest(labels_csv: str | Path, config: Any = None, *, target_err
     cfg = replace(config or PipelineConfig(), evidence=True)
     results, truth, _ = read_labelled(labels_csv, cfg, workers=workers, progress=progress,
                                       torch_threads=torch_threads)
+    from . import calibration as cal
+
+    # without the second reader its features are not there to fit (nor, later, to read)
+    features = None if cfg.sdnn.enabled else [f for f in cal.FEATURES if f not in cal.SDNN_FEATURES]
     return calibrate_results(results, truth, target_error=target_error, folds=folds,
-                             fitted_on=f"{Path(labels_csv).name} ({len(results)} labelled scans)")
+                             fitted_on=f"{Path(labels_csv).name} ({len(results)} labelled scans)",
+                             features=features)
 
 
 def pipeline_toml(config: Any, calibration: Any, header: Sequence[str] = ()) -> str:

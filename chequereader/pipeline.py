@@ -24,6 +24,7 @@ from . import locate as locate_stage
 from . import quality as quality_stage
 from . import recognize as recognize_stage
 from . import script as script_stage
+from . import sdnn as sdnn_stage
 from . import segment as segment_stage
 from ._validate import check_image, check_in
 from .amounts import AmountPrior, amount_prior, amounts_equal, locale_hint
@@ -48,6 +49,9 @@ class FieldTrace:
     locale: str = "any"  # the locale the field was read in (resolved from "auto")
     # the script check of the clean field (None when config.script is off)
     script: script_stage.ScriptResult | None = None
+    # the second reader's output on the clean field (None until :meth:`ChequeReader.rescored`,
+    # or when config.sdnn is off); ``decoding`` then weighs its penalties
+    sdnn: sdnn_stage.SDNNReading | None = None
 
 
 class ChequeReader:
@@ -73,6 +77,17 @@ class ChequeReader:
         self._models: dict[str, Any] = {}
         self.script = (script_stage.ScriptDetector(self.config.script)
                        if self.config.script.enabled else None)
+        self.sdnn = sdnn_stage.FieldSDNN(self.config.sdnn) if self.config.sdnn.enabled else None
+        if self.sdnn is None and self.config.calibration == calibration_stage.default_calibration():
+            # the bundled calibration of the readings made without the second reader
+            self.config = replace(self.config, calibration=calibration_stage.default_calibration(sdnn=False))
+        cal = self.config.calibration
+        needs = [f for f in cal.features if f in calibration_stage.SDNN_FEATURES] if cal.active else []
+        if needs and self.sdnn is None:
+            from .errors import ConfigError
+
+            raise ConfigError(f"the calibration uses {needs}, the second reader's evidence, "
+                              "but [sdnn] is off: turn it on or fit a calibration without it")
 
     def tables(self, locale: str) -> Any:
         """The amount grammar of ``locale`` (one of :data:`LOCALES`) as tables over the
@@ -176,6 +191,33 @@ class ChequeReader:
         tick("decode", t0)
         return FieldTrace(cf, seg, graph, pen, dec, loc, script)
 
+    def rescored(self, tr: FieldTrace, timing: dict[str, float] | None = None) -> FieldTrace:
+        """``tr`` decoded again with the second reader's opinion (:mod:`chequereader.sdnn`):
+        each text weighed also by the SDNN's penalty of its digits, ``config.sdnn.weight``
+        times. ``tr`` itself when the SDNN is off, the field holds no reading, or ``tr`` was
+        rescored already. The reader rescores the one field it reports (after choosing
+        among a page's zones)."""
+        if self.sdnn is None or tr.sdnn is not None or tr.decoding.amount is None:
+            return tr
+        t0 = time.perf_counter()
+        got = self.sdnn.read(tr.clean)
+        lam = float(self.config.sdnn.weight)
+        cache: dict[str, float] = {}
+
+        def extra(text: str) -> float:
+            d = sdnn_stage.digits_of(text)
+            if d not in cache:
+                cache[d] = lam * sdnn_stage.text_penalty(got.log_probs, d)
+            return cache[d]
+
+        scaled = tr.penalties if self.config.temperature == 1.0 else tr.penalties / self.config.temperature
+        priors, dcfg = self._decoding()
+        dec = decode_stage.decode(tr.graph, scaled, self._tables[tr.locale], priors[tr.locale], dcfg,
+                                  text_penalty=extra, unseen_penalty=lam * got.best_penalty)
+        if timing is not None:
+            timing["sdnn"] = timing.get("sdnn", 0.0) + 1000 * (time.perf_counter() - t0)
+        return replace(tr, decoding=dec, sdnn=got)
+
     def evidence(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
                  field_penalty: float = 0.0) -> calibration_stage.Evidence:
         """What the calibration needs of one traced field (the distorted copies of its best
@@ -187,7 +229,12 @@ class ChequeReader:
             arcs = list(dec.path.arcs)
             stab = calibration_stage.stability(self.model_for(loc), tr.graph.images[arcs],
                                                dec.path.classes)
-        return calibration_stage.evidence_of(dec, tr.penalties, stab, n_quality_flags, field_penalty)
+        sd = None
+        if tr.sdnn is not None:
+            sd = (tr.sdnn.penalty(dec.text) if dec.amount is not None else sdnn_stage.MAX_PENALTY,
+                  tr.sdnn.best_penalty)
+        return calibration_stage.evidence_of(dec, tr.penalties, stab, n_quality_flags, field_penalty,
+                                             sdnn=sd)
 
     def calibrated(self, tr: FieldTrace, locale: str | None = None, n_quality_flags: int = 0,
                    field_penalty: float = 0.0) -> tuple[str, float, tuple[float, ...]]:
@@ -241,7 +288,7 @@ class ChequeReader:
         image = check_image(image, "image", ndim=(2, 3))
         timing: dict[str, float] = {}
         t0 = time.perf_counter()
-        tr = self.trace_field(image, locale, timing)
+        tr = self.rescored(self.trace_field(image, locale, timing), timing)
         res = self._result(tr, field_box=BBox(0, 0, int(image.shape[1]), int(image.shape[0])),
                            locale=locale)
         timing["total"] = 1000 * (time.perf_counter() - t0)
@@ -277,7 +324,7 @@ class ChequeReader:
             timing["quality"] = 1000 * (time.perf_counter() - t0)
         if field_mode:
             h, w = page.image.shape[:2]
-            tr = self.trace_field(page.image, locale, timing)
+            tr = self.rescored(self.trace_field(page.image, locale, timing), timing)
             chosen: FieldTrace | None = tr
             res = self._result(tr, field_box=BBox(0, 0, int(w), int(h)), locale=locale)
         else:
@@ -305,7 +352,7 @@ class ChequeReader:
                     break
             if best is not None:
                 tr, f = best
-                chosen = tr
+                tr = chosen = self.rescored(tr, timing)
                 t1 = time.perf_counter()
                 res = self._result(tr, offset=(f.bbox.x, f.bbox.y), field_box=f.bbox,
                                    locale=locale, n_quality_flags=len(flags),

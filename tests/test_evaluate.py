@@ -235,11 +235,12 @@ def test_evaluate_an_x9_cash_letter_against_its_record_25_amounts(tmp_path: Path
     r = CliRunner().invoke(main, ["evaluate", str(x9), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
-    # three items, labelled 2.90 / 90.00 / 2050.00 by record 25: 2.90 is read and accepted;
-    # the small raised cents of the other two (broken up by the bitonal conversion) are
-    # fragile, and no item is accepted wrong
+    # three items, labelled 2.90 / 90.00 / 2050.00 by record 25: 2.90 is read right; the
+    # small raised cents of the other two (broken up by the bitonal conversion) are fragile,
+    # and no item is accepted wrong
     assert m["n"] == 3 and m["labels"] == str(x9)
-    assert m["error_rate"] == 0.0 and 1 / 3 - 1e-9 <= m["read_rate"] <= m["exact_match"]
+    assert m["exact_match"] >= 1 / 3 - 1e-9
+    assert m["error_rate"] == 0.0 and m["read_rate"] <= m["exact_match"]
     assert m["counts"]["ok"] + m["counts"]["rejected"] == 3
     html = (out / "report.html").read_text()
     assert "2050.00" in html  # the rejected item is in the report with its label

@@ -37,7 +37,7 @@ def test_result_row_is_consistent(reader):
         assert res.alternatives[0].amount == res.amount
         confs = [a.confidence for a in res.alternatives]
         assert confs == sorted(confs, reverse=True) and sum(confs) <= 1 + 1e-6
-    assert (res.status == "ok") == (res.confidence >= 0.5)
+    assert (res.status == "ok") == (res.confidence >= reader.config.threshold)
     row = res.to_row()
     assert set(row) >= {"file", "page", "status", "amount", "text", "confidence", "alternatives",
                         "field", "characters", "quality", "error", "timing_ms"}

@@ -395,7 +395,7 @@ def split_rows(rows: Sequence[Any], val_fraction: float, seed: int) -> tuple[lis
     return [rows[i] for i in tr], [rows[i] for i in val]
 
 
-def _manifest_rows(manifests: Sequence[str | Path]
+def manifest_rows(manifests: Sequence[str | Path]
                    ) -> tuple[list[LabelRow | LabelledItem], list[tuple[str, str]]]:
     """The labelled rows of ``manifests`` (CSV manifests or X9 cash letters) and the X9
     items left out, with why."""
@@ -525,7 +525,7 @@ def train_fields(
 
     if locale not in CURRENCY_SIGNS:
         raise ConfigError(f"locale: expected one of {sorted(CURRENCY_SIGNS)}, got {locale!r}")
-    rows, x9_skipped = _manifest_rows(manifests)
+    rows, x9_skipped = manifest_rows(manifests)
     if not rows:
         raise ConfigError("no labelled scans in " + ", ".join(str(m) for m in manifests))
     tr_rows, va_rows = split_rows(rows, val_fraction, seed)
