@@ -124,11 +124,16 @@ def panel_lines(trace_or_result: Any, *, result: AmountResult | None = None,
     """
     res = trace_or_result if isinstance(trace_or_result, AmountResult) else result
     if res is not None:
-        return _summary_lines(res.status, res.text, res.amount, res.confidence,
-                              res.alternatives, truth, res.error)
-    dec = trace_or_result.decoding
-    return _summary_lines(dec.status, dec.text, dec.amount, dec.confidence, dec.alternatives,
-                          truth, None)
+        lines = _summary_lines(res.status, res.text, res.amount, res.confidence,
+                               res.alternatives, truth, res.error)
+    else:
+        dec = trace_or_result.decoding
+        lines = _summary_lines(dec.status, dec.text, dec.amount, dec.confidence, dec.alternatives,
+                               truth, None)
+    second = getattr(trace_or_result, "sdnn", None)  # a trace's second reading, if any
+    if second is not None:
+        lines.append(f"SDNN reads {second.best or '-'} (penalty {second.best_penalty:.2f})")
+    return lines
 
 
 def _draw_result(img: np.ndarray, res: AmountResult, offset: tuple[int, int], sc: float) -> None:

@@ -140,6 +140,9 @@ def test_inspect_reports_and_draws_what_read_decided_on_the_samples(tmp_path: Pa
         assert trace is not None and trace.decoding.text == res.text == row["text"]
         assert trace.decoding.amount == row["reading"]
         assert panel_lines(trace, result=res)[0].endswith(f"conf {row['confidence']:.3f}")
+        # and what the second reader read of the field
+        assert trace.sdnn is not None
+        assert panel_lines(trace, result=res)[-1].startswith(f"SDNN reads {trace.sdnn.best or '-'} ")
     # The command prints the same row.
     r = CliRunner().invoke(main, ["inspect", images[1], "-o", str(tmp_path / "o.png")])
     assert r.exit_code == 0, r.output

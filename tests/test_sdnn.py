@@ -130,10 +130,14 @@ def test_weights_errors(tmp_path: Path) -> None:
 
 def test_amount_strings_compose_their_digits() -> None:
     gen = AmountStrings(*_digits(), seed=2)
-    for _ in range(20):
+    seen = set()
+    for _ in range(60):
         cf, s = gen.field()
-        assert s.isdigit() and s[0] != "0" and 1 <= len(s) <= 7
+        # the label is the digits written: up to 7 of the amount and 5 of "xx/100" cents
+        assert s.isdigit() and s[0] != "0" and 1 <= len(s) <= 12
         assert cf.binary.any() and cf.binary.shape == cf.grey.shape
+        seen.update(k for k, _, _, _ in gen.tokens(gen.amount()))
+    assert seen == {"d", "s", "m"}  # digits, drawn symbols and marks all occur
     rng = np.random.default_rng(0)
     st = distorted_strip(cf, rng)
     assert st.shape[0] == S.HEIGHT and st.any()

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..sdnn import strip
+from ..symbols import draw_symbol
 from ..types import CleanField
 
 __all__ = ["AmountStrings", "distorted_strip", "train_sdnn", "field_labels"]
@@ -87,69 +88,117 @@ class AmountStrings:
         cf, s = self.field()
         return strip(cf), s
 
-    def field(self) -> tuple[CleanField, str]:
-        """One composed amount as a clean field, and its digits."""
+    def tokens(self, s: str) -> list[tuple[str, str, float, float]]:
+        """What is written, left to right: ``(kind, value, scale, lift)`` with kind ``d``
+        (a digit, part of the label), ``s`` (a symbol, not) or ``m`` (a drawn mark: ``lead``,
+        ``dash``, ``equals``); scale and lift (upwards) in body heights."""
         r = self.rng
-        s = self.amount()
-        wr = self.writers[int(r.integers(len(self.writers)))]
-        glyphs = [self._digit(wr, int(c)) for c in s]
-        body = float(np.median([g.shape[0] for g in glyphs]))
+        out: list[tuple[str, str, float, float]] = []
+        lead = r.random()
+        if lead < 0.15:  # a currency sign, sometimes with asterisks
+            out.append(("s", "$", 1.0, 0.0))
+            if r.random() < 0.3:
+                out += [("s", "*", 1.0, 0.0)] * int(r.integers(1, 4))
+        elif lead < 0.2:
+            out.append(("s", "₹", 1.0, 0.0))
+        elif lead < 0.24:
+            out += [("s", "*", 1.0, 0.0)] * int(r.integers(1, 4))
+        elif lead < 0.36:
+            out.append(("m", "lead", 1.0, 0.0))
         nz = len(s) - len(s.rstrip("0"))
-        small = nz > 0 and r.random() < 0.25
-        if small:  # the last zeros written small (and raised)
-            f = r.uniform(0.45, 0.75)
-            for i in range(len(s) - min(nz, 2 if r.random() < 0.7 else nz), len(s)):
-                g = glyphs[i]
-                glyphs[i] = cv2.resize(g, (max(2, int(g.shape[1] * f)), max(3, int(g.shape[0] * f))))
-        lift = r.uniform(0, 0.4) * body if small else 0.0
-        width = sum(g.shape[1] for g in glyphs) + int(12 + body) * (len(s) + 4)
-        canvas = np.zeros((int(body * 2.2) + 20, width), np.uint8)
-        base = int(body * 1.4) + 6
+        small = nz > 0 and r.random() < 0.25  # the last zeros written small (and raised)
+        n_small = min(nz, 2 if r.random() < 0.7 else nz) if small else 0
+        f, lift = r.uniform(0.45, 0.75), r.uniform(0, 0.4)
+        sep = r.random() < 0.5
+        mark = "," if r.random() < 0.3 else "."
+        for i, c in enumerate(s):
+            out.append(("d", c, f, lift) if i >= len(s) - n_small else ("d", c, 1.0, 0.0))
+            left = len(s) - 1 - i
+            if sep and left and left % 3 == 0:
+                out.append(("s", mark, 1.0, 0.0))
+        cents = r.random()
+        if cents < 0.2:  # cents after a point: 12.50
+            out.append(("s", ".", 1.0, 0.0))
+            out += [("d", c, 1.0, 0.0) for c in self._cents()]
+        elif cents < 0.32:  # cents over 100: 12 50/100, sometimes small and raised
+            sc, up = (r.uniform(0.55, 0.8), r.uniform(0.0, 0.4)) if r.random() < 0.5 else (1.0, 0.0)
+            out += [("d", c, sc, up) for c in self._cents()]
+            out.append(("s", "/", sc, up))
+            out += [("d", c, sc, up) for c in "100"]
+        end = r.random()
+        if end < 0.08:
+            out.append(("m", "equals", 1.0, 0.0))
+        elif end < 0.3:
+            out.append(("m", "dash", 1.0, 0.0))
+        elif end < 0.4:  # the Indian "/-"
+            out += [("s", "/", 1.0, 0.0), ("m", "dash", 1.0, 0.0)]
+        return out
+
+    def _cents(self) -> str:
+        r = self.rng
+        return "00" if r.random() < 0.5 else f"{int(r.integers(0, 100)):02d}"
+
+    def field(self) -> tuple[CleanField, str]:
+        """One composed amount as a clean field, and its digits (what the SDNN is to read:
+        signs, separators, asterisks and endings are drawn but not in the label)."""
+        r = self.rng
+        tokens = self.tokens(self.amount())
+        wr = self.writers[int(r.integers(len(self.writers)))]
+        glyphs = {i: self._digit(wr, int(v)) for i, (k, v, _, _) in enumerate(tokens) if k == "d"}
+        body = float(np.median([g.shape[0] for g in glyphs.values()]))
+        width = sum(g.shape[1] for g in glyphs.values()) + int(12 + 1.6 * body) * (len(tokens) + 4)
+        canvas = np.zeros((int(body * 2.4) + 20, width), np.uint8)
+        base = int(body * 1.5) + 6
         th = max(1, int(body * 0.08))
         x = int(r.integers(2, 8))
-        if r.random() < 0.12:  # a leading stroke
-            ln = int(body * r.uniform(0.5, 1.0))
-            if r.random() < 0.5:
-                cv2.line(canvas, (x, base), (x + ln // 2, base - ln), 255, th)
+        label = ""
+        for i, (kind, v, sc, lift) in enumerate(tokens):
+            x = min(x, canvas.shape[1] - int(1.6 * body) - 2)
+            if kind == "d":
+                g = glyphs[i]
+                if sc != 1.0:
+                    g = cv2.resize(g, (max(2, int(g.shape[1] * sc)), max(3, int(g.shape[0] * sc))))
+                label += v
+            elif kind == "s":
+                sym = draw_symbol(v, r, body * sc)
+                ys, xs = np.nonzero(sym.mask)
+                if not len(xs):
+                    continue
+                g = sym.mask[:, xs.min(): xs.max() + 1].astype(np.uint8) * 255
+                # the symbol's own baseline on the canvas's, cropped to the canvas
+                top = int(base - lift * body - sym.baseline)
+                lo, hi = max(0, -top), min(g.shape[0], canvas.shape[0] - top)
+                if hi > lo:
+                    canvas[top + lo: top + hi, x: x + g.shape[1]] |= g[lo:hi]
+                x += g.shape[1] + int(r.uniform(0.05, 0.3) * body)
+                continue
             else:
-                cv2.line(canvas, (x, base - int(body * 0.5)), (x + ln, base - int(body * 0.5)), 255, th)
-            x += ln // 2 + int(body * 0.3)
-        sep = r.random() < 0.5
-        comma = r.random() < 0.3
-        n = len(s)
-        for i, g in enumerate(glyphs):
+                ln = int(body * r.uniform(0.3, 0.6))
+                if v == "lead":
+                    if r.random() < 0.5:
+                        cv2.line(canvas, (x, base), (x + ln // 2, base - 2 * ln), 255, th)
+                    else:
+                        cv2.line(canvas, (x, base - int(body * 0.5)), (x + 2 * ln, base - int(body * 0.5)), 255, th)
+                    x += ln + int(body * 0.3)
+                else:
+                    x += int(body * 0.2)
+                    ys_ = ((int(base - body * 0.6), int(base - body * 0.35)) if v == "equals"
+                           else (int(base - body * r.uniform(0.3, 0.6)),))
+                    for yy in ys_:
+                        cv2.line(canvas, (x, yy), (x + ln, yy + int(r.integers(-2, 3))), 255, th)
+                    x += ln + 2
+                continue
             h, w = g.shape
-            y0 = int(base - h + r.normal(0, 1.2) - (lift if h < 0.8 * body else 0))
+            y0 = int(base - h + r.normal(0, 1.2) - lift * body)
             y0 = min(max(0, y0), canvas.shape[0] - h)
-            x = min(x, canvas.shape[1] - w - 1)
             canvas[y0:y0 + h, x:x + w] = np.maximum(canvas[y0:y0 + h, x:x + w], g)
             x += w
-            left = n - 1 - i
-            if sep and left and left % 3 == 0:  # a thousands separator
-                gap = int(r.integers(3, 8))
-                rad = max(1, int(round(body * r.uniform(0.05, 0.1))))
-                cx, cy = x + gap // 2 + 1, base - int(r.integers(0, 3))
-                if comma:
-                    cv2.line(canvas, (cx, cy - rad), (cx - rad, cy + 2 * rad), 255, max(1, rad))
-                else:
-                    cv2.circle(canvas, (cx, cy), rad, 255, -1)
-                x += gap + 2 * rad
-            elif r.random() < 0.85:  # from overlapping to apart
+            nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
+            if nxt == "d" and r.random() < 0.85:  # from overlapping to apart
                 x += int(round(r.uniform(-0.2, 0.35) * body))
             else:
-                x += int(r.uniform(0.3, 0.8) * body)
+                x += int(r.uniform(0.15, 0.8) * body)
             x = max(x, 1)
-        end = r.random()
-        ln = int(body * r.uniform(0.3, 0.6))
-        x += int(body * 0.2)
-        if x + ln + 4 < canvas.shape[1] and end < 0.08:  # "="
-            for yy in (int(base - body * 0.6), int(base - body * 0.35)):
-                cv2.line(canvas, (x, yy), (x + ln, yy), 255, th)
-            x += ln
-        elif x + ln + 4 < canvas.shape[1] and end < 0.33:  # "-"
-            yy = int(base - body * r.uniform(0.3, 0.6))
-            cv2.line(canvas, (x, yy), (x + ln, yy + int(r.integers(-2, 3))), 255, th)
-            x += ln
         canvas = canvas[:, : x + 4]
         k = r.random()
         if k < 0.3:
@@ -158,8 +207,7 @@ class AmountStrings:
             canvas = cv2.dilate(canvas, np.ones((3, 3), np.uint8))
         elif k < 0.5:
             canvas = cv2.erode(canvas, np.ones((2, 2), np.uint8))
-        binary = canvas > 100
-        return CleanField(binary, canvas, body, float(base)), s
+        return CleanField(canvas > 100, canvas, body, float(base)), label
 
 
 def distorted_strip(cf: CleanField, rng: np.random.Generator) -> np.ndarray:
