@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -126,6 +127,21 @@ class Decoded:
     path: Path | None
     posterior: float = 0.0
     forward: float = INF
+    # the texts the search weighed (for decoding the same field again with a second
+    # reader's penalties without searching again: ``decode(..., searched=...)``)
+    searched: Searched | None = dc_field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """The texts :func:`decode` weighed for one field: their best paths (by increasing
+    penalty), each text's amount, the forward penalty ``f_all`` of graph x grammar and each
+    text's forward penalty ``f_text``. Valid for the same graph, scores and grammar only."""
+
+    paths: tuple[Path, ...]
+    amount_of: dict[str, str]
+    f_all: float
+    f_text: np.ndarray
 
 
 #: The former name of :class:`Decoded`.
@@ -980,8 +996,9 @@ def decode(
     grammar: GrammarTables,
     prior: AmountPrior,
     config: DecodeConfig | None = None,
-    text_penalty: Callable[[str], float] | None = None,
+    text_penalty: Callable[[Sequence[str]], Any] | None = None,
     unseen_penalty: float = 0.0,
+    searched: Searched | None = None,
 ) -> Decoded:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
@@ -1009,11 +1026,15 @@ def decode(
     config : DecodeConfig, optional
         Search settings (default ``DecodeConfig()``).
     text_penalty : callable, optional
-        A second reader's penalty ``-log p`` of a text (as written), added to each text's
-        forward penalty before the amounts are weighed (:mod:`chequereader.sdnn`: the
-        readers' probabilities multiplied). The mass of the texts the search did not reach
-        is weighed at ``unseen_penalty`` (the second reader's best: what it gives any text),
-        so the confidence is never raised by what was not seen.
+        A second reader's penalties ``-log p`` of texts (as written; one call with every
+        text weighed), each added to its text's forward penalty before the amounts are
+        weighed (:mod:`chequereader.sdnn`: the readers' probabilities multiplied). The mass
+        of the texts the search did not reach is weighed at ``unseen_penalty`` (the second
+        reader's best: what it gives any text), so the confidence is never raised by what
+        was not seen.
+    searched : Searched, optional
+        The texts an earlier decoding of the same graph, scores and grammar weighed
+        (:attr:`Decoded.searched`): they are weighed again without searching again.
     """
     cfg = config or DecodeConfig()
     _check_decode_args(graph, grammar, prior)
@@ -1024,12 +1045,17 @@ def decode(
     none = Decoded("rejected", "", None, 0.0, (), None)
     if g.n == 0:
         return none
-    beta = _backward_best(g, pen, tt)
-
-    paths, amount_of = _search(g, pen, tt, beta, n_alt, cfg, prior.locale)
-    if not paths:
-        return none
-    f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
+    if searched is not None:
+        paths, amount_of = list(searched.paths), searched.amount_of
+        f_all, f_text = searched.f_all, searched.f_text
+        if not paths:
+            return none
+    else:
+        beta = _backward_best(g, pen, tt)
+        paths, amount_of = _search(g, pen, tt, beta, n_alt, cfg, prior.locale)
+        if not paths:
+            return none
+        f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
@@ -1052,6 +1078,7 @@ def decode(
         path=scored[0][3],
         posterior=scored[0][4],
         forward=f_all,
+        searched=Searched(tuple(paths), amount_of, f_all, f_text),
     )
 
 
@@ -1085,21 +1112,22 @@ def _text_forwards(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: list[Pa
 
 
 def _amount_masses(groups: dict[str, list[int]], paths: list[Path], f_text: np.ndarray, f_all: float,
-                   prior: AmountPrior, extra: Callable[[str], float] | None = None
+                   prior: AmountPrior, extra: Callable[[Sequence[str]], Any] | None = None
                    ) -> tuple[list[float], list[float]]:
     """Each amount's posterior mass (its texts' paths ``groups[amount]``), plain and with
     each text's own prior (:meth:`AmountPrior.text_penalty`) and ``extra`` penalty."""
     masses = []
     weighted = []  # with each text's own prior (AmountPrior.text_penalty) and extra penalty
     text_priors = prior.weighs_texts
+    more = np.asarray(extra([p.text for p in paths]), np.float64) if extra is not None else None
     for idx in groups.values():
         # One text: its own value (what _neg_lse of one value returns, m - log(1)).
         f_amount = float(f_text[idx[0]]) if len(idx) == 1 else _neg_lse(f_text[idx])
         m = min(1.0, math.exp(-(f_amount - f_all))) if math.isfinite(f_amount) else 0.0
         masses.append(m)
         tp = [prior.text_penalty(paths[q].text) for q in idx] if text_priors else [0.0] * len(idx)
-        if extra is not None:
-            tp = [t + extra(paths[q].text) for t, q in zip(tp, idx)]
+        if more is not None:
+            tp = [t + float(more[q]) for t, q in zip(tp, idx)]
         if any(tp):
             f_w = _neg_lse(np.asarray(f_text[idx], np.float64) + np.asarray(tp))
             m = min(1.0, math.exp(-(f_w - f_all))) if math.isfinite(f_w) else 0.0

@@ -7,7 +7,7 @@ file --io--> pages --quality--> flags
 from __future__ import annotations
 
 import time
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -202,18 +202,19 @@ class ChequeReader:
         t0 = time.perf_counter()
         got = self.sdnn.read(tr.clean)
         lam = float(self.config.sdnn.weight)
-        cache: dict[str, float] = {}
 
-        def extra(text: str) -> float:
-            d = sdnn_stage.digits_of(text)
-            if d not in cache:
-                cache[d] = lam * sdnn_stage.text_penalty(got.log_probs, d)
-            return cache[d]
+        def extra(texts: Sequence[str]) -> np.ndarray:
+            digits = [sdnn_stage.digits_of(t) for t in texts]
+            uniq = sorted(set(digits))
+            pen = dict(zip(uniq, sdnn_stage.text_penalties(got.log_probs, uniq)))
+            return lam * np.array([pen[d] for d in digits])
 
         scaled = tr.penalties if self.config.temperature == 1.0 else tr.penalties / self.config.temperature
         priors, dcfg = self._decoding()
+        # the texts the first decoding weighed, weighed again with the SDNN's penalties
         dec = decode_stage.decode(tr.graph, scaled, self._tables[tr.locale], priors[tr.locale], dcfg,
-                                  text_penalty=extra, unseen_penalty=lam * got.best_penalty)
+                                  text_penalty=extra, unseen_penalty=lam * got.best_penalty,
+                                  searched=tr.decoding.searched)
         if timing is not None:
             timing["sdnn"] = timing.get("sdnn", 0.0) + 1000 * (time.perf_counter() - t0)
         return replace(tr, decoding=dec, sdnn=got)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,7 @@ from ._validate import check_range
 from .errors import ModelError
 from .types import CleanField
 
-__all__ = ["SDNNConfig", "SDNNReading", "FieldSDNN", "NumpySDNN", "strip", "text_penalty",
+__all__ = ["SDNNConfig", "SDNNReading", "FieldSDNN", "NumpySDNN", "strip", "text_penalty", "text_penalties",
            "best_text", "digits_of", "default_weights_path"]
 
 FORMAT = "chequereader-sdnn-1"
@@ -123,23 +124,70 @@ def text_penalty(log_probs: np.ndarray, digits: str) -> float:
     for c in digits:
         lab += [int(c), BLANK]
     s_len = len(lab)
+    if s_len > 2 * t_steps + 1:  # more characters than the steps can hold
+        return MAX_PENALTY
     lab_a = np.asarray(lab)
     # A state may skip the blank before it when it is a digit unlike the one two states back.
-    skip = np.zeros(s_len, bool)
+    skip = np.zeros(s_len)
     skip[2:] = (lab_a[2:] != BLANK) & (lab_a[2:] != lab_a[:-2])
-    neg = -np.inf
-    alpha = np.full(s_len, neg)
-    alpha[0] = lp[0, BLANK]
-    alpha[1] = lp[0, lab[1]]
-    emit = lp[:, lab_a]  # (T, S)
+    # In probabilities, rescaled at every step (the log of the scales summed): no log-sum-exp.
+    emit = np.exp(lp[:, lab_a])  # (T, S)
+    alpha = np.zeros(s_len + 2)  # two empty states before the first
+    alpha[2] = emit[0, 0]
+    alpha[3] = emit[0, 1]
+    log_scale = 0.0
     for t in range(1, t_steps):
-        prev1 = np.r_[neg, alpha[:-1]]
-        prev2 = np.where(skip, np.r_[neg, neg, alpha[:-2]], neg)
-        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + emit[t]
-    total = np.logaddexp(alpha[-1], alpha[-2])
-    if not np.isfinite(total):
+        new = (alpha[2:] + alpha[1:-1] + skip * alpha[:-2]) * emit[t]
+        c = new.sum()
+        if not c > 0:
+            return MAX_PENALTY
+        alpha[2:] = new / c
+        log_scale += math.log(c)
+    total = alpha[-1] + alpha[-2]
+    if not total > 0:
         return MAX_PENALTY
-    return float(min(MAX_PENALTY, -total))
+    return float(min(MAX_PENALTY, -(math.log(total) + log_scale)))
+
+
+def text_penalties(log_probs: np.ndarray, digit_strings: Sequence[str]) -> np.ndarray:
+    """:func:`text_penalty` of many digit strings in one pass over the steps."""
+    lp = np.asarray(log_probs, np.float64)
+    t_steps = len(lp)
+    out = np.full(len(digit_strings), MAX_PENALTY)
+    todo = [i for i, d in enumerate(digit_strings)
+            if d and d.isdigit() and t_steps and 2 * len(d) + 1 <= 2 * t_steps + 1]
+    if not todo:
+        return out
+    s_max = 2 * max(len(digit_strings[i]) for i in todo) + 1
+    lab = np.full((len(todo), s_max), BLANK)
+    ends = np.zeros(len(todo), np.int64)
+    for r, i in enumerate(todo):
+        d = [int(c) for c in digit_strings[i]]
+        lab[r, 1: 2 * len(d): 2] = d
+        ends[r] = 2 * len(d)  # the last state (a blank)
+    skip = np.zeros(lab.shape)
+    skip[:, 2:] = (lab[:, 2:] != BLANK) & (lab[:, 2:] != lab[:, :-2])
+    live = np.arange(s_max)[None, :] <= ends[:, None]  # states past a row's end stay empty
+    emit = np.exp(lp[:, lab]) * live  # (T, N, S)
+    alpha = np.zeros((len(todo), s_max + 2))
+    alpha[:, 2] = emit[0, :, 0]
+    alpha[:, 3] = emit[0, :, 1]
+    log_scale = np.zeros(len(todo))
+    dead = np.zeros(len(todo), bool)
+    for t in range(1, t_steps):
+        new = (alpha[:, 2:] + alpha[:, 1:-1] + skip * alpha[:, :-2]) * emit[t]
+        c = new.sum(axis=1)
+        dead |= ~(c > 0)
+        c = np.where(c > 0, c, 1.0)
+        alpha[:, 2:] = new / c[:, None]
+        log_scale += np.log(c)
+    rows = np.arange(len(todo))
+    total = alpha[rows, ends + 2] + alpha[rows, ends + 1]
+    ok = ~dead & (total > 0)
+    pen = np.full(len(todo), MAX_PENALTY)
+    pen[ok] = np.minimum(MAX_PENALTY, -(np.log(total[ok]) + log_scale[ok]))
+    out[todo] = pen
+    return out
 
 
 def best_text(log_probs: np.ndarray) -> str:
@@ -183,6 +231,11 @@ class NumpySDNN:
         self.params = params
         self.metadata = header
         self.path = p
+        # the kernels as (kh, kw, C, O) matrices for channels-last products
+        self._kernels = {f"conv{i}": (np.ascontiguousarray(params[f"conv{i}.weight"].transpose(2, 3, 1, 0)),
+                                      params[f"conv{i}.bias"]) for i in range(6)}
+        self._kernels.update({f"head{i}": (np.ascontiguousarray(params[f"head{i}.weight"][:, :, None].transpose(2, 3, 1, 0)),
+                                           params[f"head{i}.bias"]) for i in range(3)})
 
     @staticmethod
     def _check(p: dict[str, np.ndarray]) -> None:
@@ -202,38 +255,42 @@ class NumpySDNN:
 
     @staticmethod
     def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
-        c, h, wd = x.shape
-        o, _, kh, kw = w.shape
-        xp = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        """``x (H, W, C)`` (channels last) convolved with ``w`` as a ``(kh, kw, C, O)`` matrix:
+        the shifted copies side by side along the channels, one product."""
+        h, wd, c = x.shape
+        kh, kw, _, o = w.shape
+        xp = np.pad(x, ((pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
         ho, wo = h + 2 * pad[0] - kh + 1, wd + 2 * pad[1] - kw + 1
-        cols = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-        cols = cols.transpose(1, 2, 0, 3, 4).reshape(ho * wo, c * kh * kw)
-        y = cols @ w.reshape(o, -1).T
+        cols = np.concatenate([xp[dy: dy + ho, dx: dx + wo] for dy in range(kh) for dx in range(kw)],
+                              axis=2)
+        y = cols.reshape(ho * wo, kh * kw * c) @ w.reshape(kh * kw * c, o)
         y += b
-        return y.T.reshape(o, ho, wo)
+        return y.reshape(ho, wo, o)
 
     def log_probs(self, strip_img: np.ndarray) -> np.ndarray:
         """``float32 (W / STRIDE, 11)`` log probabilities of a strip (:func:`strip`)."""
-        p = self.params
-        x = (np.asarray(strip_img, np.float32) / 255.0)[None]
-        if x.shape[1] != HEIGHT or x.shape[2] % STRIDE or x.shape[2] == 0:
+        p = self._kernels
+        x = (np.asarray(strip_img, np.float32) / 255.0)[:, :, None]
+        if x.shape[0] != HEIGHT or x.shape[1] % STRIDE or x.shape[1] == 0:
             raise ValueError(f"strip of shape {strip_img.shape}: expected ({HEIGHT}, a multiple of {STRIDE})")
         plan = ((1, (2, 2)), (1, (2, 2)), (1, None), (1, (2, 1)), (1, (2, 1)), (0, None))
         for i, (pad, pool) in enumerate(plan):
-            x = np.maximum(self._conv(x, p[f"conv{i}.weight"], p[f"conv{i}.bias"], (pad, 1)), 0.0)
+            w, b = p[f"conv{i}"]
+            x = np.maximum(self._conv(x, w, b, (pad, 1)), 0.0)
             if pool is not None:
-                c, h, w = x.shape
+                h, wd, c = x.shape
                 ph, pw = pool
-                x = x[:, : h // ph * ph, : w // pw * pw].reshape(c, h // ph, ph, w // pw, pw).max(axis=(2, 4))
-        y = x[:, 0]  # (C, T)
+                x = x[: h // ph * ph, : wd // pw * pw].reshape(h // ph, ph, wd // pw, pw, c).max(axis=(1, 3))
+        y = x[0][None]  # (1, T, C)
         for i in range(3):
-            w = p[f"head{i}.weight"]
-            y = self._conv(y[:, None], w[:, :, None], p[f"head{i}.bias"], (0, w.shape[2] // 2))[:, 0]
+            w, b = p[f"head{i}"]
+            y = self._conv(y, w, b, (0, w.shape[1] // 2))
             if i < 2:
                 np.maximum(y, 0.0, out=y)
-        y = y - y.max(axis=0)
-        y = y - np.log(np.exp(y).sum(axis=0))
-        return np.ascontiguousarray(y.T, np.float32)
+        z = y[0]  # (T, classes)
+        z = z - z.max(axis=1, keepdims=True)
+        z = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return np.ascontiguousarray(z, np.float32)
 
 
 class FieldSDNN:

@@ -85,6 +85,11 @@ def test_text_penalty_is_the_ctc_forward() -> None:
         assert S.text_penalty(lp, text) == pytest.approx(want, rel=1e-6)
     lp = np.log(np.full((3, 11), 1 / 11))
     assert S.text_penalty(lp, "1111") == S.MAX_PENALTY  # needs 7 steps
+    # many strings at once: the same penalties
+    z = rng.normal(size=(15, 11))
+    lp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    texts = ["1", "100", "", "2550", "7777777", "12345678", "x1"]
+    assert np.allclose(S.text_penalties(lp, texts), [S.text_penalty(lp, t) for t in texts], rtol=1e-9)
     assert S.text_penalty(lp, "") == S.MAX_PENALTY
 
 
@@ -176,12 +181,18 @@ def test_decode_weighs_the_second_readers_penalty() -> None:
     cfg = DecodeConfig(rubbish_penalty=math.inf)
     plain = decode(g, pen, tables, prior, cfg)
     assert plain.amount == "7"
-    agree = decode(g, pen, tables, prior, cfg, text_penalty=lambda t: 0.0 if t == "7" else 5.0)
+    def favour(text: str):
+        return lambda texts: [0.0 if t == text else 5.0 for t in texts]
+
+    agree = decode(g, pen, tables, prior, cfg, text_penalty=favour("7"))
     assert agree.amount == "7" and agree.confidence > plain.confidence
-    other = decode(g, pen, tables, prior, cfg, text_penalty=lambda t: 0.0 if t == "1" else 5.0)
+    other = decode(g, pen, tables, prior, cfg, text_penalty=favour("1"))
     assert other.amount == "1" and other.path is not None and other.text == "1"
+    # the texts the first decoding weighed, weighed again without a search: the same result
+    again = decode(g, pen, tables, prior, cfg, text_penalty=favour("1"), searched=plain.searched)
+    assert (again.amount, again.text, again.confidence) == (other.amount, other.text, other.confidence)
     # what the search did not see is weighed at the second reader's best: no free confidence
-    low = decode(g, pen, tables, prior, cfg, text_penalty=lambda t: 10.0, unseen_penalty=0.0)
+    low = decode(g, pen, tables, prior, cfg, text_penalty=lambda ts: [10.0] * len(ts), unseen_penalty=0.0)
     assert low.confidence <= plain.confidence + 1e-9
 
 
