@@ -221,3 +221,41 @@ def test_reader_uses_the_sdnn_and_refuses_a_calibration_it_cannot_feed(tmp_path:
     cal = Calibration(features=SDNN_FEATURES, mean=(0.0, 0.0), scale=(1.0, 1.0), coef=(-1.0, -1.0))
     with pytest.raises(ConfigError, match="sdnn"):
         ChequeReader(dataclasses.replace(PipelineConfig(calibration=cal), sdnn=S.SDNNConfig(weights="off")))
+
+
+def test_train_sdnn_command(tmp_path: Path) -> None:
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from chequereader.cli import main
+
+    data = tmp_path / "data"
+    (data / "mnist").mkdir(parents=True)
+    images, labels, writers = _digits(300)
+    np.savez(data / "mnist" / "mnist-train.npz", images=images, labels=labels, writers=writers)
+    out = tmp_path / "s.npz"
+    r = CliRunner().invoke(main, ["train", "sdnn", "--data", str(data), "--out", str(out),
+                                  "--steps", "3", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["steps"] == 3 and got["fields"] == 0 and S.NumpySDNN(out).metadata["steps"] == 3
+    # fine-tuned on labelled fields (crops of composed amounts), from the file just written
+    gen = AmountStrings(images, labels, writers, seed=4)
+    rows = ["file,amount"]
+    for i in range(3):
+        cf, s = gen.field()
+        p = tmp_path / f"f{i}.png"
+        cv2.imwrite(str(p), np.where(cf.binary, 0, 255).astype(np.uint8))
+        rows.append(f"{p},{int(s)}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    r = CliRunner().invoke(main, ["train", "sdnn", str(tmp_path / "labels.csv"), "--field", "--locale", "cl",
+                                  "--init", str(out), "--data", str(data), "--out", str(tmp_path / "t.npz"),
+                                  "--steps", "2", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["fields"] + got["skipped"] == 3 and got["fields"] >= 1
+    # no MNIST: a clear error, no traceback
+    r = CliRunner().invoke(main, ["train", "sdnn", "--data", str(tmp_path / "none"), "--out", str(out)])
+    assert r.exit_code != 0 and "MNIST" in r.output
