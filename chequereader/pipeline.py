@@ -185,11 +185,16 @@ class ChequeReader:
                 graph, recognize_stage.penalties(model, graph.images, cfg.recognize),
                 model.alphabet.chars)
             t0 = tick("recognize", t0)
-        scaled = pen if cfg.temperature == 1.0 else pen / cfg.temperature  # x / 1.0 == x
+        scaled = self._scaled(pen)
         priors, dcfg = self._decoding()
         dec = decode_stage.decode(graph, scaled, self._tables[loc], priors[loc], dcfg)
         tick("decode", t0)
         return FieldTrace(cf, seg, graph, pen, dec, loc, script)
+
+    def _scaled(self, pen: np.ndarray) -> np.ndarray:
+        """Arc penalties as the decoder weighs them: divided by ``config.temperature``."""
+        t = self.config.temperature
+        return pen if t == 1.0 else pen / t  # x / 1.0 == x
 
     def rescored(self, tr: FieldTrace, timing: dict[str, float] | None = None) -> FieldTrace:
         """``tr`` decoded again with the second reader's opinion (:mod:`chequereader.sdnn`):
@@ -209,7 +214,7 @@ class ChequeReader:
             pen = dict(zip(uniq, sdnn_stage.text_penalties(got.log_probs, uniq)))
             return lam * np.array([pen[d] for d in digits])
 
-        scaled = tr.penalties if self.config.temperature == 1.0 else tr.penalties / self.config.temperature
+        scaled = self._scaled(tr.penalties)
         priors, dcfg = self._decoding()
         # the texts the first decoding weighed, weighed again with the SDNN's penalties
         dec = decode_stage.decode(tr.graph, scaled, self._tables[tr.locale], priors[tr.locale], dcfg,

@@ -50,6 +50,11 @@ DEFAULT_WEIGHTS = "sdnn-default.npz"
 # A string the network cannot spell (too long for the field, or no digit) gets this penalty:
 # far below any reading's, but finite so that a sum of penalties stays comparable.
 MAX_PENALTY = 60.0
+# (pad along height, pooling after the block) of the six 2-D blocks, shared by the torch
+# network (chequereader.models.sdnn) and the NumPy one; the last block's kernel spans the two
+# rows left, so its output is one row.
+PLAN: tuple[tuple[int, tuple[int, int] | None], ...] = (
+    (1, (2, 2)), (1, (2, 2)), (1, None), (1, (2, 1)), (1, (2, 1)), (0, None))
 
 
 @dataclass(frozen=True)
@@ -116,37 +121,7 @@ def text_penalty(log_probs: np.ndarray, digits: str) -> float:
     alignment) of the steps to the string, each digit a run of its class, blanks between
     and around them, a blank between two equal digits (the CTC forward). At most
     :data:`MAX_PENALTY`; an empty string or one longer than the steps allow gets it."""
-    lp = np.asarray(log_probs, np.float64)
-    t_steps = len(lp)
-    if not digits or not digits.isdigit() or t_steps == 0:
-        return MAX_PENALTY
-    lab = [BLANK]
-    for c in digits:
-        lab += [int(c), BLANK]
-    s_len = len(lab)
-    if s_len > 2 * t_steps + 1:  # more characters than the steps can hold
-        return MAX_PENALTY
-    lab_a = np.asarray(lab)
-    # A state may skip the blank before it when it is a digit unlike the one two states back.
-    skip = np.zeros(s_len)
-    skip[2:] = (lab_a[2:] != BLANK) & (lab_a[2:] != lab_a[:-2])
-    # In probabilities, rescaled at every step (the log of the scales summed): no log-sum-exp.
-    emit = np.exp(lp[:, lab_a])  # (T, S)
-    alpha = np.zeros(s_len + 2)  # two empty states before the first
-    alpha[2] = emit[0, 0]
-    alpha[3] = emit[0, 1]
-    log_scale = 0.0
-    for t in range(1, t_steps):
-        new = (alpha[2:] + alpha[1:-1] + skip * alpha[:-2]) * emit[t]
-        c = new.sum()
-        if not c > 0:
-            return MAX_PENALTY
-        alpha[2:] = new / c
-        log_scale += math.log(c)
-    total = alpha[-1] + alpha[-2]
-    if not total > 0:
-        return MAX_PENALTY
-    return float(min(MAX_PENALTY, -(math.log(total) + log_scale)))
+    return float(text_penalties(log_probs, [digits])[0])
 
 
 def text_penalties(log_probs: np.ndarray, digit_strings: Sequence[str]) -> np.ndarray:
@@ -155,7 +130,7 @@ def text_penalties(log_probs: np.ndarray, digit_strings: Sequence[str]) -> np.nd
     t_steps = len(lp)
     out = np.full(len(digit_strings), MAX_PENALTY)
     todo = [i for i, d in enumerate(digit_strings)
-            if d and d.isdigit() and t_steps and 2 * len(d) + 1 <= 2 * t_steps + 1]
+            if d and d.isdigit() and len(d) <= t_steps]
     if not todo:
         return out
     s_max = 2 * max(len(digit_strings[i]) for i in todo) + 1
@@ -273,8 +248,7 @@ class NumpySDNN:
         x = (np.asarray(strip_img, np.float32) / 255.0)[:, :, None]
         if x.shape[0] != HEIGHT or x.shape[1] % STRIDE or x.shape[1] == 0:
             raise ValueError(f"strip of shape {strip_img.shape}: expected ({HEIGHT}, a multiple of {STRIDE})")
-        plan = ((1, (2, 2)), (1, (2, 2)), (1, None), (1, (2, 1)), (1, (2, 1)), (0, None))
-        for i, (pad, pool) in enumerate(plan):
+        for i, (pad, pool) in enumerate(PLAN):
             w, b = p[f"conv{i}"]
             x = np.maximum(self._conv(x, w, b, (pad, 1)), 0.0)
             if pool is not None:

@@ -35,18 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-HEIGHT = 32  # the strip's height in pixels
-STRIDE = 4  # strip columns per output step
-CLASSES = "0123456789"  # the output classes; index len(CLASSES) is the blank
-BLANK = len(CLASSES)
+from ..sdnn import CLASSES, FORMAT, HEIGHT, PLAN, STRIDE
+
 # Maps of the 2-D blocks, then of the 1-D layers along the writing.
 CHANNELS = (16, 32, 64, 64, 96, 128)
-FORMAT = "chequereader-sdnn-1"
-
-# (pad along height, pooling after the block) of the 2-D blocks; the last one's kernel spans
-# the two rows left, so its output is one row.
-_PLAN: tuple[tuple[int, tuple[int, int] | None], ...] = (
-    (1, (2, 2)), (1, (2, 2)), (1, None), (1, (2, 1)), (1, (2, 1)), (0, None))
 
 
 class SDNN(nn.Module):
@@ -60,7 +52,7 @@ class SDNN(nn.Module):
         self.channels = tuple(int(c) for c in channels)
         layers: list[nn.Module] = []
         prev = 1
-        for c, (pad, pool) in zip(self.channels, _PLAN):
+        for c, (pad, pool) in zip(self.channels, PLAN):
             k = (3, 3) if pad else (2, 3)
             layers += [nn.Conv2d(prev, c, k, padding=(pad, 1), bias=False), nn.BatchNorm2d(c), nn.ReLU()]
             if pool is not None:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from ..sdnn import strip
+from ..sdnn import BLANK, strip
 from ..symbols import draw_symbol
 from ..types import CleanField
 
@@ -83,8 +83,8 @@ class AmountStrings:
         return g
 
     def sample(self) -> tuple[np.ndarray, str]:
-        """One composed amount: its binary image ``bool (H, W)`` as a clean field's, with
-        its body height and baseline, as a :class:`CleanField`; and its digits."""
+        """One composed amount as the network's input (:func:`chequereader.sdnn.strip` of
+        :meth:`field`), and its digits."""
         cf, s = self.field()
         return strip(cf), s
 
@@ -239,7 +239,7 @@ def field_labels(cleaned: Sequence[CleanField], texts: Sequence[str]) -> list[tu
 def _batch(strips: Sequence[np.ndarray]) -> tuple[Any, Any]:
     import torch
 
-    from ..models.sdnn import HEIGHT, STRIDE
+    from ..sdnn import HEIGHT, STRIDE
 
     w = max(s.shape[1] for s in strips)
     x = np.zeros((len(strips), 1, HEIGHT, w), np.float32)
@@ -281,7 +281,7 @@ def train_sdnn(out: str | Path, *, digits: tuple[np.ndarray, np.ndarray, np.ndar
     peak = lr if lr is not None else (5e-4 if init is not None else 2e-3)
     opt = torch.optim.AdamW(net.parameters(), peak, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak, total_steps=steps, pct_start=0.1)
-    ctc = nn.CTCLoss(blank=10, zero_infinity=True)
+    ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
     n_real = int(round(batch_size * field_share)) if fields else 0
     net.train()
     t0 = time.time()
