@@ -14,7 +14,8 @@ written (hand / printed):
 * ``read right``: the decoded amount equals the label, whatever its status (no reject);
 * ``right & ok`` / ``wrong & ok`` / ``rejected`` / ``error``: at the reader's default reject
   threshold (shares of all cheques of the group);
-* ``script flag``: rejected by the script check (``reject_reason``, e.g. Arabic-Indic digits);
+* ``script flag``: rejected by the script check (``reject_reason`` ``script:...``, e.g.
+  Arabic-Indic digits);
 * ``read @<=1% err``: the read rate when the least confident are rejected until the error
   rate is <= 1% (``_common.error_reject``);
 * cheques/s: file decode included, one process, the config's ``torch_threads`` (default 1).
@@ -99,7 +100,7 @@ class Row:
     centre_in: bool
     seconds: float
     error: str | None = None
-    reject_reason: str | None = None  # AmountResult.extra["reject_reason"] (the script check)
+    reject_reason: str | None = None  # AmountResult.extra["reject_reason"] (script check, sdnn-only)
 
 
 def summarize(rows: Sequence[Row], seconds: float | None = None) -> dict:
@@ -120,7 +121,7 @@ def summarize(rows: Sequence[Row], seconds: float | None = None) -> dict:
         "wrong_ok": sum(not r.correct for r in ok) / n,
         "rejected": sum(r.status == "rejected" for r in rows) / n,
         "error": sum(r.status == "error" for r in rows) / n,
-        "script_flagged": sum(r.reject_reason is not None for r in rows) / n,
+        "script_flagged": sum((r.reject_reason or "").startswith("script:") for r in rows) / n,
         "read_at_1pct_error": er["at_1pct_error"]["read"],
         "reject_at_1pct_error": er["at_1pct_error"]["reject"],
         "cheques_per_s": n / total if total > 0 else float("nan"),

@@ -116,7 +116,10 @@ class Decoded:
     compares located zones with it: a zone is a field or not whatever its characters'
     shapes); ``forward`` the forward penalty ``F_all`` of graph x grammar the posteriors are
     relative to (with the unreadable path when :attr:`DecodeConfig.unreadable_penalty` is
-    finite; ``inf`` when no path is accepted).
+    finite; ``inf`` when no path is accepted). ``proposed``: the amount is a second
+    reader's proposal (``decode(..., proposals=...)``) weighed mostly with the mass of the
+    texts the search did not reach, not with its own paths; it is never accepted, and
+    ``path`` is its best path when the graph has one, else None.
     """
 
     status: Literal["ok", "rejected"]
@@ -130,6 +133,7 @@ class Decoded:
     # the texts the search weighed (for decoding the same field again with a second
     # reader's penalties without searching again: ``decode(..., searched=...)``)
     searched: Searched | None = dc_field(default=None, repr=False, compare=False)
+    proposed: bool = False
 
 
 @dataclass(frozen=True)
@@ -944,11 +948,7 @@ def _search(
     amount_of: dict[str, str] = {}
     # The texts are the grammar's: with the locale's own grammar (and no blank in the
     # alphabet) reading them needs no acceptance check, which is most of canonical_amount.
-    direct = (
-        locale != "any"
-        and tt is get_grammar(locale).tables(tt.alphabet)
-        and not any(c.isspace() for c in tt.alphabet.chars)
-    )
+    read = _amount_reader(tt, locale)
     while True:
         if depth not in full:
             full[depth] = _nbest(g, pen, tt, depth, cfg.beam, beta)
@@ -956,10 +956,7 @@ def _search(
         paths = [p for p in full[depth] if p.penalty <= bound]
         for p in paths:
             if p.text not in amount_of:
-                amount_of[p.text] = (
-                    read_accepted(p.text, locale) if direct
-                    else canonical_amount(p.text, locale) or p.text
-                )
+                amount_of[p.text] = read(p.text)
         n_amounts = len({amount_of[p.text] for p in paths})
         if len(paths) >= depth:
             if n_amounts >= n_alt or depth >= cfg.max_depth:
@@ -969,6 +966,111 @@ def _search(
             return paths, amount_of
         else:
             b = _widen(b, cfg.beam)
+
+
+def _amount_reader(tt: GrammarTables, locale: str) -> Callable[[str], str]:
+    """The amount of a text the search found (the text itself when it is none)."""
+    # The texts are the grammar's: with the locale's own grammar (and no blank in the
+    # alphabet) reading them needs no acceptance check, which is most of canonical_amount.
+    if (locale != "any" and tt is get_grammar(locale).tables(tt.alphabet)
+            and not any(c.isspace() for c in tt.alphabet.chars)):
+        return lambda text: read_accepted(text, locale)
+    return lambda text: canonical_amount(text, locale) or text
+
+
+def _digits_constrained(tt: GrammarTables, digits: str) -> GrammarTables:
+    """``tt`` restricted to the texts whose digits, in order, are ``digits`` (its other
+    classes, separators and signs, read freely): the product of ``tt`` with a counter of
+    the digits read so far. State ``s * (len(digits) + 1) + i``: ``tt``'s state ``s`` after
+    ``i`` of the digits."""
+    chars = tt.alphabet.chars
+    n = len(digits) + 1
+    is_digit = np.array([c.isdigit() for c in chars])
+    src, dst, cls = [], [], []
+    for i in range(n):
+        free = ~is_digit[tt.cls]  # a separator keeps the count
+        if i < len(digits) and digits[i] in chars:
+            free |= tt.cls == chars.index(digits[i])
+        k = np.flatnonzero(free)
+        step = is_digit[tt.cls[k]].astype(np.int64)
+        src.append(tt.src[k] * n + i)
+        dst.append(tt.dst[k] * n + i + step)
+        cls.append(tt.cls[k])
+    finals = np.zeros(tt.n_states * n, bool)
+    finals[np.flatnonzero(tt.finals) * n + len(digits)] = True
+    return GrammarTables(tt.alphabet, tt.n_states * n, tt.start * n, finals,
+                         np.concatenate(src), np.concatenate(dst), np.concatenate(cls))
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _proposed(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: Sequence[Path],
+              proposals: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """The best path of each proposed digit string that none of ``paths`` spells and some
+    path of the graph does (in a text the grammar accepts); and the proposals no path
+    spells."""
+    have = {_digits(p.text) for p in paths}
+    out, pathless = [], []
+    for d in dict.fromkeys(proposals):
+        if not d or not d.isdigit() or d in have:
+            continue
+        cons = _digits_constrained(tt, d)
+        p = _backtrack(g, pen, cons, _dp(g, pen, cons, log=False))
+        if p is not None:
+            out.append(p)
+            have.add(d)
+        else:
+            pathless.append(d)
+    return out, pathless
+
+
+def _as_written(digits: str, like: str, locale: str) -> tuple[str, str] | None:
+    """``(text, amount)`` of a digit string written as the text ``like`` is: its digits put
+    in ``like``'s places when there are as many, else with ``like``'s cents (the last two
+    digits after a point) when it has some. None when that is no amount of the locale."""
+    if len(_digits(like)) == len(digits):
+        it = iter(digits)
+        text = "".join(next(it) if c.isdigit() else c for c in like)
+    elif "." in (canonical_amount(like, locale) or ""):
+        if len(digits) < 3:
+            return None
+        text = f"{digits[:-2]}.{digits[-2:]}"
+    else:
+        text = digits
+    amount = canonical_amount(text, locale)
+    return None if amount is None else (text, amount)
+
+
+def _take_unseen(readings: dict[str, list[Any]], found: Sequence[Path], pathless: Sequence[str],
+                 proposals: Sequence[str], paths: Sequence[Path], prior: AmountPrior,
+                 unseen: float) -> tuple[str | None, bool]:
+    """Give the second reader's best proposal (``proposals[0]``), when the search did not
+    reach it, the mass of the texts the search did not reach (``unseen``, already weighed
+    at the second reader's best penalty): the segmentation graph's evidence for a text it
+    did not find is at most that. Its reading (``readings``, as :func:`_readings` makes
+    them) gets it on top of its own paths' weight (``found``: the best path of each
+    proposal the graph spells); a proposal no path spells gets a reading without a path.
+    Returns that amount (None: none given) and whether most of its weight is that mass."""
+    if not proposals or unseen <= 0.0 or not paths:
+        return None, False
+    d = proposals[0]
+    path = next((p for p in found if _digits(p.text) == d), None)
+    if path is not None:
+        amount = next((a for a, r in readings.items() if r[2] is path), None)
+    elif d in pathless:  # (else the search had reached it)
+        got = _as_written(d, paths[0].text, prior.locale)
+        amount = None if got is None or got[1] in readings else got[1]
+        if amount is not None and got is not None:
+            readings[amount] = [0.0, len(readings), Path((), (), got[0], INF), (0.0, True)]
+    else:
+        amount = None
+    if amount is None:
+        return None, False
+    w0 = readings[amount][0]
+    readings[amount][0] = w0 + unseen * math.exp(-prior.prior_penalty(amount))
+    return amount, unseen > w0
 
 
 def _raised_cents(path: Path, src: Any, raised_from: int) -> str | None:
@@ -999,6 +1101,7 @@ def decode(
     text_penalty: Callable[[Sequence[str]], Any] | None = None,
     unseen_penalty: float = 0.0,
     searched: Searched | None = None,
+    proposals: Sequence[str] = (),
 ) -> Decoded:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
@@ -1035,6 +1138,11 @@ def decode(
     searched : Searched, optional
         The texts an earlier decoding of the same graph, scores and grammar weighed
         (:attr:`Decoded.searched`): they are weighed again without searching again.
+    proposals : sequence of str, optional
+        Digit strings a second reader proposes (its best reading). One that no searched
+        text spells is looked for in the graph: its best path (Viterbi constrained to texts
+        of the grammar with those digits) is weighed with the others. A proposal that no
+        path spells is not read.
     """
     cfg = config or DecodeConfig()
     _check_decode_args(graph, grammar, prior)
@@ -1056,27 +1164,45 @@ def decode(
         if not paths:
             return none
         f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
+    more, pathless = _proposed(g, pen, tt, paths, proposals) if proposals else ([], [])
+    if more:
+        # (a copy: the earlier decoding's Searched stays as it was)
+        read = _amount_reader(tt, prior.locale)
+        amount_of = {**amount_of, **{p.text: read(p.text) for p in more}}
+        f_more = _text_forwards(g, pen, tt, more, cfg)[1]
+        order = np.argsort([p.penalty for p in paths] + [p.penalty for p in more], kind="stable")
+        both = list(paths) + more
+        paths = [both[i] for i in order]
+        f_text = np.concatenate([np.asarray(f_text, np.float64), np.asarray(f_more, np.float64)])[order]
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
     masses, weighted = _amount_masses(groups, paths, f_text, f_all, prior, text_penalty)
     readings = _readings(groups, weighted, paths, graph, prior)
     unseen = max(0.0, 1.0 - sum(masses))
+    proposed: str | None = None
     if text_penalty is not None:
         unseen *= math.exp(-max(0.0, unseen_penalty))
+        given, mostly = _take_unseen(readings, more, pathless, proposals, paths, prior, unseen)
+        if given is not None:
+            unseen *= 1.0 - math.exp(-prior.prior_penalty(given))  # (what its prior left)
+            proposed = given if mostly else None
     z = sum(r[0] for r in readings.values()) + unseen
     rows = scores if isinstance(scores, np.ndarray) else np.asarray(scores, np.float64)
-    scored = _ranked_readings(readings, z, rows, cfg.rubbish_penalty, prior)
+    scored = _ranked_readings(readings, z, rows, cfg.rubbish_penalty, prior, proposed)
     alts = tuple(Alternative(a, p.text, -c) for c, _, a, p, _ in scored[:n_alt])
     best = alts[0]
+    own = proposed is None or best.amount != proposed
+    spelt = bool(scored[0][3].arcs)
     return Decoded(
-        status="ok" if best.confidence >= thr else "rejected",
+        status="ok" if best.confidence >= thr and own else "rejected",
         text=best.text,
         amount=best.amount,
         confidence=best.confidence,
         alternatives=alts,
-        path=scored[0][3],
+        path=scored[0][3] if spelt else None,
         posterior=scored[0][4],
+        proposed=not own,
         forward=f_all,
         searched=Searched(tuple(paths), amount_of, f_all, f_text),
     )
@@ -1176,8 +1302,10 @@ def _characters_chance(p: Path, rows: np.ndarray, j: float) -> float:
 
 
 def _ranked_readings(readings: dict[str, list[Any]], z: float, rows: np.ndarray, j: float,
-                     prior: AmountPrior) -> list[tuple[float, int, str, Path, float]]:
-    """``(-confidence, rank, amount, path, posterior)`` of every reading, best first."""
+                     prior: AmountPrior, proposed: str | None = None
+                     ) -> list[tuple[float, int, str, Path, float]]:
+    """``(-confidence, rank, amount, path, posterior)`` of every reading, best first. The
+    ``proposed`` amount's characters are the second reader's: its path's are not weighed."""
     scored = []
     for a, (w, rank, p, _) in readings.items():
         post = min(1.0, w / z) if z > 0 else 0.0
@@ -1187,7 +1315,8 @@ def _ranked_readings(readings: dict[str, list[Any]], z: float, rows: np.ndarray,
         # the size part of the prior discounts the confidence itself (AmountPrior).
         conf = post
         if post > 1e-6:
-            conf *= _characters_chance(p, rows, j)
+            if a != proposed:
+                conf *= _characters_chance(p, rows, j)
             if prior.magnitude_confidence:
                 conf *= math.exp(-prior.magnitude(a))
         scored.append((-conf, rank, a, p, post))

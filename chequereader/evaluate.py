@@ -685,21 +685,25 @@ def calibrate_results(results: Sequence[AmountResult], truth: Sequence[str], *, 
     names = tuple(features or cal.FEATURES)
     l2 = cal.DEFAULT_L2 if l2 is None else l2
     cols = [cal.FEATURES.index(f) for f in names]
-    keep = [i for i, r in enumerate(results) if r.status != "error"]
-    n_err = len(results) - len(keep)
+    # Error rows and readings refused whatever their confidence (reject_reason: a script
+    # the recognizer cannot read, a reading only the SDNN makes) are rejects at any threshold.
+    keep = [i for i, r in enumerate(results) if r.status != "error" and "reject_reason" not in r.extra]
+    n_err = sum(1 for r in results if r.status == "error")
     c_all = correctness([r.amount for r in results], truth)
     x = np.array([results[i].features for i in keep if results[i].features], np.float64)
     if len(x) != len(keep):
         raise ConfigError("calibrate: results carry no evidence (read with evidence=True)")
     if len(keep) < 2:
-        raise ConfigError(f"calibrate: {len(keep)} readable labelled scans; at least 2 needed")
+        raise ConfigError(f"calibrate: {len(keep)} readable labelled scans (none refused); "
+                          "at least 2 needed")
     x = x[:, cols]
     y = c_all[keep]
     p_cv = np.zeros(len(results))
     p_cv[keep] = cal.cross_validated(x, y, folds=folds, features=names, l2=l2)
     # error rows stay in the denominator (they are rejects: sent to a person)
     op = cal.choose_threshold(p_cv, c_all, target_error)
-    raw = np.array([r.confidence if r.amount is not None else 0.0 for r in results])
+    raw = np.zeros(len(results))
+    raw[keep] = [results[i].confidence if results[i].amount is not None else 0.0 for i in keep]
     before = cal.choose_threshold(raw, c_all, target_error)
     model = cal.fit(x, y, features=names, l2=l2, threshold=op.threshold, fitted_on=fitted_on,
                     target_error=target_error)

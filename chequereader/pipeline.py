@@ -219,7 +219,7 @@ class ChequeReader:
         # the texts the first decoding weighed, weighed again with the SDNN's penalties
         dec = decode_stage.decode(tr.graph, scaled, self._tables[tr.locale], priors[tr.locale], dcfg,
                                   text_penalty=extra, unseen_penalty=lam * got.best_penalty,
-                                  searched=tr.decoding.searched)
+                                  searched=tr.decoding.searched, proposals=(got.best,))
         if timing is not None:
             timing["sdnn"] = timing.get("sdnn", 0.0) + 1000 * (time.perf_counter() - t0)
         return replace(tr, decoding=dec, sdnn=got)
@@ -258,7 +258,8 @@ class ChequeReader:
             self.evidence(tr, locale, n_quality_flags, field_penalty))
         if not cal.active:
             return dec.status, dec.confidence, tuple(float(v) for v in feats)
-        if dec.amount is None:
+        if dec.amount is None or dec.proposed:
+            # (a reading only the SDNN makes is never accepted: no confidence either)
             return "rejected", 0.0, tuple(float(v) for v in feats)
         x = feats[[calibration_stage.FEATURES.index(f) for f in cal.features]]
         p = float(cal.probability(x))
@@ -278,9 +279,13 @@ class ChequeReader:
         status, confidence, feats = self.calibrated(tr, locale, n_quality_flags, field_penalty)
         extra: dict[str, Any] = {}
         reason = tr.script.reason if tr.script is not None else None
+        if reason is None and dec.proposed:
+            # Read by the SDNN alone: no path of the segmentation graph spells it.
+            reason = "sdnn-only"
         if reason is not None:
             # Written in digits the recognizer has no classes for: its reading is in Latin
-            # digits whatever the ink says, so it is never a result.
+            # digits whatever the ink says, so it is never a result. A reading only one of
+            # the two readers makes is not accepted either.
             status = "rejected"
             extra["reject_reason"] = reason
         return AmountResult(

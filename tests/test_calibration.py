@@ -180,3 +180,29 @@ def test_calibrate_refuses_a_reject_threshold(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["calibrate", str(labels), "--field", "--reject-threshold", "0.5",
                                   "-o", str(tmp_path / "x.toml"), "--quiet"])
     assert r.exit_code == 2 and "threshold" in r.output
+
+
+def test_readings_refused_whatever_their_confidence_are_rejects_to_the_fit() -> None:
+    """A reading with a ``reject_reason`` (a script the recognizer cannot read, a reading
+    only the SDNN makes) is never accepted: the fit leaves it out and counts it as a reject."""
+    from chequereader.evaluate import calibrate_results
+    from chequereader.types import AmountResult
+
+    rng = np.random.default_rng(0)
+    results, truth = [], []
+    for i in range(200):
+        right = i % 3 != 0
+        conf = float(np.clip(rng.normal(0.8 if right else 0.3, 0.1), 0.01, 0.99))
+        feats = tuple(float(v) for v in rng.normal(0, 1, len(cal.FEATURES)))
+        feats = (math.log(conf),) + feats[1:]
+        results.append(AmountResult(status="ok", amount="100" if right else "200", confidence=conf,
+                                    features=feats))
+        truth.append("100")
+    plain = calibrate_results(results, truth, target_error=0.05, folds=5)
+    # the same readings, and 20 wrong ones that look as sure as the best but are refused
+    refused = [AmountResult(status="rejected", amount="300", confidence=0.0, features=results[1].features,
+                            extra={"reject_reason": "sdnn-only"}) for _ in range(20)]
+    more = calibrate_results(results + refused, truth + ["100"] * 20, target_error=0.05, folds=5)
+    assert more.calibration.coef == pytest.approx(plain.calibration.coef)
+    n = len(results) + len(refused)
+    assert more.cross_validated.read == pytest.approx(plain.cross_validated.read * len(results) / n)

@@ -196,6 +196,58 @@ def test_decode_weighs_the_second_readers_penalty() -> None:
     assert low.confidence <= plain.confidence + 1e-9
 
 
+def _uncertain_graph() -> tuple[SegmentationGraph, np.ndarray]:
+    """Three arcs in a row, each any digit at nearly the same penalty (1000 texts of similar
+    mass): the search weighs a few of them, most of the mass is in the others."""
+    n = len(DEFAULT.chars)
+    pen = np.full((3, n), 30.0)
+    for a in range(3):
+        for d in range(10):
+            pen[a, DEFAULT.index(str(d))] = 2.0 + 0.01 * d
+    boxes = np.array([[0, 0, 10, 20], [12, 0, 10, 20], [24, 0, 10, 20]])
+    g = SegmentationGraph(n_nodes=4, src=np.array([0, 1, 2]), dst=np.array([1, 2, 3]),
+                          images=np.zeros((3, 32, 32), np.float32), boxes=boxes,
+                          geometric=np.zeros(3, np.float32))
+    return g, pen
+
+
+def test_decode_reads_the_second_readers_proposal() -> None:
+    g, pen = _uncertain_graph()
+    tables = get_grammar("cl").tables(DEFAULT)
+    prior = amount_prior("cl")
+    cfg = DecodeConfig(rubbish_penalty=math.inf, nbest=1, depth=4, max_depth=4)
+    plain = decode(g, pen, tables, prior, cfg)
+    assert plain.searched is not None
+    weighed = {p.text for p in plain.searched.paths}
+    assert "987" not in weighed and len(weighed) < 20
+
+    def sdnn_says(best: str):
+        return lambda texts: [0.0 if "".join(c for c in t if c.isdigit()) == best else 6.0 for t in texts]
+
+    # spelt by a path the search did not weigh: found, weighed mostly with the unreached
+    # mass, read, never accepted
+    got = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says("987"), unseen_penalty=0.0,
+                 searched=plain.searched, proposals=("987",))
+    assert (got.amount, got.text, got.proposed, got.status) == ("987", "987", True, "rejected")
+    assert got.path is not None and len(got.path.arcs) == 3
+    assert got.searched is not None and "987" in {p.text for p in got.searched.paths}
+    assert plain.searched.amount_of.keys() == weighed  # the first decoding's is left as it was
+    # spelt by no path (four digits on three arcs): read without a path
+    far = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says("4444"), unseen_penalty=0.0,
+                 searched=plain.searched, proposals=("4444",))
+    assert (far.amount, far.text, far.proposed, far.path, far.status) == ("4444", "4444", True, None, "rejected")
+    # the search had weighed it: nothing changes
+    best = plain.text
+    same = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says(best), unseen_penalty=0.0,
+                  searched=plain.searched, proposals=(best,))
+    without = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says(best), unseen_penalty=0.0,
+                     searched=plain.searched)
+    assert (same.amount, same.confidence, same.proposed) == (without.amount, without.confidence, False)
+    # without the second reader's penalties a proposal is only looked for, never given mass
+    alone = decode(g, pen, tables, prior, cfg, searched=plain.searched, proposals=("4444",))
+    assert alone.amount == plain.amount and not alone.proposed
+
+
 def test_reader_uses_the_sdnn_and_refuses_a_calibration_it_cannot_feed(tmp_path: Path) -> None:
     path = _net_file(tmp_path)
     img = np.full((60, 200), 255, np.uint8)
@@ -212,6 +264,12 @@ def test_reader_uses_the_sdnn_and_refuses_a_calibration_it_cannot_feed(tmp_path:
     if res.amount is not None:
         assert feats["sdnn_penalty"] == pytest.approx(tr.sdnn.penalty(res.text), rel=1e-6)
         assert feats["sdnn_gap"] >= 0.0
+    # a reading only the SDNN makes is refused whatever the calibration says, with its reason
+    made = on.rescored(on.trace_field(img))
+    assert made.decoding.amount is not None
+    only = dataclasses.replace(made, decoding=dataclasses.replace(made.decoding, proposed=True))
+    status, conf, _ = on.calibrated(only)
+    assert (status, conf) == ("rejected", 0.0)
     off = ChequeReader(dataclasses.replace(PipelineConfig(locale="cl", field=True, evidence=True),
                                            sdnn=S.SDNNConfig(weights="off")))
     assert "sdnn" not in off.read_field(img).timing_ms
