@@ -220,7 +220,9 @@ class AmountResult:
         ``x9_amount``, ``match``, ``x9_warnings``) are None on rows of other files; ``match``
         compares ``reading`` with ``x9_amount``. ``reject_reason`` says why a row was
         rejected when the reason is not its confidence (``"script:arabic-indic"``: written in
-        digits the recognizer has no classes for); None otherwise. Keys of ``extra`` outside
+        digits the recognizer has no classes for; ``"sdnn-only"``: the second reader's
+        reading, which the segmentation graph does not support); None otherwise. Keys of
+        ``extra`` outside
         :data:`ROW_COLUMNS` follow them.
         """
         ex = dict(self.extra)
