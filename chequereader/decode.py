@@ -1014,7 +1014,7 @@ def _proposed(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: Sequence[Pat
     have = {_digits(p.text) for p in paths}
     out, pathless = [], []
     for d in dict.fromkeys(proposals):
-        if not d or not d.isdigit() or d in have:
+        if not d or not (d.isascii() and d.isdigit()) or d in have:
             continue
         cons = _digits_constrained(tt, d)
         p = _backtrack(g, pen, cons, _dp(g, pen, cons, log=False))

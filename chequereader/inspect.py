@@ -124,7 +124,9 @@ def panel_lines(trace_or_result: Any, *, result: AmountResult | None = None,
     """
     res = trace_or_result if isinstance(trace_or_result, AmountResult) else result
     if res is not None:
-        lines = _summary_lines(res.status, res.text, res.amount, res.confidence,
+        reason = res.extra.get("reject_reason")
+        status = f"{res.status} ({reason})" if reason else res.status
+        lines = _summary_lines(status, res.text, res.amount, res.confidence,
                                res.alternatives, truth, res.error)
     else:
         dec = trace_or_result.decoding

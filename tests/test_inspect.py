@@ -139,7 +139,11 @@ def test_inspect_reports_and_draws_what_read_decided_on_the_samples(tmp_path: Pa
         # The overlay draws the trace the row was read from, and its panel says the row.
         assert trace is not None and trace.decoding.text == res.text == row["text"]
         assert trace.decoding.amount == row["reading"]
-        assert panel_lines(trace, result=res)[0].endswith(f"conf {row['confidence']:.3f}")
+        first = panel_lines(trace, result=res)[0]
+        assert first.endswith(f"conf {row['confidence']:.3f}")
+        # a row refused whatever its confidence says why
+        reason = row["reject_reason"]
+        assert first.startswith(f"{row['status']} ({reason}):" if reason else f"{row['status']}:")
         # and what the second reader read of the field
         assert trace.sdnn is not None
         assert panel_lines(trace, result=res)[-1].startswith(f"SDNN reads {trace.sdnn.best or '-'} ")
