@@ -18,6 +18,7 @@ runs the pipeline and writes ``metrics.json``, ``curve.png`` and ``report.html``
 from __future__ import annotations
 
 import base64
+import collections
 import html
 import json
 import math
@@ -710,6 +711,12 @@ def calibrate_results(results: Sequence[AmountResult], truth: Sequence[str], *, 
     warnings = list(op.warnings)
     if n_err:
         warnings.append(f"{n_err} labelled scans could not be read (error rows): counted as rejects")
+    refused = collections.Counter(str(r.extra["reject_reason"]) for r in results
+                                  if r.status != "error" and "reject_reason" in r.extra)
+    if refused:
+        said = ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
+        warnings.append(f"{sum(refused.values())} readings refused whatever their confidence ({said}): "
+                        "left out of the fit, counted as rejects")
     return CalibrationReport(model, len(results), float(c_all.mean()), op,
                              before,
                              {f: float(w) for f, w in zip(names, model.coef)},

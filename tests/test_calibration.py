@@ -206,3 +206,4 @@ def test_readings_refused_whatever_their_confidence_are_rejects_to_the_fit() -> 
     assert more.calibration.coef == pytest.approx(plain.calibration.coef)
     n = len(results) + len(refused)
     assert more.cross_validated.read == pytest.approx(plain.cross_validated.read * len(results) / n)
+    assert any("20 readings refused" in w and "sdnn-only 20" in w for w in more.warnings)
