@@ -143,6 +143,16 @@ def test_amount_strings_compose_their_digits() -> None:
         assert cf.binary.any() and cf.binary.shape == cf.grey.shape
         seen.update(k for k, _, _, _ in gen.tokens(gen.amount()))
     assert seen == {"d", "s", "m"}  # digits, drawn symbols and marks all occur
+    # superscript cents: two small digits raised to the body's top, in the label, sometimes
+    # underlined (the line drawn, not read)
+    sups = []
+    for _ in range(400):
+        toks = gen.tokens("7")  # (no zeros of its own to write small)
+        small = [t for t in toks if t[0] == "d" and t[2] != 1.0 and t[3] > 0.2]
+        if len(small) == 2 and not any(t[1] == "/" for t in toks):
+            sups.append(toks)
+    assert sups and any(t[:2] == ("m", "under") for toks in sups for t in toks)
+    assert all(t[2] + t[3] > 0.85 for toks in sups for t in toks if t[0] == "d" and t[2] != 1.0)
     rng = np.random.default_rng(0)
     st = distorted_strip(cf, rng)
     assert st.shape[0] == S.HEIGHT and st.any()
@@ -163,15 +173,22 @@ def test_training_lowers_the_loss_and_writes_readable_weights(tmp_path: Path) ->
         train_sdnn(tmp_path / "c.npz", digits=digits, steps=0)
 
 
+def _chain(pen: np.ndarray) -> tuple[SegmentationGraph, np.ndarray]:
+    """A graph of ``len(pen)`` arcs in a row, side by side, with these penalties."""
+    n = len(pen)
+    g = SegmentationGraph(n_nodes=n + 1, src=np.arange(n), dst=np.arange(1, n + 1),
+                          images=np.zeros((n, 32, 32), np.float32),
+                          boxes=np.array([[12 * a, 0, 10, 20] for a in range(n)]),
+                          geometric=np.zeros(n, np.float32))
+    return g, pen
+
+
 def _two_reading_graph() -> tuple[SegmentationGraph, np.ndarray]:
     """One arc read as 7 (penalty 1) or 1 (penalty 1.5)."""
     pen = np.full((1, len(DEFAULT.chars)), 30.0)
     pen[0, DEFAULT.index("7")] = 1.0
     pen[0, DEFAULT.index("1")] = 1.5
-    g = SegmentationGraph(n_nodes=2, src=np.array([0]), dst=np.array([1]),
-                          images=np.zeros((1, 32, 32), np.float32), boxes=np.array([[0, 0, 10, 20]]),
-                          geometric=np.zeros(1, np.float32))
-    return g, pen
+    return _chain(pen)
 
 
 def test_decode_weighs_the_second_readers_penalty() -> None:
@@ -199,16 +216,11 @@ def test_decode_weighs_the_second_readers_penalty() -> None:
 def _uncertain_graph() -> tuple[SegmentationGraph, np.ndarray]:
     """Three arcs in a row, each any digit at nearly the same penalty (1000 texts of similar
     mass): the search weighs a few of them, most of the mass is in the others."""
-    n = len(DEFAULT.chars)
-    pen = np.full((3, n), 30.0)
+    pen = np.full((3, len(DEFAULT.chars)), 30.0)
     for a in range(3):
         for d in range(10):
             pen[a, DEFAULT.index(str(d))] = 2.0 + 0.01 * d
-    boxes = np.array([[0, 0, 10, 20], [12, 0, 10, 20], [24, 0, 10, 20]])
-    g = SegmentationGraph(n_nodes=4, src=np.array([0, 1, 2]), dst=np.array([1, 2, 3]),
-                          images=np.zeros((3, 32, 32), np.float32), boxes=boxes,
-                          geometric=np.zeros(3, np.float32))
-    return g, pen
+    return _chain(pen)
 
 
 def test_decode_reads_the_second_readers_proposal() -> None:
