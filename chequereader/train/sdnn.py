@@ -9,8 +9,7 @@ Composed amounts (:class:`AmountStrings`): the digits of one MNIST writer, in am
 like the ones on cheques (trailing zeros, 1 to 7 digits), side by side with gaps from
 overlapping to wide, each digit slanted, scaled and moved up or down a little, with the marks
 a writer adds around them (thousands dots and commas, ``-`` and ``=`` endings, a leading
-stroke), small raised zeros at the end, cents over ``/100`` or as a superscript (often
-underlined), and thicker or thinner strokes. The bundled weights
+stroke), small raised zeros at the end, and thicker or thinner strokes. The bundled weights
 are trained on these alone (the shared data's MNIST; no real cheque).
 
 A user's labelled fields (``chequereader train sdnn --fields labels.csv``) are cleaned by the
@@ -126,12 +125,6 @@ class AmountStrings:
             out += [("d", c, sc, up) for c in self._cents()]
             out.append(("s", "/", sc, up))
             out += [("d", c, sc, up) for c in "100"]
-        elif cents < 0.40:  # superscript cents, their tops at the body's, often underlined
-            sc = r.uniform(0.4, 0.65)
-            up = 1.0 - sc + r.uniform(-0.1, 0.1)
-            out += [("d", c, sc, up) for c in self._cents()]
-            if r.random() < 0.5:
-                out.append(("m", "under", sc, up))
         end = r.random()
         if end < 0.08:
             out.append(("m", "equals", 1.0, 0.0))
@@ -159,15 +152,8 @@ class AmountStrings:
         th = max(1, int(body * 0.08))
         x = int(r.integers(2, 8))
         label = ""
-        small_from = x  # where the last run of small digits began
         for i, (kind, v, sc, lift) in enumerate(tokens):
             x = min(x, canvas.shape[1] - int(1.6 * body) - 2)
-            if kind == "d" and sc != 1.0 and (i == 0 or tokens[i - 1][2] == 1.0):
-                small_from = x
-            if kind == "m" and v == "under":  # a line under the small digits just drawn
-                yy = int(base - lift * body + r.uniform(1, 4))
-                cv2.line(canvas, (small_from, yy), (max(small_from + 2, x - 2), yy + int(r.integers(-1, 2))), 255, th)
-                continue
             if kind == "d":
                 g = glyphs[i]
                 if sc != 1.0:
