@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -92,3 +93,11 @@ def sample_tree_rss(proc, peaks: dict[int, tuple[str, float]], stop) -> None:
             if rss > peaks.get(p.pid, ("", 0.0))[1]:
                 peaks[p.pid] = (cmd, rss)
         stop.wait(0.05)
+
+
+def label_corrections() -> dict[str, str]:
+    """Image name -> the amount its field shows, for the ORAND labels that are visibly wrong
+    (``orand_label_corrections.csv``: found among the confident readings that disagree with
+    their labels, each checked by eye)."""
+    with open(Path(__file__).resolve().parent / "orand_label_corrections.csv", newline="") as fh:
+        return {Path(r["file"]).name: r["seen"] for r in csv.DictReader(fh)}

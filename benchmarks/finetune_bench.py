@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, error_reject  # noqa: E402
+from _common import DATA, error_reject, label_corrections  # noqa: E402
 
 
 def read_half(manifest: Path, weights: str, sdnn: str = "default") -> dict:
@@ -69,14 +69,6 @@ def read_half(manifest: Path, weights: str, sdnn: str = "default") -> dict:
             # against the labels with the visibly wrong ones corrected
             "exact_seen": float(np.mean(ok_seen)),
             "read_at_1pct_error_seen": error_reject(ok_seen, conf)["at_1pct_error"]["read"]}
-
-
-def label_corrections() -> dict[str, str]:
-    """Image name -> the amount its field shows, for the ORAND labels that are visibly wrong
-    (``orand_label_corrections.csv``: found among the confident readings that disagree with
-    their labels, each checked by eye)."""
-    with open(Path(__file__).resolve().parent / "orand_label_corrections.csv", newline="") as fh:
-        return {Path(r["file"]).name: r["seen"] for r in csv.DictReader(fh)}
 
 
 def main() -> None:
