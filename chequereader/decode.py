@@ -117,7 +117,7 @@ class Decoded:
     shapes); ``forward`` the forward penalty ``F_all`` of graph x grammar the posteriors are
     relative to (with the unreadable path when :attr:`DecodeConfig.unreadable_penalty` is
     finite; ``inf`` when no path is accepted). ``proposed``: the amount is a second
-    reader's proposal (``decode(..., proposals=...)``) weighed mostly with the mass of the
+    reader's proposal (``decode(..., proposal=...)``) weighed mostly with the mass of the
     texts the search did not reach, not with its own paths; it is never accepted, and
     ``path`` is its best path when the graph has one, else None.
     """
@@ -1006,24 +1006,11 @@ def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
-def _proposed(g: _Graph, pen: np.ndarray, tt: GrammarTables, paths: Sequence[Path],
-              proposals: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """The best path of each proposed digit string that none of ``paths`` spells and some
-    path of the graph does (in a text the grammar accepts); and the proposals no path
-    spells."""
-    have = {_digits(p.text) for p in paths}
-    out, pathless = [], []
-    for d in dict.fromkeys(proposals):
-        if not d or not (d.isascii() and d.isdigit()) or d in have:
-            continue
-        cons = _digits_constrained(tt, d)
-        p = _backtrack(g, pen, cons, _dp(g, pen, cons, log=False))
-        if p is not None:
-            out.append(p)
-            have.add(d)
-        else:
-            pathless.append(d)
-    return out, pathless
+def _proposed_path(g: _Graph, pen: np.ndarray, tt: GrammarTables, digits: str) -> Path | None:
+    """The best path of the graph that spells ``digits`` (in a text the grammar accepts,
+    separators and signs free), None when none does."""
+    cons = _digits_constrained(tt, digits)
+    return _backtrack(g, pen, cons, _dp(g, pen, cons, log=False))
 
 
 def _as_written(digits: str, like: str, locale: str) -> tuple[str, str] | None:
@@ -1043,29 +1030,22 @@ def _as_written(digits: str, like: str, locale: str) -> tuple[str, str] | None:
     return None if amount is None else (text, amount)
 
 
-def _take_unseen(readings: dict[str, list[Any]], found: Sequence[Path], pathless: Sequence[str],
-                 proposals: Sequence[str], paths: Sequence[Path], prior: AmountPrior,
-                 unseen: float) -> tuple[str | None, bool]:
-    """Give the second reader's best proposal (``proposals[0]``), when the search did not
-    reach it, the mass of the texts the search did not reach (``unseen``, already weighed
-    at the second reader's best penalty): the segmentation graph's evidence for a text it
-    did not find is at most that. Its reading (``readings``, as :func:`_readings` makes
-    them) gets it on top of its own paths' weight (``found``: the best path of each
-    proposal the graph spells); a proposal no path spells gets a reading without a path.
+def _take_unseen(readings: dict[str, list[Any]], proposal: str, path: Path | None,
+                 like: str, prior: AmountPrior, unseen: float) -> tuple[str | None, bool]:
+    """Give the second reader's ``proposal``, which the search did not reach, the mass of the
+    texts the search did not reach (``unseen``, already weighed at the second reader's best
+    penalty): the segmentation graph's evidence for a text it did not find is at most that.
+    Its reading (``readings``, as :func:`_readings` makes them, from its best ``path`` when
+    the graph has one) gets it on top of its own paths' weight; without a path it gets a
+    reading of its own, written as ``like`` (the best text) is.
     Returns that amount (None: none given) and whether most of its weight is that mass."""
-    if not proposals or unseen <= 0.0 or not paths:
-        return None, False
-    d = proposals[0]
-    path = next((p for p in found if _digits(p.text) == d), None)
     if path is not None:
         amount = next((a for a, r in readings.items() if r[2] is path), None)
-    elif d in pathless:  # (else the search had reached it)
-        got = _as_written(d, paths[0].text, prior.locale)
+    else:
+        got = _as_written(proposal, like, prior.locale)
         amount = None if got is None or got[1] in readings else got[1]
         if amount is not None and got is not None:
             readings[amount] = [0.0, len(readings), Path((), (), got[0], INF), (0.0, True)]
-    else:
-        amount = None
     if amount is None:
         return None, False
     w0 = readings[amount][0]
@@ -1101,7 +1081,7 @@ def decode(
     text_penalty: Callable[[Sequence[str]], Any] | None = None,
     unseen_penalty: float = 0.0,
     searched: Searched | None = None,
-    proposals: Sequence[str] = (),
+    proposal: str = "",
 ) -> Decoded:
     """Decode one field: the amount of highest posterior, its confidence and alternatives.
 
@@ -1138,11 +1118,12 @@ def decode(
     searched : Searched, optional
         The texts an earlier decoding of the same graph, scores and grammar weighed
         (:attr:`Decoded.searched`): they are weighed again without searching again.
-    proposals : sequence of str, optional
-        Digit strings a second reader proposes (its best reading). One that no searched
-        text spells is looked for in the graph: its best path (Viterbi constrained to texts
-        of the grammar with those digits) is weighed with the others. A proposal that no
-        path spells is not read.
+    proposal : str, optional
+        The digits of a second reader's best reading. When no searched text spells them,
+        their best path in the graph (Viterbi constrained to texts of the grammar with those
+        digits) is weighed with the others, and, with ``text_penalty``, the mass of the texts
+        the search did not reach goes to it too (:attr:`Decoded.proposed` when that is most
+        of its weight; without a path it is read without one).
     """
     cfg = config or DecodeConfig()
     _check_decode_args(graph, grammar, prior)
@@ -1164,16 +1145,16 @@ def decode(
         if not paths:
             return none
         f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
-    more, pathless = _proposed(g, pen, tt, paths, proposals) if proposals else ([], [])
-    if more:
+    unreached = (proposal.isascii() and proposal.isdigit()
+                 and all(_digits(p.text) != proposal for p in paths))
+    found = _proposed_path(g, pen, tt, proposal) if unreached else None
+    if found is not None:
         # (a copy: the earlier decoding's Searched stays as it was)
-        read = _amount_reader(tt, prior.locale)
-        amount_of = {**amount_of, **{p.text: read(p.text) for p in more}}
-        f_more = _text_forwards(g, pen, tt, more, cfg)[1]
-        order = np.argsort([p.penalty for p in paths] + [p.penalty for p in more], kind="stable")
-        both = list(paths) + more
-        paths = [both[i] for i in order]
-        f_text = np.concatenate([np.asarray(f_text, np.float64), np.asarray(f_more, np.float64)])[order]
+        amount_of = {**amount_of, found.text: _amount_reader(tt, prior.locale)(found.text)}
+        f_found = float(_text_forwards(g, pen, tt, [found], cfg)[1][0])
+        k = int(np.searchsorted([p.penalty for p in paths], found.penalty, side="right"))
+        paths = [*paths[:k], found, *paths[k:]]
+        f_text = np.insert(np.asarray(f_text, np.float64), k, f_found)
     groups: dict[str, list[int]] = {}
     for q, p in enumerate(paths):
         groups.setdefault(amount_of[p.text], []).append(q)
@@ -1183,7 +1164,8 @@ def decode(
     proposed: str | None = None
     if text_penalty is not None:
         unseen *= math.exp(-max(0.0, unseen_penalty))
-        given, mostly = _take_unseen(readings, more, pathless, proposals, paths, prior, unseen)
+        given, mostly = (_take_unseen(readings, proposal, found, paths[0].text, prior, unseen)
+                         if unreached and unseen > 0.0 else (None, False))
         if given is not None:
             unseen *= 1.0 - math.exp(-prior.prior_penalty(given))  # (what its prior left)
             proposed = given if mostly else None

@@ -219,7 +219,7 @@ class ChequeReader:
         # the texts the first decoding weighed, weighed again with the SDNN's penalties
         dec = decode_stage.decode(tr.graph, scaled, self._tables[tr.locale], priors[tr.locale], dcfg,
                                   text_penalty=extra, unseen_penalty=lam * got.best_penalty,
-                                  searched=tr.decoding.searched, proposals=(got.best,))
+                                  searched=tr.decoding.searched, proposal=got.best)
         if timing is not None:
             timing["sdnn"] = timing.get("sdnn", 0.0) + 1000 * (time.perf_counter() - t0)
         return replace(tr, decoding=dec, sdnn=got)
@@ -252,14 +252,15 @@ class ChequeReader:
         cfg = self.config
         cal = cfg.calibration
         dec = tr.decoding
+        # (a reading only the SDNN makes is never accepted: no confidence either)
+        status, conf = ("rejected", 0.0) if dec.proposed else (dec.status, dec.confidence)
         if not (cal.active or cfg.evidence):
-            return dec.status, dec.confidence, ()
+            return status, conf, ()
         feats = calibration_stage.field_features(
             self.evidence(tr, locale, n_quality_flags, field_penalty))
         if not cal.active:
-            return dec.status, dec.confidence, tuple(float(v) for v in feats)
+            return status, conf, tuple(float(v) for v in feats)
         if dec.amount is None or dec.proposed:
-            # (a reading only the SDNN makes is never accepted: no confidence either)
             return "rejected", 0.0, tuple(float(v) for v in feats)
         x = feats[[calibration_stage.FEATURES.index(f) for f in cal.features]]
         p = float(cal.probability(x))

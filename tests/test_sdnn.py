@@ -229,24 +229,24 @@ def test_decode_reads_the_second_readers_proposal() -> None:
     # spelt by a path the search did not weigh: found, weighed mostly with the unreached
     # mass, read, never accepted
     got = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says("987"), unseen_penalty=0.0,
-                 searched=plain.searched, proposals=("987",))
+                 searched=plain.searched, proposal="987")
     assert (got.amount, got.text, got.proposed, got.status) == ("987", "987", True, "rejected")
     assert got.path is not None and len(got.path.arcs) == 3
     assert got.searched is not None and "987" in {p.text for p in got.searched.paths}
     assert plain.searched.amount_of.keys() == weighed  # the first decoding's is left as it was
     # spelt by no path (four digits on three arcs): read without a path
     far = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says("4444"), unseen_penalty=0.0,
-                 searched=plain.searched, proposals=("4444",))
+                 searched=plain.searched, proposal="4444")
     assert (far.amount, far.text, far.proposed, far.path, far.status) == ("4444", "4444", True, None, "rejected")
     # the search had weighed it: nothing changes
     best = plain.text
     same = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says(best), unseen_penalty=0.0,
-                  searched=plain.searched, proposals=(best,))
+                  searched=plain.searched, proposal=best)
     without = decode(g, pen, tables, prior, cfg, text_penalty=sdnn_says(best), unseen_penalty=0.0,
                      searched=plain.searched)
     assert (same.amount, same.confidence, same.proposed) == (without.amount, without.confidence, False)
     # without the second reader's penalties a proposal is only looked for, never given mass
-    alone = decode(g, pen, tables, prior, cfg, searched=plain.searched, proposals=("4444",))
+    alone = decode(g, pen, tables, prior, cfg, searched=plain.searched, proposal="4444")
     assert alone.amount == plain.amount and not alone.proposed
 
 
