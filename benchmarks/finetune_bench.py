@@ -2,6 +2,14 @@
 
     python benchmarks/finetune_bench.py                 # 2 folds, about 20 minutes on 2 cores
 
+Two recognizers trained the same way and read as one (``--ensemble``, the ``ensemble``
+figures: a LeNet-5 and the wider model, their probabilities averaged)::
+
+    python benchmarks/finetune_bench.py --keep lenet-folds
+    chequereader train recognizer --model wide --data ../shared/data --out wide.pt --usps --epochs 3 --threads 2
+    python benchmarks/finetune_bench.py --init wide.pt --sdnn-steps 0 --keep wide-folds   # 12-16 min a fold
+    python benchmarks/finetune_bench.py --reuse lenet-folds --ensemble wide-folds
+
 ORAND-CAR-A's 880 real Uruguayan fields are split in two halves (alternate rows). For each
 half, the bundled latin weights are fine-tuned on it with `train fields` (global training on
 the fields, every written form of the amount as label, MNIST character loss mixed in) and
@@ -40,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, error_reject, label_corrections  # noqa: E402
 
 
-def read_half(manifest: Path, weights: str, sdnn: str = "default") -> dict:
+def read_half(manifest: Path, weights: str | tuple[str, ...], sdnn: str = "default") -> dict:
     from chequereader.config import PipelineConfig
     from chequereader.evaluate import calibrate_results
     from chequereader.io.manifest import amounts_equal, read_manifest
@@ -90,6 +98,13 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path,
                     help="Train nothing: read each half with the weights an earlier run kept here "
                          "(--keep DIR).")
+    ap.add_argument("--init", default="latin",
+                    help="train fields --init: the weights each fold starts from (latin: the bundled "
+                         "LeNet-5; a wider model's file, e.g. from `train recognizer --model wide`).")
+    ap.add_argument("--ensemble", type=Path,
+                    help="Also read each half with the fold's weights and those another run kept "
+                         "in this folder (--keep DIR) as one recognizer, their probabilities "
+                         "averaged (``ensemble``).")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")
@@ -123,11 +138,14 @@ def main() -> None:
                 fold = {"bundled_latin": read_half(test, "latin"),
                         "fine_tuned": read_half(test, str(wts), str(sd) if sd.is_file() else "default"),
                         "fine_tuned_no_sdnn": read_half(test, str(wts), "off")}
+                if args.ensemble:
+                    fold["ensemble"] = read_half(test, (str(wts), str(args.ensemble / wts.name)),
+                                                 str(sd) if sd.is_file() else "default")
                 print(json.dumps(fold), flush=True)
                 out["folds"].append(fold)
                 continue
             wts = Path(tmp) / f"fold{k}.pt"
-            res = train_fields([train], wts, locale="cl", field=True, init="latin", data=str(DATA),
+            res = train_fields([train], wts, locale="cl", field=True, init=args.init, data=str(DATA),
                                epochs=args.epochs, lr=args.lr, threads=args.threads, digit_boxes=args.digit_boxes,
                                rubbish=args.rubbish, char_distort=args.char_distort,
                                log=lambda m: print(m, file=sys.stderr))
@@ -142,6 +160,8 @@ def main() -> None:
             fold = {"train_fields": res["fields"], "mnist_test_error": res["metrics"]["mnist_test"]["error_rate"],
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts), sd),
                     "fine_tuned_no_sdnn": read_half(test, str(wts), "off")}
+            if args.ensemble:
+                fold["ensemble"] = read_half(test, (str(wts), str(args.ensemble / wts.name)), sd)
             print(json.dumps(fold), flush=True)
             if args.keep:
                 import shutil
@@ -152,7 +172,8 @@ def main() -> None:
                     for f in (Path(sd), Path(sd).with_suffix(".pt")):
                         shutil.copy(f, args.keep / f.name)
             out["folds"].append(fold)
-    for key in ("bundled_latin", "fine_tuned", "fine_tuned_no_sdnn"):
+    keys = ("bundled_latin", "fine_tuned", "fine_tuned_no_sdnn") + (("ensemble",) if args.ensemble else ())
+    for key in keys:
         out[key] = {"exact": float(np.mean([f[key]["exact"] for f in out["folds"]])),
                     "read_at_1pct_error": float(np.mean([f[key]["read_at_1pct_error"] for f in out["folds"]])),
                     "calibrated_read_at_1pct_error": float(np.mean([f[key]["calibrated_read_at_1pct_error"]
@@ -161,7 +182,7 @@ def main() -> None:
                                         for r in ("0%", "10%", "20%")},
                     **{m: float(np.mean([f[key][m] for f in out["folds"]]))
                        for m in ("exact_seen", "read_at_1pct_error_seen")}}
-    print(json.dumps({k: out[k] for k in ("bundled_latin", "fine_tuned", "fine_tuned_no_sdnn")}, indent=1))
+    print(json.dumps({k: out[k] for k in keys}, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

@@ -294,6 +294,13 @@ def _abs_weights(weights: str | None) -> str | None:
     return os.path.abspath(weights)
 
 
+def _weights_setting(weights: tuple[str, ...]) -> str | tuple[str, ...] | None:
+    """``--weights`` given once, several times (an ensemble: their probabilities averaged)
+    or not at all, as the pipeline's ``weights``."""
+    paths = tuple(p for p in (_abs_weights(w) for w in weights) if p)
+    return None if not paths else paths[0] if len(paths) == 1 else paths
+
+
 class _WeightsParam(click.ParamType):
     """A weights file that exists, or the name of a bundled one."""
 
@@ -508,7 +515,7 @@ _LOCALE_CHOICE = click.Choice(["auto", *LOCALES])
 
 
 def _pipeline_config(config: str | None, *, locale: str | None = None, field: bool = False,
-                     reject_threshold: float | None = None, weights: str | None = None):
+                     reject_threshold: float | None = None, weights: tuple[str, ...] = ()):
     """The pipeline config from ``--pipeline`` plus the options given (a ConfigError is a usage error)."""
     from .config import load_config
     from .errors import ConfigError
@@ -516,7 +523,7 @@ def _pipeline_config(config: str | None, *, locale: str | None = None, field: bo
     try:
         return load_config(config, locale=locale, field=True if field else None,
                            reject_threshold=reject_threshold,
-                           weights=_abs_weights(weights))
+                           weights=_weights_setting(weights))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -533,9 +540,10 @@ def _pipeline_option(what: str = "The pipeline"):
 
 
 def _pipeline_options(f):
-    f = click.option("--weights", type=_WEIGHTS,
+    f = click.option("--weights", type=_WEIGHTS, multiple=True,
                      help="Recognizer weights: a file, or a bundled one by name: default, latin "
-                          "(tuned to Latin American handwriting).")(f)
+                          "(tuned to Latin American handwriting). Given twice or more: the "
+                          "recognizers read as one, their probabilities averaged.")(f)
     f = click.option("--reject-threshold", type=click.FloatRange(0.0, 1.0),
                      help="Reject below this confidence; overrides the pipeline's reject_threshold and the "
                           "calibration's threshold (default: the pipeline's reject_threshold if it "
@@ -689,7 +697,7 @@ def _summary_message(summary) -> str:
 @_log_options
 def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str | None,
              fmt: str | None, field: bool,
-             locale: str | None, reject_threshold: float | None, weights: str | None,
+             locale: str | None, reject_threshold: float | None, weights: tuple[str, ...],
              config: str | None, workers: int, dask_address: str | None, resume: bool,
              fail_on_error: bool, raise_on_error: bool, quiet: bool, verbose: int) -> None:
     """Read the amount on every page of INPUTS (files, folders, globs): one row per page.
@@ -775,7 +783,7 @@ def read_cmd(inputs: tuple[str, ...], from_files: tuple[str, ...], output: str |
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
 @_log_options
 def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold: float | None,
-                 weights: str | None, config: str | None, out: str, workers: int, quiet: bool,
+                 weights: tuple[str, ...], config: str | None, out: str, workers: int, quiet: bool,
                  verbose: int) -> None:
     """Read/error/reject rates, error-reject curve and an HTML report on a labels manifest.
 
@@ -810,7 +818,7 @@ def evaluate_cmd(labels: str, field: bool, locale: str | None, reject_threshold:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
 @_log_options
 def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, field: bool,
-                  locale: str | None, reject_threshold: float | None, weights: str | None,
+                  locale: str | None, reject_threshold: float | None, weights: tuple[str, ...],
                   config: str | None, workers: int, quiet: bool, verbose: int) -> None:
     """Fit the confidence model and the reject threshold on labelled scans.
 
@@ -859,7 +867,7 @@ def calibrate_cmd(labels: str, output: str, target_error: float, folds: int, fie
 @_pipeline_option()
 @_log_options
 def inspect_cmd(image: str, output: str, page: int, field: bool, locale: str | None,
-                reject_threshold: float | None, weights: str | None, config: str | None,
+                reject_threshold: float | None, weights: tuple[str, ...], config: str | None,
                 quiet: bool, verbose: int) -> None:
     """Draw the field, cuts, best path (characters, penalties) and n-best of IMAGE.
 

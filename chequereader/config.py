@@ -82,7 +82,9 @@ class PipelineConfig:
     ``evidence``: compute every calibration feature of every reading (``calibrate`` does),
     kept in :attr:`AmountResult.features`.
     ``weights``: recognizer weights for every locale (a file or a bundled name); when it is
-    not given, the bundled default, and ``weights_cl`` for locale ``cl``.
+    not given, the bundled default, and ``weights_cl`` for locale ``cl``. Several (a list):
+    the recognizers read as one, their class probabilities averaged
+    (:mod:`chequereader.models.ensemble`), e.g. a trained LeNet-5 and a trained wider model.
     ``field``: inputs already are courtesy-amount fields (skip location). ``pages``: read
     ``"all"`` pages of a multi-page file or only the ``"first"`` (the front).
     Field candidates decoded per page: ``locate.max_fields``; alternatives reported:
@@ -116,7 +118,7 @@ class PipelineConfig:
     locale: str = "auto"
     field: bool = False
     reject_threshold: float | None = None
-    weights: str | None = None
+    weights: str | tuple[str, ...] | None = None
     # weights for `cl` amounts when ``weights`` is not given: the bundled file tuned to
     # Latin American handwriting ("default" or None = the same weights as other locales)
     weights_cl: str | None = "latin"
@@ -146,6 +148,10 @@ class PipelineConfig:
         if self.reject_threshold is not None:
             check_range(self.reject_threshold, "reject_threshold", 0.0, 1.0)
         check_range(self.temperature, "temperature", 0.05, 100.0)
+        w = self.weights
+        if isinstance(w, tuple) and (not w or not all(isinstance(x, str) and x for x in w)):
+            raise ConfigError(f"weights: {list(w)!r}: name one recognizer's weights, or a list "
+                              "of two or more files or bundled names")
 
     @property
     def threshold(self) -> float:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -349,9 +350,13 @@ def load_model(
     return model
 
 
-def load_numpy_model(path: str | Path | None = None, *, alphabet: Alphabet | None = None) -> Any:
+def load_numpy_model(path: str | Path | Sequence[str | Path] | None = None, *,
+                     alphabet: Alphabet | None = None) -> Any:
     """Load the reader's recognizer, a :class:`~chequereader.models.numpy_lenet5.NumpyLeNet5`,
     from ``path`` (default: the bundled weights; a bundled name; a ``.pt`` or ``.npz`` file).
+    Several paths (a list or tuple of two or more) give an
+    :class:`~chequereader.models.ensemble.Ensemble` of them, their probabilities averaged;
+    one path in a list is that path.
 
     A ``.pt`` is read through its current ``.npz`` export when there is one (no torch
     imported), else with torch. Checks as :func:`load_model` does and raises
@@ -366,6 +371,12 @@ def load_numpy_model(path: str | Path | None = None, *, alphabet: Alphabet | Non
     """
     from .numpy_lenet5 import NumpyLeNet5
 
+    if path is not None and not isinstance(path, (str, Path)):
+        if len(path) == 1:
+            return load_numpy_model(path[0], alphabet=alphabet)
+        from .ensemble import Ensemble
+
+        return Ensemble([load_numpy_model(p, alphabet=alphabet) for p in path])
     p = resolve_weights(path)
     npz = _current_npz(p)
     if npz is None:
