@@ -101,10 +101,10 @@ def main() -> None:
     ap.add_argument("--init", default="latin",
                     help="train fields --init: the weights each fold starts from (latin: the bundled "
                          "LeNet-5; a wider model's file, e.g. from `train recognizer --model wide`).")
-    ap.add_argument("--ensemble", type=Path,
+    ap.add_argument("--ensemble", type=Path, action="append", default=[],
                     help="Also read each half with the fold's weights and those another run kept "
                          "in this folder (--keep DIR) as one recognizer, their probabilities "
-                         "averaged (``ensemble``).")
+                         "averaged (``ensemble``). Repeat for more members.")
     ap.add_argument("--keep", type=Path,
                     help="Copy each fold's fine-tuned weights here (fold0.pt, fold1.pt; ORAND-trained: "
                          "never bundle or commit them).")
@@ -139,7 +139,7 @@ def main() -> None:
                         "fine_tuned": read_half(test, str(wts), str(sd) if sd.is_file() else "default"),
                         "fine_tuned_no_sdnn": read_half(test, str(wts), "off")}
                 if args.ensemble:
-                    fold["ensemble"] = read_half(test, (str(wts), str(args.ensemble / wts.name)),
+                    fold["ensemble"] = read_half(test, (str(wts), *(str(d / wts.name) for d in args.ensemble)),
                                                  str(sd) if sd.is_file() else "default")
                 print(json.dumps(fold), flush=True)
                 out["folds"].append(fold)
@@ -161,7 +161,7 @@ def main() -> None:
                     "bundled_latin": read_half(test, "latin"), "fine_tuned": read_half(test, str(wts), sd),
                     "fine_tuned_no_sdnn": read_half(test, str(wts), "off")}
             if args.ensemble:
-                fold["ensemble"] = read_half(test, (str(wts), str(args.ensemble / wts.name)), sd)
+                fold["ensemble"] = read_half(test, (str(wts), *(str(d / wts.name) for d in args.ensemble)), sd)
             print(json.dumps(fold), flush=True)
             if args.keep:
                 import shutil
