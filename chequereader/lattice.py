@@ -122,6 +122,18 @@ class LatticeConfig:
     # framed as its longer dash alone, that may only be read as '-', at
     # ``double_dash_penalty`` more (inf: off).
     double_dash_penalty: float = 1.0
+    # "/-" written in one movement, the dash drawn from the slash (Indian cheques end most
+    # amounts so): the segmentation cuts the dash into flat pieces and leaves the slash with
+    # the dash's first stub, which LeNet-5 reads as a 4, a 9 or a t ("5000/-" -> 50004-).
+    # When the field ends with flat pieces (each at most ``dash_height`` body heights high,
+    # together at least ``slash_dash_min`` long) touching a tall stroke before them (one or
+    # two pieces, at most ``slash_dash_width`` body heights wide, at least ``tall_top`` body
+    # heights high or hanging ``low_descent`` below the baseline) that follows a digit-high
+    # piece, one more arc spans the stroke and the dash, framed as the dash alone, that may
+    # only be read as '-', at ``slash_dash_penalty`` more (inf: off).
+    slash_dash_penalty: float = 1.0
+    slash_dash_min: float = 0.6
+    slash_dash_width: float = 0.9
 
 
 def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
@@ -184,6 +196,18 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         for k, (_, m) in enumerate(doubles):
             _frame_dash(m, True, body, more[k])
         arcs.repeat([a for a, _ in doubles], config.double_dash_penalty)
+        imgs = np.concatenate([imgs, more])
+    slash = _slash_dash(seg, bx, body, config)
+    if slash is not None:
+        first, ink, box = slash
+        only = (only or ("",) * len(arcs.src)) + ("-",)
+        more = np.full((1, SIZE, SIZE), BACKGROUND, np.float32)
+        _frame_dash(ink, True, body, more[0])
+        arcs.src.append(first)
+        arcs.dst.append(n)
+        arcs.boxes.append(box)
+        arcs.geo.append(config.slash_dash_penalty)
+        arcs.low.append(False)
         imgs = np.concatenate([imgs, more])
     loops = _loop_arcs(seg, arcs, n_main, body, config)
     if loops:
@@ -454,6 +478,52 @@ def _double_dash_arcs(arcs: _Arcs, masks: list[np.ndarray], n_main: int, body: f
         k, (x, y, ww, hh) = (1, (ax, ay, wa, ha)) if wa >= wb else (2, (bx, by, wb, hb))
         out.append((a, lab[y:y + hh, x:x + ww] == k))
     return out
+
+
+def _slash_dash(seg: Segmentation, bx: list[tuple[int, int, int, int]], body: float,
+                config: LatticeConfig) -> tuple[int, np.ndarray, tuple[int, int, int, int]] | None:
+    """The first piece of a "/-" written in one movement that ends the field (see
+    :class:`LatticeConfig`), the dash's ink (cropped to it) and the box of the whole mark;
+    None when the field does not end so."""
+    n = len(bx)
+    if not math.isfinite(config.slash_dash_penalty) or n < 3:
+        return None
+    hi = config.dash_height * body
+    f = n
+    while f > 0 and bx[f - 1][3] - bx[f - 1][1] <= hi:
+        f -= 1
+    if f == n or f == 0:
+        return None
+    dx0, dy0 = min(b[0] for b in bx[f:]), min(b[1] for b in bx[f:])
+    dx1, dy1 = max(b[2] for b in bx[f:]), max(b[3] for b in bx[f:])
+    if dx1 - dx0 < config.slash_dash_min * body:
+        return None
+    labels = seg.labels
+    for first in (f - 1, f - 2):
+        if first < 1:
+            return None
+        sx0, sy0 = min(b[0] for b in bx[first:f]), min(b[1] for b in bx[first:f])
+        sx1, sy1 = max(b[2] for b in bx[first:f]), max(b[3] for b in bx[first:f])
+        if sx1 - sx0 > config.slash_dash_width * body:
+            return None
+        tall = (sy1 - sy0 >= config.tall_top * body
+                or sy1 - 1 > seg.baseline + config.low_descent * body)
+        digit_before = any(b[3] - b[1] >= config.slash_after * body and b[2] <= sx0 + 0.25 * body
+                           for b in bx[:first])
+        if tall and digit_before and _touching(labels, first, f):
+            ink = (labels[dy0:dy1, dx0:dx1] > f) & (labels[dy0:dy1, dx0:dx1] <= n)
+            box = (min(sx0, dx0), min(sy0, dy0), max(sx1, dx1) - min(sx0, dx0),
+                   max(sy1, dy1) - min(sy0, dy0))
+            return first, ink, box
+    return None
+
+
+def _touching(labels: np.ndarray, first: int, f: int) -> bool:
+    """Whether pieces ``first..f-1`` touch piece ``f`` (8-connected)."""
+    piece = (labels == f + 1).view(np.uint8)
+    grown = cv2.dilate(piece, np.ones((3, 3), np.uint8)).view(bool)
+    lab = labels[grown]
+    return bool(((lab > first) & (lab <= f)).any())
 
 
 DASH_MIDDLE = 0.48  # the middle of a written '-', in body heights over the baseline

@@ -311,3 +311,30 @@ def test_two_dashes_one_above_the_other_get_an_arc_read_only_as_a_dash():
     # side by side ("--"), not stacked: no such arc
     side = _seg([(0, 10, 6, 20), (10, 22, 9, 3), (22, 22, 9, 3)])
     assert build_graph(side, cfg).n_arcs == build_graph(side, replace(cfg, double_dash_penalty=np.inf)).n_arcs
+
+
+def test_a_slash_and_dash_in_one_movement_get_an_arc_read_only_as_a_dash():
+    # body 20, baseline 30: two digits, a slash from above the body to under the baseline
+    # (rows 4-33), and the dash drawn from it, cut into two flat pieces: "00/-"
+    blocks = [(0, 10, 8, 20), (12, 10, 8, 20), (24, 4, 6, 30), (30, 18, 10, 3), (40, 18, 10, 3)]
+    cfg = LatticeConfig(max_geometric=np.inf)
+    g = build_graph(_seg(blocks), cfg, locale="in")
+    off = build_graph(_seg(blocks), replace(cfg, slash_dash_penalty=np.inf), locale="in")
+    extra = [a for a in range(g.n_arcs) if (g.src[a], g.dst[a]) == (2, 5) and g.only[a] == "-"]
+    assert g.n_arcs == off.n_arcs + 1 and len(extra) == 1
+    a = extra[0]
+    assert g.only[a] == "-" and g.geometric[a] == pytest.approx(cfg.slash_dash_penalty)
+    assert tuple(g.boxes[a]) == (24, 4, 26, 30)
+    # framed as the dash alone: one flat run of ink rows
+    rows = np.nonzero((g.images[a] > 0.5).any(axis=1))[0]
+    assert len(rows) and rows.max() - rows.min() < 6
+    pen = arc_penalties(g, np.zeros((g.n_arcs, 3), np.float32), ["4", "-", "/"])
+    assert pen[a, 0] == BARRED and pen[a, 2] == BARRED and pen[a, 1] < BARRED
+    assert unrestricted(g).n_arcs == unrestricted(off).n_arcs
+    # a dash apart from the stroke before it ("1 -"), or a digit-high 1 on the baseline
+    # before a dash ("001-"): no such arc
+    apart = [(0, 10, 8, 20), (12, 10, 8, 20), (24, 4, 6, 30), (34, 18, 10, 3), (44, 18, 10, 3)]
+    one = [(0, 10, 8, 20), (12, 10, 8, 20), (24, 10, 4, 20), (28, 18, 10, 3), (38, 18, 10, 3)]
+    for other in (apart, one):
+        assert build_graph(_seg(other), cfg, locale="in").n_arcs == \
+            build_graph(_seg(other), replace(cfg, slash_dash_penalty=np.inf), locale="in").n_arcs
