@@ -9,6 +9,9 @@ figures: a LeNet-5 and the wider model, their probabilities averaged)::
     chequereader train recognizer --model wide --data ../shared/data --out wide.pt --usps --epochs 3 --threads 2
     python benchmarks/finetune_bench.py --init wide.pt --sdnn-steps 0 --keep wide-folds   # 12-16 min a fold
     python benchmarks/finetune_bench.py --reuse lenet-folds --ensemble wide-folds
+    # a third member: LeNet-5 fine-tuned from the bundled default file
+    python benchmarks/finetune_bench.py --init default --sdnn-steps 0 --keep default-folds
+    python benchmarks/finetune_bench.py --reuse lenet-folds --ensemble default-folds --ensemble wide-folds
 
 ORAND-CAR-A's 880 real Uruguayan fields are split in two halves (alternate rows). For each
 half, the bundled latin weights are fine-tuned on it with `train fields` (global training on
