@@ -79,10 +79,11 @@ class LatticeConfig:
     max_geometric: float = 20.0
     # A dash written at the top of the body (the '-' of "/‾" on Indian cheques), framed by
     # the body, comes out high in the frame, where LeNet-5 knows no '-': it was read as a '.'
-    # and the slash before it as a 1 ("620000/‾" -> 6200001.). A flat arc (at most
+    # and the slash before it as a 1 ("620000/‾" -> 6200001.); the closing dash of a
+    # Uruguayan "25754-", written low or slanted, as a 5 or a 7. A flat arc (at most
     # ``dash_height`` body heights high, at least ``dash_min`` long and three times longer
     # than high) gets a second arc framed with its middle at the body's middle, that may only
-    # be read as '-', at ``dash_penalty`` more (outside cl; inf: off).
+    # be read as '-', at ``dash_penalty`` more (inf: off).
     dash_penalty: float = 1.0
     dash_height: float = 0.35
     dash_min: float = 0.4
@@ -174,7 +175,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
     # Where superscript cents begin: the first piece of the trailing raised run.
     raised_from = min(arcs.src[a] for a in sup) if sup and not read_as else -1
     n_main = len(arcs.src)
-    dashes = _dash_arcs(arcs, body, config, locale)
+    dashes = _dash_arcs(arcs, body, config)
     n_own = n_main + len(sup)
     imgs = np.empty((n_own + len(dashes), SIZE, SIZE), np.float32)  # every frame is written below
     own, tight = _piece_masks(seg.labels, bx)
@@ -426,10 +427,10 @@ def _frame_own_boxes(arcs: _Arcs, which: list[int], masks: list[np.ndarray], tig
             out[k] = frame(masks[a])
 
 
-def _dash_arcs(arcs: _Arcs, body: float, config: LatticeConfig, locale: str | None) -> list[int]:
+def _dash_arcs(arcs: _Arcs, body: float, config: LatticeConfig) -> list[int]:
     """The flat arcs that also get a frame with their middle at the body's middle (a '-'
-    written at the top of the body, as in "/‾"), outside ``cl``."""
-    if locale == "cl" or not math.isfinite(config.dash_penalty):
+    written at the top of the body, as in "/‾", or low)."""
+    if not math.isfinite(config.dash_penalty):
         return []
     hi, lo = config.dash_height * body, config.dash_min * body
     return [a for a, (_, _, w, h) in enumerate(arcs.boxes) if h <= hi and w >= 3 * h and w >= lo]
