@@ -93,6 +93,15 @@ def locale_hint(text: str) -> str | None:
     return None
 
 
+def digits_of(text: str) -> str:
+    """The digits of a text, in order (what a reader of digits alone sees of it).
+
+    >>> digits_of("$1,234.50/-")
+    '123450'
+    """
+    return "".join(c for c in text if "0" <= c <= "9")
+
+
 def canonical_amount(text: str, locale: str = "any") -> str | None:
     """The canonical amount (docs/design.md section 6) of a written amount, or None if refused.
 

@@ -74,7 +74,7 @@ import numpy as np
 
 from ._cache import derived as _derived
 from ._validate import check_range
-from .amounts import AmountPrior
+from .amounts import AmountPrior, digits_of
 from .errors import ConfigError
 from .grammar import (
     Grammar,
@@ -1002,10 +1002,6 @@ def _digits_constrained(tt: GrammarTables, digits: str) -> GrammarTables:
                          np.concatenate(src), np.concatenate(dst), np.concatenate(cls))
 
 
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
 def _proposed_path(g: _Graph, pen: np.ndarray, tt: GrammarTables, digits: str) -> Path | None:
     """The best path of the graph that spells ``digits`` (in a text the grammar accepts,
     separators and signs free), None when none does."""
@@ -1017,7 +1013,7 @@ def _as_written(digits: str, like: str, locale: str) -> tuple[str, str] | None:
     """``(text, amount)`` of a digit string written as the text ``like`` is: its digits put
     in ``like``'s places when there are as many, else with ``like``'s cents (the last two
     digits after a point) when it has some. None when that is no amount of the locale."""
-    if len(_digits(like)) == len(digits):
+    if len(digits_of(like)) == len(digits):
         it = iter(digits)
         text = "".join(next(it) if c.isdigit() else c for c in like)
     elif "." in (canonical_amount(like, locale) or ""):
@@ -1146,7 +1142,7 @@ def decode(
             return none
         f_all, f_text = _text_forwards(g, pen, tt, paths, cfg)
     unreached = (proposal.isascii() and proposal.isdigit()
-                 and all(_digits(p.text) != proposal for p in paths))
+                 and all(digits_of(p.text) != proposal for p in paths))
     found = _proposed_path(g, pen, tt, proposal) if unreached else None
     if found is not None:
         # (a copy: the earlier decoding's Searched stays as it was)

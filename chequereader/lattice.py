@@ -204,11 +204,7 @@ def build_graph(seg: Segmentation, config: LatticeConfig = LatticeConfig(),
         only = (only or ("",) * len(arcs.src)) + ("-",)
         more = np.full((1, SIZE, SIZE), BACKGROUND, np.float32)
         _frame_dash(ink, True, body, more[0])
-        arcs.src.append(first)
-        arcs.dst.append(n)
-        arcs.boxes.append(box)
-        arcs.geo.append(config.slash_dash_penalty)
-        arcs.low.append(False)
+        arcs.add(first, n, box, config.slash_dash_penalty)
         imgs = np.concatenate([imgs, more])
     loops = _loop_arcs(seg, arcs, n_main, body, config)
     if loops:
@@ -252,6 +248,14 @@ class _Arcs:
         self.boxes += [self.boxes[a] for a in which] if boxes is None else boxes
         self.geo += [self.geo[a] + extra for a in which]
         self.low += [self.low[a] for a in which]
+
+    def add(self, src: int, dst: int, box: tuple[int, int, int, int], geo: float) -> None:
+        """Append one arc of its own (not a copy), not low."""
+        self.src.append(src)
+        self.dst.append(dst)
+        self.boxes.append(box)
+        self.geo.append(geo)
+        self.low.append(False)
 
 
 def _geometric_arcs(seg: Segmentation, bx: list[tuple[int, int, int, int]], body: float,

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from ._validate import check_range
+from .amounts import digits_of
 from .errors import ModelError
 from .types import CleanField
 
@@ -92,11 +93,6 @@ class SDNNReading:
 def default_weights_path() -> Path:
     """The bundled SDNN weights."""
     return Path(str(resources.files("chequereader.models") / "weights" / DEFAULT_WEIGHTS))
-
-
-def digits_of(text: str) -> str:
-    """The digits of a text, in order (what the SDNN reads of it)."""
-    return "".join(c for c in text if "0" <= c <= "9")
 
 
 def strip(cf: CleanField) -> np.ndarray:
